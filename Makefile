@@ -1,0 +1,43 @@
+# imsim: every target does its own set-up on a fresh machine.
+#   make demo   create .venv, install torch (CPU) and imsim, run the main job
+#   make test   the same plus dev extras, then pytest
+PYTHON ?= python3
+VENV   ?= .venv
+TORCH  ?= torch==2.13.0
+ARGS   ?=
+BIN    := $(VENV)/bin
+
+.PHONY: demo test install install-dev bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+# torch first: the pinned CPU build installs from a local file in seconds,
+# an unpinned torch would pull a multi-GB CUDA build.
+$(VENV)/.torch: $(BIN)/python
+	$(BIN)/pip install -q "$(TORCH)"
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.torch pyproject.toml setup.py
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.torch pyproject.toml setup.py
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+demo: $(VENV)/.installed
+	$(BIN)/imsim demo $(ARGS)
+
+test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest -q $(ARGS)
+
+bench: $(VENV)/.installed
+	$(BIN)/python benchmarks/search.py
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info imsim-demo

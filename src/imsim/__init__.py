@@ -1,0 +1,39 @@
+"""imsim: which images in my collection look like this one?
+
+``__all__`` is the public API. Importing imsim loads no torch, matplotlib or web
+framework: those load when a function that needs them runs.
+"""
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it (loaded on first use)
+_LAZY = {
+    "ImageSet": "imsim.datasets",
+    "read_images": "imsim.datasets",
+    "read_labels": "imsim.datasets",
+    "read_latent": "imsim.datasets",
+    "read_imageset": "imsim.datasets",
+    "write_images": "imsim.datasets",
+    "write_labels": "imsim.datasets",
+    "write_latent": "imsim.datasets",
+    "pairwise": "imsim.distances",
+    "topk": "imsim.distances",
+}
+
+__all__ = sorted(_LAZY) + ["__version__"]
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'imsim' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__

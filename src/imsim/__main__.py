@@ -1,0 +1,3 @@
+from imsim.cli.main import _entry
+
+_entry()

@@ -1,0 +1,1 @@
+"""The ``imsim`` command: one module per subcommand group, each with ``register(app)``."""

@@ -1,0 +1,107 @@
+"""The ``imsim`` command.
+
+Every module in ``imsim.cli`` that defines ``register(app)`` adds its subcommands.
+Commands are thin: parse, call one library function, print. Heavy imports (torch,
+matplotlib, faiss, fastapi) happen inside the command functions so ``imsim --help``
+stays fast. Errors print one line (``error: ...``) and exit non-zero; ``--debug``
+shows the traceback instead.
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+
+import typer
+
+from .. import __version__
+
+app = typer.Typer(
+    name="imsim",
+    help="Image similarity: autoencoder embeddings, nearest-neighbour search, "
+         "Earth Mover's Distance, clustering and photo collections.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool):
+    if value:
+        typer.echo(f"imsim {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
+):
+    """imsim: which images in my collection look like this one?"""
+
+
+def _register_all() -> None:
+    import imsim.cli as pkg
+
+    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
+        if info.name in ("main",) or info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"imsim.cli.{info.name}")
+        register = getattr(module, "register", None)
+        if register is not None:
+            register(app)
+
+
+_register_all()
+
+def _usage_errors() -> tuple[type, ...]:
+    """Click's exception base, wherever this Typer version keeps it."""
+    try:  # Typer >= 0.26 vendors click
+        from typer._click.exceptions import ClickException
+    except ImportError:  # pragma: no cover - older Typer
+        from click.exceptions import ClickException
+    return (ClickException,)
+
+
+_USAGE_ERRORS = _usage_errors()
+
+# Errors a user can cause (bad files, bad flags, missing data): one line, no traceback.
+USER_ERRORS = (ValueError, TypeError, OSError, KeyError, RuntimeError)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        result = app(args=argv, prog_name="imsim", standalone_mode=False)
+        return result if isinstance(result, int) else 0
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        return 130
+    except _USAGE_ERRORS as exc:  # bad flags: click's own message and usage line
+        exc.show()
+        return exc.exit_code
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        return 130
+    except USER_ERRORS as exc:
+        if debug:
+            raise
+        message = str(exc) or type(exc).__name__
+        if isinstance(exc, KeyError):
+            message = f"missing key {exc}"
+        typer.echo(f"error: {message}", err=True)
+        return 1
+
+
+def _entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    _entry()

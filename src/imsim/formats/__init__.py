@@ -1,0 +1,1 @@
+"""The assignment's text formats, one module per program: search, emd, cluster."""
