@@ -6,7 +6,7 @@ setup(
         Extension(
             "imsim.distances._l1kernel",
             sources=["src/imsim/distances/_l1kernel.c"],
-            extra_compile_args=["-O3", "-std=c99"],
+            extra_compile_args=["-O3", "-std=gnu99"],
             # Without a compiler imsim still works: distances fall back to numpy
             # (identical results, slower).
             optional=True,

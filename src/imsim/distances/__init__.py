@@ -1,4 +1,4 @@
 """Distances between images or latent vectors: pairwise matrices, top-k, EMD."""
-from .kernels import METRICS, pairwise, topk
+from .kernels import METRICS, backend, distances_at, pairwise, topk, topk_candidates
 
-__all__ = ["METRICS", "pairwise", "topk"]
+__all__ = ["METRICS", "backend", "distances_at", "pairwise", "topk", "topk_candidates"]

@@ -1,33 +1,328 @@
-"""L1 (Manhattan), L2 (Euclidean) and cosine distances, blocked so memory stays bounded.
+"""L1 (Manhattan), L2 (Euclidean) and cosine distances: pairwise, top-k, candidate lists.
 
-Public functions validate their inputs; ``_pairwise_block`` computes. uint8 L1 is
-exact integer arithmetic (returned as int32 by :func:`pairwise`; float32 by
-:func:`topk`, which is exact below 2**24, far above 784 * 255).
+uint8 L1 is the hot path of the project (search ground truth, k-medians,
+silhouette). It runs in the C extension ``_l1kernel`` (SIMD sum of absolute
+differences, AVX-512BW or AVX2 chosen at run time, portable C elsewhere), which
+also serves float32 L1 (latent vectors). The extension releases the GIL and the
+work is split over the available cores (``IMSIM_NUM_THREADS`` overrides the
+count). Without the extension the same functions run in numpy and give
+identical results: integer sums for uint8, and for float32 the same sequence of
+float operations (``acc = acc + |x_j - q_j|`` for j = 0, 1, ...). Setting the
+module attribute ``_C`` to None forces that fallback (the tests do).
+
+L2 and cosine use float64 matrix products in numpy, blocked over data and
+queries; for uint8 pixels the squared L2 distances are then exact integers.
+
+Public functions validate their inputs; the ``_``-prefixed helpers trust theirs.
+Memory stays bounded: results are built block by block, never an N x N float64
+matrix. Top-k ties are broken by the smaller id, so results are deterministic.
 """
 from __future__ import annotations
 
-import numpy as np
-from scipy.spatial.distance import cdist
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
-from .._validation import check_array, check_k, check_same_dims
+import numpy as np
+
+from .._validation import check_array, check_k, check_positive_int, check_same_dims
+
+try:
+    from . import _l1kernel as _C
+except ImportError:  # no compiler at install time: numpy fallback, same results
+    _C = None
 
 METRICS = ("l1", "l2", "cosine")
-_CDIST = {"l1": "cityblock", "l2": "euclidean", "cosine": "cosine"}
-_BLOCK_ELEMENTS = 1 << 24  # distances per block: bounds memory at ~128 MB of float64
+_BLOCK = 1 << 22           # elements per temporary block in the numpy paths
+_DATA_BLOCK = 8192         # data rows per float64 block for L2 / cosine
+_PARALLEL_MIN = 1 << 23    # byte-operations below which one thread is faster
+_MAX_U8_DIMS = (2**31 - 1) // 255  # int32 sums of 255 * d stay exact
 
 
 def _check_metric(metric: str) -> str:
     m = str(metric).lower()
-    m = {"manhattan": "l1", "euclidean": "l2"}.get(m, m)
+    m = {"manhattan": "l1", "cityblock": "l1", "euclidean": "l2"}.get(m, m)
     if m not in METRICS:
         raise ValueError(f"unknown metric {metric!r}, expected one of {', '.join(METRICS)}")
     return m
 
 
-def _pairwise_block(Q: np.ndarray, X: np.ndarray, metric: str) -> np.ndarray:
-    """Distances of shape (len(Q), len(X)), float64 (exact for uint8 L1)."""
-    return cdist(Q.astype(np.float64), X.astype(np.float64), metric=_CDIST[metric])
+def backend() -> str:
+    """Which code computes L1 distances: ``"avx512"``, ``"avx2"``, ``"scalar"`` (the C
+    extension with that instruction set) or ``"numpy"`` (extension missing)."""
+    return "numpy" if _C is None else _C.isa()
 
+
+# ------------------------------------------------------------------ threads
+
+_pool: ThreadPoolExecutor | None = None
+_pool_pid = -1
+_pool_lock = threading.Lock()
+
+
+def _num_threads() -> int:
+    env = os.environ.get("IMSIM_NUM_THREADS")
+    if env:
+        return max(1, int(env))
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def _run(tasks: list) -> None:
+    """Run zero-argument callables at once (the C kernels release the GIL)."""
+    global _pool, _pool_pid
+    if len(tasks) == 1:
+        tasks[0]()
+        return
+    with _pool_lock:
+        # a pool inherited through fork has no threads behind it: make a new one
+        if _pool is None or _pool_pid != os.getpid() or _pool._max_workers < len(tasks) - 1:
+            _pool = ThreadPoolExecutor(max_workers=len(tasks) - 1,
+                                       thread_name_prefix="imsim-distances")
+            _pool_pid = os.getpid()
+        pool = _pool
+    futures = [pool.submit(t) for t in tasks[1:]]
+    tasks[0]()
+    for f in futures:
+        f.result()
+
+
+def _parts(n: int, work: int, align: int = 1) -> list[tuple[int, int]]:
+    """Split range(n) into one contiguous part per thread (multiples of ``align``)."""
+    t = _num_threads() if work >= _PARALLEL_MIN else 1
+    t = max(1, min(t, n // align))
+    step = -(-n // t)
+    step = -(-step // align) * align
+    return [(lo, min(n, lo + step)) for lo in range(0, n, step)] or [(0, n)]
+
+
+# ---------------------------------------------------------- input handling
+
+def _as_pair(Q: np.ndarray, X: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """Both uint8 (the exact integer path) or both float32."""
+    if Q.dtype == np.uint8 and X.dtype == np.uint8:
+        if metric == "l1" and Q.shape[1] > _MAX_U8_DIMS:
+            raise ValueError(f"uint8 L1 distances over {Q.shape[1]} dimensions overflow "
+                             f"int32; at most {_MAX_U8_DIMS} are supported")
+        return Q, X
+    return (np.ascontiguousarray(Q, dtype=np.float32),
+            np.ascontiguousarray(X, dtype=np.float32))
+
+
+def _c_kind(Q: np.ndarray, metric: str) -> int | None:
+    """The C kernel's data kind for this input, or None when numpy computes it."""
+    if _C is None or metric != "l1":
+        return None
+    return _C.KIND_U8 if Q.dtype == np.uint8 else _C.KIND_F32
+
+
+# ------------------------------------------------------------ numpy blocks
+
+def _l1_block(Q: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """L1 distances (len(Q), len(X)): int32 for uint8, float32 for float32.
+
+    Float sums run over the dimensions in order, as the C kernel adds them, so the
+    two give the same bits.
+    """
+    d = Q.shape[1]
+    if Q.dtype == np.uint8:
+        out = np.empty((len(Q), len(X)), dtype=np.int32)
+        rows = max(1, _BLOCK // max(1, d * len(X)))
+        cols = max(1, _BLOCK // (d * rows))
+        for i in range(0, len(Q), rows):
+            q = Q[i:i + rows, None, :]
+            for j in range(0, len(X), cols):
+                x = X[None, j:j + cols, :]
+                # |a - b| = max - min, exact in uint8
+                out[i:i + rows, j:j + cols] = (np.maximum(q, x) - np.minimum(q, x)).sum(
+                    axis=2, dtype=np.int32)
+        return out
+    XT = np.ascontiguousarray(X.T)
+    acc = np.zeros((len(Q), len(X)), dtype=np.float32)
+    tmp = np.empty_like(acc)
+    for j in range(d):
+        np.subtract(XT[j][None, :], Q[:, j:j + 1], out=tmp)
+        np.abs(tmp, out=tmp)
+        acc += tmp
+    return acc
+
+
+def _gram_block(Q64, q_sq, X64, x_sq, metric: str) -> np.ndarray:
+    """float64 squared-L2 distances or cosine distances between two float64 blocks
+    (``q_sq``, ``x_sq``: squared row norms)."""
+    dot = Q64 @ X64.T
+    if metric == "l2":
+        return np.maximum(q_sq[:, None] + x_sq[None, :] - 2.0 * dot, 0.0)
+    norms = np.sqrt(q_sq)[:, None] * np.sqrt(x_sq)[None, :]
+    # a zero vector has no direction: call it orthogonal to everything
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cos = np.where(norms > 0, dot / norms, 0.0)
+    return 1.0 - np.clip(cos, -1.0, 1.0)
+
+
+def _gram_blocks(Q: np.ndarray, X: np.ndarray, metric: str):
+    """Yield (first query, first data row, float64 block) covering len(Q) x len(X),
+    data blocks outermost so each is converted to float64 once."""
+    Q64 = Q.astype(np.float64)
+    q_sq = np.einsum("ij,ij->i", Q64, Q64)
+    rows = max(1, _BLOCK // _DATA_BLOCK)
+    for x0 in range(0, len(X), _DATA_BLOCK):
+        X64 = X[x0:x0 + _DATA_BLOCK].astype(np.float64)
+        x_sq = np.einsum("ij,ij->i", X64, X64)
+        for q0 in range(0, len(Q), rows):
+            yield q0, x0, _gram_block(Q64[q0:q0 + rows], q_sq[q0:q0 + rows], X64, x_sq, metric)
+
+
+def _finish(D64: np.ndarray, metric: str) -> np.ndarray:
+    """float64 working distances -> float32 user distances (sqrt for L2)."""
+    return (np.sqrt(D64) if metric == "l2" else D64).astype(np.float32)
+
+
+def _select(block: np.ndarray, k: int, offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Smallest ``k`` per row of ``block``, ascending, ties by smaller column.
+
+    Returns float64 distances and int64 ids (column + ``offset``), both (rows, k).
+    """
+    b, m = block.shape
+    if k < m:
+        kth = np.partition(block, k - 1, axis=1)[:, k - 1:k]
+        less = block < kth
+        eq = block == kth
+        # all values below the k-th, then the leftmost of those equal to it
+        room = k - less.sum(axis=1, keepdims=True)
+        take = less | (eq & (np.cumsum(eq, axis=1) <= room))
+        cols = np.nonzero(take)[1].reshape(b, k)
+    else:
+        cols = np.broadcast_to(np.arange(m), (b, m))
+    vals = np.take_along_axis(block, cols, axis=1).astype(np.float64)
+    order = np.argsort(vals, axis=1, kind="stable")
+    return (np.take_along_axis(vals, order, axis=1),
+            np.take_along_axis(cols, order, axis=1).astype(np.int64) + offset)
+
+
+def _merge(D1, I1, D2, I2, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Best ``k`` of two (distance, id) lists per row, ties by smaller id."""
+    D = np.concatenate([D1, D2], axis=1)
+    I = np.concatenate([I1, I2], axis=1)
+    order = np.lexsort((I, D), axis=1)[:, :k]
+    return np.take_along_axis(D, order, axis=1), np.take_along_axis(I, order, axis=1)
+
+
+# ------------------------------------------------------------- computation
+
+def _pairwise(Q: np.ndarray, X: np.ndarray, metric: str) -> np.ndarray:
+    nq, n, d = len(Q), len(X), Q.shape[1]
+    kind = _c_kind(Q, metric)
+    if metric == "l1":
+        out = np.empty((nq, n), dtype=np.int32 if Q.dtype == np.uint8 else np.float32)
+        if nq == 0 or n == 0:
+            return out
+        if kind is not None:
+            work = nq * n * d
+            if nq >= 2 * _num_threads():
+                tasks = [(q0, q1, 0, n) for q0, q1 in _parts(nq, work, align=2)]
+            else:
+                tasks = [(0, nq, x0, x1) for x0, x1 in _parts(n, work)]
+            _run([lambda t=t: _C.pairwise(kind, Q, X, d, out, n, *t) for t in tasks])
+            return out
+        rows = max(1, _BLOCK // max(1, n * d))
+        tasks = _parts(nq, nq * n * d)
+        _run([lambda lo=lo, hi=hi: _fill_l1(out, Q, X, lo, hi, rows) for lo, hi in tasks])
+        return out
+    out = np.empty((nq, n), dtype=np.float32)
+    for q0, x0, block in _gram_blocks(Q, X, metric):
+        out[q0:q0 + len(block), x0:x0 + block.shape[1]] = _finish(block, metric)
+    return out
+
+
+def _fill_l1(out, Q, X, lo, hi, rows) -> None:
+    for i in range(lo, hi, rows):
+        out[i:min(hi, i + rows)] = _l1_block(Q[i:min(hi, i + rows)], X)
+
+
+def _topk(Q: np.ndarray, X: np.ndarray, k: int, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """float64 distances (squared for L2) and int64 ids, (len(Q), k), k <= len(X)."""
+    nq, n, d = len(Q), len(X), Q.shape[1]
+    kind = _c_kind(Q, metric)
+    if kind is not None:
+        work = nq * n * d
+        if nq >= 4 * _num_threads():
+            D = np.empty((nq, k))
+            I = np.empty((nq, k), dtype=np.int64)
+            parts = _parts(nq, work, align=2)
+            _run([lambda a=a, b=b: _C.topk(kind, Q, X, d, k, D, I, a, b, 0, n) for a, b in parts])
+            return D, I
+        # few queries: split the data instead, then merge the per-part lists
+        parts = _parts(n, work)
+        res = [(np.empty((nq, k)), np.empty((nq, k), dtype=np.int64)) for _ in parts]
+        _run([lambda r=r, a=a, b=b: _C.topk(kind, Q, X, d, k, r[0], r[1], 0, nq, a, b)
+              for r, (a, b) in zip(res, parts)])
+        D, I = res[0]
+        for D2, I2 in res[1:]:
+            D, I = _merge(D, I, D2, I2, k)
+        return D, I
+    D = np.empty((nq, k))
+    I = np.empty((nq, k), dtype=np.int64)
+    if metric == "l1":
+        rows = max(1, _BLOCK // max(1, n))
+
+        def work(lo, hi):
+            for i in range(lo, hi, rows):
+                e = min(hi, i + rows)
+                D[i:e], I[i:e] = _select(_l1_block(Q[i:e], X), k)
+
+        _run([lambda a=a, b=b: work(a, b) for a, b in _parts(nq, nq * n * d)])
+        return D, I
+    D[:] = np.inf
+    I[:] = -1
+    for q0, x0, block in _gram_blocks(Q, X, metric):
+        Db, Ib = _select(block, min(k, block.shape[1]), offset=x0)
+        rows = slice(q0, q0 + len(block))
+        D[rows], I[rows] = _merge(D[rows], I[rows], Db, Ib, k)
+    return D, I
+
+
+def _topk_candidates(Q, X, indptr, ids, k: int, metric: str, cap: int):
+    """float64 distances (squared for L2), int64 ids, int64 number checked."""
+    nq, n, d = len(Q), len(X), Q.shape[1]
+    D = np.empty((nq, k))
+    I = np.empty((nq, k), dtype=np.int64)
+    checked = np.zeros(nq, dtype=np.int64)
+    kind = _c_kind(Q, metric)
+    if kind is not None:
+        parts = _parts(nq, int(indptr[-1]) * d)
+        _run([lambda a=a, b=b: _C.candidates(kind, Q, X, d, k, indptr, ids, cap, D, I,
+                                             checked, a, b) for a, b in parts])
+        return D, I, checked
+    if len(ids) and (ids.min() < 0 or ids.max() >= n):
+        raise ValueError(f"candidate id out of range [0, {n})")
+    D[:] = np.inf
+    I[:] = -1
+    for q in range(nq):
+        cand = ids[indptr[q]:indptr[q + 1]]
+        # distinct ids in order of first appearance, then the cap
+        _, first = np.unique(cand, return_index=True)
+        cand = cand[np.sort(first)]
+        if cap >= 0:
+            cand = cand[:cap]
+        checked[q] = len(cand)
+        if len(cand) == 0:
+            continue
+        if metric == "l1":
+            dist = _l1_block(Q[q:q + 1], X[cand])[0].astype(np.float64)
+        else:
+            q64, x64 = Q[q:q + 1].astype(np.float64), X[cand].astype(np.float64)
+            dist = _gram_block(q64, np.einsum("ij,ij->i", q64, q64), x64,
+                               np.einsum("ij,ij->i", x64, x64), metric)[0]
+        order = np.lexsort((cand, dist))[:k]
+        D[q, :len(order)] = dist[order]
+        I[q, :len(order)] = cand[order]
+    return D, I, checked
+
+
+# ------------------------------------------------------------------ public
 
 def pairwise(X, Y=None, metric: str = "l1") -> np.ndarray:
     """All distances between the rows of ``X`` and the rows of ``Y``.
@@ -42,19 +337,20 @@ def pairwise(X, Y=None, metric: str = "l1") -> np.ndarray:
     -------
     ndarray of shape (n, m)
         int32 for uint8 inputs with ``metric="l1"`` (exact, in pixel-intensity
-        units), float32 otherwise. Cosine distance is ``1 - cos(x, y)``.
+        units), float32 otherwise. Cosine distance is ``1 - cos(x, y)``, with a
+        zero vector taken as orthogonal to every vector (distance 1).
+
+    Notes
+    -----
+    Uses every core. Callers that need a bounded memory footprint for large
+    ``n * m`` call this on row blocks of ``X``.
     """
     metric = _check_metric(metric)
     X = check_array(X, name="X")
     Y = X if Y is None else check_array(Y, name="Y")
     check_same_dims(X, Y, "X", "Y")
-    exact_int = metric == "l1" and X.dtype == np.uint8 and Y.dtype == np.uint8
-    out = np.empty((len(X), len(Y)), dtype=np.int32 if exact_int else np.float32)
-    rows = max(1, _BLOCK_ELEMENTS // max(1, len(Y)))
-    for start in range(0, len(X), rows):
-        block = _pairwise_block(X[start:start + rows], Y, metric)
-        out[start:start + rows] = block
-    return out
+    X, Y = _as_pair(X, Y, metric)
+    return _pairwise(X, Y, metric)
 
 
 def topk(Q, X, k: int, metric: str = "l1") -> tuple[np.ndarray, np.ndarray]:
@@ -72,6 +368,7 @@ def topk(Q, X, k: int, metric: str = "l1") -> tuple[np.ndarray, np.ndarray]:
     Returns
     -------
     distances : ndarray of shape (nq, k), float32, ascending per row
+        uint8 L1 distances are integers, exact in float32 up to 2**24.
     ids : ndarray of shape (nq, k), int64, row positions in ``X``
     """
     metric = _check_metric(metric)
@@ -79,31 +376,101 @@ def topk(Q, X, k: int, metric: str = "l1") -> tuple[np.ndarray, np.ndarray]:
     X = check_array(X, name="data")
     check_same_dims(Q, X, "queries", "data")
     k = check_k(k, len(X), what="the data")
-    D = np.empty((len(Q), k), dtype=np.float32)
-    I = np.empty((len(Q), k), dtype=np.int64)
-    rows = max(1, _BLOCK_ELEMENTS // len(X))
-    for start in range(0, len(Q), rows):
-        block = _pairwise_block(Q[start:start + rows], X, metric)
-        d, i = _select_topk(block, k)
-        D[start:start + rows] = d
-        I[start:start + rows] = i
-    return D, I
+    Q, X = _as_pair(Q, X, metric)
+    D, I = _topk(Q, X, k, metric)
+    return _finish(D, metric), I
 
 
-def _select_topk(block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Smallest ``k`` per row, ascending, ties by smaller column index."""
-    n = block.shape[1]
-    if k < n:
-        # include every column tied with the k-th value so the id tie-break is exact
-        kth = np.partition(block, k - 1, axis=1)[:, k - 1:k]
-        cand_mask = block <= kth
-        out_d = np.empty((len(block), k))
-        out_i = np.empty((len(block), k), dtype=np.int64)
-        for r in range(len(block)):
-            cols = np.flatnonzero(cand_mask[r])
-            order = np.lexsort((cols, block[r, cols]))[:k]
-            out_i[r] = cols[order]
-            out_d[r] = block[r, cols[order]]
-        return out_d, out_i
-    order = np.lexsort((np.broadcast_to(np.arange(n), block.shape), block), axis=1)
-    return np.take_along_axis(block, order, axis=1), order.astype(np.int64)
+def topk_candidates(Q, X, indptr, ids, k: int, metric: str = "l1", *,
+                    max_candidates: int | None = None):
+    """The ``k`` nearest of each query's own candidate rows, by exact distance.
+
+    This is the checking step of LSH and of a latent search with re-ranking: query
+    ``i`` is compared only with ``X[ids[indptr[i]:indptr[i + 1]]]``.
+
+    Parameters
+    ----------
+    Q : ndarray of shape (nq, d)
+    X : ndarray of shape (n, d)
+    indptr : ndarray of shape (nq + 1,), int64, non-decreasing offsets into ``ids``
+    ids : ndarray of shape (indptr[-1],), int64, candidate rows of ``X``;
+        duplicates are checked once
+    k : int >= 1
+    metric : {"l1", "l2", "cosine"}
+    max_candidates : int, optional
+        Check at most this many distinct candidates per query, in list order.
+
+    Returns
+    -------
+    distances : ndarray of shape (nq, k), float32, ascending per row, +inf where
+        a query had fewer than ``k`` candidates
+    ids : ndarray of shape (nq, k), int64, -1 where missing; ties by smaller id
+    n_checked : ndarray of shape (nq,), int64, distinct candidates checked
+    """
+    metric = _check_metric(metric)
+    Q = check_array(Q, name="queries", allow_empty=True)
+    X = check_array(X, name="data")
+    check_same_dims(Q, X, "queries", "data")
+    k = check_positive_int(k, "k")
+    cap = -1 if max_candidates is None else check_positive_int(max_candidates, "max_candidates")
+    indptr = np.ascontiguousarray(indptr, dtype=np.int64)
+    ids = np.ascontiguousarray(ids, dtype=np.int64)
+    if indptr.shape != (len(Q) + 1,) or indptr[0] != 0 or np.any(np.diff(indptr) < 0) \
+            or indptr[-1] != len(ids):
+        raise ValueError(f"indptr must be {len(Q) + 1} non-decreasing offsets from 0 to "
+                         f"len(ids)={len(ids)}")
+    Q, X = _as_pair(Q, X, metric)
+    D, I, checked = _topk_candidates(Q, X, indptr, ids, k, metric, cap)
+    return _finish(D, metric), I, checked
+
+
+def distances_at(Q, X, I, metric: str = "l1") -> np.ndarray:
+    """Distance from each query to each of its listed rows: ``d(Q[i], X[I[i, j]])``.
+
+    Used to measure any method's answers in the same space as the ground truth.
+
+    Parameters
+    ----------
+    Q : ndarray of shape (nq, d)
+    X : ndarray of shape (n, d)
+    I : ndarray of shape (nq, k), int, row ids; -1 marks a missing answer
+
+    Returns
+    -------
+    ndarray of shape (nq, k), float32; +inf where ``I`` is -1
+    """
+    metric = _check_metric(metric)
+    Q = check_array(Q, name="queries", allow_empty=True)
+    X = check_array(X, name="data")
+    check_same_dims(Q, X, "queries", "data")
+    I = np.asarray(I, dtype=np.int64)
+    if I.ndim != 2 or len(I) != len(Q):
+        raise ValueError(f"I has shape {I.shape}, expected ({len(Q)}, k)")
+    if I.size and (I.max() >= len(X) or I.min() < -1):
+        raise ValueError(f"ids must be in [-1, {len(X)}), got {I.min()}..{I.max()}")
+    Q, X = _as_pair(Q, X, metric)
+    out = np.full(I.shape, np.inf, dtype=np.float32)
+    for j in range(I.shape[1]):
+        rows = np.flatnonzero(I[:, j] >= 0)
+        if len(rows) == 0:
+            continue
+        q, x = Q[rows], X[I[rows, j]]
+        if metric == "l1":
+            if q.dtype == np.uint8:
+                dist = (np.maximum(q, x) - np.minimum(q, x)).sum(axis=1, dtype=np.int64)
+            else:
+                dist = np.zeros(len(rows), dtype=np.float32)
+                for c in range(q.shape[1]):  # in dimension order, as the kernels add
+                    dist += np.abs(x[:, c] - q[:, c])
+        else:
+            q64, x64 = q.astype(np.float64), x.astype(np.float64)
+            dot = np.einsum("ij,ij->i", q64, x64)
+            q_sq, x_sq = np.einsum("ij,ij->i", q64, q64), np.einsum("ij,ij->i", x64, x64)
+            if metric == "l2":
+                dist = np.sqrt(np.maximum(q_sq + x_sq - 2.0 * dot, 0.0))
+            else:
+                norms = np.sqrt(q_sq * x_sq)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    dist = 1.0 - np.clip(np.where(norms > 0, dot / norms, 0.0), -1.0, 1.0)
+        out[rows, j] = dist
+    return out
