@@ -19,6 +19,11 @@ _LAZY = {
     "write_images": "imsim.datasets",
     "write_labels": "imsim.datasets",
     "write_latent": "imsim.datasets",
+    "load_dataset": "imsim.datasets",
+    "open_images": "imsim.datasets",
+    "load_folder": "imsim.datasets",
+    "load_image": "imsim.datasets",
+    "image_grid": "imsim.report",
     "pairwise": "imsim.distances",
     "topk": "imsim.distances",
 }

@@ -1,4 +1,7 @@
 """Data sets: the ImageSet container, idx files, named data sets and image folders."""
+from .catalog import (DATASETS, SPLITS, ChecksumError, DatasetInfo, DatasetUnavailableError,
+                      dataset_info, has_splits, load_dataset, locate, open_images)
+from .folder import SUPPORTED_SUFFIXES, convert_images, load_folder, load_image, scan_folder
 from .idx import (read_idx, read_images, read_imageset, read_labels, read_latent,
                   write_images, write_labels, write_latent)
 from .imageset import ImageSet
@@ -6,4 +9,7 @@ from .imageset import ImageSet
 __all__ = [
     "ImageSet", "read_idx", "read_images", "read_imageset", "read_labels", "read_latent",
     "write_images", "write_labels", "write_latent",
+    "DATASETS", "SPLITS", "ChecksumError", "DatasetInfo", "DatasetUnavailableError",
+    "dataset_info", "has_splits", "load_dataset", "locate", "open_images",
+    "SUPPORTED_SUFFIXES", "convert_images", "load_folder", "load_image", "scan_folder",
 ]
