@@ -57,7 +57,7 @@ def test_show_image_folder_reports_skipped_files(tmp_path, capsys, rng):
     with pytest.warns(UserWarning, match="bad.jpg"):
         assert main(["datasets", "show", str(photos), "--size", "16", "--gray"]) == 0
     out = capsys.readouterr().out
-    assert _rows(out)["train"][:3] == ["2", "16x16", "uint8"]
+    assert _rows(out)["all"][:3] == ["2", "16x16", "uint8"]
     assert "skipped 1 unreadable file(s), e.g. bad.jpg" in out
     assert "no labels" in out
 

@@ -261,6 +261,7 @@ def test_open_images_on_name_idx_file_idx_folder_and_image_folder(cache, tmp_pat
     np.testing.assert_array_equal(one.images, images)
     np.testing.assert_array_equal(one.labels, labels)
     assert has_splits(tmp_path / "idx") and has_splits("mnist")
+    assert not has_splits(tmp_path / "digits")  # a Path is never a catalog name
     assert len(open_images(tmp_path / "idx", "test")) == 3
 
     photos = tmp_path / "photos"

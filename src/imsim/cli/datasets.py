@@ -79,9 +79,10 @@ def register(app: typer.Typer) -> None:
         options = dict(data_dir=data_dir, labels=labels, size=size, color=color)
         if split == "both" and has_splits(spec):
             sets = {s: open_images(spec, s, **options) for s in SPLITS}
+        elif split == "both":  # a source without splits: an idx file, a folder of images
+            sets = {"all": open_images(spec, **options)}
         else:
-            chosen = "train" if split == "both" else split
-            sets = {chosen: open_images(spec, chosen, **options)}
+            sets = {split: open_images(spec, split, **options)}
 
         console = Console(highlight=False)
         summary = Table(box=None, pad_edge=False)

@@ -516,7 +516,9 @@ def load_dataset(name: str, split: str = "train", *, data_dir=None, cache_dir=No
 # ---------------------------------------------------------------- any source
 
 def _is_catalog_name(spec) -> bool:
-    key = str(spec).strip().lower()
+    if not isinstance(spec, str):  # a Path always means a file or folder
+        return False
+    key = spec.strip().lower()
     return _ALIASES.get(key, key) in DATASETS
 
 
@@ -543,8 +545,9 @@ def open_images(spec, split: str = "train", *, data_dir=None, labels=None, size=
     ----------
     spec : str, path-like or ImageSet
         * a catalog name (``mnist``, ``fashion-mnist``, ``digits``, ``cifar10``),
-          loaded by :func:`load_dataset`; a catalog name wins over a same-named
-          folder in the working directory (write ``./mnist`` for the folder);
+          loaded by :func:`load_dataset`; a catalog name given as a str wins over
+          a same-named folder in the working directory (write ``./mnist`` or pass
+          a Path for the folder);
         * an idx images file (gzip'd or not), with labels from ``labels``;
         * a folder holding MNIST-style idx files (``train-images-idx3-ubyte.gz``...);
         * a folder of images, read by :func:`~imsim.datasets.folder.load_folder`
