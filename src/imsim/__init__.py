@@ -31,6 +31,11 @@ _LAZY = {
     "LSHIndex": "imsim.search",
     "HNSWIndex": "imsim.search",
     "ReducedIndex": "imsim.search",
+    "KMedians": "imsim.cluster",
+    "KMedoids": "imsim.cluster",
+    "silhouette": "imsim.cluster",
+    "objective": "imsim.cluster",
+    "elbow": "imsim.cluster",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

@@ -1,0 +1,316 @@
+"""k-medians (Lloyd's algorithm with L1 and coordinate-wise medians), k-means++ seeding.
+
+The objective is the sum of L1 distances from every point to the median of its
+cluster. Each iteration assigns every point to its nearest centre (exact L1 from
+:func:`imsim.distances.pairwise`) and moves every centre to the coordinate-wise
+median of its members; both steps can only lower the objective.
+
+Medians of uint8 pixels are counted, not sorted: a histogram of 256 bins per
+(cluster, pixel) is kept, and only the points that changed cluster are moved
+between histograms, so after the first few iterations an update costs
+``O(changed * d + K * d * 256)`` instead of sorting every cluster again.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from .._validation import check_array, check_is_fitted, check_k, check_positive_int, \
+    check_same_dims
+from ..distances import pairwise
+from ._common import check_labels
+
+__all__ = ["KMedians", "kmeans_plusplus", "medians"]
+
+_ROWS = 4096  # rows per chunk when building histograms (keys: 4096 * d intp values)
+
+
+# ------------------------------------------------------------------ medians
+
+def _hist_keys(X: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Flat (cluster, pixel, value) histogram index of every entry of ``X``."""
+    d = X.shape[1]
+    base = (labels.astype(np.intp)[:, None] * d + np.arange(d, dtype=np.intp)) << 8
+    return (base + X).ravel()
+
+
+def _histogram(X: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    """Counts of shape (k, d, 256), int64: how many members of cluster c have value v
+    at pixel j."""
+    d = X.shape[1]
+    hist = np.zeros(k * d * 256, dtype=np.int64)
+    for s in range(0, len(X), _ROWS):
+        hist += np.bincount(_hist_keys(X[s:s + _ROWS], labels[s:s + _ROWS]),
+                            minlength=len(hist))
+    return hist.reshape(k, d, 256)
+
+
+def _hist_medians(hist: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Lower median per (cluster, pixel) from counts: the first value whose cumulative
+    count reaches ``ceil(size / 2)``; 0 for an empty cluster."""
+    need = ((sizes + 1) // 2)[:, None, None]
+    return np.argmax(np.cumsum(hist, axis=2) >= need, axis=2).astype(np.uint8)
+
+
+def _float_medians(X: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    order = np.argsort(labels, kind="stable")
+    ends = np.cumsum(np.bincount(labels, minlength=k))
+    out = np.zeros((k, X.shape[1]), dtype=X.dtype)
+    for c in range(k):
+        start = ends[c - 1] if c else 0
+        if ends[c] > start:
+            out[c] = np.median(X[order[start:ends[c]]], axis=0)
+    return out
+
+
+def medians(X, labels, n_clusters=None) -> np.ndarray:
+    """Coordinate-wise median of the members of each cluster.
+
+    Parameters
+    ----------
+    X : ndarray of shape (N, d), uint8 pixels or float latents
+    labels : ndarray of shape (N,), int, clusters numbered 0..K-1
+    n_clusters : int, optional
+        K (default: largest label + 1).
+
+    Returns
+    -------
+    ndarray of shape (K, d)
+        uint8 for uint8 ``X``: the *lower* median (for an even count the smaller of
+        the two middle values, an actual pixel value), computed by counting. It
+        equals ``np.median`` for odd counts; for even counts ``np.median`` returns
+        the mean of the two middle values, and every value between them gives the
+        same, minimal sum of L1 distances. float32 for float ``X``: ``np.median``.
+        Rows of empty clusters are 0.
+    """
+    X = check_array(X, name="X")
+    labels, k = check_labels(labels, len(X), n_clusters)
+    return _medians(X, labels, k)
+
+
+def _medians(X: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    if X.dtype == np.uint8:
+        return _hist_medians(_histogram(X, labels, k), np.bincount(labels, minlength=k))
+    return _float_medians(X, labels, k)
+
+
+class _CountingMedians:
+    """Medians of uint8 data under changing labels, from histograms updated in place."""
+
+    def __init__(self, X: np.ndarray, k: int):
+        self.X, self.k = X, k
+        self.labels = None
+        self.hist = None
+
+    def __call__(self, labels: np.ndarray) -> np.ndarray:
+        X, k = self.X, self.k
+        if self.labels is None:
+            self.hist = _histogram(X, labels, k)
+        else:
+            moved = np.flatnonzero(labels != self.labels)
+            if 2 * len(moved) > len(X):  # cheaper to count again than to move
+                self.hist = _histogram(X, labels, k)
+            elif len(moved):
+                flat = self.hist.reshape(-1)
+                size = len(flat)
+                flat -= np.bincount(_hist_keys(X[moved], self.labels[moved]), minlength=size)
+                flat += np.bincount(_hist_keys(X[moved], labels[moved]), minlength=size)
+        self.labels = labels.copy()
+        return _hist_medians(self.hist, np.bincount(labels, minlength=k))
+
+
+# ---------------------------------------------------------------- seeding
+
+def _nearest(X: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest centre (ties: the lower index) and its L1 distance, float64."""
+    D = pairwise(X, centers, metric="l1")
+    labels = D.argmin(axis=1)
+    return labels, D[np.arange(len(X)), labels].astype(np.float64)
+
+
+def _d_weighted(n: int, k: int, rng: np.random.Generator, dist_to) -> np.ndarray:
+    """Seeding by D-weighted sampling; ``dist_to(p)`` gives the (N,) distances to row p."""
+    ids = [int(rng.integers(n))]
+    closest = np.asarray(dist_to(ids[0]), dtype=np.float64)
+    for _ in range(1, k):
+        if closest.sum() > 0:
+            cdf = np.cumsum(closest)
+            p = min(int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right")), n - 1)
+        else:  # every point sits on a centre already: any other point will do
+            p = int(rng.choice(np.setdiff1d(np.arange(n), ids)))
+        ids.append(p)
+        np.minimum(closest, dist_to(p), out=closest)
+    return np.array(ids, dtype=np.int64)
+
+
+def _plusplus(X: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    return _d_weighted(len(X), k, rng, lambda p: pairwise(X, X[p:p + 1], metric="l1")[:, 0])
+
+
+def kmeans_plusplus(X, n_clusters: int, *, random_state=None) -> tuple[np.ndarray, np.ndarray]:
+    """k-means++ seeding for k-medians: D-weighted sampling with L1 distances.
+
+    The first centre is a uniformly random point; each next one is point ``x`` with
+    probability proportional to ``D(x)``, its L1 distance to the nearest centre
+    chosen so far (Arthur & Vassilvitskii 2007, with the k-medians exponent 1).
+
+    Parameters
+    ----------
+    X : ndarray of shape (N, d), uint8 or float
+    n_clusters : int, 1 <= n_clusters <= N
+    random_state : int, numpy Generator or None
+
+    Returns
+    -------
+    centers : ndarray of shape (n_clusters, d), dtype of ``X``
+    indices : ndarray of shape (n_clusters,), int64, rows of ``X``
+    """
+    X = check_array(X, name="X")
+    k = check_k(n_clusters, len(X), name="n_clusters", what="X")
+    ids = _plusplus(X, k, np.random.default_rng(random_state))
+    return X[ids].copy(), ids
+
+
+# ---------------------------------------------------------------- Lloyd
+
+def _reseed_empty(labels: np.ndarray, dist: np.ndarray, k: int) -> tuple[np.ndarray, int]:
+    """Give every empty cluster the point farthest from its centre (taken from a
+    cluster that keeps at least one member); that point's cost drops to 0."""
+    sizes = np.bincount(labels, minlength=k)
+    empty = np.flatnonzero(sizes == 0)
+    if not len(empty):
+        return labels, 0
+    labels = labels.copy()
+    candidates = iter(np.argsort(-dist, kind="stable"))
+    for c in empty:
+        p = next(q for q in candidates if sizes[labels[q]] >= 2)
+        sizes[labels[p]] -= 1
+        sizes[c] += 1
+        labels[p] = c
+    return labels, len(empty)
+
+
+def _lloyd(X, centers, max_iter: int, tol: float):
+    n, k = len(X), len(centers)
+    update = _CountingMedians(X, k) if X.dtype == np.uint8 else (
+        lambda lab: _float_medians(X, lab, k))
+    labels, dist = _nearest(X, centers)
+    cost = dist.sum()
+    reseeded = 0
+    for it in range(1, max_iter + 1):
+        labels, r = _reseed_empty(labels, dist, k)
+        reseeded += r
+        centers = update(labels)
+        new_labels, dist = _nearest(X, centers)
+        new_cost = dist.sum()
+        changed = np.count_nonzero(new_labels != labels)
+        labels = new_labels
+        full = np.count_nonzero(np.bincount(labels, minlength=k)) == k
+        done = full and (changed <= tol * n or cost - new_cost <= tol * cost)
+        cost = new_cost
+        if done:
+            break
+    else:
+        if np.count_nonzero(np.bincount(labels, minlength=k)) < k:
+            warnings.warn(f"k-medians stopped after max_iter={max_iter} iterations with an "
+                          "empty cluster; raise max_iter", RuntimeWarning, stacklevel=3)
+    return centers, labels, float(cost), it, reseeded
+
+
+class KMedians:
+    """k-medians clustering with L1 distances, in the scikit-learn style.
+
+    Parameters
+    ----------
+    n_clusters : int, default 10
+    init : {"k-means++", "random"} or ndarray of shape (n_clusters, d), default "k-means++"
+        "k-means++": D-weighted sampling with L1 (:func:`kmeans_plusplus`);
+        "random": ``n_clusters`` distinct data points; an array: these centres
+        (for uint8 data rounded to 0..255).
+    n_init : int, default 1
+        Runs from different seeds; the one with the lowest objective is kept.
+    max_iter : int, default 300
+        Iterations (assignment + median update) per run.
+    tol : float, default 1e-4
+        Stop when at most ``tol * N`` points change cluster or the objective falls
+        by at most ``tol`` of its value. ``tol=0``: stop when no point moves or the
+        objective stops falling.
+    random_state : int, numpy Generator or None
+
+    Attributes
+    ----------
+    cluster_centers_ : ndarray of shape (n_clusters, d)
+        Coordinate-wise medians (:func:`medians`; uint8 lower medians for pixels).
+    labels_ : ndarray of shape (N,), int64
+        Nearest centre of every training point (ties: the lower cluster number).
+    inertia_ : float
+        The objective: sum of L1 distances from each point to its assigned centre,
+        in the units of ``X`` (pixel intensities for uint8).
+    n_iter_ : int
+        Iterations of the kept run.
+    n_reseeded_ : int
+        Empty clusters re-seeded during the kept run (each got the point farthest
+        from its centre); clusters are never dropped.
+
+    Examples
+    --------
+    >>> km = KMedians(n_clusters=10, random_state=0).fit(images.reshape(len(images), -1))
+    >>> km.inertia_, km.n_iter_
+    """
+
+    def __init__(self, n_clusters: int = 10, *, init="k-means++", n_init: int = 1,
+                 max_iter: int = 300, tol: float = 1e-4, random_state=None):
+        self.n_clusters = n_clusters
+        self.init = init
+        self.n_init = n_init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.random_state = random_state
+
+    def _initial(self, X: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+        init = self.init
+        if isinstance(init, str):
+            if init == "k-means++":
+                return X[_plusplus(X, k, rng)]
+            if init == "random":
+                return X[np.sort(rng.choice(len(X), size=k, replace=False))]
+            raise ValueError(f"init must be 'k-means++', 'random' or an array, got {init!r}")
+        centers = np.asarray(init)
+        if centers.shape != (k, X.shape[1]):
+            raise ValueError(f"init has shape {centers.shape}, expected ({k}, {X.shape[1]}) "
+                             "(n_clusters, dimensions of X)")
+        if X.dtype == np.uint8:
+            return np.clip(np.rint(centers), 0, 255).astype(np.uint8)
+        return check_array(centers, name="init", dtype=X.dtype)
+
+    def fit(self, X, y=None) -> "KMedians":
+        """Cluster ``X`` of shape (N, d), uint8 pixels or float latents; returns self."""
+        X = check_array(X, name="X")
+        k = check_k(self.n_clusters, len(X), name="n_clusters", what="X")
+        max_iter = check_positive_int(self.max_iter, "max_iter")
+        n_init = check_positive_int(self.n_init, "n_init")
+        if not (isinstance(self.tol, (int, float)) and self.tol >= 0):
+            raise ValueError(f"tol must be a number >= 0, got {self.tol!r}")
+        if not isinstance(self.init, str) and n_init > 1:
+            n_init = 1  # the same given centres would give the same run
+        rng = np.random.default_rng(self.random_state)
+        best = None
+        for _ in range(n_init):
+            run = _lloyd(X, self._initial(X, k, rng), max_iter, float(self.tol))
+            if best is None or run[2] < best[2]:
+                best = run
+        (self.cluster_centers_, self.labels_, self.inertia_, self.n_iter_,
+         self.n_reseeded_) = best
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        """Nearest centre of every row of ``X`` (N, d): ndarray of shape (N,), int64."""
+        check_is_fitted(self, "cluster_centers_")
+        X = check_array(X, name="X")
+        check_same_dims(X, self.cluster_centers_, "X", "the fitted centres")
+        return _nearest(X, self.cluster_centers_)[0].astype(np.int64)
+
+    def fit_predict(self, X, y=None) -> np.ndarray:
+        """``fit(X).labels_``."""
+        return self.fit(X).labels_

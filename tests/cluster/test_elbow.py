@@ -1,0 +1,41 @@
+import numpy as np
+import pytest
+
+from imsim.cluster import elbow, find_knee
+from imsim.report.cluster_plots import plot_elbow
+
+
+def _blobs(rng, k, n_per=30, d=5):
+    centres = rng.uniform(0, 1000, size=(k, d))
+    return np.concatenate([c + rng.normal(scale=5, size=(n_per, d)) for c in centres]) \
+        .astype(np.float32)
+
+
+def test_find_knee():
+    x = np.arange(1, 9)
+    assert find_knee(x, [100, 60, 30, 10, 8, 6, 4, 2]) == 4
+    assert find_knee(x, 10 - x) is None          # a straight line has no bend
+    assert find_knee(x, np.ones(8)) is None
+    assert find_knee([1, 2], [5, 1]) is None
+    with pytest.raises(ValueError, match="increasing"):
+        find_knee([1, 3, 2], [3, 2, 1])
+
+
+@pytest.mark.parametrize("k", [3, 5])
+def test_elbow_finds_planted_k(rng, k):
+    X = _blobs(rng, k)
+    result = elbow(X, range(1, 10), random_state=0)
+    assert result.knee == k
+    assert np.all(np.diff(result.ks) == 1) and len(result.inertias) == 9
+
+
+def test_elbow_kmedoids_and_plot(rng, tmp_path):
+    X = _blobs(rng, 4, n_per=15)
+    result = elbow(X, [2, 3, 4, 5, 6, 7], method="kmedoids", random_state=0)
+    assert result.knee == 4
+    path = plot_elbow(result, tmp_path / "elbow.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match="method must be"):
+        elbow(X, [2, 3], method="dbscan")
+    with pytest.raises(ValueError, match=r"1\.\.60"):
+        elbow(X, [2, 61])

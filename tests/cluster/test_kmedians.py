@@ -1,0 +1,148 @@
+import numpy as np
+import pytest
+from scipy.spatial.distance import cdist
+
+from imsim._validation import NotFittedError
+from imsim.cluster import KMedians, kmeans_plusplus, medians, objective
+
+
+def _blobs(rng, n_per=40, k=4, d=6, spread=3.0, sep=40.0, dtype=np.float32):
+    centres = rng.uniform(0, sep * k, size=(k, d))
+    X = np.concatenate([c + rng.normal(scale=spread, size=(n_per, d)) for c in centres])
+    y = np.repeat(np.arange(k), n_per)
+    if dtype == np.uint8:
+        X = np.clip(np.rint(X), 0, 255)
+    return X.astype(dtype), y
+
+
+def _lower_median(a: np.ndarray) -> np.ndarray:
+    return np.sort(a, axis=0)[(len(a) - 1) // 2]
+
+
+def _reference_lloyd(X, centers, n_iter):
+    """Plain k-medians: cdist assignment (ties: lower index), sorted medians."""
+    lower = X.dtype == np.uint8
+    for _ in range(n_iter):
+        labels = cdist(X.astype(float), centers.astype(float), "cityblock").argmin(axis=1)
+        centers = np.array([_lower_median(X[labels == c]) if lower else
+                            np.median(X[labels == c], axis=0) for c in range(len(centers))])
+    D = cdist(X.astype(float), centers.astype(float), "cityblock")
+    return centers, D.argmin(axis=1), D.min(axis=1).sum()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.uint8])
+def test_matches_brute_force_lloyd(rng, dtype):
+    X, _ = _blobs(rng, spread=15.0, dtype=dtype)
+    init = X[[0, 50, 90, 130]]
+    for n_iter in (1, 2, 3):
+        km = KMedians(4, init=init, max_iter=n_iter, tol=0).fit(X)
+        centers, labels, cost = _reference_lloyd(X, init, km.n_iter_)
+        np.testing.assert_array_equal(km.labels_, labels)
+        np.testing.assert_allclose(km.cluster_centers_, centers, rtol=1e-6)
+        assert km.inertia_ == pytest.approx(cost, rel=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.uint8])
+def test_converged_result_is_a_lloyd_fixed_point(rng, dtype):
+    X = (rng.uniform(0, 255, size=(300, 5))).astype(dtype)
+    km = KMedians(5, tol=0, random_state=1).fit(X)
+    D = cdist(X.astype(float), km.cluster_centers_.astype(float), "cityblock")
+    np.testing.assert_array_equal(km.labels_, D.argmin(axis=1))
+    for c in range(5):
+        members = X[km.labels_ == c]
+        expected = _lower_median(members) if dtype == np.uint8 else np.median(members, axis=0)
+        np.testing.assert_allclose(km.cluster_centers_[c], expected, rtol=1e-6)
+    assert km.inertia_ == pytest.approx(D.min(axis=1).sum(), rel=1e-9)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.uint8])
+def test_objective_never_increases(rng, dtype):
+    X = rng.uniform(0, 255, size=(400, 8)).astype(dtype)
+    costs = [KMedians(6, max_iter=t, tol=0, random_state=3).fit(X).inertia_ for t in range(1, 12)]
+    assert all(b <= a for a, b in zip(costs, costs[1:]))
+    assert costs[-1] < costs[0]
+
+
+def test_seeding_is_reproducible_and_d_weighted(rng):
+    X = rng.normal(size=(200, 4)).astype(np.float32)
+    c1, i1 = kmeans_plusplus(X, 6, random_state=7)
+    c2, i2 = kmeans_plusplus(X, 6, random_state=7)
+    _, i3 = kmeans_plusplus(X, 6, random_state=8)
+    np.testing.assert_array_equal(i1, i2)
+    np.testing.assert_array_equal(c1, X[i1])
+    assert len(set(i1.tolist())) == 6
+    assert not np.array_equal(i1, i3)
+    np.testing.assert_array_equal(KMedians(6, random_state=7).fit(X).labels_,
+                                  KMedians(6, random_state=7).fit(X).labels_)
+    # 50 copies of one point and one far point: D-weighting always picks the far one
+    Y = np.zeros((51, 1), dtype=np.float32)
+    Y[50] = 1000
+    for seed in range(20):
+        assert 50 in kmeans_plusplus(Y, 2, random_state=seed)[1]
+
+
+def test_random_init_and_n_init(rng):
+    X, _ = _blobs(rng, spread=20.0)
+    single = KMedians(4, init="random", random_state=5).fit(X)
+    best = KMedians(4, init="random", n_init=5, random_state=5).fit(X)
+    assert best.inertia_ <= single.inertia_
+    assert len(np.unique(best.labels_)) == 4
+
+
+def test_empty_cluster_is_reseeded(rng):
+    X, _ = _blobs(rng, k=3)
+    init = np.concatenate([X[[0, 40, 80]], np.full((1, X.shape[1]), 1e6, dtype=X.dtype)])
+    km = KMedians(4, init=init, tol=0).fit(X)
+    assert km.n_reseeded_ >= 1
+    assert np.bincount(km.labels_, minlength=4).min() >= 1
+    assert km.cluster_centers_.shape == (4, X.shape[1])
+
+
+def test_predict_and_errors(rng):
+    X = rng.integers(0, 256, size=(100, 16), dtype=np.uint8)
+    km = KMedians(3, random_state=0)
+    with pytest.raises(NotFittedError, match="not fitted"):
+        km.predict(X)
+    km.fit(X)
+    assert km.cluster_centers_.dtype == np.uint8
+    np.testing.assert_array_equal(km.predict(X), km.labels_)
+    np.testing.assert_array_equal(km.fit_predict(X), km.labels_)
+    with pytest.raises(ValueError, match="15 dimensions"):
+        km.predict(X[:, :15])
+    with pytest.raises(ValueError, match="n_clusters=101 but X holds 100"):
+        KMedians(101).fit(X)
+    with pytest.raises(ValueError, match="init must be"):
+        KMedians(3, init="kmeans").fit(X)
+    with pytest.raises(ValueError, match=r"init has shape \(2, 16\)"):
+        KMedians(3, init=X[:2]).fit(X)
+
+
+def test_uint16_latents_cluster_as_floats(rng):
+    Z = rng.integers(0, 25501, size=(150, 10)).astype(np.uint16)
+    km = KMedians(4, random_state=0).fit(Z)
+    assert km.cluster_centers_.dtype == np.float32
+    np.testing.assert_array_equal(km.labels_, KMedians(4, random_state=0).fit(
+        Z.astype(np.float32)).labels_)
+
+
+def test_medians_and_objective_match_numpy(rng):
+    X = rng.integers(0, 256, size=(101, 30), dtype=np.uint8)
+    labels = rng.integers(0, 5, size=101)
+    labels[labels == 4] = 3  # cluster 4 empty when n_clusters=5
+    med = medians(X, labels, n_clusters=5)
+    assert med.dtype == np.uint8
+    for c in range(4):
+        members = X[labels == c]
+        np.testing.assert_array_equal(med[c], _lower_median(members))
+        if len(members) % 2:
+            np.testing.assert_array_equal(med[c], np.median(members, axis=0))
+    np.testing.assert_array_equal(med[4], 0)
+    # the lower median is an exact L1 minimiser: same cost as numpy's midpoint median
+    expected = sum(np.abs(X[labels == c] - np.median(X[labels == c], axis=0)).sum()
+                   for c in range(4))
+    assert objective(X, labels, 5) == expected
+    assert objective(X, labels, centers=med) == expected
+    Xf = X.astype(np.float32) / 7
+    np.testing.assert_allclose(medians(Xf, labels)[0], np.median(Xf[labels == 0], axis=0))
+    with pytest.raises(ValueError, match="holds cluster 3 but n_clusters=2"):
+        objective(X, labels, 2)
