@@ -1,0 +1,81 @@
+"""Plot of the search comparison: what each method pays in time for its accuracy.
+
+Drawn from the records of :func:`imsim.evaluation.search.evaluate` (no pyplot
+state; the PNG is written atomically).
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from .._io import atomic_path
+
+__all__ = ["plot_time_vs_approximation"]
+
+_ORDER = ("exact", "faiss-flat", "hnsw", "lsh", "reduced")
+
+
+def _short(params: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in params.items() if v is not None)
+
+
+def plot_time_vs_approximation(records, path, *, title: str = "Search: time vs accuracy",
+                               annotate: bool = True) -> Path:
+    """Milliseconds per query (log axis) against approximation factor, one point per record.
+
+    Each method gets one colour; its points are joined along its Pareto front
+    (no other setting of that method is both faster and more exact).
+
+    Parameters
+    ----------
+    records : list of dict
+        With keys ``method``, ``params``, ``ms_per_query``, ``approx_factor``.
+    path : str or Path, PNG
+    annotate : bool, label every point with its parameters
+
+    Returns
+    -------
+    Path
+    """
+    from matplotlib import colormaps
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    points = [r for r in records
+              if r["ms_per_query"] > 0 and not math.isnan(r.get("approx_factor", math.nan))]
+    if not points:
+        raise ValueError("no record has both a time and an approximation factor to plot")
+    fig = Figure(figsize=(7.5, 5.0), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    methods = sorted({r["method"] for r in points},
+                     key=lambda m: (_ORDER.index(m) if m in _ORDER else len(_ORDER), m))
+    for c, method in enumerate(methods):
+        mine = sorted((r for r in points if r["method"] == method),
+                      key=lambda r: (r["ms_per_query"], r["approx_factor"]))
+        color = colormaps["tab10"](c % 10)
+        xs = [r["approx_factor"] for r in mine]
+        ys = [r["ms_per_query"] for r in mine]
+        ax.scatter(xs, ys, color=color, label=method, zorder=3, s=28)
+        front, best = [], math.inf
+        for r in mine:  # fastest first: keep each point more exact than all faster ones
+            if r["approx_factor"] < best:
+                front.append(r)
+                best = r["approx_factor"]
+        if len(front) > 1:
+            ax.plot([r["approx_factor"] for r in front], [r["ms_per_query"] for r in front],
+                    color=color, linewidth=1, alpha=0.6, zorder=2)
+        if annotate:
+            for r in mine:
+                ax.annotate(_short(r.get("params", {})), (r["approx_factor"], r["ms_per_query"]),
+                            textcoords="offset points", xytext=(4, 3), fontsize=6, color=color)
+    ax.set_yscale("log")
+    ax.set_xlabel("approximation factor (mean d_method / d_true, 1 = exact)")
+    ax.set_ylabel("milliseconds per query (log scale)")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, facecolor="white")
+    return path
