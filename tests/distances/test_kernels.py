@@ -216,3 +216,19 @@ def test_fallback_when_extension_is_missing():
             "print(backend(), pairwise(X)[0].tolist())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["numpy", "[0,", "16,", "32]"]
+
+
+def test_real_mnist_c_and_numpy_agree(mnist_dir, monkeypatch):
+    from imsim.datasets import read_images
+
+    X = read_images(mnist_dir / "t10k-images-idx3-ubyte.gz").reshape(10000, -1)
+    data, queries = X[:3000], X[9000:9040]
+    D, I = topk(queries, data, 5)
+    full = np.stack([np.abs(data.astype(np.int16) - q).sum(1) for q in queries])
+    ref_d, ref_i = brute_topk(full, 5)
+    np.testing.assert_array_equal(I, ref_i)
+    np.testing.assert_array_equal(D, ref_d)
+    monkeypatch.setattr(K, "_C", None)
+    D2, I2 = topk(queries, data, 5)
+    np.testing.assert_array_equal(I2, I)
+    np.testing.assert_array_equal(D2, D)

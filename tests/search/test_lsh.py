@@ -92,3 +92,16 @@ def test_bad_parameters(rng):
         LSHIndex(metric="l2").fit(X)
     with pytest.raises(ValueError, match="max_candidates must be a positive integer"):
         LSHIndex().fit(X).search(X, 1, max_candidates=0)
+
+
+def test_real_mnist_default_parameters(mnist_test):
+    from imsim.evaluation import approximation_factor
+
+    X = mnist_test.images.reshape(len(mnist_test.images), -1)
+    data, queries = X[:5000], X[9900:]
+    true_d, _ = ExactIndex().fit(data).search(queries, 1)
+    index = LSHIndex(k=4, L=5).fit(data)
+    D, _ = index.search(queries, 1)
+    factor, excluded = approximation_factor(D[:, 0], true_d[:, 0])
+    assert index.stats_["n_not_found"] == 0 and excluded == 0
+    assert factor <= 1.05

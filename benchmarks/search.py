@@ -1,0 +1,181 @@
+"""Search benchmark on MNIST (60,000 data x 10,000 queries): exact, LSH, HNSW, latent.
+
+Prints one table. The baseline row is FAISS ``IndexFlat(METRIC_L1)`` timed in the
+same run; "x flat" is how many times faster than it each row is. Quality is
+measured in pixel L1 against the exact ground truth: approximation factor (mean
+d_method / d_true of the first answer), tie-aware recall@1 and recall@10.
+Times are milliseconds per query for the whole batch on all cores (build excluded).
+
+Latent rows use PCA-10 of the pixels as a stand-in for the autoencoder, unless
+``--latent-data`` / ``--latent-queries`` give latent files (e.g. from ``imsim reduce``).
+
+    .venv/bin/python benchmarks/search.py            # all 10,000 queries
+    .venv/bin/python benchmarks/search.py --quick    # 1,000 queries
+    .venv/bin/python benchmarks/search.py --plot benchmarks/results/search.png
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _target(r: dict) -> str:
+    """Whether a row meets the issue's target for its method ("" where none applies)."""
+    m, ms, f = r["method"], r["ms_per_query"], r["approx_factor"]
+    rerank = r["params"].get("rerank", 0)
+    if m == "exact":  # all 10,000 queries in 15 s
+        ok = ms * 10_000 / 1e3 <= 15
+    elif m == "lsh":
+        ok = f <= 1.05 and ms <= 3
+    elif m == "hnsw":
+        ok = f <= 1.001 and r.get("recall_at_1", 0) >= 0.99 and ms <= 0.3
+    elif m == "reduced" and rerank == 0:
+        ok = ms <= 0.05
+    elif m == "reduced" and rerank == 100:
+        ok = f <= 1.01 and ms <= 0.5
+    else:
+        return ""
+    return "yes" if ok else "no"
+
+
+def _mnist_dir(arg: str | None) -> Path:
+    for c in [arg, os.environ.get("IMSIM_MNIST_DIR"), ROOT.parent / "shared" / "datasets" / "mnist"]:
+        if c and (Path(c) / "train-images-idx3-ubyte.gz").exists():
+            return Path(c)
+    sys.exit("MNIST not found: pass --mnist DIR (the folder with train-images-idx3-ubyte.gz)")
+
+
+def _load_config(path: Path) -> list[dict]:
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+    with open(path, "rb") as f:
+        return tomllib.load(f)["run"]
+
+
+def _latents(args, X, Q):
+    if args.latent_data:
+        from imsim.datasets import read_latent
+
+        return (read_latent(args.latent_data).astype(np.float32),
+                read_latent(args.latent_queries).astype(np.float32), "latent files")
+    from sklearn.decomposition import PCA
+
+    pca = PCA(n_components=10, random_state=0).fit(X.astype(np.float32))
+    return (pca.transform(X.astype(np.float32)).astype(np.float32),
+            pca.transform(Q.astype(np.float32)).astype(np.float32), "PCA-10 stand-in")
+
+
+def _baselines(X, Q, gt, sklearn_queries: int) -> list[dict]:
+    import faiss
+
+    from imsim.evaluation.search import score
+
+    rows = []
+    t0 = time.perf_counter()
+    flat = faiss.IndexFlat(X.shape[1], faiss.METRIC_L1)
+    flat.add(X.astype(np.float32))
+    build = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    _, I = flat.search(Q.astype(np.float32), 10)
+    ms = 1e3 * (time.perf_counter() - t0) / len(Q)
+    rows.append({"method": "faiss-flat", "params": {"metric": "L1"}, "build_s": build,
+                 "ms_per_query": ms, "n_queries": len(Q), **score(X, Q, I, gt[0])})
+    if sklearn_queries:
+        from sklearn.neighbors import NearestNeighbors
+
+        n = min(sklearn_queries, len(Q))
+        t0 = time.perf_counter()
+        nn = NearestNeighbors(n_neighbors=10, algorithm="brute", metric="manhattan",
+                              n_jobs=-1).fit(X)
+        build = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        _, I = nn.kneighbors(Q[:n])
+        ms = 1e3 * (time.perf_counter() - t0) / n
+        rows.append({"method": "sklearn-brute", "params": {"queries": n}, "build_s": build,
+                     "ms_per_query": ms, "n_queries": n, **score(X, Q[:n], I, gt[0][:n])})
+    return rows
+
+
+def _table(records: list[dict], baseline_ms: float) -> str:
+    head = (f"{'method':<14}{'params':<34}{'build s':>8}{'ms/query':>10}{'x flat':>8}"
+            f"{'factor':>9}{'R@1':>7}{'R@10':>7}{'not found':>10}{'target':>8}")
+    lines = [head, "-" * len(head)]
+    for r in records:
+        params = ", ".join(f"{k}={v}" for k, v in r["params"].items() if v is not None)
+        lines.append(
+            f"{r['method']:<14}{params[:33]:<34}{r['build_s']:>8.2f}{r['ms_per_query']:>10.4f}"
+            f"{baseline_ms / r['ms_per_query']:>8.1f}{r['approx_factor']:>9.4f}"
+            f"{r.get('recall_at_1', float('nan')):>7.3f}{r.get('recall_at_10', float('nan')):>7.3f}"
+            f"{r['n_not_found']:>10d}{_target(r):>8}")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="1,000 queries instead of 10,000")
+    p.add_argument("--queries", type=int, help="number of queries (overrides --quick)")
+    p.add_argument("--config", type=Path, default=ROOT / "benchmarks" / "configs" / "search.toml")
+    p.add_argument("--mnist", help="folder with the MNIST idx files")
+    p.add_argument("--latent-data", type=Path, help="latent file of the 60,000 training images")
+    p.add_argument("--latent-queries", type=Path, help="latent file of the test images")
+    p.add_argument("--sklearn-queries", type=int, default=200,
+                   help="queries for the (slow) scikit-learn row; 0 skips it")
+    p.add_argument("--plot", type=Path, help="write the time-vs-factor plot (PNG) here")
+    p.add_argument("--json", type=Path, help="write the records (JSON) here")
+    p.add_argument("--cache-dir", type=Path, default=ROOT / "benchmarks" / "results" / "cache",
+                   help="ground-truth cache")
+    args = p.parse_args(argv)
+    if bool(args.latent_data) != bool(args.latent_queries):
+        p.error("give --latent-data and --latent-queries together")
+
+    from imsim.datasets import read_images
+    from imsim.distances import backend
+    from imsim.distances.kernels import _num_threads
+    from imsim.evaluation.search import evaluate, ground_truth
+
+    mnist = _mnist_dir(args.mnist)
+    X = read_images(mnist / "train-images-idx3-ubyte.gz").reshape(60000, -1)
+    Q = read_images(mnist / "t10k-images-idx3-ubyte.gz").reshape(10000, -1)
+    Q = Q[:args.queries or (1000 if args.quick else len(Q))]
+    Zx, Zq, latent_source = _latents(args, X, Q)
+    if len(Zq) > len(Q):
+        Zq = Zq[:len(Q)]
+
+    print(f"MNIST {len(X)} x {len(Q)} queries, {X.shape[1]} pixels; kernel {backend()}, "
+          f"{_num_threads()} threads; latent rows: {latent_source}", flush=True)
+    t0 = time.perf_counter()
+    gt = ground_truth(X, Q, 10, cache_dir=args.cache_dir)
+    print(f"ground truth (exact 10-NN): {time.perf_counter() - t0:.1f} s", flush=True)
+    records = _baselines(X, Q, gt, args.sklearn_queries)
+    for r in records:
+        r["dataset"] = "mnist"
+    records += evaluate(X, Q, _load_config(args.config), dataset="mnist", Zx=Zx, Zq=Zq,
+                        cache_dir=args.cache_dir, show_progress=True)
+    print(_table(records, records[0]["ms_per_query"]))
+    exact = next(r for r in records if r["method"] == "exact")
+    print(f"exact L1, all {len(Q)} queries: {exact['ms_per_query'] * len(Q) / 1e3:.2f} s "
+          f"(FAISS flat L1: {records[0]['ms_per_query'] * len(Q) / 1e3:.2f} s)")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(records, indent=1, default=float))
+    if args.plot:
+        from imsim.report.search_plots import plot_time_vs_approximation
+
+        plot_time_vs_approximation(records, args.plot,
+                                   title=f"MNIST search, {len(Q)} queries, 2 cores")
+        print(f"plot: {args.plot}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
