@@ -22,13 +22,24 @@ def blobs(rng, n, size=12, max_blobs=3):
     return out
 
 
-def brute_knn(Q, X, k, window, ground):
+def brute_emd(Q, X, window, ground):
+    """Every query-image EMD through the public emd(), shape (len(Q), len(X))."""
     Wq, P = signatures(Q, window)
     Wx, _ = signatures(X, window)
     M = ground_distance(P, ground=ground)
-    D = np.array([[emd(q, x, M) for x in Wx] for q in Wq])
-    I = np.lexsort((np.broadcast_to(np.arange(len(X)), D.shape), D), axis=1)[:, :k]
-    return np.take_along_axis(D, I, axis=1), I
+    return np.array([[emd(q, x, M) for x in Wx] for q in Wq])
+
+
+def assert_true_knn(D, I, E):
+    """Tie-aware: the distances are the k smallest and the ids really have them.
+
+    Mathematically equal EMDs (common with blocky images) may differ in the last
+    bits between solvers, so equal-distance ids may come in either order.
+    """
+    k = I.shape[1]
+    np.testing.assert_allclose(D, np.sort(E, axis=1)[:, :k], rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(np.take_along_axis(E, I, axis=1), D, rtol=1e-6, atol=1e-9)
+    assert all(len(set(row)) == k for row in I.tolist())
 
 
 # ------------------------------------------------------------------ signatures
@@ -173,13 +184,11 @@ def test_pruned_knn_equals_brute_force(rng, ground):
     X[100:110] = X[:10]  # exact duplicates: ties resolved by the smaller id
     Q = np.concatenate([blobs(rng, 6), X[3:5]])
     D, I, stats = emd_knn(Q, X, k=7, window=2, ground=ground, n_jobs=1, return_stats=True)
-    D_ref, I_ref = brute_knn(Q, X, 7, 2, ground)
     assert D.dtype == np.float32 and I.dtype == np.int64
-    np.testing.assert_array_equal(I, I_ref)
-    np.testing.assert_allclose(D, D_ref, rtol=1e-6, atol=1e-6)
+    assert_true_knn(D, I, brute_emd(Q, X, 2, ground))
     assert I[-1, 0] == 4 and I[-1, 1] == 104 and D[-1, 0] == 0.0
     assert np.all((stats.n_exact >= 7) & (stats.n_exact <= len(X)))
-    assert 0.0 <= stats.pruned < 1.0
+    assert stats.n_exact.mean() < len(X) / 2  # the bounds rule out most images
 
 
 def test_knn_parallel_and_partial_windows_match_serial(rng):
@@ -188,24 +197,22 @@ def test_knn_parallel_and_partial_windows_match_serial(rng):
     parallel = emd_knn(Q, X, k=5, window=3, n_jobs=2)
     np.testing.assert_array_equal(serial[1], parallel[1])
     np.testing.assert_array_equal(serial[0], parallel[0])
-    np.testing.assert_array_equal(serial[1], brute_knn(Q, X, 5, 3, "euclidean")[1])
+    assert_true_knn(*serial, brute_emd(Q, X, 3, "euclidean"))
 
 
 def test_shortlist_reranks_the_l1_neighbours(rng):
     X, Q = blobs(rng, 100), blobs(rng, 4)
     D, I, stats = emd_knn(Q, X, k=3, window=2, shortlist=20, n_jobs=1, return_stats=True)
     _, cand = topk(Q.reshape(4, -1), X.reshape(100, -1), 20, metric="l1")
-    Wq, P = signatures(Q, 2)
-    Wx, _ = signatures(X, 2)
-    M = ground_distance(P)
-    for q in range(4):
-        d = np.array([emd(Wq[q], Wx[j], M) for j in cand[q]])
-        np.testing.assert_array_equal(I[q], cand[q][np.lexsort((cand[q], d))[:3]])
+    E = brute_emd(Q, X, 2, "euclidean")
+    # the true 3-NN among each query's shortlist: other images count as infinitely far
+    in_shortlist = np.zeros(E.shape, dtype=bool)
+    np.put_along_axis(in_shortlist, cand, True, axis=1)
+    assert_true_knn(D, I, np.where(in_shortlist, E, np.inf))
     assert np.all(stats.n_exact == 20)
     # the full shortlist is the exact search
-    exact = emd_knn(Q, X, k=3, window=2, n_jobs=1)
     np.testing.assert_array_equal(emd_knn(Q, X, k=3, window=2, shortlist=100, n_jobs=1)[1],
-                                  exact[1])
+                                  emd_knn(Q, X, k=3, window=2, n_jobs=1)[1])
 
 
 def test_knn_bad_inputs(rng):

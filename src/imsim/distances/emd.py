@@ -466,21 +466,24 @@ class _Searcher:
         self.M = ground_distance(positions, ground=ground)
         self.bounds = _Bounds(positions, ground)
         self.axes_cdf = self.bounds.axes.cdf(weights)
-        # non-zero bins of every image, CSR-style, so each solve sees only those
-        mask = weights > 0
-        self.nz_ptr = np.concatenate([[0], np.cumsum(mask.sum(axis=1))])
-        self.nz_idx = np.nonzero(mask)[1]
-        self.nz_w = weights[mask]
 
-    def exact(self, qi: np.ndarray, qw: np.ndarray, j: int) -> float:
-        lo, hi = self.nz_ptr[j], self.nz_ptr[j + 1]
-        xi = self.nz_idx[lo:hi]
-        return _emd_network(qw, self.nz_w[lo:hi], self.M[qi[:, None], xi])
+    def exact(self, q: np.ndarray, j: int) -> float:
+        """EMD between signature ``q`` and data image ``j``.
+
+        Mass that both hold in the same bin stays there: with a metric ground
+        distance some optimal flow keeps ``min(a_i, b_i)`` in place (sending it
+        elsewhere and bringing other mass in never costs less, by the triangle
+        inequality), so only the positive and negative parts of ``a - b`` are
+        transported, a problem with fewer and disjoint bins.
+        """
+        d = q - self.weights[j]
+        src, dst = np.flatnonzero(d > 0), np.flatnonzero(d < 0)
+        if src.size == 0 or dst.size == 0:
+            return 0.0
+        return _emd_network(d[src], -d[dst], self.M[src[:, None], dst])
 
     def pruned(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, int]:
         """Exact k-NN of one signature: solve in bound order, stop past the k-th distance."""
-        qi = np.flatnonzero(q)
-        qw = q[qi]
         first = self.bounds.first(self.bounds.axes.emds(self.axes_cdf - self.bounds.axes.cdf(q)))
         n = first.size
         # The first block (the smallest marginal bounds) sets a k-th distance; after
@@ -488,7 +491,7 @@ class _Searcher:
         size = min(max(64, k), n)
         head = np.argpartition(first, size - 1)[:size] if size < n else np.arange(n)
         heap: list[tuple[float, int]] = []  # the k best so far as (-d, -id): worst on top
-        n_exact = self._visit(q, qi, qw, head, first, heap, k)
+        n_exact = self._visit(q, head, first, heap, k)
         if size < n:
             rest = first <= self._limit(heap, k)
             rest[head] = False
@@ -498,7 +501,7 @@ class _Searcher:
                 block = todo[start:start + 512]
                 if first[block[0]] > self._limit(heap, k):
                     break
-                n_exact += self._visit(q, qi, qw, block, first, heap, k)
+                n_exact += self._visit(q, block, first, heap, k)
         return (*_sorted_heap(heap), n_exact)
 
     @staticmethod
@@ -506,7 +509,7 @@ class _Searcher:
         """Largest bound that can still beat the k-th best (inf until there are k)."""
         return -heap[0][0] * (1 + _BOUND_RTOL) + _BOUND_RTOL if len(heap) == k else math.inf
 
-    def _visit(self, q, qi, qw, block, first, heap, k) -> int:
+    def _visit(self, q, block, first, heap, k) -> int:
         """Solve the images of ``block`` that the sliced bound cannot rule out; update ``heap``."""
         limit = self._limit(heap, k)
         block = block[first[block] <= limit]
@@ -516,7 +519,7 @@ class _Searcher:
             if second[t] > limit:
                 break
             j = int(block[t])
-            d = self.exact(qi, qw, j)
+            d = self.exact(q, j)
             n_exact += 1
             if len(heap) < k:
                 heapq.heappush(heap, (-d, -j))
@@ -530,9 +533,7 @@ class _Searcher:
 
     def rerank(self, q: np.ndarray, cand: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, int]:
         """Exact EMD of ``q`` to each candidate id; the k best by (distance, id)."""
-        qi = np.flatnonzero(q)
-        qw = q[qi]
-        d = np.array([self.exact(qi, qw, int(j)) for j in cand])
+        d = np.array([self.exact(q, int(j)) for j in cand])
         order = np.lexsort((cand, d))[:k]
         return d[order], cand[order].astype(np.int64), len(cand)
 
@@ -577,7 +578,11 @@ def emd_knn(queries, data, k: int = 10, window: int = 4, ground: str = "euclidea
     marginal bound for all images at once, then the sliced bound for those that
     survive it) and solves the transport problem only until the bound exceeds
     the current k-th distance: the result equals a brute-force EMD search,
-    ties broken by the smaller id.
+    equal distances broken by the smaller id. Each solve moves only the mass
+    that differs between the two signatures (mass in the same bin stays, see
+    ``_Searcher.exact``), so EMDs that are equal in exact arithmetic may differ
+    from :func:`emd` in the last bits and tied images come in either order.
+    Queries run in ``n_jobs`` worker processes with a progress bar.
 
     Parameters
     ----------
