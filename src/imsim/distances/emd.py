@@ -229,6 +229,9 @@ def emd(a, b, M, solver: str = "network") -> float:
     return _emd_network(a[ia], b[ib], M[np.ix_(ia, ib)])
 
 
+_EMD_C = None  # POT's emd_c once imported
+
+
 def _load_emd_c():
     """POT's network simplex kernel, imported without POT's torch backend.
 
@@ -249,9 +252,6 @@ def _load_emd_c():
                 del os.environ[key]
         _EMD_C = emd_c
     return _EMD_C
-
-
-_EMD_C = None
 
 
 def _emd_network(a: np.ndarray, b: np.ndarray, M: np.ndarray) -> float:
