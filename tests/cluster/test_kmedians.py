@@ -1,9 +1,13 @@
+import importlib
+
 import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
 
 from imsim._validation import NotFittedError
 from imsim.cluster import KMedians, kmeans_plusplus, medians, objective
+
+kmedians_mod = importlib.import_module("imsim.cluster.kmedians")
 
 
 def _blobs(rng, n_per=40, k=4, d=6, spread=3.0, sep=40.0, dtype=np.float32):
@@ -20,8 +24,9 @@ def _lower_median(a: np.ndarray) -> np.ndarray:
 
 
 def _reference_lloyd(X, centers, n_iter):
-    """Plain k-medians: cdist assignment (ties: lower index), sorted medians."""
-    lower = X.dtype == np.uint8
+    """Plain k-medians: cdist assignment (ties: lower index), sorted medians (the lower
+    one for integer data)."""
+    lower = np.array_equal(X, np.rint(X))
     for _ in range(n_iter):
         labels = cdist(X.astype(float), centers.astype(float), "cityblock").argmin(axis=1)
         centers = np.array([_lower_median(X[labels == c]) if lower else
@@ -30,10 +35,22 @@ def _reference_lloyd(X, centers, n_iter):
     return centers, D.argmin(axis=1), D.min(axis=1).sum()
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.uint8])
-def test_matches_brute_force_lloyd(rng, dtype):
-    X, _ = _blobs(rng, spread=15.0, dtype=dtype)
-    init = X[[0, 50, 90, 130]]
+@pytest.mark.parametrize("dtype, n_per, counted", [
+    (np.float32, 40, False),
+    (np.uint8, 40, False),     # 4 clusters x 256 values > 160 points: selected
+    (np.uint8, 300, True),     # 1024 <= 1200 points: counted
+    ("int-float", 300, False),  # integer-valued floats with 25,401 values: selected
+    ("int-float/100", 300, True),
+])
+def test_matches_brute_force_lloyd(rng, dtype, n_per, counted):
+    X, _ = _blobs(rng, n_per=n_per, spread=15.0,
+                  dtype=np.uint8 if isinstance(dtype, str) else dtype)
+    if dtype == "int-float":
+        X = X.astype(np.float32) * 100  # integer-valued floats, like latent files
+    elif dtype == "int-float/100":
+        X = X.astype(np.float32)
+    assert kmedians_mod._Medians(X, 4).counting == counted
+    init = X[[0, n_per + 10, 2 * n_per + 10, 3 * n_per + 10]]
     for n_iter in (1, 2, 3):
         km = KMedians(4, init=init, max_iter=n_iter, tol=0).fit(X)
         centers, labels, cost = _reference_lloyd(X, init, km.n_iter_)
@@ -44,7 +61,7 @@ def test_matches_brute_force_lloyd(rng, dtype):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.uint8])
 def test_converged_result_is_a_lloyd_fixed_point(rng, dtype):
-    X = (rng.uniform(0, 255, size=(300, 5))).astype(dtype)
+    X = (rng.uniform(0, 255, size=(1300, 5))).astype(dtype)
     km = KMedians(5, tol=0, random_state=1).fit(X)
     D = cdist(X.astype(float), km.cluster_centers_.astype(float), "cityblock")
     np.testing.assert_array_equal(km.labels_, D.argmin(axis=1))
@@ -52,12 +69,12 @@ def test_converged_result_is_a_lloyd_fixed_point(rng, dtype):
         members = X[km.labels_ == c]
         expected = _lower_median(members) if dtype == np.uint8 else np.median(members, axis=0)
         np.testing.assert_allclose(km.cluster_centers_[c], expected, rtol=1e-6)
-    assert km.inertia_ == pytest.approx(D.min(axis=1).sum(), rel=1e-9)
+    assert km.inertia_ == pytest.approx(D.min(axis=1).sum(), rel=1e-6)  # float32 sums
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.uint8])
 def test_objective_never_increases(rng, dtype):
-    X = rng.uniform(0, 255, size=(400, 8)).astype(dtype)
+    X = rng.uniform(0, 255, size=(1600, 8)).astype(dtype)
     costs = [KMedians(6, max_iter=t, tol=0, random_state=3).fit(X).inertia_ for t in range(1, 12)]
     assert all(b <= a for a, b in zip(costs, costs[1:]))
     assert costs[-1] < costs[0]
@@ -121,6 +138,9 @@ def test_uint16_latents_cluster_as_floats(rng):
     Z = rng.integers(0, 25501, size=(150, 10)).astype(np.uint16)
     km = KMedians(4, random_state=0).fit(Z)
     assert km.cluster_centers_.dtype == np.float32
+    for c in range(4):  # integer data: lower medians, counted
+        np.testing.assert_array_equal(km.cluster_centers_[c],
+                                      _lower_median(Z[km.labels_ == c]))
     np.testing.assert_array_equal(km.labels_, KMedians(4, random_state=0).fit(
         Z.astype(np.float32)).labels_)
 

@@ -43,7 +43,10 @@ def test_mnist_subset_equals_sklearn(mnist_test):
     _check_against_sklearn(X, mnist_test.labels[:600])
 
 
-def test_several_labellings_share_one_pass(rng):
+@pytest.mark.parametrize("max_joint", [None, 100])  # 100: too many joint sums, pass by pass
+def test_several_labellings_share_one_pass(rng, monkeypatch, max_joint):
+    if max_joint:
+        monkeypatch.setattr(sil_mod, "_MAX_JOINT", max_joint)
     X = rng.integers(0, 256, size=(120, 10), dtype=np.uint8)
     a, b = rng.integers(0, 3, size=120), rng.integers(0, 6, size=120)
     both = silhouettes(X, [a, b])

@@ -8,7 +8,10 @@ median of its members; both steps can only lower the objective.
 Medians of uint8 pixels are counted, not sorted: a histogram of 256 bins per
 (cluster, pixel) is kept, and only the points that changed cluster are moved
 between histograms, so after the first few iterations an update costs
-``O(changed * d + K * d * 256)`` instead of sorting every cluster again.
+``O(changed * d + K * d * 256)`` instead of selecting in every cluster again.
+Integer data with more values (the 0..25500 of latent files) counts the same way
+when the histograms are no larger than the data, and is selected per cluster
+(``np.partition``) otherwise; other floats take ``np.median``.
 """
 from __future__ import annotations
 
@@ -23,45 +26,97 @@ from ._common import check_labels
 
 __all__ = ["KMedians", "kmeans_plusplus", "medians"]
 
-_ROWS = 4096  # rows per chunk when building histograms (keys: 4096 * d intp values)
+_ROWS = 4096          # rows per chunk when building histograms
+_MAX_BINS = 1 << 25   # histogram entries (K * d * values) at most: 256 MB of int64
+_MAX_VALUE = 1 << 16  # integer data up to this value is counted
 
 
 # ------------------------------------------------------------------ medians
 
-def _hist_keys(X: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Flat (cluster, pixel, value) histogram index of every entry of ``X``."""
+def _value_count(X: np.ndarray) -> int | None:
+    """``max + 1`` when every entry of ``X`` is an integer in 0..65535, else None."""
+    if X.dtype == np.uint8:
+        return 256
+    if X.size == 0:
+        return None
+    hi = float(X.max())
+    if X.min() < 0 or hi >= _MAX_VALUE or not np.array_equal(X, np.rint(X)):
+        return None
+    return int(hi) + 1
+
+
+def _hist_keys(X: np.ndarray, labels: np.ndarray, bins: int) -> np.ndarray:
+    """Flat (cluster, coordinate, value) histogram index of every entry of ``X``."""
     d = X.shape[1]
-    base = (labels.astype(np.intp)[:, None] * d + np.arange(d, dtype=np.intp)) << 8
+    base = (labels.astype(np.intp)[:, None] * d + np.arange(d, dtype=np.intp)) * bins
     return (base + X).ravel()
 
 
-def _histogram(X: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
-    """Counts of shape (k, d, 256), int64: how many members of cluster c have value v
-    at pixel j."""
-    d = X.shape[1]
-    hist = np.zeros(k * d * 256, dtype=np.int64)
+def _histogram(X: np.ndarray, labels: np.ndarray, k: int, bins: int) -> np.ndarray:
+    """Counts of shape (k * d * bins,), int64: members of cluster c with value v at
+    coordinate j."""
+    hist = np.zeros(k * X.shape[1] * bins, dtype=np.int64)
     for s in range(0, len(X), _ROWS):
-        hist += np.bincount(_hist_keys(X[s:s + _ROWS], labels[s:s + _ROWS]),
+        hist += np.bincount(_hist_keys(X[s:s + _ROWS], labels[s:s + _ROWS], bins),
                             minlength=len(hist))
-    return hist.reshape(k, d, 256)
+    return hist
 
 
-def _hist_medians(hist: np.ndarray, sizes: np.ndarray) -> np.ndarray:
-    """Lower median per (cluster, pixel) from counts: the first value whose cumulative
-    count reaches ``ceil(size / 2)``; 0 for an empty cluster."""
-    need = ((sizes + 1) // 2)[:, None, None]
-    return np.argmax(np.cumsum(hist, axis=2) >= need, axis=2).astype(np.uint8)
-
-
-def _float_medians(X: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+def _selected_medians(X: np.ndarray, labels: np.ndarray, k: int, lower: bool) -> np.ndarray:
+    """Per-cluster medians by selection: the lower median, or ``np.median``."""
     order = np.argsort(labels, kind="stable")
     ends = np.cumsum(np.bincount(labels, minlength=k))
     out = np.zeros((k, X.shape[1]), dtype=X.dtype)
     for c in range(k):
-        start = ends[c - 1] if c else 0
-        if ends[c] > start:
-            out[c] = np.median(X[order[start:ends[c]]], axis=0)
+        members = X[order[(ends[c - 1] if c else 0):ends[c]]]
+        if not len(members):
+            continue
+        if lower:
+            mid = (len(members) - 1) // 2
+            out[c] = np.partition(members, mid, axis=0)[mid]
+        else:
+            out[c] = np.median(members, axis=0)
     return out
+
+
+class _Medians:
+    """Medians of ``X`` (N, d) under changing labels; counted for integer data, from
+    histograms updated in place, else selected per cluster."""
+
+    def __init__(self, X: np.ndarray, k: int):
+        self.X, self.k = X, k
+        self.bins = _value_count(X)
+        # counting pays when the histograms are no larger than the data (pixels: 256
+        # values); the 25,501 values of latent files make selection cheaper
+        self.counting = (self.bins is not None and k * self.bins <= len(X)
+                         and k * X.shape[1] * self.bins <= _MAX_BINS)
+        if self.counting and X.dtype != np.uint8:
+            self.X = X.astype(np.uint16)
+        self.dtype = X.dtype
+        self.labels = None
+        self.hist = None
+
+    def __call__(self, labels: np.ndarray) -> np.ndarray:
+        X, k, bins = self.X, self.k, self.bins
+        if not self.counting:
+            return _selected_medians(X, labels, k, lower=bins is not None)
+        if self.labels is None:
+            self.hist = _histogram(X, labels, k, bins)
+        else:
+            moved = np.flatnonzero(labels != self.labels)
+            if 2 * len(moved) > len(X):  # cheaper to count again than to move
+                self.hist = _histogram(X, labels, k, bins)
+            elif len(moved):
+                size = len(self.hist)
+                self.hist -= np.bincount(_hist_keys(X[moved], self.labels[moved], bins),
+                                         minlength=size)
+                self.hist += np.bincount(_hist_keys(X[moved], labels[moved], bins),
+                                         minlength=size)
+        self.labels = labels.copy()
+        # lower median: the first value whose cumulative count reaches ceil(size / 2)
+        need = ((np.bincount(labels, minlength=k) + 1) // 2)[:, None, None]
+        cum = np.cumsum(self.hist.reshape(k, X.shape[1], bins), axis=2)
+        return np.argmax(cum >= need, axis=2).astype(self.dtype)
 
 
 def medians(X, labels, n_clusters=None) -> np.ndarray:
@@ -76,13 +131,14 @@ def medians(X, labels, n_clusters=None) -> np.ndarray:
 
     Returns
     -------
-    ndarray of shape (K, d)
-        uint8 for uint8 ``X``: the *lower* median (for an even count the smaller of
-        the two middle values, an actual pixel value), computed by counting. It
-        equals ``np.median`` for odd counts; for even counts ``np.median`` returns
-        the mean of the two middle values, and every value between them gives the
-        same, minimal sum of L1 distances. float32 for float ``X``: ``np.median``.
-        Rows of empty clusters are 0.
+    ndarray of shape (K, d), dtype of ``X`` (uint8 or float32)
+        For integer data (uint8 pixels, or floats that are all integers in
+        0..65535, like latent-file values): the *lower* median, an actual data
+        value (for an even count the smaller of the two middle values), found by
+        counting. It equals ``np.median`` for odd counts; for even counts
+        ``np.median`` returns the mean of the two middle values, and every value
+        between them gives the same, minimal sum of L1 distances. Other floats:
+        ``np.median``. Rows of empty clusters are 0.
     """
     X = check_array(X, name="X")
     labels, k = check_labels(labels, len(X), n_clusters)
@@ -90,34 +146,7 @@ def medians(X, labels, n_clusters=None) -> np.ndarray:
 
 
 def _medians(X: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
-    if X.dtype == np.uint8:
-        return _hist_medians(_histogram(X, labels, k), np.bincount(labels, minlength=k))
-    return _float_medians(X, labels, k)
-
-
-class _CountingMedians:
-    """Medians of uint8 data under changing labels, from histograms updated in place."""
-
-    def __init__(self, X: np.ndarray, k: int):
-        self.X, self.k = X, k
-        self.labels = None
-        self.hist = None
-
-    def __call__(self, labels: np.ndarray) -> np.ndarray:
-        X, k = self.X, self.k
-        if self.labels is None:
-            self.hist = _histogram(X, labels, k)
-        else:
-            moved = np.flatnonzero(labels != self.labels)
-            if 2 * len(moved) > len(X):  # cheaper to count again than to move
-                self.hist = _histogram(X, labels, k)
-            elif len(moved):
-                flat = self.hist.reshape(-1)
-                size = len(flat)
-                flat -= np.bincount(_hist_keys(X[moved], self.labels[moved]), minlength=size)
-                flat += np.bincount(_hist_keys(X[moved], labels[moved]), minlength=size)
-        self.labels = labels.copy()
-        return _hist_medians(self.hist, np.bincount(labels, minlength=k))
+    return _Medians(X, k)(labels)
 
 
 # ---------------------------------------------------------------- seeding
@@ -193,8 +222,7 @@ def _reseed_empty(labels: np.ndarray, dist: np.ndarray, k: int) -> tuple[np.ndar
 
 def _lloyd(X, centers, max_iter: int, tol: float):
     n, k = len(X), len(centers)
-    update = _CountingMedians(X, k) if X.dtype == np.uint8 else (
-        lambda lab: _float_medians(X, lab, k))
+    update = _Medians(X, k)
     labels, dist = _nearest(X, centers)
     cost = dist.sum()
     reseeded = 0
@@ -241,7 +269,7 @@ class KMedians:
     Attributes
     ----------
     cluster_centers_ : ndarray of shape (n_clusters, d)
-        Coordinate-wise medians (:func:`medians`; uint8 lower medians for pixels).
+        Coordinate-wise medians (:func:`medians`: lower medians for integer data).
     labels_ : ndarray of shape (N,), int64
         Nearest centre of every training point (ties: the lower cluster number).
     inertia_ : float

@@ -34,7 +34,7 @@ from .kmedians import _d_weighted
 __all__ = ["KMedoids", "MAX_SAMPLES"]
 
 MAX_SAMPLES = 20_000  # the N x N matrix: 1.6 GB of float32 at this size
-_CANDIDATES = 64      # candidates evaluated together
+_CANDIDATES = 32      # candidates evaluated together
 
 
 def _nearest_two(Dm: np.ndarray):
@@ -64,6 +64,22 @@ def _build(D: np.ndarray, k: int) -> np.ndarray:
     return np.array(ids, dtype=np.int64)
 
 
+def _groups(near: np.ndarray, k: int):
+    """Points ordered by nearest medoid, and where each medoid's points start."""
+    order = np.argsort(near, kind="stable")
+    counts = np.bincount(near, minlength=k)
+    return order, np.cumsum(counts) - counts, counts > 0
+
+
+def _group_sums(values: np.ndarray, order, starts, present) -> np.ndarray:
+    """Per-medoid column sums of ``values`` (N, B) -> (k, B). A sort and reduceat
+    rather than a product with a one-hot matrix: a BLAS call this small is slower
+    than the sums when it spins up threads on a busy machine."""
+    out = np.zeros((len(starts), values.shape[1]))
+    out[present] = np.add.reduceat(values[order], starts[present], axis=0)
+    return out
+
+
 def _fasterpam(D: np.ndarray, medoids: np.ndarray, max_iter: int, tiny: float):
     """Eager swaps until a full pass over the candidates finds no improvement.
 
@@ -74,8 +90,7 @@ def _fasterpam(D: np.ndarray, medoids: np.ndarray, max_iter: int, tiny: float):
     is_medoid[medoids] = True
     near, dn, ds = _nearest_two(D[:, medoids].astype(np.float64))
     loss = np.bincount(near, weights=ds - dn, minlength=k)
-    onehot = np.zeros((k, n))
-    onehot[near, np.arange(n)] = 1.0
+    groups = _groups(near, k)
     td = dn.sum()
     x, since_swap, seen, swaps = 0, 0, 0, 0
     while since_swap < n and seen < max_iter * n:
@@ -85,7 +100,7 @@ def _fasterpam(D: np.ndarray, medoids: np.ndarray, max_iter: int, tiny: float):
         d_td = np.where(closer, Dx - dn[:, None], 0.0).sum(axis=0)
         adjust = np.where(closer, (dn - ds)[:, None],
                           np.where(Dx < ds[:, None], Dx - ds[:, None], 0.0))
-        delta = loss[:, None] + onehot @ adjust          # (k, candidates)
+        delta = loss[:, None] + _group_sums(adjust, *groups)  # (k, candidates)
         out = delta.argmin(axis=0)
         change = d_td + delta[out, np.arange(len(cand))]
         change[is_medoid[cand]] = np.inf
@@ -102,8 +117,7 @@ def _fasterpam(D: np.ndarray, medoids: np.ndarray, max_iter: int, tiny: float):
         is_medoid[cand[b]] = True
         near, dn, ds = _nearest_two(D[:, medoids].astype(np.float64))
         loss = np.bincount(near, weights=ds - dn, minlength=k)
-        onehot[:] = 0.0
-        onehot[near, np.arange(n)] = 1.0
+        groups = _groups(near, k)
         td = dn.sum()
         swaps += 1
         since_swap = 0

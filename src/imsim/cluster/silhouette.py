@@ -6,14 +6,20 @@ of ``A`` and ``b(i)`` the smallest mean distance to the members of another clust
 (the scikit-learn convention).
 
 Everything comes from one quantity, the per-cluster distance sums
-``S[i, c] = sum_{j in c} d(i, j)``. They are accumulated block by block over the
-upper triangle of the distance matrix: row block ``[s, e)`` is compared with the
-rows ``[s, N)`` only, and each block serves twice, once for its own rows and, read
-by column, for the rows after it. That halves the distance work, and never holds
-more than one block of ``rows x N`` distances. The grouping by cluster is a product
-with a one-hot matrix in float64: for uint8 pixels every distance is an integer, so
-the sums are exact (far below 2**53) whatever the order of summation. Several
-labellings of the same data share the distance work (:func:`silhouettes`).
+``S[i, c] = sum_{j in c} d(i, j)``. The points are sorted by cluster, so each
+cluster is a contiguous range of columns, and the sums are accumulated block by
+block over the upper triangle of the distance matrix: row block ``[s, e)`` is
+compared with the rows ``[s, N)`` only (one call to
+:func:`imsim.distances.pairwise`), and each block serves twice: its column ranges
+summed per row (``np.add.reduceat``) give the block's own rows, and its rows
+summed per column give the rows after it. That halves the distance work and
+never holds more than one block of ``rows x N`` distances. uint8 L1 distances are
+int32 and the sums int64, so they are exact.
+
+Several labellings of the same data (:func:`silhouettes`) share one pass: the
+points are sorted by the *joint* cluster (the tuple of their clusters in every
+labelling), the sums are taken per joint cluster, and each labelling's sums are
+sums of those columns.
 """
 from __future__ import annotations
 
@@ -28,7 +34,8 @@ from ._common import check_labels, check_metric
 
 __all__ = ["SilhouetteResult", "silhouette", "silhouettes"]
 
-_BLOCK_ELEMENTS = 1 << 23  # distances per block (32 MB of int32, 64 MB as float64)
+_BLOCK_ELEMENTS = 1 << 23  # distances per block (32 MB of int32)
+_MAX_JOINT = 1 << 26       # N x (joint clusters) sums kept at most (512 MB of int64)
 
 
 @dataclass(frozen=True)
@@ -71,7 +78,8 @@ def silhouettes(X, labelings, metric: str = "l1", n_clusters=None) -> list[Silho
     Notes
     -----
     Cost: ``N * (N + 1) / 2`` distances, computed once for all labellings, in blocks
-    of about 8 million. For uint8 L1 the result equals
+    of about 8 million, plus (N, J) sums for the J joint clusters (when those
+    would pass 512 MB, the labellings take one pass each). For uint8 L1 the result equals
     ``sklearn.metrics.silhouette_samples(X, labels, metric="manhattan")`` up to
     the last bit of the final division.
     """
@@ -94,13 +102,20 @@ def silhouettes(X, labelings, metric: str = "l1", n_clusters=None) -> list[Silho
             raise ValueError(f"the silhouette needs 2 to N-1 = {n - 1} non-empty clusters, "
                              f"{name} has {used}")
         checked.append((lab, k))
-    offsets = np.cumsum([0] + [k for _, k in checked])
-    onehot = np.zeros((n, offsets[-1]), dtype=np.float64)
-    for (lab, _), off in zip(checked, offsets):
-        onehot[np.arange(n), off + lab] = 1.0
-    sums = _cluster_sums(X, onehot, metric)
-    return [_finish(sums[:, off:off + k], lab, k)
-            for (lab, k), off in zip(checked, offsets)]
+    stacked = np.stack([lab for lab, _ in checked])
+    joint, joint_id = np.unique(stacked, axis=1, return_inverse=True)
+    if len(checked) > 1 and joint.shape[1] * n > _MAX_JOINT:  # sums too large: pass by pass
+        return [silhouettes(X, [lab], metric, k)[0] for lab, k in checked]
+    joint_id = joint_id.ravel()
+    order = np.argsort(joint_id, kind="stable")
+    sums = np.empty((n, joint.shape[1]), dtype=np.float64)
+    sums[order] = _cluster_sums(X[order], joint_id[order], joint.shape[1], metric)
+    results = []
+    for row, (lab, k) in zip(joint, checked):
+        merge = np.zeros((joint.shape[1], k))  # joint cluster -> its cluster here
+        merge[np.arange(joint.shape[1]), row] = 1.0
+        results.append(_finish(sums @ merge, lab, k))
+    return results
 
 
 def silhouette(X, labels, metric: str = "l1", n_clusters=None) -> SilhouetteResult:
@@ -130,22 +145,40 @@ def silhouette(X, labels, metric: str = "l1", n_clusters=None) -> SilhouetteResu
     return silhouettes(X, [labels], metric=metric, n_clusters=n_clusters)[0]
 
 
-def _cluster_sums(X: np.ndarray, onehot: np.ndarray, metric: str) -> np.ndarray:
-    """``S[i, c] = sum_j d(X[i], X[j]) * onehot[j, c]``, shape (N, C), float64."""
+def _cluster_sums(X: np.ndarray, labels: np.ndarray, k: int, metric: str) -> np.ndarray:
+    """Sums ``S[i, c]`` of shape (N, k) for ``X`` sorted so that ``labels`` is
+    non-decreasing (every cluster non-empty); int64 for integer distances."""
     n = len(X)
-    sums = np.zeros((n, onehot.shape[1]), dtype=np.float64)
+    starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])  # cluster ranges
+    ends = np.r_[starts[1:], n]
+    sums = None
     rows = max(1, _BLOCK_ELEMENTS // n)
     with progress(total=n * (n + 1) // 2, desc="silhouette", unit="pair") as bar:
         for s in range(0, n, rows):
             e = min(n, s + rows)
-            D = pairwise(X[s:e], X[s:], metric=metric).astype(np.float64)
+            D = pairwise(X[s:e], X[s:], metric=metric)
+            if sums is None:
+                acc = np.int64 if D.dtype.kind == "i" else np.float64
+                sums = np.zeros((n, k), dtype=acc)
             if metric != "l1":  # rounding leaves tiny self-distances; they are 0
-                np.fill_diagonal(D[:, :e - s], 0.0)
-            sums[s:e] += D @ onehot[s:]
-            if e < n:  # the same block read by column: rows [s, e) seen from rows [e, N)
-                sums[e:] += D[:, e - s:].T @ onehot[s:e]
+                np.fill_diagonal(D[:, :e - s], 0)
+            # rows [s, e) against the clusters whose ranges reach into columns [s, N)
+            seg = np.searchsorted(ends, s, side="right")
+            local = np.maximum(starts[seg:] - s, 0)
+            sums[s:e, labels[starts[seg:]]] += np.add.reduceat(D, local, axis=1, dtype=acc)
+            # the same block by column: rows [s, e), a few clusters, seen from rows [e, N)
+            if e < n:
+                for r0, r1 in _runs(labels[s:e]):
+                    sums[e:, labels[s + r0]] += D[r0:r1, e - s:].sum(axis=0, dtype=acc)
             bar.update((e - s) * (n - s) - (e - s) * (e - s - 1) // 2)
     return sums
+
+
+def _runs(labels: np.ndarray) -> list[tuple[int, int]]:
+    """(start, end) of each run of equal values in a sorted array."""
+    cut = np.flatnonzero(labels[1:] != labels[:-1]) + 1
+    bounds = np.r_[0, cut, len(labels)]
+    return list(zip(bounds[:-1].tolist(), bounds[1:].tolist()))
 
 
 def _finish(sums: np.ndarray, labels: np.ndarray, k: int) -> SilhouetteResult:
