@@ -47,7 +47,8 @@ def test_evaluate_records_one_per_setting(data):
     assert [(r["method"], r["params"]) for r in records] == [
         ("exact", {}), ("lsh", {"k": 3, "L": 6, "max_candidates": 5}),
         ("lsh", {"k": 3, "L": 6}), ("hnsw", {"M": 8, "ef": 50}), ("reduced", {"rerank": 400})]
-    keys = {"dataset", "method", "name", "params", "build_s", "ms_per_query", "recall_at_1",
+    keys = {"dataset", "method", "name", "params", "build_s", "ms_per_query",
+            "cpu_ms_per_query", "recall_at_1",
             "recall_at_10", "approx_factor", "n_excluded", "n_not_found", "n_queries"}
     for r in records:
         assert keys <= set(r) and r["dataset"] == "toy" and r["n_queries"] == 25

@@ -93,8 +93,8 @@ def register(app: typer.Typer) -> None:
             None, "--lsh-w", help="LSH: grid width (default: 4 mean NN distances)."),
         max_candidates: Optional[int] = typer.Option(
             None, "--max-candidates", help="LSH: check at most this many candidates."),
-        hnsw_m: int = typer.Option(32, "--hnsw-m", help="HNSW: graph degree M."),
-        ef_construction: int = typer.Option(200, "--ef-construction", help="HNSW: build ef."),
+        hnsw_m: int = typer.Option(16, "--hnsw-m", help="HNSW: graph degree M."),
+        ef_construction: int = typer.Option(100, "--ef-construction", help="HNSW: build ef."),
         ef: int = typer.Option(64, "--ef", help="HNSW: search ef."),
         seed: int = typer.Option(0, "--seed", help="Seed for LSH and HNSW."),
         json_out: bool = typer.Option(False, "--json", help="Print machine-readable results."),

@@ -33,9 +33,9 @@ class HNSWIndex(Index):
 
     Parameters
     ----------
-    M : int, default 32
+    M : int, default 16
         Graph neighbours per node (memory and build time grow with it).
-    ef_construction : int, default 200
+    ef_construction : int, default 100
         Candidate list size while building (quality of the graph).
     metric : {"l1", "l2", "cosine"}, default "l1"
     ef_search : int, default 64
@@ -49,7 +49,7 @@ class HNSWIndex(Index):
     index_ : faiss.IndexHNSWFlat
     """
 
-    def __init__(self, M: int = 32, ef_construction: int = 200, *, metric: str = "l1",
+    def __init__(self, M: int = 16, ef_construction: int = 100, *, metric: str = "l1",
                  ef_search: int = 64, seed: int = 0):
         self.M = M
         self.ef_construction = ef_construction
