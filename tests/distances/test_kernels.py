@@ -162,6 +162,12 @@ def test_topk_candidates_matches_bruteforce(backend, rng):
             assert (I[q, m:] == -1).all() and np.isinf(D[q, m:]).all()
 
 
+def test_topk_candidates_without_queries(backend, rng):
+    X = rng.integers(0, 4, (10, 3), dtype=np.uint8)
+    D, I, checked = topk_candidates(X[:0], X, [0], [], 2)
+    assert D.shape == I.shape == (0, 2) and checked.shape == (0,)
+
+
 def test_topk_candidates_float_same_bits(backend, rng):
     X = rng.standard_normal((70, 12)).astype(np.float32)
     Q = rng.standard_normal((2, 12)).astype(np.float32)

@@ -91,6 +91,8 @@ def _run(tasks: list) -> None:
 
 def _parts(n: int, work: int, align: int = 1) -> list[tuple[int, int]]:
     """Split range(n) into one contiguous part per thread (multiples of ``align``)."""
+    if n == 0:
+        return [(0, 0)]
     t = _num_threads() if work >= _PARALLEL_MIN else 1
     t = max(1, min(t, n // align))
     step = -(-n // t)
