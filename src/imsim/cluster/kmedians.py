@@ -26,7 +26,6 @@ from ._common import check_labels
 
 __all__ = ["KMedians", "kmeans_plusplus", "medians"]
 
-_ROWS = 4096          # rows per chunk when building histograms
 _MAX_BINS = 1 << 25   # histogram entries (K * d * values) at most: 256 MB of int64
 _MAX_VALUE = 1 << 16  # integer data up to this value is counted
 
@@ -45,21 +44,23 @@ def _value_count(X: np.ndarray) -> int | None:
     return int(hi) + 1
 
 
-def _hist_keys(X: np.ndarray, labels: np.ndarray, bins: int) -> np.ndarray:
-    """Flat (cluster, coordinate, value) histogram index of every entry of ``X``."""
-    d = X.shape[1]
-    base = (labels.astype(np.intp)[:, None] * d + np.arange(d, dtype=np.intp)) * bins
-    return (base + X).ravel()
+def _add_counts(hist: np.ndarray, XT: np.ndarray, labels: np.ndarray, bins: int,
+                sign: int = 1) -> None:
+    """Add (or with ``sign=-1`` remove) the points to the histograms, in place.
 
-
-def _histogram(X: np.ndarray, labels: np.ndarray, k: int, bins: int) -> np.ndarray:
-    """Counts of shape (k * d * bins,), int64: members of cluster c with value v at
-    coordinate j."""
-    hist = np.zeros(k * X.shape[1] * bins, dtype=np.int64)
-    for s in range(0, len(X), _ROWS):
-        hist += np.bincount(_hist_keys(X[s:s + _ROWS], labels[s:s + _ROWS], bins),
-                            minlength=len(hist))
-    return hist
+    ``hist`` has shape (d, k * bins): row j holds, per cluster c and value v, how
+    many members of c have value v at coordinate j. ``XT`` is the points' data
+    transposed, (d, m). One coordinate at a time keeps every temporary at m
+    integers, in cache.
+    """
+    offset = labels.astype(np.intp) * bins
+    size = hist.shape[1]
+    for j in range(len(XT)):
+        counts = np.bincount(offset + XT[j], minlength=size)
+        if sign > 0:
+            hist[j] += counts
+        else:
+            hist[j] -= counts
 
 
 def _selected_medians(X: np.ndarray, labels: np.ndarray, k: int, lower: bool) -> np.ndarray:
@@ -90,8 +91,9 @@ class _Medians:
         # values); the 25,501 values of latent files make selection cheaper
         self.counting = (self.bins is not None and k * self.bins <= len(X)
                          and k * X.shape[1] * self.bins <= _MAX_BINS)
-        if self.counting and X.dtype != np.uint8:
-            self.X = X.astype(np.uint16)
+        if self.counting:  # coordinates as rows: each is a contiguous run of N values
+            self.XT = np.ascontiguousarray(X.T, dtype=np.uint8 if self.bins <= 256
+                                           else np.uint16)
         self.dtype = X.dtype
         self.labels = None
         self.hist = None
@@ -100,23 +102,20 @@ class _Medians:
         X, k, bins = self.X, self.k, self.bins
         if not self.counting:
             return _selected_medians(X, labels, k, lower=bins is not None)
-        if self.labels is None:
-            self.hist = _histogram(X, labels, k, bins)
-        else:
-            moved = np.flatnonzero(labels != self.labels)
-            if 2 * len(moved) > len(X):  # cheaper to count again than to move
-                self.hist = _histogram(X, labels, k, bins)
-            elif len(moved):
-                size = len(self.hist)
-                self.hist -= np.bincount(_hist_keys(X[moved], self.labels[moved], bins),
-                                         minlength=size)
-                self.hist += np.bincount(_hist_keys(X[moved], labels[moved], bins),
-                                         minlength=size)
+        d = X.shape[1]
+        moved = None if self.labels is None else np.flatnonzero(labels != self.labels)
+        if moved is None or 2 * len(moved) > len(X):  # count all: cheaper than moving
+            self.hist = np.zeros((d, k * bins), dtype=np.int64)
+            _add_counts(self.hist, self.XT, labels, bins)
+        elif len(moved):
+            XT = self.XT[:, moved]
+            _add_counts(self.hist, XT, self.labels[moved], bins, sign=-1)
+            _add_counts(self.hist, XT, labels[moved], bins)
         self.labels = labels.copy()
         # lower median: the first value whose cumulative count reaches ceil(size / 2)
-        need = ((np.bincount(labels, minlength=k) + 1) // 2)[:, None, None]
-        cum = np.cumsum(self.hist.reshape(k, X.shape[1], bins), axis=2)
-        return np.argmax(cum >= need, axis=2).astype(self.dtype)
+        need = ((np.bincount(labels, minlength=k) + 1) // 2)[None, :, None]
+        cum = np.cumsum(self.hist.reshape(d, k, bins), axis=2)
+        return np.argmax(cum >= need, axis=2).T.astype(self.dtype)
 
 
 def medians(X, labels, n_clusters=None) -> np.ndarray:
