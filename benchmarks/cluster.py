@@ -30,7 +30,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from imsim.cluster import KMedians, KMedoids, kmeans_plusplus, silhouette, silhouettes  # noqa: E402
+from imsim.cluster import (KMedians, KMedoids, kmeans_plusplus, silhouette,  # noqa: E402
+                           silhouettes)
 from imsim.datasets import read_images, read_labels, read_latent  # noqa: E402
 from imsim.distances import pairwise  # noqa: E402
 from imsim.distances.kernels import backend  # noqa: E402
@@ -81,8 +82,8 @@ def _kmedians_rows(name, X, k, rows):
     ours = time.perf_counter() - t0
     base = t_init + per_iter * km.n_iter_
     shape = f"{X.shape[0]:,} x {X.shape[1]}"
-    rows.append([name, "numpy medians (np.partition)", shape, base, f"{km.n_iter_} it, extrapolated",
-                 1.0, ""])
+    rows.append([name, "numpy medians (np.partition)", shape, base,
+                 f"{km.n_iter_} it, extrapolated", 1.0, ""])
     rows.append([name, "imsim KMedians", shape, ours,
                  f"{km.n_iter_} it, objective {km.inertia_:.4g}", base / ours, None])
     return km

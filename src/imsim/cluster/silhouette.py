@@ -78,10 +78,10 @@ def silhouettes(X, labelings, metric: str = "l1", n_clusters=None) -> list[Silho
     Notes
     -----
     Cost: ``N * (N + 1) / 2`` distances, computed once for all labellings, in blocks
-    of about 8 million, plus (N, J) sums for the J joint clusters (when those
-    would pass 512 MB, the labellings take one pass each). For uint8 L1 the result equals
-    ``sklearn.metrics.silhouette_samples(X, labels, metric="manhattan")`` up to
-    the last bit of the final division.
+    of about 8 million, plus (N, J) sums for the J joint clusters (when those would
+    pass 512 MB, the labellings take one pass each). For uint8 L1 the result equals
+    ``sklearn.metrics.silhouette_samples(X, labels, metric="manhattan")`` up to the
+    last bit of the final division.
     """
     metric = check_metric(metric)
     X = check_array(X, name="X")
