@@ -15,8 +15,15 @@ __all__ = ["plot_time_vs_approximation"]
 _ORDER = ("exact", "faiss-flat", "hnsw", "lsh", "reduced")
 
 
-def _short(params: dict) -> str:
-    return ", ".join(f"{k}={v}" for k, v in params.items() if v is not None)
+def _labels(records: list[dict]) -> list[str]:
+    """Each record's parameters, keeping only those that differ between the records."""
+    keys = []
+    for r in records:
+        keys += [k for k in r.get("params", {}) if k not in keys]
+    varying = [k for k in keys if len({repr(r.get("params", {}).get(k)) for r in records}) > 1]
+    shown = varying if len(records) > 1 else keys
+    return [", ".join(f"{k}={r['params'][k]}" for k in shown
+                      if r.get("params", {}).get(k) is not None) for r in records]
 
 
 def plot_time_vs_approximation(records, path, *, title: str = "Search: time vs accuracy",
@@ -31,7 +38,7 @@ def plot_time_vs_approximation(records, path, *, title: str = "Search: time vs a
     records : list of dict
         With keys ``method``, ``params``, ``ms_per_query``, ``approx_factor``.
     path : str or Path, PNG
-    annotate : bool, label every point with its parameters
+    annotate : bool, label every point with the parameters that vary within its method
 
     Returns
     -------
@@ -66,9 +73,9 @@ def plot_time_vs_approximation(records, path, *, title: str = "Search: time vs a
             ax.plot([r["approx_factor"] for r in front], [r["ms_per_query"] for r in front],
                     color=color, linewidth=1, alpha=0.6, zorder=2)
         if annotate:
-            for r in mine:
-                ax.annotate(_short(r.get("params", {})), (r["approx_factor"], r["ms_per_query"]),
-                            textcoords="offset points", xytext=(4, 3), fontsize=6, color=color)
+            for r, label in zip(mine, _labels(mine)):
+                ax.annotate(label, (r["approx_factor"], r["ms_per_query"]),
+                            textcoords="offset points", xytext=(4, 3), fontsize=7, color=color)
     ax.set_yscale("log")
     ax.set_xlabel("approximation factor (mean d_method / d_true, 1 = exact)")
     ax.set_ylabel("milliseconds per query (log scale)")
