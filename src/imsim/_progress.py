@@ -22,5 +22,6 @@ def progress(iterable=None, *, total=None, desc: str = "", unit: str = "it", dis
 
     if disable is None:
         disable = not _enabled()
-    return tqdm(iterable, total=total, desc=desc, unit=unit, disable=disable,
+    return tqdm(iterable, total=total, desc=desc, unit=unit, unit_scale=unit == "B",
+                disable=disable,
                 leave=False, dynamic_ncols=True, file=sys.stderr)

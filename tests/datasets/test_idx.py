@@ -96,7 +96,7 @@ def test_read_images_errors(tmp_path, images, case, message):
         "wrong_magic": struct.pack(">4i", 1234, 7, 5, 4) + images.tobytes(),
         "truncated": good[:-3],
         "padded": good + b"\x00\x00",
-        "labels_as_images": struct.pack(">4i", 2049, 3, 0, 0) + b"\x01",
+        "labels_as_images": struct.pack(">2i", 2049, 2) + b"\x01\x02",
         "bad_gzip": gzip.compress(good)[:-20],
     }[case]
     path = _write(tmp_path / case, data)

@@ -52,9 +52,16 @@ def _read_raw(path) -> bytes:
     return data
 
 
-def _header(data: bytes, n_ints: int, path) -> tuple[int, ...]:
+def _header(data: bytes, n_ints: int, path, expected_magic: int | None = None) -> tuple[int, ...]:
     if len(data) == 0:
         raise DataFormatError(f"{path}: file is empty, expected an idx header")
+    if expected_magic is not None and len(data) >= 4:
+        # a wrong magic is the more useful message, even for a file shorter than our header
+        magic = struct.unpack(">i", data[:4])[0]
+        if magic != expected_magic:
+            hint = {LABELS_MAGIC: " (this is a labels file)",
+                    IMAGES_MAGIC: " (this is an images file)"}.get(magic, "")
+            raise _magic_error(path, magic, f"{expected_magic}{hint}")
     if len(data) < 4 * n_ints:
         raise DataFormatError(
             f"{path}: file has {len(data)} bytes, shorter than the {4 * n_ints}-byte idx header"
@@ -90,10 +97,7 @@ def read_images(path) -> np.ndarray:
 
 
 def _parse_images(data: bytes, path) -> np.ndarray:
-    magic, n, rows, cols = _header(data, 4, path)
-    if magic != IMAGES_MAGIC:
-        hint = " (this is a labels file)" if magic == LABELS_MAGIC else ""
-        raise _magic_error(path, magic, f"{IMAGES_MAGIC} for images{hint}")
+    magic, n, rows, cols = _header(data, 4, path, expected_magic=IMAGES_MAGIC)
     if n < 0 or rows <= 0 or cols <= 0:
         raise DataFormatError(f"{path}: invalid header sizes count={n} rows={rows} columns={cols}")
     payload = len(data) - 16
@@ -116,10 +120,7 @@ def read_labels(path) -> np.ndarray:
 
 
 def _parse_labels(data: bytes, path) -> np.ndarray:
-    magic, n = _header(data, 2, path)
-    if magic != LABELS_MAGIC:
-        hint = " (this is an images file)" if magic == IMAGES_MAGIC else ""
-        raise _magic_error(path, magic, f"{LABELS_MAGIC} for labels{hint}")
+    magic, n = _header(data, 2, path, expected_magic=LABELS_MAGIC)
     if n < 0:
         raise DataFormatError(f"{path}: invalid label count {n}")
     _check_payload(path, len(data) - 8, n, f"{n} labels")
