@@ -34,6 +34,7 @@ _LAZY = {
     "LSHIndex": "imsim.search",
     "HNSWIndex": "imsim.search",
     "ReducedIndex": "imsim.search",
+    "Collection": "imsim.collection",
     "KMedians": "imsim.cluster",
     "KMedoids": "imsim.cluster",
     "silhouette": "imsim.cluster",

@@ -1,0 +1,160 @@
+"""``imsim index | query | groups | map``: photo collections from the command line."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+_COLLECTION = typer.Option(..., "-c", "--collection", help="The collection directory.")
+
+
+def _index_summary(coll) -> list[str]:
+    r = coll.last_index
+    lines = [f"indexed {len(coll)} images into {coll.path} (version {r.version}) in {r.seconds:.1f} s",
+             f"  {r.new} new, {r.changed} changed, {r.unchanged} unchanged, {r.deleted} deleted; "
+             f"{r.encoded} encoded" + ("; model trained" if r.trained else "")]
+    if r.skipped:
+        lines.append(f"  {len(r.skipped)} skipped:")
+        lines += [f"    {path}: {reason}" for path, reason in r.skipped]
+    return lines
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("index")
+    def index_cmd(
+        photos_dir: Path = typer.Argument(..., help="Folder of photos (scanned recursively)."),
+        collection: Path = _COLLECTION,
+        size: Optional[int] = typer.Option(
+            None, "--size", help="Resize photos to SIZE x SIZE pixels (a multiple of 4) [new: 64]."),
+        color: Optional[bool] = typer.Option(None, "--color/--gray", help="RGB or grayscale [new: color]."),
+        latent: Optional[int] = typer.Option(None, "--latent", help="Latent vector length [new: 32]."),
+        epochs: Optional[int] = typer.Option(None, "--epochs", help="Training epochs [new: 5]."),
+        model: Optional[Path] = typer.Option(
+            None, "--model", help="Reuse this model (a checkpoint folder or a collection) instead "
+                                  "of training."),
+        retrain: bool = typer.Option(False, "--retrain", help="Start over: train a new model and "
+                                                              "encode every photo."),
+        metric: Optional[str] = typer.Option(
+            None, "--metric", help="Index metric: l2, cosine or l1 [new: l2]."),
+        cache: Optional[int] = typer.Option(
+            None, "--cache", help="Neighbours cached per image [new: 32]."),
+        labels_from_subdirs: Optional[bool] = typer.Option(
+            None, "--labels-from-subdirs/--no-labels", help="Label photos by their sub-folder."),
+        seed: Optional[int] = typer.Option(None, "--seed", help="Training seed [new: 0]."),
+        workers: Optional[int] = typer.Option(None, "--workers", help="Threads reading photos."),
+    ):
+        """Index a folder of photos: train (or reuse) a model, encode, build the search index.
+
+        On an existing collection only new or changed photos are encoded and deleted ones
+        are dropped.
+        """
+        import warnings
+
+        from imsim.collection import Collection
+
+        with warnings.catch_warnings():
+            # the summary below lists every skipped file once
+            warnings.filterwarnings("ignore", message="skipping ")
+            coll = Collection.index(photos_dir, collection, retrain=retrain, model=model, epochs=epochs,
+                                    seed=seed, workers=workers, size=size, color=color,
+                                    latent_dim=latent, metric=metric, n_cached=cache,
+                                    labels_from_subdirs=labels_from_subdirs)
+        typer.echo("\n".join(_index_summary(coll)))
+
+    @app.command("query")
+    def query_cmd(
+        image: Path = typer.Argument(..., help="The query photo."),
+        collection: Path = _COLLECTION,
+        n: int = typer.Option(10, "-n", help="Number of results."),
+        metric: Optional[str] = typer.Option(
+            None, "--metric", help="cosine, l1 or l2 [the collection's]."),
+        threshold: Optional[float] = typer.Option(
+            None, "--threshold", help="Keep results at distance <= this (cosine: 1 - similarity)."),
+        as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+        grid: Optional[Path] = typer.Option(None, "--grid", help="Draw the query and results to this PNG."),
+    ):
+        """The photos of a collection most like IMAGE, nearest first."""
+        from imsim.collection import Collection
+
+        with Collection.open(collection) as coll:
+            result = coll.query(image, n, metric=metric, threshold=threshold)
+            if grid is not None:
+                from imsim.report.map_plots import query_grid
+
+                query_grid(result, image, grid, color=coll.settings.color)
+        if as_json:
+            typer.echo(json.dumps(result.to_dict(), indent=2))
+        else:
+            typer.echo(f"{len(result)} results for {image} ({result.mode} mode, {result.metric})")
+            for rank, hit in enumerate(result, 1):
+                score = f"{hit.distance:10.4f}"
+                if hit.similarity is not None:
+                    score += f"  sim {hit.similarity:7.4f}"
+                typer.echo(f"{rank:4d}  {score}  {hit.path}")
+        if grid is not None:
+            typer.echo(f"wrote {grid}")
+
+    @app.command("groups")
+    def groups_cmd(
+        collection: Path = _COLLECTION,
+        k: str = typer.Option("auto", "-k", help="Number of groups, or 'auto' (elbow method)."),
+        method: str = typer.Option("kmedoids", "--method", help="kmedoids or kmedians."),
+        k_min: int = typer.Option(2, "--k-min", help="Smallest k tried by -k auto."),
+        k_max: int = typer.Option(15, "--k-max", help="Largest k tried by -k auto."),
+        export: Optional[Path] = typer.Option(
+            None, "--export", help="Put each group's photos into DIR/group_NN/."),
+        copy: bool = typer.Option(False, "--copy", help="Copy the photos (default: symlinks)."),
+        seed: int = typer.Option(0, "--seed", help="Seed of the clustering."),
+    ):
+        """Group a collection's photos; writes COLLECTION/groups.json (and elbow.png with -k auto)."""
+        from imsim.collection import Collection
+
+        if k != "auto":
+            try:
+                k = int(k)
+            except ValueError:
+                raise ValueError(f"-k must be 'auto' or a positive integer, got {k!r}") from None
+        with Collection.open(collection) as coll:
+            groups = coll.groups(k, method=method, k_range=range(k_min, k_max + 1), seed=seed)
+            if groups.elbow is not None:
+                import numpy as np
+
+                from imsim.cluster import ElbowResult
+                from imsim.report.cluster_plots import plot_elbow
+
+                e = groups.elbow
+                curve = ElbowResult(ks=np.asarray(e["k"]), inertias=np.asarray(e["cost"]),
+                                    times=np.zeros(len(e["k"])), knee=e["knee"], method=method)
+                plot = plot_elbow(curve, coll.path / "elbow.png")
+            if export is not None:
+                coll.export_groups(groups, export, copy=copy)
+        how = f"k={groups.k}" + (" (elbow knee)" if groups.elbow else "")
+        typer.echo(f"{len(groups.groups)} groups ({groups.method}, {how}); "
+                   f"wrote {Path(collection) / 'groups.json'}")
+        for g in groups.groups:
+            typer.echo(f"  group {g.index}: {g.size} photos, e.g. {groups.paths[g.representative]}")
+        if groups.elbow is not None:
+            typer.echo(f"wrote {plot}")
+        if export is not None:
+            typer.echo(f"exported to {export} ({'copies' if copy else 'symlinks'})")
+
+    @app.command("map")
+    def map_cmd(
+        collection: Path = _COLLECTION,
+        out: Path = typer.Option(..., "--out", "-o", help="Output PNG."),
+        method: str = typer.Option("auto", "--method", help="auto, umap, tsne or pca."),
+        color_by: str = typer.Option("auto", "--color-by", help="auto, label, group or none."),
+        thumbnails: int = typer.Option(30, "--thumbnails", help="Photos drawn on the map."),
+        seed: int = typer.Option(0, "--seed", help="Seed of the projection and the sample."),
+    ):
+        """A 2-D map of the collection's latent space, coloured by label or group."""
+        from imsim.collection import Collection
+        from imsim.report.map_plots import collection_map
+
+        with Collection.open(collection) as coll:
+            info = collection_map(coll, out, method=method, color_by=color_by,
+                                  n_thumbnails=thumbnails, seed=seed)
+        typer.echo(f"wrote {info['path']} ({info['n_points']} images, {info['method']}, "
+                   f"coloured by {info['color_by']}, {info['n_thumbnails']} thumbnails)")

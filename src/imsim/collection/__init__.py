@@ -1,0 +1,13 @@
+"""Photo collections: index a folder once, then query by image and group it.
+
+:class:`Collection` is the whole API: ``Collection.build(photos, path)`` (or
+``Collection.index``, which builds or updates), ``Collection.open(path)``,
+``.update()``, ``.query(image, n)`` and ``.groups(k)``. The directory layout and the
+atomic version swap are described in :mod:`imsim.collection._store`.
+"""
+from ._collection import METRICS, Collection, CollectionSettings, IndexReport
+from ._results import Group, Groups, Hit, QueryResult
+from ._store import FORMAT_VERSION, ImageRecord
+
+__all__ = ["Collection", "CollectionSettings", "IndexReport", "QueryResult", "Hit", "Groups",
+           "Group", "ImageRecord", "FORMAT_VERSION", "METRICS"]

@@ -1,0 +1,122 @@
+"""Group a collection's images (k-medoids or k-medians on the latents) and export groups."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ._results import Group, Groups
+
+GROUP_METHODS = ("kmedoids", "kmedians")
+DEFAULT_K_RANGE = range(2, 16)
+# k-medoids keeps an N x N distance matrix: larger collections fit the medoids on a
+# seeded sample of this many images and assign every image to its nearest medoid.
+MAX_FIT = 5000
+
+
+def compute_groups(latents: np.ndarray, *, k, method: str, metric: str, k_range, seed: int,
+                   version: str, paths: list[str]) -> Groups:
+    """Cluster ``latents`` (N, d) into ``k`` groups (``k="auto"``: the elbow's knee).
+
+    See :meth:`imsim.Collection.groups` for the parameters.
+    """
+    from ..cluster import KMedians, KMedoids, elbow
+    from ..distances import pairwise
+
+    if method not in GROUP_METHODS:
+        raise ValueError(f"method must be one of {', '.join(GROUP_METHODS)}, got {method!r}")
+    X = np.ascontiguousarray(latents, dtype=np.float32)
+    n = len(X)
+    rng = np.random.default_rng(seed)
+    sample = np.arange(n) if n <= MAX_FIT else np.sort(rng.choice(n, MAX_FIT, replace=False))
+    Xs = X[sample]
+    D = pairwise(Xs, metric=metric) if method == "kmedoids" else None
+
+    curve = None
+    if isinstance(k, str):
+        if k != "auto":
+            raise ValueError(f"k must be 'auto' or a positive integer, got {k!r}")
+        ks = [int(v) for v in (DEFAULT_K_RANGE if k_range is None else k_range)
+              if 1 <= int(v) <= len(Xs)]
+        if len(ks) < 3:
+            raise ValueError(f"k='auto' needs at least 3 values of k between 1 and {len(Xs)} "
+                             f"(the images), got {list(k_range or DEFAULT_K_RANGE)}")
+        if method == "kmedoids":
+            res = elbow(D, ks, method="kmedoids", metric="precomputed", random_state=seed)
+        else:
+            res = elbow(Xs, ks, method="kmedians", random_state=seed)
+        k = res.knee if res.knee is not None else ks[0]
+        curve = {"k": [int(v) for v in res.ks], "cost": [float(v) for v in res.inertias],
+                 "knee": int(k), "fitted_on": int(len(Xs))}
+    elif isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= n:
+        raise ValueError(f"k must be 'auto' or an integer in 1..{n} (the images), got {k!r}")
+    k = int(k)
+
+    centres = None
+    if method == "kmedoids":
+        est = KMedoids(k, metric="precomputed", random_state=seed).fit(D)
+        reps = sample[est.medoid_indices_]
+        labels = pairwise(X, X[reps], metric=metric).argmin(axis=1)
+    else:
+        est = KMedians(k, n_init=3, random_state=seed).fit(X)
+        labels = est.labels_
+        centres = est.cluster_centers_
+        # the member nearest to its centre stands for the group (L1, as k-medians)
+        dist = np.abs(X - centres[labels]).sum(axis=1)
+        reps = np.array([np.flatnonzero(labels == c)[dist[labels == c].argmin()]
+                         if (labels == c).any() else -1 for c in range(k)])
+
+    order = sorted((c for c in range(k) if (labels == c).any()),
+                   key=lambda c: (-(labels == c).sum(), reps[c]))
+    groups = [Group(index=i, members=np.flatnonzero(labels == c).tolist(),
+                    representative=int(reps[c]),
+                    centre=None if centres is None else [float(v) for v in centres[c]])
+              for i, c in enumerate(order)]
+    return Groups(groups=groups, k=k, method=method, metric=metric if method == "kmedoids" else "l1",
+                  version=version, paths=list(paths), elbow=curve)
+
+
+def export_groups(groups: Groups, relpaths: list[str], dest, *, copy: bool = False) -> Path:
+    """Put each group's photos in ``dest/group_NN/`` (symlinks, or copies with ``copy``).
+
+    Files keep their path relative to the photos folder inside their group folder, so
+    equal file names from different sub-folders cannot collide. The export is built
+    beside ``dest`` and renamed into place, so ``dest`` is never half-written.
+
+    Returns
+    -------
+    Path
+        ``dest``.
+
+    Raises
+    ------
+    FileExistsError
+        ``dest`` exists and is not an empty folder.
+    """
+    dest = Path(dest).expanduser()
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise FileExistsError(f"export folder {dest} exists and is not empty; give a new folder")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    width = max(2, len(str(len(groups.groups) - 1)))
+    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        for g in groups.groups:
+            folder = staging / f"group_{g.index:0{width}d}"
+            for i in g.members:
+                src = Path(groups.paths[i])
+                target = folder / relpaths[i]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if copy:
+                    shutil.copy2(src, target)
+                else:
+                    os.symlink(src.resolve(), target)
+        if dest.exists():
+            dest.rmdir()
+        os.replace(staging, dest)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return dest

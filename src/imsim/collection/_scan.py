@@ -1,0 +1,184 @@
+"""Scan a photo folder against the previous collection version.
+
+A file whose size and mtime match the previous record is unchanged and not even
+read. Any other file is read once: its bytes give the SHA-256 and are decoded
+(:func:`imsim.datasets.folder.load_image`, the same call a query makes, so indexed
+and query pixels are identical). When the SHA-256 matches an image of the previous
+version (a touched or renamed file), its latent vector is reused instead of decoding.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .._progress import progress
+from ..datasets.folder import load_image, scan_folder
+from ._store import ImageRecord, SkippedFile
+
+
+@dataclass
+class ScanResult:
+    """The new state of the folder, aligned with the ids the new version will use.
+
+    Attributes
+    ----------
+    records : list of ImageRecord
+        Readable images sorted by relative path; record ``i`` becomes id ``i``.
+    reuse : ndarray of shape (N,), int64
+        Row of the previous latents to reuse for record ``i``, or -1 when the image
+        was decoded and must be encoded.
+    pixels : ndarray of shape (M, H, W) or (M, H, W, 3), uint8
+        The decoded images of the records with ``reuse == -1``, in record order.
+    skipped : list of SkippedFile
+        Files that could not be read, with the reason.
+    counts : dict
+        ``new``, ``changed``, ``unchanged``, ``deleted``, ``encoded``, ``skipped``.
+    """
+
+    records: list[ImageRecord]
+    reuse: np.ndarray
+    pixels: np.ndarray
+    skipped: list[SkippedFile]
+    counts: dict = field(default_factory=dict)
+
+
+def _upright_size(data: bytes) -> tuple[int, int]:
+    """(width, height) of an encoded image as shown, EXIF orientation applied.
+
+    Reads the header only: the pixels were decoded (resized) by ``load_image``.
+    """
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as img:
+        width, height = img.size
+        # orientations 5-8 rotate by 90 degrees, so the upright image is transposed
+        if img.getexif().get(0x0112) in (5, 6, 7, 8):
+            width, height = height, width
+    return int(width), int(height)
+
+
+def _read(path: Path, size: int, color: bool, known_sha: dict[str, int]):
+    """Read, hash and (unless the hash is known) decode one file.
+
+    Returns ``(sha256, stat, reused_row, pixels, (width, height), error)``.
+    """
+    try:
+        st = path.stat()
+        data = path.read_bytes()
+    except OSError as exc:
+        return None, None, -1, None, None, f"cannot read file: {exc.strerror or exc}"
+    sha = hashlib.sha256(data).hexdigest()
+    row = known_sha.get(sha, -1)
+    if row >= 0:
+        return sha, st, row, None, None, None
+    try:
+        pixels = load_image(data, size=size, color=color)
+        dims = _upright_size(data)
+    except ValueError as exc:
+        # load_image names the source as "<n bytes>"; the caller names the file
+        return sha, st, -1, None, None, str(exc).split(": ", 1)[-1]
+    return sha, st, -1, pixels, dims, None
+
+
+def scan(root, *, size: int, color: bool, labels_from_subdirs: bool = False,
+         previous: list[ImageRecord] | None = None,
+         previous_skipped: list[SkippedFile] | None = None,
+         workers: int | None = None, show_progress=None) -> ScanResult:
+    """Compare the folder ``root`` with the previous records and decode what changed.
+
+    Parameters
+    ----------
+    root : path-like
+        The photos folder (scanned recursively by ``scan_folder``).
+    size, color : int, bool
+        Decoding settings of the collection (square side in pixels; RGB or gray).
+    labels_from_subdirs : bool
+        Label each image by its first-level sub-folder (images at the top: no label).
+    previous, previous_skipped : lists, optional
+        The previous version's records (id order) and skipped files. None (a fresh
+        build, or a new model) decodes every file.
+    workers : int, optional
+        Threads reading and decoding files (hashing and JPEG decoding release the GIL).
+
+    Returns
+    -------
+    ScanResult
+    """
+    root = Path(root).expanduser()
+    files = scan_folder(root)
+    previous = previous or []
+    by_path = {r.path: i for i, r in enumerate(previous)}
+    by_sha: dict[str, int] = {}
+    for i, r in enumerate(previous):
+        by_sha.setdefault(r.sha256, i)
+    old_skipped = {s.path: s for s in (previous_skipped or [])}
+
+    entries: list[tuple[str, object]] = []  # (rel, ("keep", row) | ("skip", SkippedFile) | ("read", i))
+    to_read: list[Path] = []
+    for path in files:
+        rel = path.relative_to(root).as_posix()
+        try:
+            st = path.stat()
+        except OSError:  # vanished between the scan and now
+            continue
+        row = by_path.get(rel)
+        if row is not None and previous[row].size == st.st_size and previous[row].mtime_ns == st.st_mtime_ns:
+            entries.append((rel, ("keep", row)))
+            continue
+        old = old_skipped.get(rel)
+        if old is not None and old.size == st.st_size and old.mtime_ns == st.st_mtime_ns:
+            entries.append((rel, ("skip", old)))
+            continue
+        entries.append((rel, ("read", len(to_read))))
+        to_read.append(path)
+
+    workers = workers or min(8, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = list(progress(pool.map(lambda p: _read(p, size, color, by_sha), to_read),
+                                total=len(to_read), desc="reading images", unit="img",
+                                disable=None if show_progress is None else not show_progress))
+
+    records, reuse, pixels, skipped = [], [], [], []
+    counts = dict.fromkeys(("new", "changed", "unchanged", "deleted", "encoded", "skipped"), 0)
+    for rel, (kind, value) in entries:
+        label = rel.split("/", 1)[0] if labels_from_subdirs and "/" in rel else None
+        if kind == "keep":
+            records.append(previous[value])
+            reuse.append(value)
+            counts["unchanged"] += 1
+            continue
+        if kind == "skip":
+            skipped.append(value)
+            continue
+        sha, st, row, pix, dims, error = results[value]
+        if error is not None:
+            skipped.append(SkippedFile(rel, st.st_size if st else -1,
+                                       st.st_mtime_ns if st else -1, error))
+            continue
+        if row >= 0:
+            old = previous[row]
+            dims = (old.width, old.height)
+        else:
+            pixels.append(pix)
+            counts["encoded"] += 1
+        records.append(ImageRecord(rel, sha, st.st_size, st.st_mtime_ns, dims[0], dims[1], label))
+        reuse.append(row)
+        if rel not in by_path:
+            counts["new"] += 1
+        elif previous[by_path[rel]].sha256 == sha:
+            counts["unchanged"] += 1
+        else:
+            counts["changed"] += 1
+    kept = {r.path for r in records}
+    counts["deleted"] = sum(1 for r in previous if r.path not in kept)
+    counts["skipped"] = len(skipped)
+    shape = (0, size, size, 3) if color else (0, size, size)
+    return ScanResult(records=records, reuse=np.asarray(reuse, dtype=np.int64),
+                      pixels=np.stack(pixels) if pixels else np.zeros(shape, dtype=np.uint8),
+                      skipped=skipped, counts=counts)

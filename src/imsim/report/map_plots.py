@@ -1,0 +1,241 @@
+"""Figures of a photo collection: the 2-D latent map and the query result grid."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .._io import atomic_path
+
+__all__ = ["project_2d", "latent_map", "collection_map", "query_grid"]
+
+PROJECTIONS = ("auto", "umap", "tsne", "pca")
+_THUMB_PX = 28  # thumbnail side on the map, in points
+_TSNE_MAX = 10_000  # above this "auto" without UMAP uses PCA: t-SNE would take minutes
+
+
+def project_2d(X, *, method: str = "auto", seed: int = 0) -> tuple[np.ndarray, str]:
+    """Project latent vectors to 2-D for a map.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d), float
+    method : {"auto", "umap", "tsne", "pca"}
+        "auto": UMAP when the ``umap-learn`` package is installed, else t-SNE
+        (scikit-learn, PCA initialisation) up to 10,000 points, else PCA.
+    seed : int
+
+    Returns
+    -------
+    coords : ndarray of shape (n, 2), float32
+    method : str
+        The projection used.
+    """
+    X = np.asarray(X, dtype=np.float32)
+    if X.ndim != 2 or len(X) < 2:
+        raise ValueError(f"need at least 2 vectors of shape (n, d) to map, got shape {X.shape}")
+    if method not in PROJECTIONS:
+        raise ValueError(f"unknown projection {method!r}, expected one of {', '.join(PROJECTIONS)}")
+    if method in ("auto", "umap"):
+        try:
+            import umap
+        except ImportError:
+            if method == "umap":
+                raise ValueError("method='umap' needs the umap-learn package "
+                                 "(pip install umap-learn)") from None
+            method = "tsne" if len(X) <= _TSNE_MAX else "pca"
+        else:
+            reducer = umap.UMAP(n_components=2, random_state=seed,
+                                n_neighbors=min(15, len(X) - 1))
+            return reducer.fit_transform(X).astype(np.float32), "umap"
+    if method == "tsne" and len(X) > 3:
+        from sklearn.manifold import TSNE
+
+        perplexity = float(min(30.0, (len(X) - 1) / 3))
+        coords = TSNE(n_components=2, perplexity=perplexity, init="pca",
+                      random_state=seed).fit_transform(X)
+        return coords.astype(np.float32), "tsne"
+    from sklearn.decomposition import PCA
+
+    coords = PCA(n_components=min(2, X.shape[1]), random_state=seed).fit_transform(X)
+    if coords.shape[1] == 1:
+        coords = np.column_stack([coords[:, 0], np.zeros(len(coords))])
+    return coords.astype(np.float32), "pca"
+
+
+def latent_map(coords, path, *, colors=None, color_names=None, thumbnails=None,
+               title: str = "", dpi: int = 120) -> Path:
+    """Scatter plot of 2-D points, coloured by category, with image thumbnails.
+
+    Parameters
+    ----------
+    coords : ndarray of shape (n, 2)
+    path : path-like
+        Output PNG, written atomically.
+    colors : ndarray of shape (n,), int, optional
+        Category of each point (-1: none, drawn grey).
+    color_names : sequence of str, optional
+        Legend text of category ``c`` (``color_names[c]``).
+    thumbnails : sequence of (int, ndarray), optional
+        ``(point index, uint8 image (h, w) or (h, w, 3))`` drawn at that point.
+    title : str
+
+    Returns
+    -------
+    Path
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.offsetbox import AnnotationBbox, OffsetImage
+
+    coords = np.asarray(coords, dtype=np.float64)
+    fig = Figure(figsize=(9, 8), dpi=dpi, facecolor="white")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    size = max(4.0, 40.0 / np.sqrt(max(len(coords), 1) / 100))
+    if colors is None:
+        ax.scatter(coords[:, 0], coords[:, 1], s=size, c="tab:blue", alpha=0.6, linewidths=0)
+    else:
+        colors = np.asarray(colors)
+        cmap = _category_colors(int(colors.max()) + 1 if colors.size else 0)
+        none = colors < 0
+        if none.any():
+            ax.scatter(coords[none, 0], coords[none, 1], s=size, c="lightgrey", linewidths=0)
+        for c in np.unique(colors[~none]):
+            sel = colors == c
+            name = color_names[c] if color_names is not None and c < len(color_names) else str(c)
+            ax.scatter(coords[sel, 0], coords[sel, 1], s=size, color=cmap[c], alpha=0.7,
+                       linewidths=0, label=name)
+        if len(np.unique(colors[~none])) <= 20:
+            ax.legend(loc="best", fontsize=7, markerscale=2, framealpha=0.8)
+    for i, img in thumbnails or []:
+        img = np.asarray(img)
+        box = OffsetImage(img, zoom=_THUMB_PX / max(img.shape[:2]),
+                          cmap="gray" if img.ndim == 2 else None)
+        # the frame takes the point's colour, so a thumbnail still shows its category
+        edge = cmap[colors[i]] if colors is not None and colors[i] >= 0 else "0.5"
+        ax.add_artist(AnnotationBbox(box, coords[i], frameon=True, pad=0.15,
+                                     bboxprops={"edgecolor": edge, "linewidth": 1.5}))
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi, facecolor="white")
+    return path
+
+
+def _category_colors(n: int) -> list:
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10" if n <= 10 else "tab20" if n <= 20 else "turbo"]
+    return [cmap(i if n <= 20 else i / max(n - 1, 1)) for i in range(n)]
+
+
+def collection_map(collection, out, *, method: str = "auto", color_by: str = "auto",
+                   n_thumbnails: int = 30, max_points: int = 5000, seed: int = 0) -> dict:
+    """Draw the 2-D map of a collection's latent space to ``out``.
+
+    Parameters
+    ----------
+    collection : imsim.Collection
+    out : path-like
+        Output PNG.
+    method : {"auto", "umap", "tsne", "pca"}
+        See :func:`project_2d`.
+    color_by : {"auto", "label", "group", "none"}
+        "auto": labels when the collection has them, else the groups of the last
+        ``imsim groups`` run on this version, else one colour.
+    n_thumbnails : int
+        Images drawn as thumbnails at their points (a seeded random sample; files
+        that can no longer be read are left out).
+    max_points : int
+        Larger collections are mapped on a seeded random sample of this many images.
+    seed : int
+
+    Returns
+    -------
+    dict
+        ``path``, ``method`` (projection used), ``color_by`` (what colours mean),
+        ``n_points`` and ``n_thumbnails`` drawn.
+    """
+    from ..datasets.folder import load_image
+
+    if color_by not in ("auto", "label", "group", "none"):
+        raise ValueError(f"color_by must be auto, label, group or none, got {color_by!r}")
+    n = len(collection)
+    rng = np.random.default_rng(seed)
+    rows = np.arange(n) if n <= max_points else np.sort(rng.choice(n, max_points, replace=False))
+    coords, used = project_2d(np.asarray(collection.latents)[rows], method=method, seed=seed)
+    records = collection.records()
+
+    colors, names, meaning = None, None, "none"
+    labels = [records[i].label for i in rows]
+    groups = collection.load_groups() if color_by in ("auto", "group") else None
+    if color_by in ("auto", "label") and any(lab is not None for lab in labels):
+        names = sorted({lab for lab in labels if lab is not None})
+        index = {name: c for c, name in enumerate(names)}
+        colors = np.array([index.get(lab, -1) for lab in labels])
+        meaning = "label"
+    elif color_by == "label":
+        raise ValueError("the collection has no labels (index it with --labels-from-subdirs)")
+    elif groups is not None:
+        colors = np.asarray(groups.labels(n))[rows]
+        names = [f"group {g.index} ({g.size})" for g in sorted(groups.groups, key=lambda g: g.index)]
+        meaning = "group"
+    elif color_by == "group":
+        raise ValueError(f"no groups for version {collection.version} of {collection.path}; "
+                         f"run `imsim groups -c {collection.path}` first")
+
+    thumbs = []
+    for i in rng.permutation(len(rows))[:max(0, n_thumbnails)]:
+        try:
+            img = load_image(collection.photos_root / records[rows[i]].path, size=48,
+                             color=collection.settings.color)
+        except ValueError:  # the file moved or changed since indexing: no thumbnail
+            continue
+        thumbs.append((int(i), img))
+    title = f"{collection.path.name}: {len(rows)} of {n} images, {used.upper()}"
+    latent_map(coords, out, colors=colors, color_names=names, thumbnails=thumbs, title=title)
+    return {"path": Path(out), "method": used, "color_by": meaning, "n_points": len(rows),
+            "n_thumbnails": len(thumbs)}
+
+
+def query_grid(result, query_image, path, *, size: int = 96, color: bool = True) -> Path:
+    """Draw a query image and its hits in one PNG grid (query first, then by rank).
+
+    Parameters
+    ----------
+    result : imsim.collection.QueryResult
+    query_image : path-like, bytes or uint8 ndarray
+        The query as given (a file or its bytes), or its pixels.
+    path : path-like
+        Output PNG.
+    size : int
+        Cell size in pixels (images are resized to ``size`` x ``size``).
+    color : bool
+        RGB or grayscale cells.
+
+    Returns
+    -------
+    Path
+    """
+    from ..datasets.folder import load_image
+    from .grid import image_grid
+
+    if isinstance(query_image, np.ndarray):
+        first = query_image
+    else:
+        first = load_image(query_image, size=size, color=color)
+    cells, titles = [first], ["query"]
+    blank = np.full((size, size, 3) if color else (size, size), 255, dtype=np.uint8)
+    for rank, hit in enumerate(result.hits, 1):
+        try:
+            cells.append(load_image(hit.path, size=size, color=color))
+        except ValueError:  # the file is gone since indexing: keep its place in the ranking
+            cells.append(blank)
+        score = f"s={hit.similarity:.3f}" if hit.similarity is not None else f"d={hit.distance:.3g}"
+        titles.append(f"{rank}. {score}")
+    return image_grid(cells, path, titles=titles, ncols=min(len(cells), 6))
