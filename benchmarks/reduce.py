@@ -1,0 +1,158 @@
+"""Autoencoder benchmark on MNIST: reconstruction MSE, training time, encoding time.
+
+Prints one table. The baseline row is PCA with as many components as the latent
+(fitted on the same 80% training split, measured on the same 20% validation split):
+"x PCA" is the autoencoder's validation MSE divided by PCA's (below 1 is better).
+MSE is per pixel with pixels in [0, 1] (the training loss). Each autoencoder row is
+the library default configuration with that latent dimension, trained on the 60,000
+training images (48,000 train / 12,000 validation, seed 0) on ``--threads`` CPU
+threads; "test MSE" is measured on the 10,000 test images. The encoding row times
+:func:`imsim.embed.encode` on all 70,000 images with the latent-10 model.
+
+Targets (issue "Reduce"): latent 10 val MSE <= 0.0100 with training <= 8 min;
+latent 30 <= 0.0040; encoding 70,000 images <= 15 s; all on 2 CPU cores.
+
+    .venv/bin/python benchmarks/reduce.py                 # latent 10 and 30, full data
+    .venv/bin/python benchmarks/reduce.py --latent 10     # one size
+    .venv/bin/python benchmarks/reduce.py --quick         # 12,000 images, 2 epochs
+    .venv/bin/python benchmarks/reduce.py --save benchmarks/results/models   # keep models
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+TARGETS = {10: 0.0100, 30: 0.0040}
+TRAIN_SECONDS_TARGET = 8 * 60
+ENCODE_SECONDS_TARGET = 15.0
+
+
+def _mnist_dir(arg: str | None) -> Path:
+    for c in [arg, os.environ.get("IMSIM_MNIST_DIR"), ROOT.parent / "shared" / "datasets" / "mnist"]:
+        if c and (Path(c) / "train-images-idx3-ubyte.gz").exists():
+            return Path(c)
+    sys.exit("MNIST not found: pass --mnist DIR (the folder with train-images-idx3-ubyte.gz)")
+
+
+def _pca_row(train, val, k: int, seed: int) -> dict:
+    from sklearn.decomposition import PCA
+
+    start = time.perf_counter()
+    a = train.reshape(len(train), -1).astype(np.float32) / 255
+    b = val.reshape(len(val), -1).astype(np.float32) / 255
+    pca = PCA(n_components=k, random_state=seed).fit(a)
+    rec = pca.inverse_transform(pca.transform(b))
+    return {"method": f"PCA-{k}", "latent": k, "val_mse": float(np.mean((rec - b) ** 2)),
+            "test_mse": None, "train_s": time.perf_counter() - start, "epochs": None}
+
+
+def _test_mse(model, images) -> float:
+    from imsim.models import reconstruct
+
+    rec = reconstruct(model, images).astype(np.float32) / 255
+    # reconstruct() rounds to uint8; that adds at most (0.5/255)^2 per pixel
+    return float(np.mean((rec - images.astype(np.float32) / 255) ** 2))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--mnist", help="folder with the MNIST idx files")
+    ap.add_argument("--latent", type=int, nargs="+", default=[10, 30])
+    ap.add_argument("--epochs", type=int, help="override the default epochs")
+    ap.add_argument("--limit", type=int, help="use the first N training images")
+    ap.add_argument("--quick", action="store_true", help="12,000 images, 2 epochs")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--save", help="folder to keep the trained models in (latent<k>/)")
+    ap.add_argument("--json", help="write the records here")
+    args = ap.parse_args(argv)
+
+    import torch
+
+    from imsim.datasets import read_images
+    from imsim.embed import encode
+    from imsim.models import AutoencoderConfig, TrainConfig, fit_autoencoder, save_checkpoint
+    from imsim.models.training import _split
+
+    torch.set_num_threads(args.threads)
+    d = _mnist_dir(args.mnist)
+    train_images = read_images(d / "train-images-idx3-ubyte.gz")
+    test_images = read_images(d / "t10k-images-idx3-ubyte.gz")
+    if args.quick:
+        args.limit, args.epochs = args.limit or 12000, args.epochs or 2
+    if args.limit:
+        train_images = train_images[: args.limit]
+    train_config = TrainConfig(seed=args.seed, threads=args.threads)
+    if args.epochs:
+        train_config = replace(train_config, epochs=args.epochs)
+    tr_idx, va_idx = _split(len(train_images), train_config.val_fraction, train_config.seed)
+
+    print(f"MNIST {len(train_images)} training images ({len(tr_idx)} train / {len(va_idx)} val), "
+          f"{len(test_images)} test; torch {torch.__version__}, {args.threads} threads; "
+          f"{train_config}", flush=True)
+    records, models = [], {}
+    for k in args.latent:
+        base = _pca_row(train_images[tr_idx], train_images[va_idx], k, args.seed)
+        records.append(base)
+        config = AutoencoderConfig(latent_dim=k)
+        print(f"training latent {k}: {config}", flush=True)
+        model, history = fit_autoencoder(
+            train_images, config, train_config,
+            callback=lambda r: print(f"  epoch {r['epoch']:>2}  train {r['train_loss']:.5f}  "
+                                     f"val {r['val_loss']:.5f}  {r['seconds']:.1f} s", flush=True))
+        models[k] = model
+        rec = {"method": "autoencoder", "latent": k, "val_mse": history.best_val_loss,
+               "test_mse": _test_mse(model, test_images), "train_s": history.seconds,
+               "epochs": len(history.epochs), "baseline_mse": base["val_mse"],
+               "n_params": sum(p.numel() for p in model.parameters()),
+               "target_mse": TARGETS.get(k), "history": history.to_dict()}
+        records.append(rec)
+        if args.save:
+            save_checkpoint(Path(args.save) / f"latent{k}", model, history=history,
+                            extra={"train_config": train_config.to_dict()})
+
+    encode_row = None
+    k_enc = 10 if 10 in models else next(iter(models))
+    all_images = np.concatenate([read_images(d / "train-images-idx3-ubyte.gz"), test_images])
+    encode(models[k_enc], all_images[:2048], progress=False)  # warm-up
+    start = time.perf_counter()
+    encode(models[k_enc], all_images, progress=False)
+    encode_row = {"method": f"encode {len(all_images)} images", "latent": k_enc,
+                  "seconds": time.perf_counter() - start}
+
+    print()
+    print(f"{'method':<12} {'latent':>6} {'val MSE':>9} {'x PCA':>7} {'test MSE':>9} "
+          f"{'train s':>8} {'epochs':>6}  target")
+    for r in records:
+        ratio = r["val_mse"] / r["baseline_mse"] if "baseline_mse" in r else 1.0
+        test = "" if r["test_mse"] is None else f"{r['test_mse']:.5f}"
+        epochs = "" if r["epochs"] is None else str(r["epochs"])
+        target = ""
+        if r.get("target_mse") is not None:
+            ok = r["val_mse"] <= r["target_mse"] and r["train_s"] <= TRAIN_SECONDS_TARGET
+            target = (f"<= {r['target_mse']:.4f} in <= {TRAIN_SECONDS_TARGET // 60} min: "
+                      f"{'met' if ok else 'MISSED'}")
+        print(f"{r['method']:<12} {r['latent']:>6} {r['val_mse']:>9.5f} {ratio:>7.3f} "
+              f"{test:>9} {r['train_s']:>8.1f} {epochs:>6}  {target}")
+    ok = encode_row["seconds"] <= ENCODE_SECONDS_TARGET
+    print(f"{encode_row['method']} (latent {k_enc}): {encode_row['seconds']:.2f} s  "
+          f"target <= {ENCODE_SECONDS_TARGET:.0f} s: {'met' if ok else 'MISSED'}")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps({"records": records, "encode": encode_row},
+                                              indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+import numpy as np
+import pytest
+import torch
+
+from imsim.models import AutoencoderConfig, ConvAutoencoder, model_pixels, reconstruct, to_tensor
+
+
+@pytest.mark.parametrize("shape, n_layers, filters", [
+    ((28, 28, 1), 3, [4, 8, 8]),
+    ((8, 8, 1), 2, 4),
+    ((32, 32, 3), 4, [4, 8, 8, 8]),
+    ((64, 64, 3), 3, [4, 4, 8]),
+    ((6, 10, 1), 1, 4),
+])
+def test_any_input_shape_round_trips_to_the_same_shape(shape, n_layers, filters):
+    config = AutoencoderConfig(input_shape=shape, n_layers=n_layers, filters=filters,
+                               latent_dim=5, hidden_dim=16)
+    model = ConvAutoencoder(config).eval()
+    x = torch.rand(3, shape[2], shape[0], shape[1])
+    with torch.no_grad():
+        z = model.encode(x)
+        y = model.decode(z)
+    assert z.shape == (3, 5)
+    assert y.shape == x.shape
+    assert float(y.min()) >= 0 and float(y.max()) <= 1  # sigmoid output, like the scaled input
+
+
+def test_shapes_that_cannot_be_pooled_are_rejected():
+    with pytest.raises(ValueError, match="multiples of 4"):
+        AutoencoderConfig(input_shape=(30, 30, 1))
+    with pytest.raises(ValueError, match="multiples of 2"):
+        AutoencoderConfig(input_shape=(7, 8, 1), n_layers=1, filters=4)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"kernel_size": 4}, "odd"),
+    ({"filters": [8, 16]}, "n_layers=3"),
+    ({"latent_dim": 0}, "latent_dim"),
+    ({"input_shape": (28,)}, "input_shape"),
+])
+def test_bad_configs_say_what_is_wrong(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        AutoencoderConfig(**kwargs)
+
+
+def test_config_dict_round_trip():
+    config = AutoencoderConfig(input_shape=(8, 8), n_layers=2, filters=[3, 5], hidden_dim=0)
+    assert config.input_shape == (8, 8, 1)
+    assert AutoencoderConfig.from_dict(config.to_dict()) == config
+
+
+def test_to_tensor_scales_pixels_to_unit_range_channels_first():
+    gray = np.array([[[0, 255], [51, 102]]], dtype=np.uint8)
+    t = to_tensor(gray)
+    assert t.shape == (1, 1, 2, 2) and t.dtype == torch.float32
+    np.testing.assert_allclose(t[0, 0].numpy(), gray[0] / 255.0, rtol=1e-6)
+    rgb = np.arange(2 * 2 * 2 * 3, dtype=np.uint8).reshape(2, 2, 2, 3)
+    t = to_tensor(rgb)
+    assert t.shape == (2, 3, 2, 2)
+    np.testing.assert_allclose(t[1, 2].numpy(), rgb[1, :, :, 2] / 255.0, rtol=1e-6)
+
+
+def test_reconstruct_returns_pixels_of_the_input_shape():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (5, 8, 8, 3), dtype=np.uint8)
+    model = ConvAutoencoder(AutoencoderConfig(input_shape=(8, 8, 3), n_layers=2, filters=4))
+    rec = reconstruct(model, images)
+    assert rec.shape == images.shape and rec.dtype == np.uint8
+    with torch.no_grad():
+        expected = model(to_tensor(images)).permute(0, 2, 3, 1).numpy() * 255
+    assert np.abs(rec.astype(float) - expected).max() <= 0.5 + 1e-3
+
+
+def test_model_pixels_rejects_other_shapes_and_dtypes():
+    with pytest.raises(ValueError, match="expects 28x28x1 images, got 8x8x1"):
+        model_pixels(np.zeros((2, 8, 8), np.uint8), (28, 28, 1))
+    with pytest.raises(TypeError, match="uint8"):
+        model_pixels(np.zeros((2, 8, 8), np.float32))

@@ -1,0 +1,95 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from imsim._validation import DataFormatError
+from imsim.embed import LatentScale, encode
+from imsim.models import (AutoencoderConfig, ConvAutoencoder, TrainConfig, fit_autoencoder,
+                          load_checkpoint, read_checkpoint_meta, save_checkpoint,
+                          update_checkpoint_meta)
+
+CONFIG = AutoencoderConfig(input_shape=(8, 8, 1), n_layers=2, filters=[4, 8], hidden_dim=16,
+                           latent_dim=3)
+
+
+@pytest.fixture(scope="module")
+def trained():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (24, 8, 8), dtype=np.uint8)
+    torch.set_num_threads(1)
+    model, history = fit_autoencoder(images, CONFIG, TrainConfig(epochs=2, batch_size=8),
+                                     progress=False)
+    return model, history, images
+
+
+def test_save_load_gives_identical_latents_and_metadata(tmp_path, trained):
+    model, history, images = trained
+    scale = LatentScale(-1.5, 2.0)
+    save_checkpoint(tmp_path / "m", model, history=history, latent_scale=scale,
+                    extra={"note": "x"})
+    loaded = load_checkpoint(tmp_path / "m", expect_input_shape=(8, 8))
+    assert isinstance(loaded, ConvAutoencoder) and not loaded.training
+    assert loaded.config == model.config
+    np.testing.assert_array_equal(encode(loaded, images, progress=False),
+                                  encode(model, images, progress=False))
+    assert loaded.history.epochs == history.epochs
+    assert LatentScale.from_json(loaded.latent_scale) == scale
+    meta = read_checkpoint_meta(tmp_path / "m")
+    assert meta["architecture"] == "ConvAutoencoder" and meta["input_shape"] == [8, 8, 1]
+    assert meta["extra"] == {"note": "x"} and meta["imsim_version"]
+
+
+def test_update_meta_keeps_weights(tmp_path, trained):
+    model, _, images = trained
+    save_checkpoint(tmp_path, model)
+    assert load_checkpoint(tmp_path).latent_scale is None
+    update_checkpoint_meta(tmp_path, latent_scale=LatentScale(0.0, 1.0))
+    loaded = load_checkpoint(tmp_path)
+    assert loaded.latent_scale == {"min": 0.0, "max": 1.0, "levels": 25500}
+    np.testing.assert_array_equal(encode(loaded, images, progress=False),
+                                  encode(model, images, progress=False))
+
+
+def test_mismatched_input_shape_is_a_clear_error(tmp_path, trained):
+    save_checkpoint(tmp_path, trained[0])
+    with pytest.raises(ValueError, match="expects 8x8x1 images, got 28x28x1"):
+        load_checkpoint(tmp_path, expect_input_shape=(28, 28, 1))
+    with pytest.raises(ValueError, match="holds a ConvAutoencoder, expected a Classifier"):
+        load_checkpoint(tmp_path, architecture="Classifier")
+
+
+def test_bad_checkpoint_folders(tmp_path, trained):
+    with pytest.raises(FileNotFoundError, match="not found"):
+        load_checkpoint(tmp_path / "missing")
+    with pytest.raises(FileNotFoundError, match="config.json is missing"):
+        load_checkpoint(tmp_path)
+    (tmp_path / "config.json").write_text('{"format": "something-else"}')
+    with pytest.raises(DataFormatError, match="not an imsim checkpoint"):
+        load_checkpoint(tmp_path)
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(DataFormatError, match="not valid JSON"):
+        load_checkpoint(tmp_path)
+
+
+def test_weights_of_another_architecture_or_corrupt_weights(tmp_path, trained):
+    save_checkpoint(tmp_path, trained[0])
+    meta = json.loads((tmp_path / "config.json").read_text())
+    meta["config"]["filters"] = [4, 16]  # a different model than the weights
+    (tmp_path / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(DataFormatError, match="do not fit the ConvAutoencoder"):
+        load_checkpoint(tmp_path)
+    meta["architecture"] = "ResNet"
+    (tmp_path / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(DataFormatError, match="unknown architecture 'ResNet'"):
+        load_checkpoint(tmp_path)
+    save_checkpoint(tmp_path, trained[0])
+    (tmp_path / "model.safetensors").write_bytes(b"garbage")
+    with pytest.raises(DataFormatError, match="unreadable weights"):
+        load_checkpoint(tmp_path)
+
+
+def test_cannot_checkpoint_other_modules(tmp_path):
+    with pytest.raises(TypeError, match="cannot checkpoint a Linear"):
+        save_checkpoint(tmp_path, torch.nn.Linear(2, 2))
