@@ -50,6 +50,7 @@ _LAZY = {
     "silhouette": "imsim.cluster",
     "objective": "imsim.cluster",
     "elbow": "imsim.cluster",
+    "create_app": "imsim.web",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

@@ -1,0 +1,110 @@
+"""The JSON shapes of the web API (pydantic models, shown in the OpenAPI schema)."""
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..collection import METRICS
+
+MAX_N = 100  # results per search
+MAX_LIST = 500  # images per listing page
+
+Metric = Literal[METRICS]  # type: ignore[valid-type]
+
+
+class Error(BaseModel):
+    """Every error response: a one-line message (and, for 422, the failing fields)."""
+
+    detail: str = Field(..., description="What went wrong, in one line.")
+    errors: Optional[list[dict]] = Field(None, description="422 only: each invalid field.")
+
+
+class SearchParams(BaseModel):
+    """The fields of a search besides the uploaded image."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: Optional[int] = Field(None, description="Search for the images most like this collection "
+                                                "image (instead of an upload).")
+    n: int = Field(10, ge=1, le=MAX_N, description="Number of results.")
+    metric: Optional[Metric] = Field(None, description="Distance between latent vectors "
+                                                       "(default: the collection's).")
+
+
+class ImageRef(BaseModel):
+    id: int = Field(..., description="Image id in the collection.")
+    relpath: str = Field(..., description="Path inside the collection's photo folder.")
+
+
+class Hit(ImageRef):
+    rank: int = Field(..., description="1 for the nearest image.")
+    distance: float = Field(..., description="Distance between latent vectors in the search's "
+                                             "metric (cosine: 1 - cosine similarity).")
+    similarity: Optional[float] = Field(None, description="Cosine similarity (cosine metric only).")
+    label: Optional[str] = Field(None, description="Sub-folder label, when the collection has labels.")
+    thumbnail_url: str
+    image_url: str = Field(..., description="The original file.")
+
+
+class Query(BaseModel):
+    kind: Literal["id", "upload"]
+    id: Optional[int] = Field(None, description="Id of the query image when it is in the collection "
+                                                "(an upload with the same bytes as a collection file "
+                                                "counts); it is left out of the results.")
+    relpath: Optional[str] = None
+
+
+class SearchResponse(BaseModel):
+    query: Query
+    metric: Metric
+    n: int = Field(..., description="Results asked for; fewer come back only when the collection "
+                                    "is smaller.")
+    mode: Literal["cached", "default"] = Field(..., description="'cached': answered from the "
+                                                                "neighbour lists stored at indexing.")
+    elapsed_ms: float = Field(..., description="Server time of the search, milliseconds.")
+    results: list[Hit]
+
+
+class ImageInfo(ImageRef):
+    label: Optional[str] = None
+    width: int = Field(..., description="Pixels, upright.")
+    height: int
+
+
+class ImageList(BaseModel):
+    total: int = Field(..., description="Images matching the listing (all, or the group's).")
+    offset: int
+    limit: int
+    items: list[ImageInfo]
+
+
+class GroupInfo(BaseModel):
+    group: int
+    size: int
+    representative: ImageRef
+    members: list[int] = Field(..., description="Image ids, ascending.")
+
+
+class GroupsResponse(BaseModel):
+    k: int
+    method: str
+    metric: str
+    version: str
+    elbow: Optional[dict] = None
+    groups: list[GroupInfo]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    collection: str = Field(..., description="The collection folder's name.")
+    version: str = Field(..., description="Collection version being served.")
+    n_images: int
+    metric: Metric = Field(..., description="The collection's own metric (fastest searches).")
+    metrics: list[Metric]
+    n_cached: int = Field(..., description="Searches for up to this many neighbours of a "
+                                           "collection image are answered from a cache.")
+    max_n: int
+    max_upload_bytes: int
+    has_groups: bool
+    imsim_version: str

@@ -1,0 +1,64 @@
+"""A tiny collection for the web tests, built once per test session.
+
+Families of 32x32 colour grids (members: a small shift and noise) in one sub-folder
+each, so members of a family are each other's nearest neighbours. Indexed at 16x16
+with a model trained for one epoch: the whole build takes a few seconds.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+N_FAMILIES, PER_FAMILY = 4, 6
+# one file name a page must show as text, never as markup
+ODD_NAME = "café <img src=x onerror=alert(1)> & co.png"
+
+
+def _make_photos(root: Path) -> Path:
+    rng = np.random.default_rng(7)
+    for f in range(N_FAMILIES):
+        base = np.kron(rng.integers(0, 256, (4, 4, 3)), np.ones((8, 8, 1)))
+        (root / f"fam{f}").mkdir(parents=True)
+        for v in range(PER_FAMILY):
+            img = np.roll(base, tuple(rng.integers(-1, 2, 2)), axis=(0, 1))
+            img = img + rng.normal(0, 6, base.shape)
+            name = ODD_NAME if (f, v) == (0, 5) else f"v{v}.png"
+            Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(root / f"fam{f}" / name)
+        # a held-out member of each family, outside the collection: an upload query
+        img = base + rng.normal(0, 6, base.shape)
+        (root.parent / "queries").mkdir(exist_ok=True)
+        pixels = np.clip(img, 0, 255).astype(np.uint8)
+        Image.fromarray(pixels).save(root.parent / "queries" / f"fam{f}.png")
+    return root
+
+
+@pytest.fixture(scope="session")
+def photos(tmp_path_factory) -> Path:
+    return _make_photos(tmp_path_factory.mktemp("web") / "photos")
+
+
+@pytest.fixture(scope="session")
+def bare_collection(photos, tmp_path_factory) -> Path:
+    """The collection path, without groups."""
+    from imsim.collection import Collection
+
+    path = tmp_path_factory.mktemp("web") / "coll"
+    Collection.build(photos, path, size=16, latent_dim=8, n_cached=8, epochs=1, seed=0,
+                     labels_from_subdirs=True, progress=False).close()
+    return path
+
+
+@pytest.fixture(scope="session")
+def grouped_collection(bare_collection, tmp_path_factory) -> Path:
+    """A copy of the collection with groups (k = the number of families)."""
+    from imsim.collection import Collection
+
+    path = tmp_path_factory.mktemp("web") / "grouped"
+    shutil.copytree(bare_collection, path, dirs_exist_ok=True)
+    with Collection.open(path) as coll:
+        coll.groups(N_FAMILIES, seed=0)
+    return path
