@@ -1,0 +1,183 @@
+"""The page end to end in a real headless Chromium (Debian's ``chromium``, driven by Playwright).
+
+A person's path: load the page, upload an image, see N result tiles, click one, see
+its neighbours; pick an image in the Collection tab; open the groups and the map.
+The tiles are compared with the library's answers. Skipped, with the reason, only
+where no Chromium is installed (``.ci/run`` installs Debian's package).
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from imsim.collection import Collection
+from imsim.web import WebServer, create_app
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed "
+                                                             "(pip install -e '.[dev]')")
+expect = sync_api.expect
+expect.set_options(timeout=15_000)  # a loaded 2-core CI machine can be slow to answer
+
+
+def _chromium() -> str | None:
+    for candidate in (os.environ.get("IMSIM_CHROMIUM"), shutil.which("chromium"),
+                      shutil.which("chromium-browser"), "/usr/bin/chromium"):
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+CHROMIUM = _chromium()
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="no Chromium to drive: install Debian's package (apt-get install "
+                             "chromium; .ci/run does) or set IMSIM_CHROMIUM to a Chromium binary")
+
+# Headless and quiet: no sandbox (CI runs as root), no calls home on a closed network.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-quic"]
+N_IMAGES = 24  # conftest: 4 families x 6
+
+
+@pytest.fixture(scope="module")
+def server(grouped_collection):
+    srv = WebServer(create_app(grouped_collection), port=0, access_log=False,
+                    log_level="warning").start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def ref(grouped_collection):
+    with Collection.open(grouped_collection) as coll:
+        yield coll
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, server, tmp_path):
+    """A fresh page on the app; fails the test on any script error or CSP violation."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    pg = context.new_page()
+    problems = []
+    pg.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    # a failed API call is logged as "Failed to load resource": the tests that cause one
+    # check the message the page shows instead
+    pg.on("console", lambda m: problems.append(f"console: {m.text}")
+          if m.type == "error" and "Failed to load resource" not in m.text else None)
+    pg.goto(server.url)
+    expect(pg.locator("body")).to_have_attribute("data-ready", "true")
+    yield pg
+    pg.screenshot(path=str(tmp_path / "page.png"), full_page=True)  # for a person debugging
+    context.close()
+    assert not problems, problems
+
+
+def tile_ids(tiles) -> list[int]:
+    return [int(tiles.nth(i).get_attribute("data-id")) for i in range(tiles.count())]
+
+
+def expect_images_loaded(tiles):
+    for i in range(tiles.count()):
+        img = tiles.nth(i).locator("img")
+        expect(img).to_be_visible()
+        assert img.evaluate("el => el.complete && el.naturalWidth > 0"), i
+
+
+def test_upload_then_click_a_result_to_see_its_neighbours(page, ref, photos):
+    expect(page.locator("#collection-info")).to_contain_text(f"{N_IMAGES} images")
+    page.fill("#n", "5")
+    query = photos.parent / "queries" / "fam2.png"
+    page.set_input_files("#file", str(query))
+
+    tiles = page.locator("#results .tile")
+    expect(tiles).to_have_count(5)
+    expected = ref.query(query.read_bytes(), 5)
+    assert tile_ids(tiles) == expected.ids
+    expect(tiles.locator(".name")).to_have_text([h.relpath for h in expected])
+    expect(tiles.locator(".rank")).to_have_text([f"#{r}" for r in range(1, 6)])
+    assert all(h.label == "fam2" for h in expected)  # the held-out member finds its family
+    expect(page.locator("#query-desc")).to_contain_text("fam2.png")
+    expect(page.locator("#status")).to_contain_text("5 most similar images by l2 distance")
+    expect_images_loaded(tiles)
+
+    # click the second result: the page now shows that image's neighbours
+    target = expected.ids[1]
+    tiles.nth(1).locator(".thumb").click()
+    expect(page).to_have_url(re.compile(rf"#id={target}&n=5&metric=l2$"))
+    neighbours = ref.query(target, 5)
+    expect(page.locator("#query-desc")).to_have_text(f"{ref.records()[target].path} (id {target})")
+    expect(tiles.first).to_have_attribute("data-id", str(neighbours.ids[0]))
+    assert tile_ids(tiles) == neighbours.ids and target not in tile_ids(tiles)
+    expect_images_loaded(tiles)
+
+    # another metric re-runs the same query
+    page.select_option("#metric", "cosine")
+    cosine = ref.query(target, 5, metric="cosine")
+    expect(page).to_have_url(re.compile(r"metric=cosine$"))
+    expect(tiles.first.locator(".distance")).to_contain_text("sim ")
+    expect(tiles.locator(".name")).to_have_text([h.relpath for h in cosine])
+
+    # Back returns to the uploaded image's results
+    page.go_back()
+    expect(page.locator("#query-desc")).to_contain_text("fam2.png")
+    expect(tiles.locator(".name")).to_have_text([h.relpath for h in ref.query(query.read_bytes(), 5,
+                                                                               metric="cosine")])
+
+
+def test_pick_an_image_in_the_collection_tab(page, ref):
+    page.click("#tab-browse")
+    grid = page.locator("#browse .tile")
+    expect(grid).to_have_count(N_IMAGES)
+    expect(page.locator("#browse-pager .pos")).to_have_text(f"1–{N_IMAGES} of {N_IMAGES}")
+    # the file named like markup is shown as text and injects nothing
+    odd = next(r for r in ref.records() if "<img" in r.path)
+    odd_id = ref.records().index(odd)
+    expect(grid.nth(odd_id).locator(".name")).to_have_text(odd.path)
+    expect(page.locator("img[src='x']")).to_have_count(0)
+
+    grid.nth(odd_id).locator(".thumb").click()
+    expect(page.locator("#panel-search")).to_be_visible()
+    results = page.locator("#results .tile")
+    expect(results).to_have_count(10)
+    expect(results.first).to_have_attribute("data-id", str(ref.query(odd_id, 10).ids[0]))
+    assert tile_ids(results) == ref.query(odd_id, 10).ids
+    expect(page.locator("#query-desc")).to_have_text(f"{odd.path} (id {odd_id})")
+
+
+def test_groups_and_map_tab(page, ref):
+    page.click("#tab-groups")
+    cards = page.locator("#groups .group")
+    expect(cards).to_have_count(4)
+    groups = ref.load_groups()
+    cards.nth(1).click()
+    members = page.locator("#members .tile")
+    expect(members).to_have_count(groups.groups[1].size)
+    assert tile_ids(members) == groups.groups[1].members
+    expect(page.locator("#map")).to_be_visible(timeout=30_000)
+    assert page.locator("#map").evaluate("el => el.naturalWidth") > 300
+    # clicking a member searches for it
+    members.first.locator(".thumb").click()
+    expect(page.locator("#results .tile")).to_have_count(10)
+
+
+def test_a_failed_search_says_why(page, tmp_path):
+    fake = tmp_path / "notes.png"
+    fake.write_text("not an image at all")
+    page.set_input_files("#file", str(fake))
+    status = page.locator("#status")
+    expect(status).to_have_class(re.compile(r"\berror\b"))
+    expect(status).to_contain_text("415")
+    expect(status).to_contain_text("not an image")
+    expect(page.locator("#results .tile")).to_have_count(0)
