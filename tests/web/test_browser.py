@@ -91,8 +91,8 @@ def tile_ids(tiles) -> list[int]:
 def expect_images_loaded(tiles):
     for i in range(tiles.count()):
         img = tiles.nth(i).locator("img")
-        expect(img).to_be_visible()
-        assert img.evaluate("el => el.complete && el.naturalWidth > 0"), i
+        expect(img).to_have_js_property("complete", True)  # loaded, or failed to
+        assert img.evaluate("el => el.naturalWidth") > 0, f"tile {i}: the image did not load"
 
 
 def test_upload_then_click_a_result_to_see_its_neighbours(page, ref, photos):
@@ -165,7 +165,7 @@ def test_groups_and_map_tab(page, ref):
     members = page.locator("#members .tile")
     expect(members).to_have_count(groups.groups[1].size)
     assert tile_ids(members) == groups.groups[1].members
-    expect(page.locator("#map")).to_be_visible(timeout=30_000)
+    expect(page.locator("#map")).to_be_visible(timeout=60_000)  # t-SNE on a busy machine
     assert page.locator("#map").evaluate("el => el.naturalWidth") > 300
     # clicking a member searches for it
     members.first.locator(".thumb").click()
