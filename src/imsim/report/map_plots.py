@@ -149,8 +149,8 @@ def collection_map(collection, out, *, method: str = "auto", color_by: str = "au
         "auto": labels when the collection has them, else the groups of the last
         ``imsim groups`` run on this version, else one colour.
     n_thumbnails : int
-        Images drawn as thumbnails at their points (a seeded random sample; files
-        that can no longer be read are left out).
+        Images drawn as thumbnails at their points, spread over the map (files that
+        can no longer be read are left out).
     max_points : int
         Larger collections are mapped on a seeded random sample of this many images.
     seed : int
@@ -190,7 +190,7 @@ def collection_map(collection, out, *, method: str = "auto", color_by: str = "au
                          f"run `imsim groups -c {collection.path}` first")
 
     thumbs = []
-    for i in rng.permutation(len(rows))[:max(0, n_thumbnails)]:
+    for i in _spread(coords, max(0, n_thumbnails), rng):
         try:
             img = load_image(collection.photos_root / records[rows[i]].path, size=48,
                              color=collection.settings.color)
@@ -201,6 +201,19 @@ def collection_map(collection, out, *, method: str = "auto", color_by: str = "au
     latent_map(coords, out, colors=colors, color_names=names, thumbnails=thumbs, title=title)
     return {"path": Path(out), "method": used, "color_by": meaning, "n_points": len(rows),
             "n_thumbnails": len(thumbs)}
+
+
+def _spread(coords: np.ndarray, n: int, rng: np.random.Generator) -> list[int]:
+    """``n`` points far apart on the map (greedy farthest-point order from a random start),
+    so thumbnails show every region instead of piling up in the densest one."""
+    if n == 0 or len(coords) == 0:
+        return []
+    chosen = [int(rng.integers(len(coords)))]
+    nearest = np.linalg.norm(coords - coords[chosen[0]], axis=1)
+    while len(chosen) < min(n, len(coords)):
+        chosen.append(int(nearest.argmax()))
+        np.minimum(nearest, np.linalg.norm(coords - coords[chosen[-1]], axis=1), out=nearest)
+    return chosen
 
 
 def query_grid(result, query_image, path, *, size: int = 96, color: bool = True) -> Path:
