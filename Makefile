@@ -30,8 +30,11 @@ $(VENV)/.installed-dev: $(VENV)/.torch pyproject.toml setup.py
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
+# real MNIST when the shared copy sits beside the checkout (ARGS can override it)
+DEMO_DATA := $(if $(wildcard ../shared/datasets/mnist/train-images-idx3-ubyte.gz),--data-dir ../shared/datasets/mnist)
+
 demo: $(VENV)/.installed
-	$(BIN)/imsim demo $(ARGS)
+	$(BIN)/imsim demo $(DEMO_DATA) $(ARGS)
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q $(ARGS)
