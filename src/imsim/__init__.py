@@ -51,6 +51,9 @@ _LAZY = {
     "objective": "imsim.cluster",
     "elbow": "imsim.cluster",
     "create_app": "imsim.web",
+    "DemoConfig": "imsim.evaluation.demo",
+    "run_demo": "imsim.evaluation.demo",
+    "build_report": "imsim.report.html",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]
