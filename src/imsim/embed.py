@@ -29,7 +29,7 @@ from ._progress import progress as _progress_bar
 from ._validation import DataFormatError, check_file
 from .datasets import read_latent, write_latent
 from .datasets.idx import LATENT_MAX
-from .models import model_pixels, reconstruct, to_tensor
+from .models import inference_encoder, model_pixels, reconstruct, to_tensor
 
 __all__ = [
     "LATENT_MAX", "LatentScale", "encode", "reconstruct", "fit_scale", "to_uint16",
@@ -45,7 +45,9 @@ def encode(model, images, *, batch_size: int = 1024, progress: bool = True) -> n
     Parameters
     ----------
     model : ConvAutoencoder
-        (or any module with ``encode``, ``input_shape`` and ``latent_dim``)
+        (or any module with ``encode``, ``input_shape`` and ``latent_dim``). Runs
+        :func:`imsim.models.inference_encoder` (BatchNorm folded in): the latents
+        equal ``model.encode`` up to float rounding (~1e-6).
     images : ImageSet or ndarray of shape (N, H, W) or (N, H, W, C), dtype uint8
         Scaled to [0, 1] by :func:`imsim.models.to_tensor`, exactly as in training.
     batch_size : int
@@ -57,13 +59,13 @@ def encode(model, images, *, batch_size: int = 1024, progress: bool = True) -> n
     ndarray of shape (N, latent_dim), dtype float32
     """
     pixels = model_pixels(images, model.input_shape)
-    model.eval()
     device = next(model.parameters()).device
+    encoder = inference_encoder(model) if hasattr(model, "encoder") else model.eval().encode
     out = np.empty((len(pixels), model.latent_dim), dtype=np.float32)
     starts = range(0, len(pixels), batch_size)
     for start in _progress_bar(starts, desc="encoding", unit="batch", disable=not progress or None):
         batch = to_tensor(pixels[start:start + batch_size], device)
-        out[start:start + len(batch)] = model.encode(batch).float().cpu().numpy()
+        out[start:start + len(batch)] = encoder(batch).float().cpu().numpy()
     return out
 
 

@@ -76,3 +76,22 @@ def test_model_pixels_rejects_other_shapes_and_dtypes():
         model_pixels(np.zeros((2, 8, 8), np.uint8), (28, 28, 1))
     with pytest.raises(TypeError, match="uint8"):
         model_pixels(np.zeros((2, 8, 8), np.float32))
+
+
+def test_inference_encoder_matches_encode_with_batchnorm_folded():
+    from imsim.models import inference_encoder
+
+    torch.manual_seed(0)
+    model = ConvAutoencoder(AutoencoderConfig(input_shape=(8, 8, 1), n_layers=3,
+                                              filters=[4, 8, 8], hidden_dim=16))
+    for m in model.modules():  # non-trivial running statistics
+        if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.5, 2)
+            m.weight.data.uniform_(0.5, 1.5)
+    model.eval()
+    fast = inference_encoder(model)
+    assert not any(isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)) for m in fast)
+    x = torch.rand(16, 1, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x), model.encode(x), rtol=1e-5, atol=1e-5)

