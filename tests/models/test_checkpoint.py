@@ -18,8 +18,8 @@ CONFIG = AutoencoderConfig(input_shape=(8, 8, 1), n_layers=2, filters=[4, 8], hi
 def trained():
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (24, 8, 8), dtype=np.uint8)
-    torch.set_num_threads(1)
-    model, history = fit_autoencoder(images, CONFIG, TrainConfig(epochs=2, batch_size=8),
+    model, history = fit_autoencoder(images, CONFIG,
+                                     TrainConfig(epochs=2, batch_size=8, threads=1),
                                      progress=False)
     return model, history, images
 

@@ -135,3 +135,12 @@ def test_bad_training_inputs():
         train(model, images, images[:3], progress=False)
     with pytest.raises(ValueError, match="no training or no validation"):
         train(model, images[:2], images[:2], TrainConfig(val_fraction=0.1), progress=False)
+
+
+def test_threads_are_restored_after_training(monkeypatch):
+    images = blobs(8)
+    seen = []
+    monkeypatch.setenv("IMSIM_THREADS", "2")
+    fit_autoencoder(images, TINY, TrainConfig(epochs=1, batch_size=4), progress=False,
+                    callback=lambda r: seen.append(torch.get_num_threads()))
+    assert seen == [2] and torch.get_num_threads() == 1  # conftest's setting, restored

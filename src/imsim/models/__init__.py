@@ -8,12 +8,12 @@
 from .autoencoder import (AutoencoderConfig, ConvAutoencoder, fit_autoencoder, inference_encoder,
                           model_pixels, reconstruct)
 from .checkpoint import load_checkpoint, read_checkpoint_meta, save_checkpoint, update_checkpoint_meta
-from .training import History, TrainConfig, choose_device, random_shift, set_threads, to_tensor, train
+from .training import History, TrainConfig, choose_device, random_shift, torch_threads, to_tensor, train
 
 __all__ = [
     "AutoencoderConfig", "ConvAutoencoder", "fit_autoencoder", "reconstruct", "model_pixels",
     "inference_encoder",
-    "TrainConfig", "History", "train", "to_tensor", "choose_device", "set_threads",
+    "TrainConfig", "History", "train", "to_tensor", "choose_device", "torch_threads",
     "random_shift",
     "save_checkpoint", "load_checkpoint", "read_checkpoint_meta", "update_checkpoint_meta",
 ]

@@ -7,6 +7,7 @@ by :mod:`imsim.embed` alike, so a model always sees its inputs scaled the same w
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import os
@@ -122,12 +123,23 @@ def choose_device(device: str = "auto") -> torch.device:
     return dev
 
 
-def set_threads(threads: int | None) -> None:
-    """Set torch's CPU threads (None: leave torch's default, or IMSIM_THREADS if set)."""
+@contextlib.contextmanager
+def torch_threads(threads: int | None):
+    """Run the block on ``threads`` CPU threads, then restore torch's setting.
+
+    None uses ``IMSIM_THREADS`` when set, else leaves torch's default. The thread
+    count changes the order of float sums, so runs on different counts differ in the
+    last bits; restoring keeps one run's choice from leaking into the next.
+    """
     if threads is None and os.environ.get("IMSIM_THREADS"):
         threads = int(os.environ["IMSIM_THREADS"])
+    before = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(max(1, int(threads)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def to_tensor(images: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -306,7 +318,11 @@ def train(model: nn.Module, train_inputs, train_targets, config: TrainConfig | N
     if len(inputs) < 2:
         raise ValueError(f"need at least 2 training images, got {len(inputs)}")
     loss_fn = _loss_fn(loss)
-    set_threads(config.threads)
+    with torch_threads(config.threads):
+        return _fit(model, inputs, targets, config, loss_fn, validation, progress, callback)
+
+
+def _fit(model, inputs, targets, config, loss_fn, validation, progress, callback) -> History:
     device = choose_device(config.device)
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
