@@ -28,6 +28,8 @@ _LAZY = {
     "ConvAutoencoder": "imsim.models",
     "TrainConfig": "imsim.models",
     "fit_autoencoder": "imsim.models",
+    "Classifier": "imsim.models",
+    "fit_classifier": "imsim.models",
     "save_checkpoint": "imsim.models",
     "load_checkpoint": "imsim.models",
     "encode": "imsim.embed",

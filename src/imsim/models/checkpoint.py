@@ -23,8 +23,9 @@ CONFIG = "config.json"
 
 def _architectures() -> dict:
     from .autoencoder import ConvAutoencoder
+    from .classifier import Classifier
 
-    return {cls.architecture: cls for cls in (ConvAutoencoder,)}
+    return {cls.architecture: cls for cls in (ConvAutoencoder, Classifier)}
 
 
 def save_checkpoint(model_dir, model, *, history=None, latent_scale=None, extra=None) -> Path:
