@@ -1,7 +1,6 @@
 """The demo pipeline on a tiny digits run: results against brute force, JSON round trip, cache."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 
@@ -13,7 +12,6 @@ from imsim.evaluation.demo import (EXPERIMENTS, DemoConfig, load_demo_data, load
                                    write_result)
 
 # the classifier lands separately; until it has, the demo records it as unavailable
-HAS_CLASSIFIER = importlib.util.find_spec("imsim.models.classifier") is not None
 # every size as small as the steps allow: one epoch, a few queries
 TINY = dict(dataset="digits", ae_train=None, ae_epochs=1, n_test=120, search_queries=40,
             n_examples=3, example_k=3, emd_queries=8, emd_data=400, cluster_images=120,
@@ -86,11 +84,11 @@ def test_emd_and_clustering_results(tiny_run):
     assert all(r["n_queries"] == 8 and r["n_data"] == 400 for r in emd["results"])
     assert len({r["manhattan_correct"] for r in emd["results"]}) == 1
     cl = run.results["clustering"]
-    names = ["NEW SPACE", "ORIGINAL SPACE"] + ["CLASSES AS CLUSTERS"] * HAS_CLASSIFIER
+    names = ["NEW SPACE", "ORIGINAL SPACE", "CLASSES AS CLUSTERS"]
     assert [r["name"] for r in cl["results"]] == names
-    if HAS_CLASSIFIER:  # the classes are its predictions on the same 120 test images
-        confusion = np.asarray(run.results["classifier"]["confusion"])
-        np.testing.assert_array_equal(cl["results"][2]["sizes"], confusion.sum(axis=0))
+    # the classes are the classifier's predictions on the same 120 test images
+    confusion = np.asarray(run.results["classifier"]["confusion"])
+    np.testing.assert_array_equal(cl["results"][2]["sizes"], confusion.sum(axis=0))
     for r in cl["results"]:
         assert sum(r["sizes"]) == 120 and len(r["labels"]) == 120
         samples = np.asarray(r["silhouette"]["samples"])
@@ -99,7 +97,6 @@ def test_emd_and_clustering_results(tiny_run):
         assert math.isclose((np.sum(s["correct"])) / 120, s["purity"])
 
 
-@pytest.mark.skipif(not HAS_CLASSIFIER, reason="imsim.models has no classifier yet")
 def test_classifier_scores_agree(tiny_run):
     run, _ = tiny_run
     clf = run.results["classifier"]
@@ -127,12 +124,9 @@ def test_latent_files_and_model_cache(tiny_run):
     again = run_demo(DemoConfig.from_preset("quick", **TINY), run.out_dir, log=lines.append,
                      progress=False)
     assert again.results["autoencoder"]["cached"] is True
-    assert sum("reusing the model" in line for line in lines) == 1 + HAS_CLASSIFIER
-    if HAS_CLASSIFIER:
-        assert again.results["classifier"]["cached"] is True
-        assert again.results["classifier"]["accuracy"] == run.results["classifier"]["accuracy"]
-    else:
-        assert again.results["classifier"]["status"] == "unavailable"
+    assert sum("reusing the model" in line for line in lines) == 2
+    assert again.results["classifier"]["cached"] is True
+    assert again.results["classifier"]["accuracy"] == run.results["classifier"]["accuracy"]
     z2, _ = read_latent_file(ae["latent_files"]["train"]["path"])
     np.testing.assert_array_equal(z, z2)
 

@@ -61,11 +61,6 @@ def register(app: typer.Typer) -> None:
         if quick and full:
             raise ValueError("--quick and --full exclude each other; give one of them")
 
-        # Before torch and faiss load: OpenMP threads that sleep while they wait instead
-        # of spinning. Where other work shares the cores, spinning threads fight it and
-        # training ran 4-8x slower (measured on 2 busy cores); on idle cores sleeping
-        # costs about 15%. OMP_WAIT_POLICY=ACTIVE in the environment keeps spinning.
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         from imsim.evaluation.demo import DemoConfig, run_demo, summarize
         from imsim.report.html import build_report
 

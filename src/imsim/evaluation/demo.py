@@ -570,13 +570,8 @@ def _classifier_step(ctx: _Context) -> dict:
     Sets ``ctx.classes`` to its predictions on the clustering images, for the
     "classes as clusters" labelling.
     """
-    try:
-        from ..models import (TrainConfig, classification_scores, fit_classifier, predict,
-                              save_checkpoint)
-    except ImportError:  # an imsim without the classifier: the report says so
-        ctx.log("classifier: not in this version of imsim, skipped")
-        return {"experiment": "classifier", "status": "unavailable",
-                "reason": "this version of imsim has no classifier (imsim.models.fit_classifier)"}
+    from ..models import (TrainConfig, classification_scores, fit_classifier, predict,
+                          save_checkpoint)
 
     c = ctx.config
     images = ctx.train.head(c.clf_train)
