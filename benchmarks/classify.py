@@ -24,6 +24,7 @@ import os
 import sys
 import time
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -84,8 +85,8 @@ def main(argv=None) -> int:
           f"{torch.__version__}, {args.threads} threads; head {args.fc_units} dropout "
           f"{args.dropout}; phase 1 {args.head_epochs} epochs, phase 2 {config}", flush=True)
 
-    def show(rec):
-        print(f"  phase {rec.get('phase', 1)} epoch {rec['epoch']:>2}  train {rec['train_loss']:.4f}  "
+    def show(run, rec):
+        print(f"  {run}: phase {rec.get('phase', 1)} epoch {rec['epoch']:>2}  train {rec['train_loss']:.4f}  "
               f"val {rec['val_loss']:.4f}  val acc {100 * rec['val_accuracy']:.2f}%  "
               f"{rec['seconds']:.1f} s", flush=True)
 
@@ -98,7 +99,7 @@ def main(argv=None) -> int:
     cpu = time.process_time()
     history = train(head_only, train_set.images, train_set.labels,
                     replace(config, epochs=max(args.head_epochs, 1)), loss="cross_entropy",
-                    callback=show)
+                    callback=partial(show, "head only"))
     records.append({"method": "head only (frozen encoder)", "train_s": history.seconds,
                     "train_cpu_s": time.process_time() - cpu, "epochs": len(history.epochs),
                     "scores": classification_scores(test_set.labels, predict(head_only, test_set))})
@@ -107,7 +108,7 @@ def main(argv=None) -> int:
     model, history = fit_classifier(autoencoder, train_set, train_set.labels,
                                     fc_units=args.fc_units, dropout=args.dropout,
                                     head_epochs=args.head_epochs, train_config=config,
-                                    callback=show)
+                                    callback=partial(show, "classifier"))
     records.append({"method": "classifier (2 phases)", "train_s": history.seconds,
                     "train_cpu_s": time.process_time() - cpu, "epochs": len(history.epochs),
                     "scores": classification_scores(test_set.labels, predict(model, test_set)),

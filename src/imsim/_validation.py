@@ -18,6 +18,10 @@ class DataFormatError(ImsimError, ValueError):
     """A file exists but does not hold what it should (bad magic, wrong size, ...)."""
 
 
+class UnreadableImageError(ImsimError, ValueError):
+    """An image file or upload is missing, undecodable, truncated or too large to decode."""
+
+
 class NotFittedError(ImsimError, ValueError, AttributeError):
     """An estimator or index was used before ``fit``."""
 

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from imsim._validation import UnreadableImageError
 from imsim.datasets import folder
 from imsim.datasets.folder import convert_images, load_folder, load_image, scan_folder
 
@@ -203,15 +204,17 @@ def test_bytes_file_object_and_path_agree(tmp_path, rng):
 
 
 def test_unreadable_inputs_raise_one_clear_valueerror(tmp_path, rng):
-    with pytest.raises(ValueError, match=r"cannot read image <5 bytes>: not an image"):
+    # UnreadableImageError is a ValueError: callers can tell a bad image from a bad argument
+    with pytest.raises(UnreadableImageError, match=r"cannot read image <5 bytes>: not an image"):
         load_image(b"hello")
     full = _jpeg_bytes(_noise(rng, 64, 64))
-    with pytest.raises(ValueError, match="truncated"):
+    with pytest.raises(UnreadableImageError, match="truncated"):
         load_image(full[: len(full) // 2])
-    with pytest.raises(ValueError, match="cannot read image .*missing.png: no such file"):
+    with pytest.raises(UnreadableImageError, match="cannot read image .*missing.png: no such file"):
         load_image(tmp_path / "missing.png")
-    with pytest.raises(ValueError, match="size must be"):
+    with pytest.raises(ValueError, match="size must be") as bad_size:
         load_image(full, size=0)
+    assert not isinstance(bad_size.value, UnreadableImageError)
     with pytest.raises(ValueError, match="size must be"):
         load_image(full, size=(1, 2, 3))
 

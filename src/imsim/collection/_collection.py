@@ -110,6 +110,11 @@ class Collection:
     neighbour lists of one immutable version; writing a new version never disturbs
     the current one (see :mod:`imsim.collection._store`).
 
+    Thread safety: an opened collection only reads its immutable version, so
+    :meth:`query`, :meth:`encode` and :meth:`records` may be called from several
+    threads at once (``imsim serve`` does). Load the lazy parts (``model``, the index)
+    once before sharing it, as the server does, to avoid loading them twice.
+
     Examples
     --------
     >>> coll = Collection.build("photos/", "photos.imsim", epochs=5)   # doctest: +SKIP

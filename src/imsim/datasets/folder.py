@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .._progress import progress
+from .._validation import UnreadableImageError
 from .imageset import ImageSet
 
 __all__ = ["SUPPORTED_SUFFIXES", "scan_folder", "load_image", "load_folder", "convert_images"]
@@ -136,15 +137,17 @@ def load_image(source, *, size=None, color: bool = True) -> np.ndarray:
 
     Raises
     ------
+    UnreadableImageError
+        (a ValueError) ``cannot read image X: reason`` for a missing, undecodable or
+        truncated file, or one larger than Pillow's decompression-bomb limit.
     ValueError
-        ``cannot read image X: reason`` for a missing, undecodable or truncated
-        file, or one larger than Pillow's decompression-bomb limit.
+        For a bad ``size``.
     """
     target = _target_size(size)
     try:
         return _decode(source, target, bool(color))
     except ValueError as exc:
-        raise ValueError(f"cannot read image {_describe(source)}: {exc}") from None
+        raise UnreadableImageError(f"cannot read image {_describe(source)}: {exc}") from None
 
 
 def scan_folder(root) -> list[Path]:

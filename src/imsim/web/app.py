@@ -29,7 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
-from .._validation import DataFormatError
+from .._validation import DataFormatError, UnreadableImageError
 from ..collection import METRICS, Collection
 from . import _http, _images
 from ._schemas import (
@@ -157,12 +157,7 @@ def create_app(collection_path, *, max_upload_mb: float = 10, allowed_hosts=None
         start = time.perf_counter()
         try:
             result = coll.query(image, params.n, metric=params.metric)
-        except DataFormatError:
-            raise
-        except ValueError as exc:
-            if isinstance(image, int):
-                raise
-            # the parameters were checked already: the upload did not decode
+        except UnreadableImageError as exc:
             raise HTTPException(415, str(exc)) from None
         elapsed = (time.perf_counter() - start) * 1e3
         hits = [Hit(rank=rank, id=h.id, relpath=h.relpath, distance=h.distance,
