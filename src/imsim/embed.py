@@ -44,10 +44,12 @@ def encode(model, images, *, batch_size: int = 1024, progress: bool = True) -> n
 
     Parameters
     ----------
-    model : ConvAutoencoder
-        (or any module with ``encode``, ``input_shape`` and ``latent_dim``). Runs
-        :func:`imsim.models.inference_encoder` (BatchNorm folded in): the latents
-        equal ``model.encode`` up to float rounding (~1e-6).
+    model : ConvAutoencoder or InferenceEncoder
+        (or any module with ``encode``, ``input_shape`` and ``latent_dim``). A
+        ConvAutoencoder runs through :func:`imsim.models.inference_encoder`
+        (BatchNorm folded in; the latents equal ``model.encode`` up to float
+        rounding, ~1e-6), built anew on each call: to encode one image at a time,
+        build it once and pass it here instead.
     images : ImageSet or ndarray of shape (N, H, W) or (N, H, W, C), dtype uint8
         Scaled to [0, 1] by :func:`imsim.models.to_tensor`, exactly as in training.
     batch_size : int

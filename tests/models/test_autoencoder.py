@@ -95,3 +95,16 @@ def test_inference_encoder_matches_encode_with_batchnorm_folded():
     x = torch.rand(16, 1, 8, 8)
     with torch.no_grad():
         torch.testing.assert_close(fast(x), model.encode(x), rtol=1e-5, atol=1e-5)
+
+
+def test_embed_encode_takes_a_prebuilt_inference_encoder():
+    from imsim.embed import encode
+    from imsim.models import inference_encoder
+
+    torch.manual_seed(1)
+    model = ConvAutoencoder(AutoencoderConfig(input_shape=(8, 8, 1), filters=4, hidden_dim=16))
+    fast = inference_encoder(model)
+    assert (fast.input_shape, fast.latent_dim) == (model.input_shape, model.latent_dim)
+    images = np.random.default_rng(0).integers(0, 256, (5, 8, 8), dtype=np.uint8)
+    np.testing.assert_array_equal(encode(fast, images, progress=False),
+                                  encode(model, images, progress=False))

@@ -139,6 +139,7 @@ class Collection:
         self._latents = None
         self._index = None
         self._model = None
+        self._encoder = None
         self._cache = None
 
     # -- opening ---------------------------------------------------------------
@@ -225,7 +226,10 @@ class Collection:
     def model(self):
         """The autoencoder that made the latents (a torch module, loaded on first use)."""
         if self._model is None:
-            self._model = _model.load_model(self._dir / "model", self.settings.input_shape)
+            model = _model.load_model(self._dir / "model", self.settings.input_shape)
+            # queries encode one image at a time: fold the encoder once, not per query
+            self._encoder = _model.inference_encoder(model)
+            self._model = model
         return self._model
 
     def encode(self, image) -> np.ndarray:
@@ -246,7 +250,8 @@ class Collection:
         from ..datasets.folder import load_image
 
         pixels = load_image(data, size=self.settings.size, color=self.settings.color)
-        return _model.encode(self.model, pixels[None], progress=False)
+        self.model  # noqa: B018 - loads the model and its inference encoder
+        return _model.encode(self._encoder, pixels[None], progress=False)
 
     # -- building --------------------------------------------------------------
 

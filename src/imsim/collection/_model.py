@@ -60,6 +60,13 @@ def train(pixels: np.ndarray, settings, training: dict, progress):
     return fit_autoencoder(pixels, config, train_config, progress=_show(progress))
 
 
+def inference_encoder(model):
+    """The model's encoder folded for inference (see :func:`imsim.models.inference_encoder`)."""
+    from ..models import inference_encoder as _fold
+
+    return _fold(model)
+
+
 def save_model(model_dir: Path, model, history) -> None:
     from ..models import save_checkpoint
 

@@ -7,7 +7,8 @@
 * :func:`train`: the one training loop (:class:`TrainConfig` -> :class:`History`).
 * :func:`save_checkpoint` / :func:`load_checkpoint`: safetensors weights + JSON config.
 """
-from .autoencoder import (AutoencoderConfig, ConvAutoencoder, fit_autoencoder, inference_encoder,
+from .autoencoder import (AutoencoderConfig, ConvAutoencoder, InferenceEncoder, fit_autoencoder,
+                          inference_encoder,
                           model_pixels, reconstruct)
 from .classifier import (Classifier, ClassifierConfig, classification_scores, fit_classifier,
                          predict, predict_proba)
@@ -16,7 +17,7 @@ from .training import History, TrainConfig, choose_device, random_shift, torch_t
 
 __all__ = [
     "AutoencoderConfig", "ConvAutoencoder", "fit_autoencoder", "reconstruct", "model_pixels",
-    "inference_encoder",
+    "inference_encoder", "InferenceEncoder",
     "Classifier", "ClassifierConfig", "fit_classifier", "predict", "predict_proba",
     "classification_scores",
     "TrainConfig", "History", "train", "to_tensor", "choose_device", "torch_threads",

@@ -253,12 +253,32 @@ def model_pixels(images, input_shape=None) -> np.ndarray:
     return pixels
 
 
-def inference_encoder(model: ConvAutoencoder) -> nn.Sequential:
+class InferenceEncoder(nn.Sequential):
+    """The encoder of a :class:`ConvAutoencoder`, folded for inference.
+
+    Made by :func:`inference_encoder`. ``encode(x)`` (= ``forward``) maps a float
+    tensor (N, C, H, W) in [0, 1] to latents (N, latent_dim), as ``model.encode``.
+    """
+
+    def __init__(self, layers, input_shape, latent_dim: int):
+        super().__init__(*layers)
+        self.input_shape = tuple(input_shape)
+        self.latent_dim = int(latent_dim)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self(x)
+
+
+def inference_encoder(model: ConvAutoencoder) -> "InferenceEncoder":
     """A copy of ``model.encoder`` for inference only, about 1.5x faster on CPUs.
 
     Each BatchNorm is folded into the convolution or linear layer before it (exact
     in eval mode, up to float rounding: ~1e-7), and 2x2 max-pooling moves before
     its ReLU (the two commute exactly), so ReLU touches 4x fewer values.
+
+    Building it costs a few milliseconds (copies of the layers): build it once and
+    pass it to :func:`imsim.embed.encode` in place of the model when encoding one
+    image at a time. It is a snapshot: later training of ``model`` does not reach it.
     """
     from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
 
@@ -277,7 +297,7 @@ def inference_encoder(model: ConvAutoencoder) -> nn.Sequential:
             i += 1
             continue
         i += 2
-    return nn.Sequential(*out).eval()
+    return InferenceEncoder(out, model.input_shape, model.latent_dim).eval()
 
 
 @torch.inference_mode()
