@@ -8,8 +8,7 @@
 * :func:`save_checkpoint` / :func:`load_checkpoint`: safetensors weights + JSON config.
 """
 from .autoencoder import (AutoencoderConfig, ConvAutoencoder, InferenceEncoder, fit_autoencoder,
-                          inference_encoder,
-                          model_pixels, reconstruct)
+                          inference_encoder, model_pixels, reconstruct)
 from .classifier import (Classifier, ClassifierConfig, classification_scores, fit_classifier,
                          predict, predict_proba)
 from .checkpoint import load_checkpoint, read_checkpoint_meta, save_checkpoint, update_checkpoint_meta
