@@ -42,3 +42,38 @@ def mnist_test(mnist_dir):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Torch on one thread for the test (tiny models train faster so, and the suite
+    shares the machine's cores); the previous setting comes back after."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _bars(n: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 3, n)
+    images = np.zeros((n, 8, 8), np.uint8)
+    for img, y in zip(images, labels):
+        r, c = rng.integers(1, 7, 2)
+        if y == 0:
+            img[r, 1:7] = 255
+        elif y == 1:
+            img[1:7, c] = 255
+        else:
+            img[r, c] = 255
+    return images, labels
+
+
+@pytest.fixture
+def bars():
+    """``bars(n, seed=0) -> (images uint8 (n, 8, 8), labels int64 (n,))``: a labelled toy
+    set for classifiers. Label 0: a horizontal bar, 1: a vertical bar, 2: a dot, at
+    random places."""
+    return _bars

@@ -14,14 +14,7 @@ TINY = AutoencoderConfig(input_shape=(8, 8, 1), n_layers=2, filters=[4, 8], hidd
                          latent_dim=4)
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_fit_scale_is_global_over_all_dimensions():

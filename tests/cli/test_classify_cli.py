@@ -6,34 +6,11 @@ from imsim.datasets import write_images, write_labels
 from imsim.formats.classes import read_classes
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def bars(n, seed):
-    """Label 0: a horizontal bar, 1: a vertical bar, 2: a dot; at random places."""
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 3, n)
-    images = np.zeros((n, 8, 8), np.uint8)
-    for img, y in zip(images, labels):
-        r, c = rng.integers(1, 7, 2)
-        if y == 0:
-            img[r, 1:7] = 255
-        elif y == 1:
-            img[1:7, c] = 255
-        else:
-            img[r, c] = 255
-    return images, labels
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture
-def files(tmp_path):
+def files(tmp_path, bars):
     for name, (images, labels) in (("train", bars(96, 0)), ("test", bars(30, 1))):
         write_images(tmp_path / f"{name}-images.idx", images)
         write_labels(tmp_path / f"{name}-labels.idx", labels)

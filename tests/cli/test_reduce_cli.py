@@ -11,14 +11,7 @@ from imsim.datasets import read_latent, write_images
 SMALL = ["--filters", "4,8", "--hidden", "16", "--latent", "3", "--batch-size", "16"]
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _blobs(n, seed, size=8):

@@ -10,23 +10,7 @@ AE = AutoencoderConfig(input_shape=(8, 8, 1), n_layers=2, filters=[4, 8], hidden
                        latent_dim=3)
 
 
-def bars(n, seed=0):
-    """Label 0: a horizontal bar, 1: a vertical bar, 2: a dot; at random places."""
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 3, n)
-    images = np.zeros((n, 8, 8), np.uint8)
-    for img, y in zip(images, labels):
-        r, c = rng.integers(1, 7, 2)
-        if y == 0:
-            img[r, 1:7] = 255
-        elif y == 1:
-            img[1:7, c] = 255
-        else:
-            img[r, c] = 255
-    return images, labels
-
-
-def test_classifier_overfits_tiny_set_and_loads_back_identically(tmp_path):
+def test_classifier_overfits_tiny_set_and_loads_back_identically(tmp_path, bars):
     images, labels = bars(48)
     torch.manual_seed(0)
     ae = ConvAutoencoder(AE)
@@ -45,7 +29,7 @@ def test_classifier_overfits_tiny_set_and_loads_back_identically(tmp_path):
     assert loaded.history.epochs == history.epochs
 
 
-def test_features_start_from_the_autoencoder_and_freeze():
+def test_features_start_from_the_autoencoder_and_freeze(bars):
     images, labels = bars(32)
     torch.manual_seed(0)
     ae = ConvAutoencoder(AE)
@@ -74,7 +58,7 @@ def test_classifier_head_layout():
     assert model(torch.rand(5, 1, 8, 8)).shape == (5, 4)
 
 
-def test_bad_classifier_inputs():
+def test_bad_classifier_inputs(bars):
     images, labels = bars(10)
     ae = ConvAutoencoder(AE)
     with pytest.raises(ValueError, match="labels must be integers of shape"):

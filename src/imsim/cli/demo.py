@@ -55,7 +55,6 @@ def register(app: typer.Typer) -> None:
         Autoencoder (reused from --out when trained there with the same settings), latent
         files, search comparison, EMD against Manhattan, classifier, clustering; results
         as JSON under OUT/results, the report as OUT/report.html."""
-        import os
         import time
 
         if quick and full:

@@ -143,7 +143,7 @@ class LSHIndex(Index):
     def _hash(self, X: np.ndarray) -> np.ndarray:
         """g of every row in every table: int64 (len(X), L), values < 2**32."""
         out = np.empty((len(X), self.L), dtype=np.int64)
-        k, d = self.k, X.shape[1]
+        k = self.k
         shifts = [1 << (self._bits * i) for i in range(k)]
         for t in range(self.L):
             if self.dtype_ == "uint8":

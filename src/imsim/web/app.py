@@ -29,7 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
-from .._validation import DataFormatError, UnreadableImageError
+from .._validation import UnreadableImageError
 from ..collection import METRICS, Collection
 from . import _http, _images
 from ._schemas import (
