@@ -260,6 +260,9 @@ def test_groups_auto_recovers_the_families_and_exports(coll, tmp_path):
         assert g.representative in g.members
     assert sorted(i for g in groups.groups for i in g.members) == list(range(len(coll)))
     assert coll.load_groups().to_dict() == groups.to_dict()
+    # a range that ends before the families does not bend: said, not guessed
+    with pytest.raises(ValueError, match=r"no knee.*k=2\.\.4"):
+        coll.groups("auto", k_range=range(2, 5), save=False)
 
     out = coll.export_groups(groups, tmp_path / "links")
     for g in groups.groups:

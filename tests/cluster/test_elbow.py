@@ -17,6 +17,10 @@ def test_find_knee():
     assert find_knee(x, 10 - x) is None          # a straight line has no bend
     assert find_knee(x, np.ones(8)) is None
     assert find_knee([1, 2], [5, 1]) is None
+    # a slight bend (0.05 of the scaled axes below the chord) is not a knee unless asked
+    almost = 10 - x - 0.4 * (x == 4)
+    assert find_knee(x, almost) is None
+    assert find_knee(x, almost, min_bend=0) == 4
     with pytest.raises(ValueError, match="increasing"):
         find_knee([1, 3, 2], [3, 2, 1])
 

@@ -106,7 +106,9 @@ def register(app: typer.Typer) -> None:
         result = elbow(X, range(int(first), int(last) + 1), method=method, random_state=seed)
         for k, v, t in zip(result.ks, result.inertias, result.times):
             typer.echo(f"k={k:<4} objective {v:.0f}  ({t:.2f} s)")
-        typer.echo(f"knee: k = {result.knee}" if result.knee is not None else "knee: none")
+        typer.echo(f"knee: k = {result.knee}" if result.knee is not None else
+                   f"knee: none (the objective falls evenly over k={result.ks[0]}..{result.ks[-1]}; "
+                   f"try a wider --k-range)")
         typer.echo(f"wrote {plot_elbow(result, output)}")
 
 

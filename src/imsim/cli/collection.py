@@ -102,7 +102,7 @@ def register(app: typer.Typer) -> None:
         k: str = typer.Option("auto", "-k", help="Number of groups, or 'auto' (elbow method)."),
         method: str = typer.Option("kmedoids", "--method", help="kmedoids or kmedians."),
         k_min: int = typer.Option(2, "--k-min", help="Smallest k tried by -k auto."),
-        k_max: int = typer.Option(15, "--k-max", help="Largest k tried by -k auto."),
+        k_max: int = typer.Option(30, "--k-max", help="Largest k tried by -k auto."),
         export: Optional[Path] = typer.Option(
             None, "--export", help="Put each group's photos into DIR/group_NN/."),
         copy: bool = typer.Option(False, "--copy", help="Copy the photos (default: symlinks)."),

@@ -532,7 +532,9 @@ class Collection:
             to the centre). Above 5,000 images k-medoids fits on a seeded sample of
             5,000 and assigns every image to its nearest medoid.
         k_range : iterable of int, optional
-            The k values tried by "auto" (default 2..15).
+            The k values tried by "auto" (default 2..30, at most the number of
+            images). A curve with no knee (it falls evenly: see
+            :func:`imsim.cluster.find_knee`) is a ValueError that says so.
         seed : int
         save : bool
             Write the result to ``groups.json`` in the collection (read by the map).

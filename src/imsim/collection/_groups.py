@@ -11,7 +11,8 @@ import numpy as np
 from ._results import Group, Groups
 
 GROUP_METHODS = ("kmedoids", "kmedians")
-DEFAULT_K_RANGE = range(2, 16)
+# "auto" needs the range to pass the number of groups for the curve to bend there
+DEFAULT_K_RANGE = range(2, 31)
 # k-medoids keeps an N x N distance matrix: larger collections fit the medoids on a
 # seeded sample of this many images and assign every image to its nearest medoid.
 MAX_FIT = 5000
@@ -48,7 +49,11 @@ def compute_groups(latents: np.ndarray, *, k, method: str, metric: str, k_range,
             res = elbow(D, ks, method="kmedoids", metric="precomputed", random_state=seed)
         else:
             res = elbow(Xs, ks, method="kmedians", random_state=seed)
-        k = res.knee if res.knee is not None else ks[0]
+        if res.knee is None:
+            raise ValueError(f"k='auto' found no knee: the objective falls evenly over "
+                             f"k={ks[0]}..{ks[-1]}, so the photos may form more groups than "
+                             f"{ks[-1]}; try a wider range (--k-max) or a fixed k (-k)")
+        k = res.knee
         curve = {"k": [int(v) for v in res.ks], "cost": [float(v) for v in res.inertias],
                  "knee": int(k), "fitted_on": int(len(Xs))}
     elif isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= n:
