@@ -225,8 +225,10 @@ def test_corrupt_images_are_skipped_and_reported(coll, own_photos, tmp_path):
     with pytest.warns(UserWarning):
         again = c.update(progress=False)
     assert again.version == c.version and len(again.skipped()) == 2
-    with pytest.raises(ValueError, match="cannot read image"):
+    with pytest.raises(ValueError, match="cannot read image .*broken.jpg: "):
         c.query(own_photos / "broken.jpg")
+    with pytest.raises(ValueError, match=r"cannot read image <6 bytes>: not an image"):
+        c.query(b"broken")
 
 
 def test_other_format_version_is_refused(coll, tmp_path):

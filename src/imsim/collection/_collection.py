@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -243,13 +244,15 @@ class Collection:
         -------
         ndarray of shape (latent_dim,), float32
         """
-        data, _, _ = self._identify(image, lookup=False)
-        return self._encode_bytes(data)[0]
+        data, desc, _ = self._identify(image, lookup=False)
+        return self._encode_bytes(data, desc)[0]
 
-    def _encode_bytes(self, data: bytes) -> np.ndarray:
+    def _encode_bytes(self, data: bytes, desc: str) -> np.ndarray:
         from ..datasets.folder import load_image
 
-        pixels = load_image(data, size=self.settings.size, color=self.settings.color)
+        buf = io.BytesIO(data)
+        buf.name = desc  # errors name the query as the caller gave it
+        pixels = load_image(buf, size=self.settings.size, color=self.settings.color)
         self.model  # noqa: B018 - loads the model and its inference encoder
         return _model.encode(self._encoder, pixels[None], progress=False)
 
@@ -491,7 +494,7 @@ class Collection:
             ids, dist = np.asarray(ids_all[self_id, :n]), np.asarray(dist_all[self_id, :n])
         else:
             if data is not None and (mode == "default" or self_id is None):
-                q = self._encode_bytes(data)
+                q = self._encode_bytes(data, desc)
             else:
                 q = np.asarray(self.latents[self_id:self_id + 1])
             k = min(n + (self_id is not None), self._n)
