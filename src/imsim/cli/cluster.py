@@ -44,8 +44,10 @@ def register(app: typer.Typer) -> None:
         n_init: int = typer.Option(1, "--n-init", help="k-medians runs per space (best kept)."),
         max_iter: int = typer.Option(300, "--max-iter", help="k-medians iterations at most."),
     ):
-        """k-medians in the new and the original space, compared with the classifier's
-        classes; every silhouette and objective is measured in the original space (L1)."""
+        """k-medians in the new and the original space, against the classifier's classes.
+
+        Every silhouette and objective is measured in the original space (L1), so the
+        three clusterings compare."""
         from imsim.datasets import read_images, read_labels, read_latent
         from imsim.evaluation.clustering import compare_clusterings
         from imsim.formats.classes import read_classes

@@ -43,10 +43,20 @@ def _root(
     """imsim: which images in my collection look like this one?"""
 
 
+# `imsim --help` lists the commands in the order of the work: data, reduce, search,
+# EMD, cluster and classify, photo collections, demo and report, web; a new module
+# not named here comes last.
+_ORDER = ("datasets", "reduce", "search", "emd", "cluster", "classify", "collection", "demo",
+          "serve")
+
+
 def _register_all() -> None:
     import imsim.cli as pkg
 
-    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
+    def rank(info):
+        return (_ORDER.index(info.name) if info.name in _ORDER else len(_ORDER), info.name)
+
+    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=rank):
         if info.name in ("main",) or info.name.startswith("_"):
             continue
         module = importlib.import_module(f"imsim.cli.{info.name}")
@@ -56,6 +66,7 @@ def _register_all() -> None:
 
 
 _register_all()
+
 
 def _usage_errors() -> tuple[type, ...]:
     """Click's exception base, wherever this Typer version keeps it."""
