@@ -93,4 +93,8 @@ def test_elbow_command(files, tmp_path, capsys):
     assert main(["elbow", "-d", str(files["lat.idx"]), "-k", "1-6", "-o", str(png)]) == 0
     assert "knee: k = 3" in capsys.readouterr().out
     assert png.read_bytes()[:4] == b"\x89PNG"
+    # too short a range to bend: said, with the way out
+    assert main(["elbow", "-d", str(files["lat.idx"]), "-k", "1-2", "-o", str(png)]) == 0
+    assert "knee: none (the objective falls evenly over k=1..2; try a wider --k-range)" \
+        in capsys.readouterr().out
     assert main(["elbow", "-d", str(files["img.idx"]), "-k", "6", "-o", str(png)]) == 1
