@@ -1,19 +1,98 @@
-"""Atomic file writes: a failed write never leaves a half-written file behind."""
+"""Output writes: what imsim does with the path a user names as an output.
+
+The policy (docs/DESIGN.md, "What imsim reads and writes"):
+
+- a **regular file** (or a new name) is written atomically: a temporary file beside
+  it, fsync'ed, renamed over it, then the folder fsync'ed. A failed write leaves the
+  old file (or nothing) behind, never half a file;
+- a **symlink** is followed: its final target is written as above and the link
+  stays a link;
+- a **device node, FIFO or socket** (``-o /dev/null``, ``-o /dev/stdout``, a named
+  pipe) is written through, in place: never replaced by a regular file;
+- a **folder** is refused before anything is written;
+- an output that is **the same file as an input** of the command is refused
+  (:func:`check_output`), so a typo never overwrites the data being read.
+"""
 from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from pathlib import Path
 
 
+def fsync_dir(path) -> None:
+    """fsync the folder ``path`` so the renames inside it survive a power cut."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:  # pragma: no cover - Windows cannot open folders
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover - some file systems refuse fsync on folders
+        pass
+    finally:
+        os.close(fd)
+
+
+def _fsync_file(path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _final_target(path: Path) -> Path:
+    """``path`` with symlinks resolved (a dangling link names the file to create)."""
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
+def check_output(path, *inputs) -> Path:
+    """Refuse an output path that is a folder or the same file as one of ``inputs``.
+
+    Returns ``path`` as a Path. Call it before reading the inputs.
+
+    Raises
+    ------
+    IsADirectoryError
+        ``path`` is a folder.
+    ValueError
+        ``path`` is the same file as an input (same device and inode, through links).
+    """
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise IsADirectoryError(f"output {path} is a folder; give a file name")
+    for item in inputs:
+        if item is None:
+            continue
+        with contextlib.suppress(OSError):
+            if path.exists() and os.path.samefile(path, Path(item).expanduser()):
+                raise ValueError(f"output {path} is the same file as the input {item}; "
+                                 f"give another output name")
+    return path
+
+
 @contextlib.contextmanager
 def atomic_path(path):
-    """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
+    """Yield the path to write ``path``'s new content to; commit it on success.
 
-    On any exception the temporary file is removed and ``path`` is left untouched.
+    For a regular (or new) file: a temporary path beside the final target, fsync'ed
+    and renamed onto it on success, removed on any exception (``path`` untouched).
+    For a device node, FIFO or socket: ``path`` itself (written through). A folder
+    is refused with IsADirectoryError before anything is created.
     """
-    path = Path(path)
+    path = _final_target(Path(path).expanduser())
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        mode = None
+    if mode is not None and stat.S_ISDIR(mode):
+        raise IsADirectoryError(f"output {path} is a folder; give a file name")
+    if mode is not None and not stat.S_ISREG(mode):
+        yield path  # /dev/null, /dev/stdout, a FIFO: write in place, never replace it
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
@@ -24,16 +103,18 @@ def atomic_path(path):
     tmp = Path(tmp)
     try:
         yield tmp
+        _fsync_file(tmp)
         os.replace(tmp, path)
+        fsync_dir(path.parent)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
 
 
 def write_bytes_atomic(path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically."""
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_path`)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(data)
 
 
 def write_text_atomic(path, text: str) -> None:

@@ -19,7 +19,24 @@ class DataFormatError(ImsimError, ValueError):
 
 
 class UnreadableImageError(ImsimError, ValueError):
-    """An image file or upload is missing, undecodable, truncated or too large to decode."""
+    """An image file or upload is missing, undecodable, truncated or not a regular file.
+
+    ``source`` names the file (or ``<N bytes>`` for an upload) and ``reason`` says
+    why, so callers never parse the message; ``str(exc)`` is
+    ``cannot read image SOURCE: REASON``.
+    """
+
+    def __init__(self, source, reason: str):
+        super().__init__(str(source), str(reason))
+        self.source = str(source)
+        self.reason = str(reason)
+
+    def __str__(self) -> str:
+        return f"cannot read image {self.source}: {self.reason}"
+
+
+class ImageTooLargeError(UnreadableImageError):
+    """An image above imsim's byte or pixel cap (a possible decompression bomb)."""
 
 
 class NotFittedError(ImsimError, ValueError, AttributeError):

@@ -7,17 +7,20 @@ from typing import Optional
 
 import typer
 
+from imsim._text import safe_name
+
 _COLLECTION = typer.Option(..., "-c", "--collection", help="The collection directory.")
 
 
 def _index_summary(coll) -> list[str]:
     r = coll.last_index
-    lines = [f"indexed {len(coll)} images into {coll.path} (version {r.version}) in {r.seconds:.1f} s",
+    lines = [f"indexed {len(coll)} images into {safe_name(coll.path)} (version {r.version}) "
+             f"in {r.seconds:.1f} s",
              f"  {r.new} new, {r.changed} changed, {r.unchanged} unchanged, {r.deleted} deleted; "
              f"{r.encoded} encoded" + ("; model trained" if r.trained else "")]
     if r.skipped:
         lines.append(f"  {len(r.skipped)} skipped:")
-        lines += [f"    {path}: {reason}" for path, reason in r.skipped]
+        lines += [f"    {safe_name(path)}: {safe_name(reason)}" for path, reason in r.skipped]
     return lines
 
 
@@ -44,6 +47,8 @@ def register(app: typer.Typer) -> None:
             None, "--labels-from-subdirs/--no-labels", help="Label photos by their sub-folder."),
         seed: Optional[int] = typer.Option(None, "--seed", help="Training seed [new: 0]."),
         workers: Optional[int] = typer.Option(None, "--workers", help="Threads reading photos."),
+        replace: bool = typer.Option(False, "--replace", help="Index another folder than the "
+                                                              "collection's, replacing its photos."),
     ):
         """Index a folder of photos: train (or reuse) a model, encode, build the search index.
 
@@ -60,7 +65,7 @@ def register(app: typer.Typer) -> None:
             coll = Collection.index(photos_dir, collection, retrain=retrain, model=model, epochs=epochs,
                                     seed=seed, workers=workers, size=size, color=color,
                                     latent_dim=latent, metric=metric, n_cached=cache,
-                                    labels_from_subdirs=labels_from_subdirs)
+                                    labels_from_subdirs=labels_from_subdirs, replace=replace)
         typer.echo("\n".join(_index_summary(coll)))
 
     @app.command("query")
@@ -76,8 +81,11 @@ def register(app: typer.Typer) -> None:
         grid: Optional[Path] = typer.Option(None, "--grid", help="Draw the query and results to this PNG."),
     ):
         """The photos of a collection most like IMAGE, nearest first."""
+        from imsim._io import check_output
         from imsim.collection import Collection
 
+        if grid is not None:
+            check_output(grid, image)
         with Collection.open(collection) as coll:
             result = coll.query(image, n, metric=metric, threshold=threshold)
             if grid is not None:
@@ -87,14 +95,14 @@ def register(app: typer.Typer) -> None:
         if as_json:
             typer.echo(json.dumps(result.to_dict(), indent=2))
         else:
-            typer.echo(f"{len(result)} results for {image} ({result.mode} mode, {result.metric})")
+            typer.echo(f"{len(result)} results for {safe_name(image)} ({result.mode} mode, {result.metric})")
             for rank, hit in enumerate(result, 1):
                 score = f"{hit.distance:10.4f}"
                 if hit.similarity is not None:
                     score += f"  sim {hit.similarity:7.4f}"
-                typer.echo(f"{rank:4d}  {score}  {hit.path}")
+                typer.echo(f"{rank:4d}  {score}  {safe_name(hit.path)}")
         if grid is not None:
-            typer.echo(f"wrote {grid}")
+            typer.echo(f"wrote {safe_name(grid)}")
 
     @app.command("groups")
     def groups_cmd(
@@ -132,13 +140,13 @@ def register(app: typer.Typer) -> None:
                 coll.export_groups(groups, export, copy=copy)
         how = f"k={groups.k}" + (" (elbow knee)" if groups.elbow else "")
         typer.echo(f"{len(groups.groups)} groups ({groups.method}, {how}); "
-                   f"wrote {Path(collection) / 'groups.json'}")
+                   f"wrote {safe_name(Path(collection) / 'groups.json')}")
         for g in groups.groups:
-            typer.echo(f"  group {g.index}: {g.size} photos, e.g. {groups.paths[g.representative]}")
+            typer.echo(f"  group {g.index}: {g.size} photos, e.g. {safe_name(groups.paths[g.representative])}")
         if groups.elbow is not None:
-            typer.echo(f"wrote {plot}")
+            typer.echo(f"wrote {safe_name(plot)}")
         if export is not None:
-            typer.echo(f"exported to {export} ({'copies' if copy else 'symlinks'})")
+            typer.echo(f"exported to {safe_name(export)} ({'copies' if copy else 'symlinks'})")
 
     @app.command("map")
     def map_cmd(
@@ -156,5 +164,5 @@ def register(app: typer.Typer) -> None:
         with Collection.open(collection) as coll:
             info = collection_map(coll, out, method=method, color_by=color_by,
                                   n_thumbnails=thumbnails, seed=seed)
-        typer.echo(f"wrote {info['path']} ({info['n_points']} images, {info['method']}, "
+        typer.echo(f"wrote {safe_name(info['path'])} ({info['n_points']} images, {info['method']}, "
                    f"coloured by {info['color_by']}, {info['n_thumbnails']} thumbnails)")

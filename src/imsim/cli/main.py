@@ -112,7 +112,10 @@ def main(argv: list[str] | None = None) -> int:
         message = str(exc) or type(exc).__name__
         if isinstance(exc, KeyError):
             message = f"missing key {exc}"
-        typer.echo(f"error: {message}", err=True)
+        from .._text import safe_name
+
+        # messages quote file names and file contents: never print their escapes raw
+        typer.echo(f"error: {safe_name(message)}", err=True)
         return 1
 
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import shutil
@@ -15,7 +14,8 @@ import numpy as np
 
 from .. import __version__
 from .._io import write_text_atomic
-from .._validation import DataFormatError, check_positive_int
+from .._validation import DataFormatError, ImageTooLargeError, check_positive_int
+from ..datasets.image import limits, read_image_file
 from . import _groups, _model, _store
 from ._results import Groups, Hit, QueryResult
 from ._scan import scan
@@ -127,16 +127,29 @@ class Collection:
         self.path = Path(root)
         self.version = version
         self._dir = self.path / _store.VERSIONS / version
+        # a shared lease: no prune deletes this version while it is open (see _store)
+        self._lease = _store.open_lease(self._dir)
+        try:
+            self._load_version()
+        except BaseException:
+            self.close()
+            raise
+
+    def _load_version(self) -> None:
         manifest = _store.read_json(self._dir / "manifest.json")
         try:
             self.settings = CollectionSettings(**manifest["settings"])
             self.photos_root = Path(manifest["photos_root"])
         except (KeyError, TypeError, ValueError) as exc:
-            raise DataFormatError(f"{self._dir / 'manifest.json'} is damaged: {exc}") from None
+            raise DataFormatError(f"{self._dir / 'manifest.json'} is damaged: {exc}; "
+                                  f"{_store.repair_hint(self.path)}") from None
         self.manifest = manifest
         self.last_index: IndexReport | None = None
         self._con = _store.open_metadata(self._dir / "images.sqlite")
-        self._n = self._con.execute("SELECT COUNT(*) FROM images").fetchone()[0]
+        self._n = _store.check_metadata(self._con, self._dir / "images.sqlite")
+        # the headers only (memory-mapped): a damaged or mis-sized file fails here, clearly
+        _store.load_array(self._dir / "latents.npy", shape=(self._n, self.settings.latent_dim),
+                          dtype=np.float32)
         self._latents = None
         self._index = None
         self._model = None
@@ -157,8 +170,13 @@ class Collection:
             It was written in another format version, or is damaged.
         """
         root = Path(path).expanduser()
-        info = _store.read_pointer(root)
-        return cls(root, info["current"])
+        for _ in range(5):
+            info = _store.read_pointer(root)
+            try:
+                return cls(root, info["current"])
+            except FileNotFoundError:  # pruned between reading the pointer and the lease
+                continue
+        raise RuntimeError(f"collection {root} keeps changing; try again")
 
     def __len__(self) -> int:
         return self._n
@@ -170,8 +188,13 @@ class Collection:
                 f"metric={s.metric})")
 
     def close(self) -> None:
-        """Release the SQLite connection (also done when the object is collected)."""
-        self._con.close()
+        """Release the SQLite connection and the version's lease (also done when collected)."""
+        con = getattr(self, "_con", None)
+        if con is not None:
+            con.close()
+        lease, self._lease = getattr(self, "_lease", None), None
+        if lease is not None:
+            lease.close()
 
     def __enter__(self):
         return self
@@ -185,7 +208,8 @@ class Collection:
     def latents(self) -> np.ndarray:
         """Latent vectors, float32 of shape (N, latent_dim); row i is image id i."""
         if self._latents is None:
-            self._latents = _store.load_array(self._dir / "latents.npy")
+            self._latents = _store.load_array(self._dir / "latents.npy",
+                                              shape=(self._n, self.settings.latent_dim), dtype=np.float32)
         return self._latents
 
     def records(self) -> list[_store.ImageRecord]:
@@ -204,8 +228,10 @@ class Collection:
         """The cached neighbour lists: ids int64 (N, n_cached) with -1 padding and
         distances float32 (N, n_cached) with inf padding, nearest first, self excluded."""
         if self._cache is None:
-            self._cache = (_store.load_array(self._dir / "neighbors_ids.npy"),
-                           _store.load_array(self._dir / "neighbors_dist.npy"))
+            shape = (self._n, self.settings.n_cached)
+            self._cache = (_store.load_array(self._dir / "neighbors_ids.npy", shape=shape, dtype=np.int64),
+                           _store.load_array(self._dir / "neighbors_dist.npy", shape=shape,
+                                             dtype=np.float32))
         return self._cache
 
     def _rows(self, ids) -> list[tuple[str, str | None]]:
@@ -216,6 +242,10 @@ class Collection:
         marks = ",".join("?" * len(ids))
         found = dict((r[0], r[1:]) for r in self._con.execute(
             f"SELECT id, path, label FROM images WHERE id IN ({marks})", ids))
+        missing = [i for i in ids if i not in found]
+        if missing:
+            raise DataFormatError(f"{self._dir / 'images.sqlite'} has no row for image id {missing[0]}; "
+                                  f"{_store.repair_hint(self.path)}")
         return [found[i] for i in ids]
 
     def _index_obj(self):
@@ -248,11 +278,10 @@ class Collection:
         return self._encode_bytes(data, desc)[0]
 
     def _encode_bytes(self, data: bytes, desc: str) -> np.ndarray:
-        from ..datasets.folder import load_image
+        from ..datasets.image import decode_image
 
-        buf = io.BytesIO(data)
-        buf.name = desc  # errors name the query as the caller gave it
-        pixels = load_image(buf, size=self.settings.size, color=self.settings.color)
+        # errors name the query as the caller gave it
+        pixels = decode_image(data, size=self.settings.size, color=self.settings.color, name=desc).pixels
         self.model  # noqa: B018 - loads the model and its inference encoder
         return _model.encode(self._encoder, pixels[None], progress=False)
 
@@ -299,7 +328,7 @@ class Collection:
         settings = CollectionSettings(size=size, color=color, latent_dim=latent_dim, metric=metric,
                                       n_cached=n_cached, labels_from_subdirs=labels_from_subdirs)
         root = Path(path).expanduser()
-        if root.exists() and not _store.is_collection(root) and (
+        if root.exists() and not _store.is_collection(root) and not _store.is_unfinished(root) and (
                 not root.is_dir() or any(root.iterdir())):
             raise FileExistsError(f"{root} exists and is not an imsim collection; "
                                   f"give a new or empty folder")
@@ -309,7 +338,7 @@ class Collection:
 
     def update(self, photos_dir=None, *, retrain: bool = False, model=None,
                epochs: int | None = None, seed: int | None = None, workers: int | None = None,
-               progress: bool | None = None) -> "Collection":
+               progress: bool | None = None, replace: bool = False) -> "Collection":
         """Bring the collection up to date with its photo folder; returns the new version.
 
         Only new or changed files (size or mtime differ, then the SHA-256) are decoded
@@ -327,8 +356,12 @@ class Collection:
             Switch to this model (checkpoint or collection) and re-encode everything.
         epochs, seed : int, optional
             Training settings for ``retrain`` (default: the previous ones).
+        replace : bool
+            Allow ``photos_dir`` to be another folder than the collection's: its
+            photos then replace the collection's (without it: ValueError).
         """
         photos = Path(photos_dir).expanduser() if photos_dir is not None else self.photos_root
+        _check_same_folder(self, photos, replace)
         training = dict(self.manifest.get("training") or {})
         training.update({k: v for k, v in (("epochs", epochs), ("seed", seed)) if v is not None})
         training.setdefault("epochs", _model.DEFAULT_EPOCHS)
@@ -341,12 +374,14 @@ class Collection:
     @classmethod
     def index(cls, photos_dir, path, *, retrain: bool = False, model=None,
               epochs: int | None = None, seed: int | None = None, workers: int | None = None,
-              progress: bool | None = None, **settings) -> "Collection":
+              progress: bool | None = None, replace: bool = False, **settings) -> "Collection":
         """Build the collection ``path`` from ``photos_dir``, or update it when it exists.
 
         ``settings`` (size, color, latent_dim, metric, n_cached, labels_from_subdirs)
         left out or None keep the collection's values (or the defaults for a new one);
-        changing one of an existing collection needs ``retrain=True`` (or ``model``).
+        changing one of an existing collection needs ``retrain=True`` (or ``model``);
+        indexing another folder than the collection's needs ``replace=True``. With
+        ``retrain=True`` a damaged collection is rebuilt from its photos folder.
         This is what ``imsim index`` runs.
         """
         root = Path(path).expanduser()
@@ -358,7 +393,15 @@ class Collection:
             training = {k: v for k, v in (("epochs", epochs), ("seed", seed)) if v is not None}
             return cls.build(photos_dir, root, model=model, workers=workers, progress=progress,
                              **training, **given)
+        if retrain:
+            try:
+                cls.open(root).close()
+            except DataFormatError:
+                return _rebuild_damaged(cls, root, photos_dir, given, model=model, epochs=epochs,
+                                        seed=seed, workers=workers, progress=progress)
         with cls.open(root) as current:
+            if photos_dir is not None:
+                _check_same_folder(current, Path(photos_dir).expanduser(), replace)
             old = asdict(current.settings)
             changed = {k: v for k, v in given.items() if str(old[k]).lower() != str(v).lower()}
             if changed and not (retrain or model is not None):
@@ -367,7 +410,7 @@ class Collection:
                                  f"(retrain=True) to rebuild it with the new settings")
             if not changed:
                 return current.update(photos_dir, retrain=retrain, model=model, epochs=epochs,
-                                      seed=seed, workers=workers, progress=progress)
+                                      seed=seed, workers=workers, progress=progress, replace=replace)
             training = dict(current.manifest.get("training") or {})
             training.update({k: v for k, v in (("epochs", epochs), ("seed", seed)) if v is not None})
             photos = current.photos_root if photos_dir is None else photos_dir
@@ -380,13 +423,15 @@ class Collection:
         """Scan, (train,) encode, index, cache, and commit one new version."""
         start = time.perf_counter()
         photos = photos.resolve()
+        _check_write_args(photos, workers, training, trains=previous is None and model is None)
         with _store.write_lock(root):
             _store.prune_versions(root)
             res = scan(photos, size=settings.size, color=settings.color,
                        labels_from_subdirs=settings.labels_from_subdirs,
                        previous=previous.records() if previous is not None else None,
                        previous_skipped=_store.read_skipped(previous._con) if previous is not None else None,
-                       workers=workers, show_progress=progress)
+                       workers=workers, show_progress=progress, exclude=[root])
+            _store.fault_point("after-scan")
             for s in res.skipped:
                 warnings.warn(f"skipping {s.path}: {s.reason}", stacklevel=3)
             if not res.records:
@@ -428,13 +473,16 @@ class Collection:
                 net, history = _model.train(res.pixels, settings, training, progress)
                 _model.save_model(model_dir, net, history)
                 provenance = {"source": "trained", "n_images": len(res.records), **training}
+            _store.fault_point("after-model")
             latents = _assemble_latents(res, net, previous, settings, progress)
+            _store.fault_point("after-encode")
             index = _model.make_index(settings.metric, latents)
             index.save(staging / "index.npz")
             ids, dist = _neighbour_cache(index, latents, settings.n_cached)
             _store.save_array(staging / "latents.npy", latents)
             _store.save_array(staging / "neighbors_ids.npy", ids)
             _store.save_array(staging / "neighbors_dist.npy", dist)
+            _store.fault_point("after-arrays")
             _store.write_metadata(staging / "images.sqlite", res.records, res.skipped)
             _store.write_json(staging / "manifest.json", {
                 "imsim_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -590,9 +638,9 @@ class Collection:
         rel = None
         if isinstance(image, (str, os.PathLike)):
             p = Path(image).expanduser()
-            if not p.is_file():
+            if not p.exists() and not p.is_symlink():
                 raise FileNotFoundError(f"query image not found: {p}")
-            data, desc = p.read_bytes(), str(p)
+            data, desc = read_image_file(p), str(p)
             try:
                 rel = p.resolve().relative_to(self.photos_root).as_posix()
             except ValueError:
@@ -601,8 +649,12 @@ class Collection:
             data = bytes(image)
             desc = f"<{len(data)} bytes>"
         elif hasattr(image, "read"):
-            data = image.read()
             desc = str(getattr(image, "name", "<file object>"))
+            cap = limits().max_bytes
+            data = image.read(cap + 1)
+            if len(data) > cap:
+                raise ImageTooLargeError(desc, f"more than {cap:,} bytes, the limit "
+                                               f"(raise it with IMSIM_MAX_IMAGE_BYTES)")
         else:
             raise TypeError(f"query image must be a path, bytes, a file object"
                             f"{' or an image id' if lookup else ''}, got {type(image).__name__}")
@@ -613,6 +665,49 @@ class Collection:
                                  (sha,)).fetchall()
         self_id = next((i for i, p in rows if p == rel), rows[0][0] if rows else None)
         return data, desc, self_id
+
+
+def _check_same_folder(current: Collection, photos: Path, replace: bool) -> None:
+    """Refuse to index another folder into ``current`` unless ``replace``."""
+    if replace or not photos.exists():
+        return
+    if photos.resolve() != current.photos_root:
+        raise ValueError(f"collection {current.path} indexes {current.photos_root}, not {photos.resolve()}; "
+                         f"pass --replace (replace=True) to replace its photos with this folder's, "
+                         f"or give another collection (-c)")
+
+
+def _check_write_args(photos: Path, workers, training: dict, *, trains: bool) -> None:
+    """Check what a build needs before anything is written (no lock, no folder made)."""
+    if not photos.exists():
+        raise FileNotFoundError(f"image folder not found: {photos}")
+    if not photos.is_dir():
+        raise NotADirectoryError(f"expected a folder of images, got a file: {photos}")
+    if workers is not None:
+        check_positive_int(workers, "workers")
+    if trains:
+        check_positive_int(training.get("epochs", _model.DEFAULT_EPOCHS), "epochs")
+
+
+def _rebuild_damaged(cls, root: Path, photos_dir, given: dict, **kwargs) -> Collection:
+    """``--retrain`` of a collection that cannot be opened: rebuild it from its manifest's
+    photos folder and settings (or the given ones); the damaged version is pruned after."""
+    try:
+        info = _store.read_pointer(root)
+        manifest = _store.read_json(root / _store.VERSIONS / info["current"] / "manifest.json")
+        old = dict(manifest.get("settings") or {})
+        photos = manifest.get("photos_root")
+    except (OSError, ValueError):
+        old, photos = {}, None
+    if photos_dir is None:
+        if photos is None:
+            raise DataFormatError(f"collection {root} is too damaged to know its photos folder; "
+                                  f"give it: `imsim index PHOTOS_DIR -c {root} --retrain`")
+        photos_dir = photos
+    settings = {k: v for k, v in {**old, **given}.items() if k in CollectionSettings.__dataclass_fields__}
+    training = {k: v for k, v in (("epochs", kwargs.pop("epochs")), ("seed", kwargs.pop("seed")))
+                if v is not None}
+    return cls.build(photos_dir, root, **kwargs, **training, **settings)
 
 
 def _unchanged(previous: Collection, photos: Path, res) -> bool:

@@ -1,15 +1,14 @@
 """Scan a photo folder against the previous collection version.
 
 A file whose size and mtime match the previous record is unchanged and not even
-read. Any other file is read once: its bytes give the SHA-256 and are decoded
-(:func:`imsim.datasets.folder.load_image`, the same call a query makes, so indexed
-and query pixels are identical). When the SHA-256 matches an image of the previous
+read. Any other file is read once: its bytes give the SHA-256 and are decoded once
+(:func:`imsim.datasets.image.decode_image`, the same call a query makes, so indexed
+and query pixels are identical; it also gives the upright size). When the SHA-256 matches an image of the previous
 version (a touched or renamed file), its latent vector is reused instead of decoding.
 """
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -18,7 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from .._progress import progress
-from ..datasets.folder import load_image, scan_folder
+from .._validation import UnreadableImageError
+from ..datasets.folder import walk_folder
+from ..datasets.image import decode_image, read_image_file
 from ._store import ImageRecord, SkippedFile
 
 
@@ -48,29 +49,16 @@ class ScanResult:
     counts: dict = field(default_factory=dict)
 
 
-def _upright_size(data: bytes) -> tuple[int, int]:
-    """(width, height) of an encoded image as shown, EXIF orientation applied.
-
-    Reads the header only: the pixels were decoded (resized) by ``load_image``.
-    """
-    from PIL import Image
-
-    with Image.open(io.BytesIO(data)) as img:
-        width, height = img.size
-        # orientations 5-8 rotate by 90 degrees, so the upright image is transposed
-        if img.getexif().get(0x0112) in (5, 6, 7, 8):
-            width, height = height, width
-    return int(width), int(height)
-
-
 def _read(path: Path, size: int, color: bool, known_sha: dict[str, int]):
-    """Read, hash and (unless the hash is known) decode one file.
+    """Read, hash and (unless the hash is known) decode one file, once.
 
     Returns ``(sha256, stat, reused_row, pixels, (width, height), error)``.
     """
     try:
         st = path.stat()
-        data = path.read_bytes()
+        data = read_image_file(path)
+    except UnreadableImageError as exc:
+        return None, None, -1, None, None, exc.reason
     except OSError as exc:
         return None, None, -1, None, None, f"cannot read file: {exc.strerror or exc}"
     sha = hashlib.sha256(data).hexdigest()
@@ -78,18 +66,16 @@ def _read(path: Path, size: int, color: bool, known_sha: dict[str, int]):
     if row >= 0:
         return sha, st, row, None, None, None
     try:
-        pixels = load_image(data, size=size, color=color)
-        dims = _upright_size(data)
-    except ValueError as exc:
-        # load_image names the source as "<n bytes>"; the caller names the file
-        return sha, st, -1, None, None, str(exc).split(": ", 1)[-1]
-    return sha, st, -1, pixels, dims, None
+        image = decode_image(data, size=size, color=color)
+    except UnreadableImageError as exc:
+        return sha, st, -1, None, None, exc.reason
+    return sha, st, -1, image.pixels, (image.width, image.height), None
 
 
 def scan(root, *, size: int, color: bool, labels_from_subdirs: bool = False,
          previous: list[ImageRecord] | None = None,
          previous_skipped: list[SkippedFile] | None = None,
-         workers: int | None = None, show_progress=None) -> ScanResult:
+         workers: int | None = None, show_progress=None, exclude=()) -> ScanResult:
     """Compare the folder ``root`` with the previous records and decode what changed.
 
     Parameters
@@ -105,13 +91,16 @@ def scan(root, *, size: int, color: bool, labels_from_subdirs: bool = False,
         build, or a new model) decodes every file.
     workers : int, optional
         Threads reading and decoding files (hashing and JPEG decoding release the GIL).
+    exclude : iterable of path-like
+        Folders never entered (the collection itself, when it lies in ``root``).
 
     Returns
     -------
     ScanResult
     """
     root = Path(root).expanduser()
-    files = scan_folder(root)
+    listing = walk_folder(root, exclude=exclude)
+    files = listing.files
     previous = previous or []
     by_path = {r.path: i for i, r in enumerate(previous)}
     by_sha: dict[str, int] = {}
@@ -175,6 +164,13 @@ def scan(root, *, size: int, color: bool, labels_from_subdirs: bool = False,
             counts["unchanged"] += 1
         else:
             counts["changed"] += 1
+    for rel, reason in listing.skipped:
+        try:
+            st = os.lstat(root / rel) if "\\x" not in rel else None
+        except OSError:
+            st = None
+        skipped.append(SkippedFile(rel, st.st_size if st else -1, st.st_mtime_ns if st else -1, reason))
+    skipped.sort(key=lambda s: s.path)
     kept = {r.path for r in records}
     counts["deleted"] = sum(1 for r in previous if r.path not in kept)
     counts["skipped"] = len(skipped)

@@ -8,6 +8,7 @@ Layout (format version 1)::
       groups.json            last `groups` result (names the version it was computed on)
       versions/
         v000003/             one immutable, complete state of the collection
+          .lease             empty; every open Collection holds a shared flock on it
           manifest.json      settings, photos root, counts, model provenance
           images.sqlite      tables images(id, path, sha256, size, mtime_ns, width, height,
                              label) and skipped(path, size, mtime_ns, reason)
@@ -18,15 +19,28 @@ Layout (format version 1)::
           neighbors_dist.npy float32 (N, n_cached): their distances, inf pad
           model/             the autoencoder checkpoint that produced latents.npy
 
-A new state is written into ``versions/.building-*`` and renamed to its final name;
-only then is ``collection.json`` replaced (``os.replace``, atomic on POSIX and
-Windows) to point at it. A run that stops anywhere before that replace leaves the
-previous version current and intact; the leftover directory is removed by the next
-writer.
+A new state is written into ``versions/.building-*``, every file and folder of it
+is fsync'ed, it is renamed to its final name (and ``versions/`` fsync'ed); only then
+is ``collection.json`` replaced (``os.replace`` of an fsync'ed temporary file, then
+an fsync of the folder) to point at it. A run that stops anywhere before that
+replace leaves the previous version current and intact; the leftover directory
+(or a renamed version newer than the current one: an orphan) is removed by the next
+writer. A first build that stops early leaves only ``.lock`` and ``versions/``: the
+next ``imsim index`` accepts such an unfinished folder and starts it over.
+
+**Reader leases.** Every open :class:`~imsim.collection.Collection` holds a shared
+``flock`` on its version's ``.lease`` file (:func:`open_lease`) until it is
+closed. :func:`prune_versions` deletes an old version only while it holds an
+exclusive ``flock`` on that file (non-blocking), so a version that a reader (a
+running ``imsim serve``) still has open is never deleted; it is pruned by a later
+writer once closed. A reader that finds the version already deleted (it lost the
+race with a prune) re-reads ``collection.json``. Where ``fcntl`` is missing
+(Windows) there are no leases and no pruning of versions beyond the newest two.
 """
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -40,13 +54,19 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from .._io import write_text_atomic
+from .._io import fsync_dir, write_text_atomic
 from .._validation import DataFormatError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no advisory locks
+    fcntl = None
 
 FORMAT = "imsim-collection"
 FORMAT_VERSION = 1
 POINTER = "collection.json"
 VERSIONS = "versions"
+LEASE = ".lease"
 KEEP_VERSIONS = 2  # the current one and the one before it (a reader may still hold it)
 
 _VERSION_RE = re.compile(r"^v(\d{6})$")
@@ -100,6 +120,27 @@ def is_collection(path) -> bool:
     return (Path(path) / POINTER).is_file()
 
 
+def is_unfinished(path) -> bool:
+    """True when ``path`` is what a failed or interrupted first build leaves behind.
+
+    That is a folder with no ``collection.json`` holding only ``.lock`` and/or a
+    ``versions/`` folder of staging directories and never-committed versions.
+    """
+    path = Path(path)
+    if not path.is_dir() or is_collection(path):
+        return False
+    names = {p.name for p in path.iterdir()}
+    if not names or not names <= {".lock", VERSIONS}:
+        return False
+    versions = path / VERSIONS
+    return not versions.exists() or (versions.is_dir() and all(
+        p.name.startswith(".building-") or _VERSION_RE.match(p.name) for p in versions.iterdir()))
+
+
+def repair_hint(root: Path) -> str:
+    return f"rebuild it with `imsim index PHOTOS_DIR -c {root} --retrain`"
+
+
 def read_pointer(root: Path) -> dict:
     """Read and check ``collection.json``; return it as a dict.
 
@@ -114,12 +155,15 @@ def read_pointer(root: Path) -> dict:
         raise FileNotFoundError(f"collection not found: {root}")
     pointer = root / POINTER
     if not pointer.is_file():
+        if is_unfinished(root):
+            raise FileNotFoundError(f"collection {root} was never completed (its first `imsim index` "
+                                    f"stopped early); run `imsim index PHOTOS_DIR -c {root}` again")
         raise FileNotFoundError(f"not an imsim collection: {root} has no {POINTER} "
                                 f"(create one with `imsim index PHOTOS_DIR -c {root}`)")
     try:
         info = json.loads(pointer.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise DataFormatError(f"cannot read {pointer}: {exc}") from None
+        raise DataFormatError(f"cannot read {pointer}: {exc}; {repair_hint(root)}") from None
     if not isinstance(info, dict) or info.get("format") != FORMAT:
         raise DataFormatError(f"{pointer} is not an imsim collection file "
                               f"(expected format {FORMAT!r}, found {info.get('format')!r})"
@@ -134,7 +178,8 @@ def read_pointer(root: Path) -> dict:
     current = info.get("current")
     if not isinstance(current, str) or not _VERSION_RE.match(current) \
             or not (root / VERSIONS / current).is_dir():
-        raise DataFormatError(f"collection {root} points at a missing version {current!r}")
+        raise DataFormatError(f"collection {root} points at a missing version {current!r}; "
+                              f"{repair_hint(root)}")
     return info
 
 
@@ -149,10 +194,6 @@ def write_lock(root: Path):
     root.mkdir(parents=True, exist_ok=True)
     handle = open(root / ".lock", "a+")
     try:
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - Windows: no advisory locks, single writer assumed
-            fcntl = None
         if fcntl is not None:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -176,39 +217,147 @@ def new_staging_dir(root: Path) -> Path:
     return Path(tempfile.mkdtemp(prefix=".building-", dir=versions))
 
 
+def fault_point(name: str) -> None:
+    """Crash here when ``IMSIM_FAULT_AT`` names this point (the fault-injection tests).
+
+    The process kills itself with SIGKILL, as a power cut or ``kill -9`` would: no
+    ``finally`` block, no cleanup runs.
+    """
+    if os.environ.get("IMSIM_FAULT_AT") == name:
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def fsync_tree(path: Path) -> None:
+    """fsync every file and folder under ``path`` (and ``path``), so a rename commits data."""
+    for dirpath, _, filenames in os.walk(path):
+        for name in filenames:
+            fd = os.open(os.path.join(dirpath, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        fsync_dir(dirpath)
+
+
 def commit_version(root: Path, staging: Path) -> str:
     """Rename ``staging`` to the next version name and point ``collection.json`` at it.
 
-    The caller holds :func:`write_lock`. Returns the new version's name.
+    The caller holds :func:`write_lock`. Every file is on disk (fsync) before the
+    rename, and the version before ``collection.json`` names it. Returns the new
+    version's name.
     """
     versions = root / VERSIONS
+    (staging / LEASE).touch()
+    fsync_tree(staging)
+    fault_point("commit-before-rename")
     numbers = [_version_number(p.name) for p in versions.iterdir()]
     name = f"v{max(numbers + [0]) + 1:06d}"
     os.replace(staging, versions / name)
+    fsync_dir(versions)
+    fault_point("commit-before-pointer")
     info = {"format": FORMAT, "format_version": FORMAT_VERSION, "imsim_version": __version__,
             "current": name, "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     write_text_atomic(root / POINTER, json.dumps(info, indent=2) + "\n")
+    fault_point("commit-after-pointer")
     return name
 
 
-def prune_versions(root: Path, keep: int = KEEP_VERSIONS) -> None:
-    """Remove leftover staging directories and all but the newest ``keep`` versions.
+def open_lease(version_dir: Path):
+    """Hold a shared lease on the version folder ``version_dir``; returns the open file or None.
 
-    Only called under :func:`write_lock`; the current version is always kept.
+    Raises FileNotFoundError when the version is gone (or being deleted by a prune
+    right now): the caller re-reads ``collection.json``. None where leases are not
+    available (no ``fcntl``, or an old version without a lease file on a read-only disk).
+    """
+    if fcntl is None:
+        return None
+    lease = version_dir / LEASE
+    try:
+        fd = os.open(lease, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        if not version_dir.is_dir():
+            raise
+        try:  # a version written before leases existed
+            fd = os.open(lease, os.O_RDONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+        except OSError:
+            return None
+    except OSError:
+        return None
+    handle = os.fdopen(fd, "rb")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as exc:
+        handle.close()
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            raise FileNotFoundError(f"version {version_dir} is being deleted") from None
+        return None
+    if os.fstat(handle.fileno()).st_nlink == 0:  # deleted between our open and our lock
+        handle.close()
+        raise FileNotFoundError(f"version {version_dir} was deleted")
+    return handle
+
+
+def _remove_unleased(path: Path) -> bool:
+    """Delete the version folder ``path`` unless a reader holds its lease; True if deleted."""
+    if fcntl is None:
+        shutil.rmtree(path, ignore_errors=True)
+        return True
+    try:
+        handle = open(path / LEASE, "rb")
+    except FileNotFoundError:
+        handle = None
+    except OSError:
+        return False
+    try:
+        if handle is not None:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return False  # a reader has it open: keep it for a later prune
+        # the lease goes first, so a reader opening it now finds it gone
+        with contextlib.suppress(OSError):
+            os.unlink(path / LEASE)
+        shutil.rmtree(path, ignore_errors=True)
+        return True
+    finally:
+        if handle is not None:
+            handle.close()
+
+
+def prune_versions(root: Path, keep: int = KEEP_VERSIONS) -> None:
+    """Remove staging leftovers, orphans and old versions no reader holds.
+
+    Kept: the current version and the ``keep - 1`` newest ones before it, and every
+    version a reader still holds (:func:`open_lease`). Removed: staging folders,
+    versions *newer* than the current one (orphans of a crash between the rename and
+    the ``collection.json`` swap), older versions. Nothing is removed when
+    ``collection.json`` cannot be read. Only called under :func:`write_lock`.
     """
     versions = root / VERSIONS
     if not versions.is_dir():
         return
-    current = None
-    if (root / POINTER).is_file():
-        with contextlib.suppress(OSError, ValueError):
-            current = json.loads((root / POINTER).read_text(encoding="utf-8")).get("current")
-    named = sorted((p for p in versions.iterdir() if _VERSION_RE.match(p.name)),
-                   key=lambda p: _version_number(p.name), reverse=True)
-    keep_names = {p.name for p in named[:keep]} | {current}
     for p in versions.iterdir():
-        if p.name.startswith(".building-") or (_VERSION_RE.match(p.name) and p.name not in keep_names):
+        if p.name.startswith(".building-"):
             shutil.rmtree(p, ignore_errors=True)
+    if not (root / POINTER).is_file():
+        if is_unfinished(root):  # nothing was ever committed: no reader can hold anything
+            for p in versions.iterdir():
+                shutil.rmtree(p, ignore_errors=True)
+        return
+    try:
+        current = json.loads((root / POINTER).read_text(encoding="utf-8")).get("current")
+    except (OSError, ValueError, AttributeError):
+        return
+    if not isinstance(current, str) or not _VERSION_RE.match(current):
+        return
+    number = _version_number(current)
+    older = sorted((p for p in versions.iterdir() if 0 <= _version_number(p.name) < number),
+                   key=lambda p: _version_number(p.name), reverse=True)
+    doomed = older[keep - 1:] + [p for p in versions.iterdir() if _version_number(p.name) > number]
+    for p in doomed:
+        _remove_unleased(p)
 
 
 def link_or_copy_tree(src: Path, dst: Path) -> None:
@@ -230,6 +379,8 @@ def link_or_copy_tree(src: Path, dst: Path) -> None:
 
 def write_metadata(path: Path, records: list[ImageRecord], skipped: list[SkippedFile]) -> None:
     """Create ``images.sqlite`` at ``path``; image ``i`` of ``records`` gets id ``i``."""
+    for r in records:
+        check_relpath(r.path, path)
     con = sqlite3.connect(path)
     try:
         con.executescript(_SCHEMA)
@@ -245,12 +396,51 @@ def write_metadata(path: Path, records: list[ImageRecord], skipped: list[Skipped
         con.close()
 
 
+def check_relpath(rel, source) -> str:
+    """``rel`` when it is a safe path inside the photos folder, else DataFormatError.
+
+    A stored path must be relative, use ``/``, and have no empty, ``.`` or ``..``
+    part, so joining it to the photos folder (or an export folder) stays inside.
+    """
+    if not isinstance(rel, str) or not rel or rel.startswith("/") or "\\" in rel or "\0" in rel \
+            or any(part in ("", ".", "..") for part in rel.split("/")):
+        raise DataFormatError(f"{source} holds an unsafe image path {rel!r} (paths must stay inside "
+                              f"the photos folder); {repair_hint(Path(source).parents[2])}")
+    return rel
+
+
 def open_metadata(path: Path) -> sqlite3.Connection:
     """Open ``images.sqlite`` read-only; the file never changes once written."""
     if not path.is_file():
-        raise DataFormatError(f"collection version is incomplete: {path} is missing")
+        raise DataFormatError(f"collection version is incomplete: {path} is missing; "
+                              f"{repair_hint(path.parents[2])}")
     uri = f"{path.resolve().as_uri()}?mode=ro&immutable=1"
     return sqlite3.connect(uri, uri=True, check_same_thread=False)
+
+
+def check_metadata(con: sqlite3.Connection, path: Path) -> int:
+    """Check ``images.sqlite`` (schema, ids 0..N-1, safe paths); returns N.
+
+    Raises DataFormatError naming the file and the repair for a damaged database,
+    missing rows or a stored path that leaves the photos folder.
+    """
+    hint = repair_hint(path.parents[2])
+    try:
+        n, lo, hi = con.execute("SELECT COUNT(*), MIN(id), MAX(id) FROM images").fetchone()
+        con.execute("SELECT path, size, mtime_ns, reason FROM skipped LIMIT 1").fetchall()
+        bad = con.execute(
+            "SELECT path FROM images WHERE path = '' OR path LIKE '/%' OR path LIKE '%\\%' "
+            "OR path = '..' OR path LIKE '../%' OR path LIKE '%/../%' OR path LIKE '%/..' "
+            "OR path = '.' OR path LIKE './%' OR path LIKE '%/./%' OR path LIKE '%/.' "
+            "OR path LIKE '%//%' OR path LIKE '%/' OR instr(path, char(0)) > 0 LIMIT 1").fetchone()
+    except sqlite3.Error as exc:
+        raise DataFormatError(f"{path} is damaged ({exc}); {hint}") from None
+    if bad is not None:
+        check_relpath(bad[0], path)
+    if n and (lo != 0 or hi != n - 1):
+        raise DataFormatError(f"{path} is damaged (image ids are not 0..{n - 1}: rows are missing); "
+                              f"{hint}")
+    return int(n)
 
 
 def read_records(con: sqlite3.Connection) -> list[ImageRecord]:
@@ -278,17 +468,35 @@ def read_json(path: Path) -> dict:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise DataFormatError(f"collection version is incomplete: {path} is missing") from None
+        raise DataFormatError(f"collection version is incomplete: {path} is missing; "
+                              f"{repair_hint(path.parents[2])}") from None
     except ValueError as exc:
-        raise DataFormatError(f"cannot read {path}: {exc}") from None
+        raise DataFormatError(f"cannot read {path}: {exc}; {repair_hint(path.parents[2])}") from None
 
 
 def save_array(path: Path, array: np.ndarray) -> None:
     np.save(path, np.ascontiguousarray(array), allow_pickle=False)
 
 
-def load_array(path: Path, *, mmap: bool = True) -> np.ndarray:
+def load_array(path: Path, *, mmap: bool = True, shape=None, dtype=None) -> np.ndarray:
+    """Load a ``.npy`` file of the version; check its ``shape`` and ``dtype`` when given.
+
+    Raises DataFormatError naming the file and the repair for a missing, empty,
+    damaged or mis-sized file.
+    """
+    hint = repair_hint(path.parents[2])
     if not path.is_file():
-        raise DataFormatError(f"collection version is incomplete: {path} is missing")
-    return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+        raise DataFormatError(f"collection version is incomplete: {path} is missing; {hint}")
+    try:
+        array = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        reason = "empty file" if path.stat().st_size == 0 else \
+            str(exc).split(";")[0].split("\n")[0] if "pickle" not in str(exc) else "not a .npy array"
+        raise DataFormatError(f"{path} is damaged ({reason}); {hint}") from None
+    if not isinstance(array, np.ndarray) or (dtype is not None and array.dtype != dtype) or \
+            (shape is not None and tuple(array.shape) != tuple(shape)):
+        found = f"{getattr(array, 'dtype', '?')} {getattr(array, 'shape', '?')}"
+        want = f"{np.dtype(dtype) if dtype is not None else ''} {tuple(shape) if shape else ''}".strip()
+        raise DataFormatError(f"{path} is damaged (holds {found}, expected {want}); {hint}")
+    return array
 

@@ -1,179 +1,181 @@
-"""Image folders: the one place that decodes image files.
+"""Image folders: walking a folder, and reading every image in it.
 
-Every command that reads a photo (a folder scan, a query image, an upload) goes
-through :func:`load_image`, so all of them see the same pixels: EXIF orientation
-applied, converted to grayscale (``L``) or RGB, resized with bilinear interpolation.
-Pillow's decompression-bomb guard stays on and truncated files are errors, so a
-hostile or damaged file is skipped with a warning instead of hanging or crashing
-the run.
+Every photo is decoded by :func:`imsim.datasets.image.decode_image` (the one decoding
+path, with its byte and pixel caps), so a folder, a query image and an upload give
+the same pixels: EXIF orientation applied, converted to grayscale (``L``) or RGB,
+resized with bilinear interpolation. :func:`walk_folder` lists what it leaves out
+and why (other file types, FIFOs and devices, broken links, symlink loops,
+unreadable folders), so a hostile or damaged folder is reported file by file
+instead of hanging or crashing the run.
 """
 from __future__ import annotations
 
-import io
 import os
+import stat
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .._progress import progress
 from .._validation import UnreadableImageError
+from .image import decode_image, file_kind, load_image, target_size
 from .imageset import ImageSet
 
-__all__ = ["SUPPORTED_SUFFIXES", "scan_folder", "load_image", "load_folder", "convert_images"]
+__all__ = ["SUPPORTED_SUFFIXES", "FolderListing", "walk_folder", "scan_folder", "display_path",
+           "load_image", "load_folder", "convert_images"]
 
 SUPPORTED_SUFFIXES = frozenset({
     ".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff",
 })
 
-# Modes that carry 16 or 32 bits per pixel: Pillow's own conversion to L clips them
-# at 255 instead of scaling, which would turn a 16-bit scan white.
-_WIDE_GRAY_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+UNSUPPORTED = "not a supported image type"
 
 
-def _target_size(size) -> tuple[int, int] | None:
-    """``size`` as Pillow's (width, height), or None to keep the image's own size."""
-    if size is None:
-        return None
-    if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
-        if size < 1:
-            raise ValueError(f"size must be a positive number of pixels, got {size}")
-        return int(size), int(size)
-    if isinstance(size, (tuple, list)) and len(size) == 2 and all(
-            isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 1 for s in size):
-        return int(size[0]), int(size[1])
-    raise ValueError(f"size must be an int or a (width, height) pair of positive ints, got {size!r}")
+@dataclass
+class FolderListing:
+    """What :func:`walk_folder` found.
 
-
-def _describe(source) -> str:
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        return f"<{len(source)} bytes>"
-    if isinstance(source, (str, os.PathLike)):
-        return str(source)
-    return str(getattr(source, "name", "<file object>"))
-
-
-def _flatten_alpha(img):
-    """Composite a transparent image onto white, as image viewers show it."""
-    from PIL import Image
-
-    rgba = img.convert("RGBA")
-    background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-    return Image.alpha_composite(background, rgba).convert("RGB")
-
-
-def _to_mode(img, color: bool):
-    """``img`` as an ``RGB`` (color) or ``L`` (gray) Pillow image."""
-    from PIL import Image
-
-    if img.mode in _WIDE_GRAY_MODES:
-        wide = np.asarray(img, dtype=np.float64)
-        img = Image.fromarray(np.clip(np.rint(wide / 257.0), 0, 255).astype(np.uint8), "L")
-    elif img.mode == "F":
-        values = np.asarray(img, dtype=np.float64)
-        # float images are either 0..1 (scientific TIFFs) or already 0..255
-        if values.size and np.nanmax(values) <= 1.0:
-            values = values * 255.0
-        img = Image.fromarray(np.clip(np.rint(np.nan_to_num(values)), 0, 255).astype(np.uint8), "L")
-    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info:
-        img = _flatten_alpha(img)
-    target = "RGB" if color else "L"
-    if img.mode not in ("L", "RGB"):
-        # CMYK, YCbCr, palette, 1-bit...: Pillow converts each of them to RGB
-        img = img.convert("RGB")
-    return img if img.mode == target else img.convert(target)
-
-
-def _decode(source, target: tuple[int, int] | None, color: bool) -> np.ndarray:
-    """Decode ``source``; raise ValueError carrying only the reason on failure."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        source = io.BytesIO(bytes(source))
-    elif isinstance(source, (str, os.PathLike)) and not Path(source).is_file():
-        raise ValueError("no such file")
-    try:
-        with Image.open(source) as img:
-            if target is not None and img.format == "JPEG":
-                # Let libjpeg decode at 1/2, 1/4 or 1/8 scale when that still leaves at
-                # least the target size (in either orientation): large photos decode
-                # several times faster and the bilinear resize below does the rest.
-                side = max(target)
-                img.draft(None, (side, side))
-            img = ImageOps.exif_transpose(img)
-            img = _to_mode(img, color)
-            if target is not None and img.size != target:
-                img = img.resize(target, Image.Resampling.BILINEAR)
-            return np.array(img, dtype=np.uint8)
-    except UnidentifiedImageError:
-        raise ValueError("not an image file that Pillow can decode") from None
-    except Image.DecompressionBombError as exc:
-        raise ValueError(f"refused as a possible decompression bomb ({exc})") from None
-    except Exception as exc:  # noqa: BLE001
-        # Pillow's format plugins raise many exception types on damaged input
-        # (OSError, SyntaxError, struct.error, IndexError, ...): all mean "unreadable".
-        raise ValueError(str(exc) or type(exc).__name__) from None
-
-
-def load_image(source, *, size=None, color: bool = True) -> np.ndarray:
-    """Decode one image file the way every imsim command does.
-
-    Parameters
+    Attributes
     ----------
-    source : str, path-like, bytes or binary file object
-        The encoded image (JPEG, PNG, WebP, BMP, GIF, TIFF; the first frame of an
-        animation).
-    size : int or (width, height), optional
-        Resize to this size with bilinear interpolation; an int means a square.
-        The aspect ratio is not kept. Default: the image's own size.
-    color : bool
-        True for RGB, False for 8-bit grayscale (ITU-R 601 luma, Pillow's ``L``).
-        Transparent pixels are composited onto white first.
+    files : list of Path
+        Regular image files (``root / relative``), sorted by the relative POSIX path.
+    skipped : list of (str, str)
+        ``(relative path, reason)`` of every other non-hidden entry, sorted: files of
+        another type, FIFOs and devices, broken links, symlink loops, symlinked
+        folders (not followed), unreadable folders, names that are not UTF-8 (shown
+        with ``\\xNN`` escapes).
+    """
+
+    files: list[Path] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def display_path(rel: str) -> str:
+    """``rel`` with bytes that are not UTF-8 shown as ``\\xNN`` (a str that encodes)."""
+    try:
+        rel.encode("utf-8")
+        return rel
+    except UnicodeEncodeError:
+        return os.fsencode(rel).decode("utf-8", "backslashreplace")
+
+
+def _check_root(root) -> Path:
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise FileNotFoundError(f"image folder not found: {root}")
+    if not root.is_dir():
+        raise NotADirectoryError(f"expected a folder of images, got a file: {root}")
+    return root
+
+
+def _is_collection_dir(path: str) -> bool:
+    return os.path.isfile(os.path.join(path, "collection.json")) and \
+        os.path.isdir(os.path.join(path, "versions"))
+
+
+def _file_reason(full: str) -> str | None:
+    """Why the entry ``full`` cannot be read as an image file, or None when it can."""
+    try:
+        st = os.stat(full)
+    except FileNotFoundError:
+        return "broken symbolic link" if os.path.islink(full) else "vanished during the scan"
+    except OSError as exc:
+        if exc.errno == 40:  # ELOOP
+            return "symbolic link loop"
+        return f"cannot read file: {exc.strerror or exc}"
+    if not stat.S_ISREG(st.st_mode):
+        return f"not a regular file ({file_kind(st.st_mode)})"
+    return None
+
+
+def walk_folder(root, *, exclude=()) -> FolderListing:
+    """Image files under ``root``, recursively, and every entry left out with its reason.
+
+    Files are kept when their suffix (any case) is in :data:`SUPPORTED_SUFFIXES` and
+    they are regular files (a symlink to one is followed). Hidden files and folders
+    (names starting with ``.``) are left out silently; symlinked folders are not
+    followed (no cycles); folders in ``exclude`` and imsim collection folders (a
+    ``collection.json`` beside ``versions/``) are never entered, so a collection kept
+    inside its photo folder is not indexed into itself. Nothing is opened: the
+    checks use ``stat`` only, so a FIFO cannot block the walk.
 
     Returns
     -------
-    ndarray of shape (H, W, 3) if color else (H, W), dtype uint8
-        After the EXIF orientation is applied, so (H, W) is the upright size.
-
-    Raises
-    ------
-    UnreadableImageError
-        (a ValueError) ``cannot read image X: reason`` for a missing, undecodable or
-        truncated file, or one larger than Pillow's decompression-bomb limit.
-    ValueError
-        For a bad ``size``.
+    FolderListing
     """
-    target = _target_size(size)
-    try:
-        return _decode(source, target, bool(color))
-    except ValueError as exc:
-        raise UnreadableImageError(f"cannot read image {_describe(source)}: {exc}") from None
+    root = _check_root(root)
+    excluded = set()
+    for e in exclude:
+        try:
+            st = os.stat(e)
+            excluded.add((st.st_dev, st.st_ino))
+        except OSError:
+            pass
+    listing = FolderListing()
+    base = os.fspath(root)
+
+    def rel_of(path: str) -> str:
+        return Path(os.path.relpath(path, base)).as_posix()
+
+    def unreadable_folder(exc: OSError) -> None:
+        listing.skipped.append((display_path(rel_of(exc.filename)),
+                                f"cannot read folder: {exc.strerror or exc}"))
+
+    found = []
+    for dirpath, dirnames, filenames in os.walk(base, onerror=unreadable_folder):
+        keep = []
+        for d in dirnames:
+            full = os.path.join(dirpath, d)
+            if d.startswith("."):
+                continue
+            if os.path.islink(full):
+                listing.skipped.append((display_path(rel_of(full)),
+                                        "symbolic link to a folder (not followed)"))
+                continue
+            try:
+                st = os.stat(full)
+            except OSError:
+                st = None
+            if (st is not None and (st.st_dev, st.st_ino) in excluded) or _is_collection_dir(full):
+                continue
+            keep.append(d)
+        dirnames[:] = keep
+        for name in filenames:
+            if name.startswith("."):
+                continue
+            full = os.path.join(dirpath, name)
+            rel = rel_of(full)
+            shown = display_path(rel)
+            suffix = Path(name).suffix.lower()
+            if shown != rel:
+                reason = "file name is not valid UTF-8 (rename the file)"
+            elif suffix not in SUPPORTED_SUFFIXES:
+                reason = f"{UNSUPPORTED} ({suffix or 'no suffix'})"
+            else:
+                reason = _file_reason(full)
+            if reason is None:
+                found.append((rel, Path(full)))
+            else:
+                listing.skipped.append((shown, reason))
+    found.sort(key=lambda item: item[0])
+    listing.files = [p for _, p in found]
+    listing.skipped.sort()
+    return listing
 
 
 def scan_folder(root) -> list[Path]:
     """Image files under ``root``, recursively, in a deterministic order.
 
-    Files are kept when their suffix (any case) is in :data:`SUPPORTED_SUFFIXES`.
-    Hidden files and folders (names starting with ``.``, such as macOS ``._x.jpg``
-    resource forks) are left out, and symlinked folders are not followed (no cycles).
+    The ``files`` of :func:`walk_folder` (which also says what it left out and why).
 
     Returns
     -------
     list of Path
         ``root / relative`` for each file, sorted by the relative POSIX path.
     """
-    root = Path(root).expanduser()
-    if not root.exists():
-        raise FileNotFoundError(f"image folder not found: {root}")
-    if not root.is_dir():
-        raise NotADirectoryError(f"expected a folder of images, got a file: {root}")
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        for name in filenames:
-            if not name.startswith(".") and Path(name).suffix.lower() in SUPPORTED_SUFFIXES:
-                found.append(Path(dirpath, name))
-    return sorted(found, key=lambda p: p.relative_to(root).as_posix())
+    return walk_folder(root).files
 
 
 def load_folder(root, *, size=64, color: bool = True,
@@ -207,12 +209,13 @@ def load_folder(root, *, size=64, color: bool = True,
         The folder holds no image files, none of them could be read, or
         ``size=None`` and the images differ in size.
     """
-    root = Path(root).expanduser()
-    files = scan_folder(root)
+    root = _check_root(root)
+    listing = walk_folder(root)
+    files = listing.files
     if not files:
         raise ValueError(f"no images found in {root} (looked recursively for "
                          f"{', '.join(sorted(SUPPORTED_SUFFIXES))})")
-    target = _target_size(size)
+    target = target_size(size)
     rel_paths = [p.relative_to(root).as_posix() for p in files]
     classes = sorted({r.split("/", 1)[0] for r in rel_paths if "/" in r}) if labels_from_subdirs else []
     class_index = {c: i for i, c in enumerate(classes)}
@@ -223,14 +226,18 @@ def load_folder(root, *, size=64, color: bool = True,
         warnings.warn(f"skipping {rel}: {reason}", stacklevel=3)
         skipped.append((rel, reason))
 
+    for rel, reason in listing.skipped:
+        if not reason.startswith(UNSUPPORTED):  # other files are not images: no warning
+            skip(rel, reason)
+
     for path, rel in zip(progress(files, desc="reading images", unit="img"), rel_paths):
         if labels_from_subdirs and "/" not in rel:
             skip(rel, "not in a class sub-folder")
             continue
         try:
-            pixels = _decode(path, target, bool(color))
-        except ValueError as exc:
-            skip(rel, str(exc))
+            pixels = decode_image(path, size=target, color=color).pixels
+        except UnreadableImageError as exc:
+            skip(rel, exc.reason)
             continue
         if images and pixels.shape != images[0].shape:
             raise ValueError(
@@ -282,7 +289,7 @@ def convert_images(images, *, size=None, color: bool | None = None) -> np.ndarra
         # Pillow's RGB -> L in fixed point, so converted arrays match decoded files
         luma = (rgb[..., 0] * 19595 + rgb[..., 1] * 38470 + rgb[..., 2] * 7471 + 0x8000) >> 16
         images = luma.astype(np.uint8)
-    target = _target_size(size)
+    target = target_size(size)
     if target is None or (images.shape[2], images.shape[1]) == target:
         return images
     from PIL import Image

@@ -1,0 +1,427 @@
+"""The one image-decoding path: every photo imsim reads goes through :func:`decode_image`.
+
+Folder loading, the collection scan, :meth:`Collection.query` and the web server
+all call it, so they see the same pixels and obey the same limits:
+
+- **regular files only**: a FIFO, a device node or a symlink to one (``/dev/zero``)
+  is refused from its ``stat`` and never opened for reading; the file is opened
+  non-blocking and checked again with ``fstat`` (no race with a swapped file);
+- a **byte cap** (:func:`limits`, ``IMSIM_MAX_IMAGE_BYTES``, default 256 MiB): a
+  longer file or upload is refused before it is read;
+- a **pixel cap** (``IMSIM_MAX_IMAGE_PIXELS``, default Pillow's
+  ``Image.MAX_IMAGE_PIXELS``, 89,478,485): an image above it is refused from its
+  header, with no 1x-2x band where Pillow only warns;
+- **draft decoding**: a JPEG asked for at a smaller size is decoded by libjpeg at
+  1/2, 1/4 or 1/8 scale when that still covers the target;
+- a **bound on concurrent decodes** (:data:`DECODE_BUDGET`, ``IMSIM_DECODE_PIXELS``,
+  default the pixel cap): decodes hold their pixel count from a shared budget, so
+  many small photos decode at once while two worst-case images never do.
+
+Errors are typed: :class:`~imsim._validation.UnreadableImageError` and its subclass
+:class:`~imsim._validation.ImageTooLargeError` (both ``ValueError``) carry
+``.source`` and ``.reason``.
+"""
+from __future__ import annotations
+
+import io
+import os
+import re
+import stat
+import threading
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._validation import ImageTooLargeError, UnreadableImageError
+
+__all__ = ["DecodedImage", "DecodeBudget", "DECODE_BUDGET", "ImageLimits", "limits",
+           "read_image_file", "decode_image", "load_image", "target_size"]
+
+DEFAULT_MAX_BYTES = 256 * 2**20
+_PILLOW_READY = False
+
+# Modes that carry 16 or 32 bits per pixel: Pillow's own conversion to L clips them
+# at 255 instead of scaling, which would turn a 16-bit scan white.
+_WIDE_GRAY_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a positive integer, got {raw!r}") from None
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {raw!r}")
+    return value
+
+
+def _pillow():
+    """Pillow's Image module, set up once for imsim.
+
+    Pillow warns (DecompressionBombWarning, a raw line with a source path) between its
+    limit and twice it; imsim refuses everything above the limit itself, so that
+    warning never says anything new and is silenced for Pillow's own module only.
+    ``IMSIM_MAX_IMAGE_PIXELS`` above Pillow's limit raises Pillow's limit with it.
+    """
+    global _PILLOW_READY
+    from PIL import Image
+
+    if not _PILLOW_READY:
+        warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning, module=r"PIL\.")
+        env = os.environ.get("IMSIM_MAX_IMAGE_PIXELS")
+        if env:
+            wanted = _env_int("IMSIM_MAX_IMAGE_PIXELS", 1)
+            if Image.MAX_IMAGE_PIXELS is not None and wanted > Image.MAX_IMAGE_PIXELS:
+                Image.MAX_IMAGE_PIXELS = wanted
+        _PILLOW_READY = True
+    return Image
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    """The caps every decode obeys (read from the environment at each call).
+
+    Attributes
+    ----------
+    max_bytes : int
+        Longest file or upload read, in bytes (``IMSIM_MAX_IMAGE_BYTES``).
+    max_pixels : int
+        Most pixels (width x height) decoded (``IMSIM_MAX_IMAGE_PIXELS``; default
+        Pillow's ``Image.MAX_IMAGE_PIXELS``).
+    """
+
+    max_bytes: int
+    max_pixels: int
+
+
+def limits() -> ImageLimits:
+    """The current :class:`ImageLimits`."""
+    Image = _pillow()
+    pil_limit = Image.MAX_IMAGE_PIXELS or 2**62
+    return ImageLimits(max_bytes=_env_int("IMSIM_MAX_IMAGE_BYTES", DEFAULT_MAX_BYTES),
+                       max_pixels=_env_int("IMSIM_MAX_IMAGE_PIXELS", pil_limit))
+
+
+class DecodeBudget:
+    """A pixel-weighted semaphore bounding the memory of concurrent decodes.
+
+    ``with budget.hold(n_pixels):`` waits until ``n_pixels`` fit in the budget next
+    to the decodes already running; a request larger than the whole budget runs
+    alone. Share one budget between every thread that decodes (the web server uses
+    :data:`DECODE_BUDGET`, as the collection scan does).
+
+    Parameters
+    ----------
+    pixels : int, optional
+        Total pixels decoding at once; default ``IMSIM_DECODE_PIXELS`` or the pixel cap.
+    """
+
+    def __init__(self, pixels: int | None = None):
+        self._total = pixels
+        self._used = 0
+        self._cond = threading.Condition()
+
+    @property
+    def total(self) -> int:
+        """Pixels that may be decoding at once."""
+        if self._total is not None:
+            return self._total
+        return _env_int("IMSIM_DECODE_PIXELS", limits().max_pixels)
+
+    def hold(self, n_pixels: int):
+        """Context manager: wait for and hold ``n_pixels`` of the budget."""
+        return _Hold(self, max(1, int(n_pixels)))
+
+    def _acquire(self, n: int) -> int:
+        total = self.total
+        with self._cond:
+            while self._used and self._used + n > total:
+                self._cond.wait()
+            self._used += n
+        return n
+
+    def _release(self, n: int) -> None:
+        with self._cond:
+            self._used -= n
+            self._cond.notify_all()
+
+
+class _Hold:
+    def __init__(self, budget: DecodeBudget, n: int):
+        self.budget, self.n = budget, n
+
+    def __enter__(self):
+        self.budget._acquire(self.n)
+        return self
+
+    def __exit__(self, *exc):
+        self.budget._release(self.n)
+
+
+DECODE_BUDGET = DecodeBudget()
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """One decoded image.
+
+    Attributes
+    ----------
+    pixels : ndarray of shape (H, W, 3) or (H, W), uint8
+        Upright (EXIF orientation applied), resized to the asked size if any.
+    width, height : int
+        Upright size of the image in the file, in pixels (before any resize).
+    format : str or None
+        Pillow's format name ("JPEG", "PNG", ...).
+    """
+
+    pixels: np.ndarray
+    width: int
+    height: int
+    format: str | None
+
+
+def target_size(size) -> tuple[int, int] | None:
+    """``size`` as Pillow's (width, height), or None to keep the image's own size."""
+    if size is None:
+        return None
+    if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
+        if size < 1:
+            raise ValueError(f"size must be a positive number of pixels, got {size}")
+        return int(size), int(size)
+    if isinstance(size, (tuple, list)) and len(size) == 2 and all(
+            isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 1 for s in size):
+        return int(size[0]), int(size[1])
+    raise ValueError(f"size must be an int or a (width, height) pair of positive ints, got {size!r}")
+
+
+_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def file_kind(mode: int) -> str:
+    """What a non-regular ``st_mode`` is, in words ("a FIFO", "a character device", ...)."""
+    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+
+
+def _too_many_bytes(source, n: int, cap: int) -> ImageTooLargeError:
+    return ImageTooLargeError(source, f"{n:,} bytes, the limit is {cap:,} "
+                                      f"(raise it with IMSIM_MAX_IMAGE_BYTES)")
+
+
+def read_image_file(path, *, max_bytes: int | None = None) -> bytes:
+    """The bytes of the image file ``path``, read only when it is a regular file under the cap.
+
+    Raises
+    ------
+    UnreadableImageError
+        Missing, unreadable, or not a regular file (FIFO, device, folder, socket; a
+        symlink to one counts as one). Such files are never read.
+    ImageTooLargeError
+        Longer than ``max_bytes`` (default :func:`limits`).
+    """
+    cap = limits().max_bytes if max_bytes is None else int(max_bytes)
+    name = os.fspath(path)
+    try:
+        st = os.stat(name)
+    except FileNotFoundError:
+        raise UnreadableImageError(name, "no such file" if not os.path.islink(name)
+                                   else "broken symbolic link") from None
+    except OSError as exc:
+        raise UnreadableImageError(name, _os_reason(exc)) from None
+    if not stat.S_ISREG(st.st_mode):
+        raise UnreadableImageError(name, f"not a regular file ({file_kind(st.st_mode)})")
+    if st.st_size > cap:
+        raise _too_many_bytes(name, st.st_size, cap)
+    try:
+        # non-blocking: a file swapped for a FIFO after the stat cannot hang the open
+        fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise UnreadableImageError(name, _os_reason(exc)) from None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise UnreadableImageError(name, f"not a regular file ({file_kind(st.st_mode)})")
+        try:
+            data = f.read(cap + 1)
+        except OSError as exc:
+            raise UnreadableImageError(name, _os_reason(exc)) from None
+    if len(data) > cap:
+        raise _too_many_bytes(name, len(data), cap)
+    return data
+
+
+def _os_reason(exc: OSError) -> str:
+    return f"cannot read file: {exc.strerror or exc}"
+
+
+def _describe(source) -> str:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return f"<{len(source)} bytes>"
+    if isinstance(source, (str, os.PathLike)):
+        return os.fspath(source) if isinstance(os.fspath(source), str) else repr(os.fspath(source))
+    return str(getattr(source, "name", "<file object>"))
+
+
+def _read_source(source, cap: int) -> tuple[bytes, str]:
+    """(encoded bytes, description) of a path, bytes or binary file object."""
+    desc = _describe(source)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+    elif isinstance(source, (str, os.PathLike)):
+        return read_image_file(source, max_bytes=cap), desc
+    elif hasattr(source, "read"):
+        data = source.read(cap + 1)
+        if not isinstance(data, (bytes, bytearray)):
+            raise TypeError(f"image file object must be opened in binary mode, got {type(data).__name__}")
+    else:
+        raise TypeError(f"image must be a path, bytes or a binary file object, got {type(source).__name__}")
+    if len(data) > cap:
+        raise _too_many_bytes(desc, len(data), cap)
+    return bytes(data), desc
+
+
+def _flatten_alpha(img):
+    """Composite a transparent image onto white, as image viewers show it."""
+    Image = _pillow()
+    rgba = img.convert("RGBA")
+    background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return Image.alpha_composite(background, rgba).convert("RGB")
+
+
+def _to_mode(img, color: bool):
+    """``img`` as an ``RGB`` (color) or ``L`` (gray) Pillow image."""
+    Image = _pillow()
+    if img.mode in _WIDE_GRAY_MODES:
+        wide = np.asarray(img, dtype=np.float64)
+        img = Image.fromarray(np.clip(np.rint(wide / 257.0), 0, 255).astype(np.uint8), "L")
+    elif img.mode == "F":
+        values = np.asarray(img, dtype=np.float64)
+        # float images are either 0..1 (scientific TIFFs) or already 0..255
+        if values.size and np.nanmax(values) <= 1.0:
+            values = values * 255.0
+        img = Image.fromarray(np.clip(np.rint(np.nan_to_num(values)), 0, 255).astype(np.uint8), "L")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info:
+        img = _flatten_alpha(img)
+    target = "RGB" if color else "L"
+    if img.mode not in ("L", "RGB"):
+        # CMYK, YCbCr, palette, 1-bit...: Pillow converts each of them to RGB
+        img = img.convert("RGB")
+    return img if img.mode == target else img.convert(target)
+
+
+def _orientation(img) -> int | None:
+    try:
+        return img.getexif().get(0x0112)
+    except Exception:  # noqa: BLE001 - a damaged EXIF block only loses the rotation
+        return None
+
+
+def _too_many_pixels(desc: str, width: int, height: int, cap: int) -> ImageTooLargeError:
+    return ImageTooLargeError(desc, f"{width}x{height} = {width * height:,} pixels, the limit is "
+                                    f"{cap:,} (a possible decompression bomb; raise the limit with "
+                                    f"IMSIM_MAX_IMAGE_PIXELS)")
+
+
+def _decode_bytes(data: bytes, desc: str, target, color: bool, cap: int, budget) -> DecodedImage:
+    Image = _pillow()
+    from PIL import ImageOps, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            width, height = img.size
+            if width * height > cap:
+                raise _too_many_pixels(desc, width, height, cap)
+            if _orientation(img) in (5, 6, 7, 8):
+                # orientations 5-8 turn the image by 90 degrees: the upright size is transposed
+                width, height = height, width
+            fmt = img.format
+            if target is not None and fmt == "JPEG":
+                # libjpeg decodes at 1/2, 1/4 or 1/8 scale when that still leaves at least
+                # the target size (either orientation); the bilinear resize does the rest
+                side = max(target)
+                img.draft(None, (side, side))
+            with budget.hold(img.size[0] * img.size[1]):
+                img = ImageOps.exif_transpose(img)
+                img = _to_mode(img, color)
+                if target is not None and img.size != target:
+                    img = img.resize(target, Image.Resampling.BILINEAR)
+                pixels = np.array(img, dtype=np.uint8)
+    except UnreadableImageError:
+        raise
+    except UnidentifiedImageError:
+        raise UnreadableImageError(desc, "not an image file that Pillow can decode") from None
+    except Image.DecompressionBombError as exc:
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        n = f"{int(found.group(1)):,} pixels" if found else "too many pixels"
+        raise ImageTooLargeError(desc, f"{n}, the limit is {cap:,} (a possible decompression bomb; "
+                                       f"raise the limit with IMSIM_MAX_IMAGE_PIXELS)") from None
+    except MemoryError:
+        raise ImageTooLargeError(desc, "not enough memory to decode it") from None
+    except Exception as exc:  # noqa: BLE001
+        # Pillow's format plugins raise many exception types on damaged input
+        # (OSError, SyntaxError, struct.error, IndexError, ...): all mean "unreadable".
+        raise UnreadableImageError(desc, str(exc) or type(exc).__name__) from None
+    return DecodedImage(pixels=pixels, width=int(width), height=int(height), format=fmt)
+
+
+def decode_image(source, *, size=None, color: bool = True, max_bytes: int | None = None,
+                 max_pixels: int | None = None, budget: DecodeBudget | None = None,
+                 name: str | None = None) -> DecodedImage:
+    """Decode one image the way every imsim command does, within the caps.
+
+    Parameters
+    ----------
+    source : str, path-like, bytes or binary file object
+        The encoded image (JPEG, PNG, WebP, BMP, GIF, TIFF; the first frame of an
+        animation). A path must name a regular file.
+    size : int or (width, height), optional
+        Resize to this size with bilinear interpolation; an int means a square. The
+        aspect ratio is not kept. Default: the image's own (upright) size.
+    color : bool
+        True for RGB, False for 8-bit grayscale (ITU-R 601 luma, Pillow's ``L``).
+        Transparent pixels are composited onto white first.
+    max_bytes, max_pixels : int, optional
+        Caps for this call (default :func:`limits`).
+    budget : DecodeBudget, optional
+        The concurrency bound to hold while decoding (default :data:`DECODE_BUDGET`).
+    name : str, optional
+        How errors name the source (default: the path, the file object's name, or
+        ``<N bytes>``).
+
+    Returns
+    -------
+    DecodedImage
+        ``pixels`` (H, W, 3) or (H, W) uint8 and the upright ``width`` x ``height``.
+
+    Raises
+    ------
+    ImageTooLargeError
+        Above the byte or the pixel cap (a ValueError).
+    UnreadableImageError
+        Missing, not a regular file, undecodable or truncated (a ValueError).
+    ValueError
+        For a bad ``size``.
+    """
+    target = target_size(size)
+    lim = limits()
+    cap_bytes = lim.max_bytes if max_bytes is None else int(max_bytes)
+    cap_pixels = lim.max_pixels if max_pixels is None else int(max_pixels)
+    data, desc = _read_source(source, cap_bytes)
+    return _decode_bytes(data, name or desc, target, bool(color), cap_pixels,
+                         DECODE_BUDGET if budget is None else budget)
+
+
+def load_image(source, *, size=None, color: bool = True) -> np.ndarray:
+    """The pixels of :func:`decode_image` (same parameters, errors and limits).
+
+    Returns
+    -------
+    ndarray of shape (H, W, 3) if color else (H, W), dtype uint8
+        After the EXIF orientation is applied, so (H, W) is the upright size.
+    """
+    return decode_image(source, size=size, color=color).pixels
