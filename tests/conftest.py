@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# shared test helpers (tests/_hostile.py) import as top-level modules
+if str(ROOT / "tests") not in sys.path:
+    sys.path.insert(0, str(ROOT / "tests"))
 
 
 def _mnist_dir() -> Path | None:
@@ -77,3 +81,21 @@ def bars():
     set for classifiers. Label 0: a horizontal bar, 1: a vertical bar, 2: a dot, at
     random places."""
     return _bars
+
+
+@pytest.fixture
+def hostile_env(monkeypatch):
+    """The small pixel cap of tests/_hostile.py, for this process and its children."""
+    from _hostile import MAX_PIXELS
+
+    monkeypatch.setenv("IMSIM_MAX_IMAGE_PIXELS", str(MAX_PIXELS))
+    return MAX_PIXELS
+
+
+@pytest.fixture
+def hostile_folder(tmp_path, hostile_env):
+    """A photo folder with FIFOs, device links, symlink loops, bombs, hostile names
+    (see tests/_hostile.py); the pixel cap is set to match its bombs."""
+    from _hostile import make_hostile_folder
+
+    return make_hostile_folder(tmp_path / "hostile")

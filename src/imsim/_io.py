@@ -49,6 +49,35 @@ def _final_target(path: Path) -> Path:
     return Path(os.path.realpath(path)) if path.is_symlink() else path
 
 
+DEFAULT_MAX_TEXT_BYTES = 256 * 2**20
+
+
+def read_text_file(path, what: str = "file") -> str:
+    """The UTF-8 text of the user's file ``path``, read only when it is a regular file
+    of at most ``IMSIM_MAX_TEXT_BYTES`` (default 256 MiB).
+
+    Raises FileNotFoundError / IsADirectoryError naming ``what``, or DataFormatError
+    for a device, FIFO, an over-long file or bytes that are not UTF-8.
+    """
+    from ._validation import DataFormatError, check_file
+
+    p = check_file(path, what)
+    raw = os.environ.get("IMSIM_MAX_TEXT_BYTES", "")
+    cap = int(raw) if raw.strip().isdigit() else DEFAULT_MAX_TEXT_BYTES
+    with open(p, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise DataFormatError(f"{p}: {what} is not a regular file")
+        data = f.read(cap + 1)
+    if len(data) > cap:
+        raise DataFormatError(f"{p}: {what} is longer than {cap:,} bytes "
+                              f"(raise the limit with IMSIM_MAX_TEXT_BYTES)")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DataFormatError(f"{p}: not a text file") from None
+
+
 def check_output(path, *inputs) -> Path:
     """Refuse an output path that is a folder or the same file as one of ``inputs``.
 

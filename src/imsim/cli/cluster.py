@@ -53,6 +53,9 @@ def register(app: typer.Typer) -> None:
         from imsim.formats.classes import read_classes
         from imsim.formats.cluster import read_cluster_conf, write_cluster_output
 
+        from imsim._io import check_output
+
+        check_output(output, data, config, latent, classes, labels)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             conf = read_cluster_conf(config)
@@ -98,12 +101,21 @@ def register(app: typer.Typer) -> None:
         from imsim.datasets import read_idx
         from imsim.report.cluster_plots import plot_elbow
 
+        from imsim._io import check_output
+
+        check_output(output, data)
         first, sep, last = k_range.partition("-")
         if not (sep and first.strip().isdigit() and last.strip().isdigit()):
             raise ValueError(f"--k-range must look like 2-15, got {k_range!r}")
         kind, X = read_idx(data)
         if kind == "labels":
             raise ValueError(f"{data} is a labels file, expected images or latent vectors")
+        if limit is not None:
+            from imsim._validation import check_positive_int
+
+            limit = check_positive_int(limit, "--limit")
+        if len(X) == 0:
+            raise ValueError(f"{data} holds no images")
         X = X.reshape(len(X), -1)[:limit]
         result = elbow(X, range(int(first), int(last) + 1), method=method, random_state=seed)
         for k, v, t in zip(result.ks, result.inertias, result.times):

@@ -64,8 +64,10 @@ def run_emd_search(*, data, queries, data_labels, query_labels, output, window: 
         Print the result as JSON instead of text.
     """
     from imsim.evaluation.emd import emd_correctness
+    from imsim._io import check_output
     from imsim.formats.emd import EMDReport, format_emd_output, write_emd_output
 
+    check_output(output, data, queries, data_labels, query_labels)
     X, y = _load(data, data_labels, "data", data_limit, "--data-limit")
     Q, yq = _load(queries, query_labels, "query", n_queries, "--queries")
     result = emd_correctness(X, Q, y, yq, window=window, k=10, ground=ground,

@@ -308,6 +308,10 @@ def register(app: typer.Typer) -> None:
                                               "write the latent files, exit."),
     ):
         """Encode a data set and a query set into 0..25500 latent files (one shared scale)."""
+        from imsim._io import check_output
+
+        check_output(out_dataset, dataset, queryset)
+        check_output(out_query, dataset, queryset)
         if interactive:
             if model is not None:
                 raise ValueError("--interactive trains its own model; leave out --model")

@@ -24,6 +24,8 @@ def _read_vectors(path: Path):
     from imsim.datasets import read_images
 
     images = read_images(path)
+    if len(images) == 0:
+        raise ValueError(f"{path} holds no images")
     return images.reshape(len(images), -1)
 
 
@@ -142,6 +144,10 @@ def register(app: typer.Typer) -> None:
         from imsim.evaluation.search import compare, to_report
         from imsim.formats.search import format_search_output, write_search_output
 
+        if output is not None:
+            from imsim._io import check_output
+
+            check_output(output, data, query, latent_data, latent_query)
         X = _read_vectors(check_file(data, "data file"))
         Q = _read_vectors(check_file(query, "query file"))
         Zx = Zq = None

@@ -56,6 +56,11 @@ class CollectionSettings:
         if self.size % 4:
             # the autoencoder halves the image twice
             raise ValueError(f"size must be a multiple of 4 pixels, got {self.size}")
+        max_side = int(os.environ.get("IMSIM_MAX_IMAGE_SIDE", "") or 512)
+        if self.size > max_side:
+            # every image is held as size x size x 3 bytes for training: 100000 would need 30 GB each
+            raise ValueError(f"size {self.size} is above the limit of {max_side} pixels (memory grows "
+                             f"as N x size^2 x 3 bytes); raise it with IMSIM_MAX_IMAGE_SIDE")
         check_positive_int(self.latent_dim, "latent_dim")
         check_positive_int(self.n_cached, "n_cached")
         metric = str(self.metric).lower()

@@ -17,8 +17,11 @@ Writers are atomic (temporary file + rename).
 from __future__ import annotations
 
 import gzip
+import os
+import stat
 import struct
 import warnings
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -40,15 +43,68 @@ __all__ = [
 ]
 
 
+DEFAULT_MAX_IDX_BYTES = 4 * 2**30
+
+
+def max_idx_bytes() -> int:
+    """Largest idx payload read, in bytes: ``IMSIM_MAX_IDX_BYTES`` or 4 GiB."""
+    raw = os.environ.get("IMSIM_MAX_IDX_BYTES", "")
+    try:
+        return int(raw) if raw.strip() else DEFAULT_MAX_IDX_BYTES
+    except ValueError:
+        raise ValueError(f"IMSIM_MAX_IDX_BYTES must be an integer, got {raw!r}") from None
+
+
+def _declared_bytes(head: bytes) -> int:
+    """The most bytes the header ``head`` can declare (images, labels or 2-byte latents);
+    just the header when its magic is none of those (the parsers then say so)."""
+    if len(head) < 8:
+        return len(head)
+    magic, n = struct.unpack(">2i", head[:8])
+    if magic == LABELS_MAGIC:
+        return 8 + max(n, 0)
+    known = (IMAGES_MAGIC, LATENT_MAGIC, LATENT_MAGIC_IDX16, *LEGACY_LATENT_MAGICS)
+    if len(head) < 16 or magic not in known:
+        return len(head)
+    n, rows, cols = struct.unpack(">3i", head[4:16])
+    return 16 + 2 * max(n, 0) * max(rows, 0) * max(cols, 0)
+
+
 def _read_raw(path) -> bytes:
-    """Whole file contents, gunzipped when the file starts with the gzip magic."""
+    """File contents, gunzipped when the file starts with the gzip magic, read with a bound.
+
+    The header is read (and decompressed) first; then at most twice the size it
+    declares (plus 1 KiB) is read, so a small ``.gz`` that expands to gigabytes, a
+    header that declares more than :func:`max_idx_bytes`, or ``/dev/zero`` given as
+    a file never fill memory.
+    """
     p = check_file(path, "idx file")
-    data = p.read_bytes()
-    if data[:2] == b"\x1f\x8b":
+    mode = os.stat(p).st_mode
+    if not stat.S_ISREG(mode):
+        raise DataFormatError(f"{p}: not a regular file")
+    with open(p, "rb") as raw:
+        gzipped = raw.read(2) == b"\x1f\x8b"
+        raw.seek(0)
+        stream = gzip.GzipFile(fileobj=raw) if gzipped else raw
         try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as exc:
+            head = stream.read(16)
+            declared = _declared_bytes(head)
+            cap = max_idx_bytes()
+            if declared > cap:
+                raise DataFormatError(
+                    f"{p}: header declares {declared:,} bytes, more than the {cap:,}-byte limit "
+                    f"(raise it with IMSIM_MAX_IDX_BYTES if the file is real)")
+            if declared <= len(head):  # no header this module knows: the parsers say why
+                return head
+            bound = 2 * declared + 1024
+            rest = stream.read(bound - len(head) + 1)
+        except (OSError, EOFError, zlib.error) as exc:
             raise DataFormatError(f"{p}: corrupt gzip data ({exc})") from None
+    data = head + rest
+    if len(data) > bound:
+        raise DataFormatError(f"{p}: holds far more data than its header declares "
+                              f"({declared - len(head):,} bytes after the header); "
+                              f"the header is wrong or the file is not an idx file")
     return data
 
 

@@ -256,6 +256,8 @@ def read_image_file(path, *, max_bytes: int | None = None) -> bytes:
 
 
 def _os_reason(exc: OSError) -> str:
+    if exc.errno == 40:  # ELOOP
+        return "symbolic link loop"
     return f"cannot read file: {exc.strerror or exc}"
 
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .._io import write_text_atomic
-from .._validation import DataFormatError, check_file
+from .._io import read_text_file, write_text_atomic
+from .._validation import DataFormatError
 
 __all__ = ["write_classes", "read_classes", "format_classes", "parse_classes"]
 
@@ -99,6 +99,9 @@ def parse_classes(text: str, n_images: int | None = None, *, source: str = "<tex
         if bad is not None:
             raise DataFormatError(f"{source}:{lineno}: image ids must be non-negative "
                                   f"integers, found {bad!r}")
+        big = next((item for item in body if len(item.lstrip("0")) > 18), None)
+        if big is not None:  # beyond int64 (and any real collection): refuse before converting
+            raise DataFormatError(f"{source}:{lineno}: image id {big[:30]} is too large")
         ids = np.array([int(item) for item in body], dtype=np.int64)
         if size is not None and size != len(ids):
             raise DataFormatError(f"{source}:{lineno}: size says {size} images but "
@@ -116,6 +119,17 @@ def parse_classes(text: str, n_images: int | None = None, *, source: str = "<tex
         seen_class[number] = lineno
     all_ids = np.concatenate([ids for _, _, ids in entries])
     n = int(all_ids.max()) + 1 if n_images is None and all_ids.size else (n_images or 0)
+    if n_images is None and n - all_ids.size > 1_000_000:
+        # every id 0..max must be listed once: a larger id means missing images (and
+        # would make the label array as large as the id), so say so before allocating
+        raise DataFormatError(f"{source}: ids go up to {n - 1} but only {all_ids.size} ids are "
+                              f"listed, so some images are in no class")
+    top = max(n, len(entries))
+    for lineno, number, _ in entries:
+        if number - first >= top:
+            raise DataFormatError(f"{source}:{lineno}: CLUSTER-{number} is out of range: with "
+                                  f"{n} images and {len(entries)} classes, class numbers go up "
+                                  f"to {top - 1 + first}")
     labels = np.full(n, -1, dtype=np.int64)
     where = np.zeros(n, dtype=np.int64)  # line that placed each image
     for lineno, number, ids in entries:
@@ -163,9 +177,4 @@ def read_classes(path, n_images: int | None = None) -> np.ndarray:
         non-integer id, a size that disagrees with the ids, a class or an image
         listed twice, an id out of range; or images in no class.
     """
-    p = check_file(path, "classes file")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise DataFormatError(f"{p}: not a text file") from None
-    return parse_classes(text, n_images, source=str(p))
+    return parse_classes(read_text_file(path, "classes file"), n_images, source=str(path))

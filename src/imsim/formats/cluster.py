@@ -42,8 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .._io import write_text_atomic
-from .._validation import DataFormatError, check_file
+from .._io import read_text_file, write_text_atomic
+from .._validation import DataFormatError
 
 __all__ = [
     "ClusterConfig", "parse_cluster_conf", "read_cluster_conf",
@@ -56,11 +56,7 @@ SECTION_NAMES = ("NEW SPACE", "ORIGINAL SPACE", "CLASSES AS CLUSTERS")
 
 
 def _read_text(path, what: str) -> tuple[str, str]:
-    p = check_file(path, what)
-    try:
-        return p.read_text(encoding="utf-8"), str(p)
-    except UnicodeDecodeError:
-        raise DataFormatError(f"{p}: not a text file") from None
+    return read_text_file(path, what), str(path)
 
 
 # ------------------------------------------------------------------ cluster.conf
@@ -106,7 +102,7 @@ def parse_cluster_conf(text: str, *, source: str = "<text>") -> ClusterConfig:
         if key in lines:
             raise DataFormatError(f"{source}:{lineno}: {key} given again (first on line "
                                   f"{lines[key]})")
-        if not re.fullmatch(r"\+?\d+", value) or int(value) < 1:
+        if not re.fullmatch(r"\+?\d{1,18}", value) or int(value) < 1:
             raise DataFormatError(f"{source}:{lineno}: {key} must be a positive integer, "
                                   f"found {value!r}")
         values[key], lines[key] = int(value), lineno

@@ -19,6 +19,8 @@ as the dense formula (the tests check it), hundreds of times cheaper.
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from .._validation import check_positive_int
@@ -87,11 +89,16 @@ class LSHIndex(Index):
 
     def _fit(self, X: np.ndarray) -> None:
         k = check_positive_int(self.k, "k")
-        check_positive_int(self.L, "L")
+        L = check_positive_int(self.L, "L")
+        max_tables = int(os.environ.get("IMSIM_MAX_LSH_TABLES", "") or 256)
+        if L > max_tables:
+            # each table holds one int64 hash per vector plus its sort: L * N * 16 bytes
+            raise ValueError(f"L={L} hash tables is above the limit of {max_tables} (memory grows "
+                             f"as L x N x 16 bytes); raise it with IMSIM_MAX_LSH_TABLES")
         if k > 32:
             raise ValueError(f"k must be at most 32 (32 // k bits per hash), got {k}")
-        if self.w is not None and not self.w > 0:
-            raise ValueError(f"w must be positive, got {self.w!r}")
+        if self.w is not None and not (self.w > 0 and np.isfinite(self.w)):
+            raise ValueError(f"w must be a positive finite number, got {self.w!r}")
         self.X_ = X
         self.w_ = float(self.w) if self.w is not None else self._estimate_w(X)
         streams = np.random.SeedSequence(self.seed).spawn(self.L)
