@@ -70,8 +70,10 @@ def _pillow():
     global _PILLOW_READY
     from PIL import Image
 
+    # idempotent (an equal filter is replaced, not added), and re-installed on each call
+    # because warnings.catch_warnings() blocks elsewhere restore the filter list
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning, module=r"PIL\.")
     if not _PILLOW_READY:
-        warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning, module=r"PIL\.")
         env = os.environ.get("IMSIM_MAX_IMAGE_PIXELS")
         if env:
             wanted = _env_int("IMSIM_MAX_IMAGE_PIXELS", 1)

@@ -1,0 +1,156 @@
+"""The one decoding path: regular files only, byte and pixel caps, draft, budget, typed errors."""
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import threading
+import time
+import warnings
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from _hostile import MAX_PIXELS, bomb_png
+from imsim._validation import ImageTooLargeError, UnreadableImageError
+from imsim.datasets.image import DecodeBudget, decode_image, limits, read_image_file
+
+
+def _png(pixels) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_fifo_and_device_links_are_refused_without_reading(tmp_path):
+    # in a child process with a timeout and a memory cap: before the fix the FIFO
+    # blocked forever and /dev/zero was read until memory ran out
+    os.mkfifo(tmp_path / "x.jpg")
+    os.symlink("/dev/zero", tmp_path / "zero.jpg")
+    code = (
+        "import sys\n"
+        "from imsim.datasets.image import decode_image\n"
+        "for name in sys.argv[1:]:\n"
+        "    try:\n"
+        "        decode_image(name)\n"
+        "    except ValueError as exc:\n"
+        "        print(type(exc).__name__, exc.reason)\n")
+    out = subprocess.run(
+        ["bash", "-c", f'ulimit -v 1500000; exec "{sys.executable}" -c "$0" "$@"', code,
+         str(tmp_path / "x.jpg"), str(tmp_path / "zero.jpg")],
+        capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [
+        "UnreadableImageError not a regular file (a FIFO)",
+        "UnreadableImageError not a regular file (a character device)"]
+
+
+def test_errors_carry_source_and_reason(tmp_path):
+    with pytest.raises(UnreadableImageError) as info:
+        decode_image(tmp_path / "missing.png")
+    assert info.value.source == str(tmp_path / "missing.png") and info.value.reason == "no such file"
+    assert str(info.value) == f"cannot read image {tmp_path / 'missing.png'}: no such file"
+    os.symlink("nowhere.png", tmp_path / "dangling.png")
+    with pytest.raises(UnreadableImageError, match="broken symbolic link"):
+        decode_image(tmp_path / "dangling.png")
+    os.symlink("loop.png", tmp_path / "loop.png")
+    with pytest.raises(UnreadableImageError, match="symbolic link loop"):
+        decode_image(tmp_path / "loop.png")
+    with pytest.raises(UnreadableImageError, match=r"not a regular file \(a folder\)"):
+        decode_image(tmp_path)
+    with pytest.raises(UnreadableImageError) as info:
+        decode_image(b"hello", name="upload.jpg")
+    assert (info.value.source, info.value.reason) == ("upload.jpg", "not an image file that Pillow can decode")
+    # picklable (process pools, web workers)
+    import pickle
+
+    again = pickle.loads(pickle.dumps(info.value))
+    assert (again.source, again.reason, str(again)) == (info.value.source, info.value.reason, str(info.value))
+
+
+def test_byte_cap_refuses_before_reading(tmp_path, monkeypatch):
+    data = _png(np.zeros((8, 8, 3), np.uint8))
+    (tmp_path / "a.png").write_bytes(data)
+    monkeypatch.setenv("IMSIM_MAX_IMAGE_BYTES", str(len(data) - 1))
+    for source in (tmp_path / "a.png", data, io.BytesIO(data)):
+        with pytest.raises(ImageTooLargeError, match="IMSIM_MAX_IMAGE_BYTES"):
+            decode_image(source)
+    monkeypatch.setenv("IMSIM_MAX_IMAGE_BYTES", str(len(data)))
+    assert decode_image(tmp_path / "a.png").pixels.shape == (8, 8, 3)
+    assert read_image_file(tmp_path / "a.png") == data
+
+
+@pytest.mark.parametrize("factor, accepted", [(0.9, True), (1.0, True), (1.5, False), (2.5, False)])
+def test_pixel_cap_has_no_warning_band(hostile_env, factor, accepted):
+    side = int((factor * MAX_PIXELS) ** 0.5) + (0 if accepted else 1)
+    data = bomb_png(side)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no DecompressionBombWarning or any other
+        if accepted:
+            got = decode_image(data, size=16, color=False)
+            assert (got.width, got.height) == (side, side) and got.pixels.shape == (16, 16)
+        else:
+            with pytest.raises(ImageTooLargeError) as info:
+                decode_image(data)
+            assert f"{side}x{side} = {side * side:,} pixels, the limit is {MAX_PIXELS:,}" in info.value.reason
+            assert "IMSIM_MAX_IMAGE_PIXELS" in info.value.reason
+
+
+def test_pillow_limit_is_the_default_cap_and_its_warning_is_never_raw(monkeypatch):
+    monkeypatch.delenv("IMSIM_MAX_IMAGE_PIXELS", raising=False)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    assert limits().max_pixels == 1000
+    data = bomb_png(40)  # 1,600 pixels: between 1x and 2x Pillow's limit, where Pillow only warns
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        with pytest.raises(ImageTooLargeError, match="1,600 pixels, the limit is 1,000"):
+            decode_image(data)
+        with pytest.raises(ImageTooLargeError, match="the limit is 1,000"):
+            decode_image(bomb_png(100))  # above 2x: Pillow's own error, same message
+    assert not [w for w in caught if issubclass(w.category, Image.DecompressionBombWarning)]
+
+
+def test_upright_size_and_draft_decoding(rng):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees: a 40x20 file shows as 20x40
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (20, 40, 3), dtype=np.uint8)).save(buf, "JPEG", exif=exif.tobytes())
+    got = decode_image(buf.getvalue())
+    assert (got.width, got.height, got.format) == (20, 40, "JPEG") and got.pixels.shape == (40, 20, 3)
+
+    class Recording(DecodeBudget):
+        def hold(self, n_pixels):
+            self.seen = n_pixels
+            return super().hold(n_pixels)
+
+    big = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (1200, 1600, 3), dtype=np.uint8)).save(big, "JPEG")
+    budget = Recording(10**9)
+    got = decode_image(big.getvalue(), size=64, budget=budget)
+    assert (got.width, got.height) == (1600, 1200) and got.pixels.shape == (64, 64, 3)
+    assert budget.seen == 200 * 150  # libjpeg decoded at 1/8 scale, not 1.9 megapixels
+
+
+def test_decode_budget_bounds_concurrent_pixels():
+    budget = DecodeBudget(100)
+    lock = threading.Lock()
+    state = {"now": 0, "peak": 0}
+
+    def work(n):
+        with budget.hold(n):
+            with lock:
+                state["now"] += n
+                state["peak"] = max(state["peak"], state["now"])
+            time.sleep(0.01)
+            with lock:
+                state["now"] -= n
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in [60, 60, 30, 30, 30, 150, 10] * 3]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # never more than the budget, except one request larger than it, which runs alone
+    assert state["peak"] <= 150 and budget._used == 0
