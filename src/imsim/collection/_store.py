@@ -489,9 +489,10 @@ def load_array(path: Path, *, mmap: bool = True, shape=None, dtype=None) -> np.n
         raise DataFormatError(f"collection version is incomplete: {path} is missing; {hint}")
     try:
         array = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
+    except Exception as exc:  # noqa: BLE001 - numpy's header parser raises ValueError,
+        # SyntaxError, tokenize.TokenError, ... on damaged bytes: all mean "damaged"
         reason = "empty file" if path.stat().st_size == 0 else \
-            str(exc).split(";")[0].split("\n")[0] if "pickle" not in str(exc) else "not a .npy array"
+            str(exc).split(";")[0].split("\n")[0][:120] if "pickle" not in str(exc) else "not a .npy array"
         raise DataFormatError(f"{path} is damaged ({reason}); {hint}") from None
     if not isinstance(array, np.ndarray) or (dtype is not None and array.dtype != dtype) or \
             (shape is not None and tuple(array.shape) != tuple(shape)):
