@@ -18,6 +18,9 @@ from .._validation import DataFormatError, ImageTooLargeError, check_positive_in
 from ..datasets.image import limits, read_image_file
 from . import _groups, _model, _store
 from ._results import Groups, Hit, QueryResult
+from ._guard import check_same_folder as _check_same_folder
+from ._guard import check_write_args as _check_write_args
+from ._guard import rebuild_damaged as _rebuild_damaged
 from ._scan import scan
 
 METRICS = ("l2", "cosine", "l1")
@@ -670,49 +673,6 @@ class Collection:
                                  (sha,)).fetchall()
         self_id = next((i for i, p in rows if p == rel), rows[0][0] if rows else None)
         return data, desc, self_id
-
-
-def _check_same_folder(current: Collection, photos: Path, replace: bool) -> None:
-    """Refuse to index another folder into ``current`` unless ``replace``."""
-    if replace or not photos.exists():
-        return
-    if photos.resolve() != current.photos_root:
-        raise ValueError(f"collection {current.path} indexes {current.photos_root}, not {photos.resolve()}; "
-                         f"pass --replace (replace=True) to replace its photos with this folder's, "
-                         f"or give another collection (-c)")
-
-
-def _check_write_args(photos: Path, workers, training: dict, *, trains: bool) -> None:
-    """Check what a build needs before anything is written (no lock, no folder made)."""
-    if not photos.exists():
-        raise FileNotFoundError(f"image folder not found: {photos}")
-    if not photos.is_dir():
-        raise NotADirectoryError(f"expected a folder of images, got a file: {photos}")
-    if workers is not None:
-        check_positive_int(workers, "workers")
-    if trains:
-        check_positive_int(training.get("epochs", _model.DEFAULT_EPOCHS), "epochs")
-
-
-def _rebuild_damaged(cls, root: Path, photos_dir, given: dict, **kwargs) -> Collection:
-    """``--retrain`` of a collection that cannot be opened: rebuild it from its manifest's
-    photos folder and settings (or the given ones); the damaged version is pruned after."""
-    try:
-        info = _store.read_pointer(root)
-        manifest = _store.read_json(root / _store.VERSIONS / info["current"] / "manifest.json")
-        old = dict(manifest.get("settings") or {})
-        photos = manifest.get("photos_root")
-    except (OSError, ValueError):
-        old, photos = {}, None
-    if photos_dir is None:
-        if photos is None:
-            raise DataFormatError(f"collection {root} is too damaged to know its photos folder; "
-                                  f"give it: `imsim index PHOTOS_DIR -c {root} --retrain`")
-        photos_dir = photos
-    settings = {k: v for k, v in {**old, **given}.items() if k in CollectionSettings.__dataclass_fields__}
-    training = {k: v for k, v in (("epochs", kwargs.pop("epochs")), ("seed", kwargs.pop("seed")))
-                if v is not None}
-    return cls.build(photos_dir, root, **kwargs, **training, **settings)
 
 
 def _unchanged(previous: Collection, photos: Path, res) -> bool:
