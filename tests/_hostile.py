@@ -78,6 +78,7 @@ def make_hostile_folder(root: Path, *, n_good: int = 8, seed: int = 0) -> Hostil
         good(f"ok/{i}.png", _png(base))
     h.paths["html"] = good(HTML_NAME, _png(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)))
     h.paths["escape"] = good(ESCAPE_NAME, _png(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)))
+    h.paths["backslash"] = good("back\\slash\nnewline.png", _png(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)))
     side_09, side_15 = int((0.9 * MAX_PIXELS) ** 0.5), int((1.5 * MAX_PIXELS) ** 0.5) + 1
     h.paths["bomb_09"] = good("bomb_0.9x.png", bomb_png(side_09))
 

@@ -158,9 +158,11 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, "--seed", help="Seed of the projection and the sample."),
     ):
         """A 2-D map of the collection's latent space, coloured by label or group."""
+        from imsim._io import check_output
         from imsim.collection import Collection
         from imsim.report.map_plots import collection_map
 
+        check_output(out)
         with Collection.open(collection) as coll:
             info = collection_map(coll, out, method=method, color_by=color_by,
                                   n_thumbnails=thumbnails, seed=seed)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._metadata import check_relpath
 from ._results import Group, Groups
 
 GROUP_METHODS = ("kmedoids", "kmedians")
@@ -112,7 +113,9 @@ def export_groups(groups: Groups, relpaths: list[str], dest, *, copy: bool = Fal
             folder = staging / f"group_{g.index:0{width}d}"
             for i in g.members:
                 src = Path(groups.paths[i])
-                target = folder / relpaths[i]
+                # stored paths were checked when the collection opened; check again here,
+                # where a bad one would write outside the export folder
+                target = folder / check_relpath(relpaths[i], "the collection's images.sqlite")
                 target.parent.mkdir(parents=True, exist_ok=True)
                 if copy:
                     shutil.copy2(src, target)

@@ -8,6 +8,7 @@ leaves the photos folder (absolute, ``..``), an empty, garbage or mis-sized arra
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,10 +92,13 @@ def check_relpath(rel, source) -> str:
     A stored path must be relative, use ``/``, and have no empty, ``.`` or ``..``
     part, so joining it to the photos folder (or an export folder) stays inside.
     """
-    if not isinstance(rel, str) or not rel or rel.startswith("/") or "\\" in rel or "\0" in rel \
+    if not isinstance(rel, str) or not rel or rel.startswith("/") or "\0" in rel \
+            or (os.sep == "\\" and ("\\" in rel or ":" in rel)) \
             or any(part in ("", ".", "..") for part in rel.split("/")):
+        parents = Path(source).parents
+        hint = repair_hint(parents[2]) if len(parents) > 2 else "rebuild the collection with --retrain"
         raise DataFormatError(f"{source} holds an unsafe image path {rel!r} (paths must stay inside "
-                              f"the photos folder); {repair_hint(Path(source).parents[2])}")
+                              f"the photos folder); {hint}")
     return rel
 
 
@@ -118,7 +122,7 @@ def check_metadata(con: sqlite3.Connection, path: Path) -> int:
         n, lo, hi = con.execute("SELECT COUNT(*), MIN(id), MAX(id) FROM images").fetchone()
         con.execute("SELECT path, size, mtime_ns, reason FROM skipped LIMIT 1").fetchall()
         bad = con.execute(
-            "SELECT path FROM images WHERE path = '' OR path LIKE '/%' OR path LIKE '%\\%' "
+            "SELECT path FROM images WHERE path = '' OR path LIKE '/%' "
             "OR path = '..' OR path LIKE '../%' OR path LIKE '%/../%' OR path LIKE '%/..' "
             "OR path = '.' OR path LIKE './%' OR path LIKE '%/./%' OR path LIKE '%/.' "
             "OR path LIKE '%//%' OR path LIKE '%/' OR instr(path, char(0)) > 0 LIMIT 1").fetchone()
