@@ -20,7 +20,27 @@ def _index_summary(coll) -> list[str]:
              f"{r.encoded} encoded" + ("; model trained" if r.trained else "")]
     if r.skipped:
         lines.append(f"  {len(r.skipped)} skipped:")
-        lines += [f"    {safe_name(path)}: {safe_name(reason)}" for path, reason in r.skipped]
+        lines += _skipped_lines(r.skipped)
+    return lines
+
+
+_OTHER_TYPES_SHOWN = 10
+
+
+def _skipped_lines(skipped) -> list[str]:
+    """One line per skipped file; files of another type (.svg, .txt) past the first
+    ten of each kind are counted in one line (Collection.skipped() lists them all)."""
+    lines, hidden = [], {}
+    for path, reason in skipped:
+        if reason.startswith("not a supported image type"):
+            kind = hidden.setdefault(reason, [0])
+            kind[0] += 1
+            if kind[0] > _OTHER_TYPES_SHOWN:
+                continue
+        lines.append(f"    {safe_name(path)}: {safe_name(reason)}")
+    for reason, (count,) in hidden.items():
+        if count > _OTHER_TYPES_SHOWN:
+            lines.append(f"    ... and {count - _OTHER_TYPES_SHOWN} more: {safe_name(reason)}")
     return lines
 
 
