@@ -46,3 +46,15 @@ def test_emd_window_as_large_as_the_image_warns(files, monkeypatch):
     with pytest.warns(UserWarning, match="window 12 covers the whole side"):
         assert main(["search", "-d", "in.idx", "-q", "q.idx", "-EMD", "-l1", "in.lab", "-l2", "q.lab",
                      "-o", "out.txt", "--window", "12", "--queries", "1"]) == 0
+
+
+def test_emd_signatures_of_a_huge_window_are_one_bin_without_padding(rng):
+    from imsim.distances.emd import signatures
+
+    X = rng.integers(1, 256, (3, 13, 13)).astype(np.uint8)
+    with pytest.warns(UserWarning, match="covers the whole side"):
+        W, P = signatures(X, 10**6)  # padded to 10**6 x 10**6 before: 3 TB
+    with pytest.warns(UserWarning):
+        W13, P13 = signatures(X, 13)
+    np.testing.assert_array_equal(W, W13)
+    np.testing.assert_array_equal(P, P13)

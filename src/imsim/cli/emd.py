@@ -63,13 +63,17 @@ def run_emd_search(*, data, queries, data_labels, query_labels, output, window: 
     json_out : bool
         Print the result as JSON instead of text.
     """
-    from imsim.evaluation.emd import emd_correctness
     from imsim._io import check_output
+    from imsim.evaluation.emd import emd_correctness
     from imsim.formats.emd import EMDReport, format_emd_output, write_emd_output
 
     check_output(output, data, queries, data_labels, query_labels)
     X, y = _load(data, data_labels, "data", data_limit, "--data-limit")
     Q, yq = _load(queries, query_labels, "query", n_queries, "--queries")
+    side = max(X.shape[1:])
+    if window > side:
+        raise ValueError(f"--window {window} is larger than the {X.shape[1]}x{X.shape[2]} images; "
+                         f"use at most {side} pixels (a few pixels is usual)")
     result = emd_correctness(X, Q, y, yq, window=window, k=10, ground=ground,
                              shortlist=shortlist)
     report = EMDReport(

@@ -127,13 +127,11 @@ def signatures(images, window: int = 4, *, name: str = "images") -> tuple[np.nda
     window = check_positive_int(window, "window")
     images = check_array(images, name=name, ndim=3)
     n, h, w = images.shape
-    if window > max(h, w):
-        raise ValueError(f"window {window} is larger than the {h}x{w} images; "
-                         f"use a window of at most {max(h, w)} pixels (a few pixels is usual)")
     if window >= min(h, w):
         warnings.warn(f"window {window} covers the whole side of the {h}x{w} images: every image "
                       f"has at most {-(-h // window) * -(-w // window)} bins and EMD says little; "
                       f"use a window well below {min(h, w)}", UserWarning, stacklevel=2)
+    window = min(window, max(h, w))  # a larger window gives the same single bin: never pad to it
     nr, nc = -(-h // window), -(-w // window)
     if images.dtype.kind == "f" and (images < 0).any():
         raise ValueError(f"{name} hold negative intensities (min {images.min():g}); "
