@@ -22,7 +22,7 @@ def files(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["search", "-d", "in.idx", "-q", "q.idx", "--lsh-w", "inf", "--method", "lsh"],
-     "w must be a positive finite number, got inf"),
+     "w must be positive and finite, got inf"),
     (["search", "-d", "in.idx", "-q", "q.idx", "-L", "100000", "--method", "lsh"],
      "IMSIM_MAX_LSH_TABLES"),
     (["search", "-d", "in.idx", "-q", "q.idx", "-EMD", "-l1", "in.lab", "-l2", "q.lab", "-o", "out.txt",

@@ -98,7 +98,7 @@ class LSHIndex(Index):
         if k > 32:
             raise ValueError(f"k must be at most 32 (32 // k bits per hash), got {k}")
         if self.w is not None and not (self.w > 0 and np.isfinite(self.w)):
-            raise ValueError(f"w must be a positive finite number, got {self.w!r}")
+            raise ValueError(f"w must be positive and finite, got {self.w!r}")
         self.X_ = X
         self.w_ = float(self.w) if self.w is not None else self._estimate_w(X)
         streams = np.random.SeedSequence(self.seed).spawn(self.L)
