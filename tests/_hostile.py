@@ -94,10 +94,10 @@ def make_hostile_folder(root: Path, *, n_good: int = 8, seed: int = 0) -> Hostil
     os.symlink(".", bad("loopdir", "loopdir", "symbolic link to a folder"))
     os.symlink("nowhere.jpg", bad("dangling", "dangling.jpg", "broken symbolic link"))
     full = _png(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))
-    bad("truncated_png", "truncated.png", "").write_bytes(full[: len(full) // 2])
+    bad("truncated_png", "truncated.png", "image file is truncated").write_bytes(full[: len(full) // 2])
     buf = io.BytesIO()
     Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(buf, "JPEG")
-    bad("truncated_jpg", "truncated.jpg", "").write_bytes(buf.getvalue()[:300])
+    bad("truncated_jpg", "truncated.jpg", "image file is truncated").write_bytes(buf.getvalue()[:300])
     bad("garbage", "garbage.jpg", "not an image file").write_bytes(b"GIF89a not really")
     bad("svg", "drawing.svg", "not a supported image type (.svg)").write_text(
         '<svg xmlns="http://www.w3.org/2000/svg"/>')

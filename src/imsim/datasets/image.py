@@ -40,6 +40,7 @@ __all__ = ["DecodedImage", "DecodeBudget", "DECODE_BUDGET", "ImageLimits", "limi
 
 DEFAULT_MAX_BYTES = 256 * 2**20
 _PILLOW_READY = False
+_FILTER_LOCK = threading.Lock()
 
 # Modes that carry 16 or 32 bits per pixel: Pillow's own conversion to L clips them
 # at 255 instead of scaling, which would turn a 16-bit scan white.
@@ -59,6 +60,14 @@ def _env_int(name: str, default: int) -> int:
     return value
 
 
+def _bomb_warning_ignored(category) -> bool:
+    """Whether the first filter that applies to Pillow's bomb warning ignores it."""
+    for action, message, cat, module, _ in warnings.filters:
+        if issubclass(category, cat) and message is None and (module is None or module.match("PIL.Image")):
+            return action == "ignore"
+    return False
+
+
 def _pillow():
     """Pillow's Image module, set up once for imsim.
 
@@ -70,9 +79,11 @@ def _pillow():
     global _PILLOW_READY
     from PIL import Image
 
-    # idempotent (an equal filter is replaced, not added), and re-installed on each call
-    # because warnings.catch_warnings() blocks elsewhere restore the filter list
-    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning, module=r"PIL\.")
+    # checked on each call because warnings.catch_warnings() blocks elsewhere restore the
+    # filter list; added under a lock (filterwarnings is not thread-safe)
+    if not _bomb_warning_ignored(Image.DecompressionBombWarning):
+        with _FILTER_LOCK:
+            warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning, module=r"PIL\.")
     if not _PILLOW_READY:
         env = os.environ.get("IMSIM_MAX_IMAGE_PIXELS")
         if env:
@@ -369,7 +380,10 @@ def _decode_bytes(data: bytes, desc: str, target, color: bool, cap: int, budget)
     except Exception as exc:  # noqa: BLE001
         # Pillow's format plugins raise many exception types on damaged input
         # (OSError, SyntaxError, struct.error, IndexError, ...): all mean "unreadable".
-        raise UnreadableImageError(desc, str(exc) or type(exc).__name__) from None
+        reason = str(exc) or type(exc).__name__
+        if "truncated" in reason.lower() and not reason.startswith("image file is truncated"):
+            reason = f"image file is truncated ({reason})"  # one wording for every format
+        raise UnreadableImageError(desc, reason) from None
     return DecodedImage(pixels=pixels, width=int(width), height=int(height), format=fmt)
 
 
