@@ -15,7 +15,7 @@ from PIL import Image
 
 from _hostile import MAX_PIXELS, bomb_png
 from imsim._validation import ImageTooLargeError, UnreadableImageError
-from imsim.datasets.image import DecodeBudget, decode_image, limits, read_image_file
+from imsim.datasets.image import DecodeBudget, decode_image, limits, probe_image, read_image_file
 
 
 def _png(pixels) -> bytes:
@@ -92,6 +92,8 @@ def test_pixel_cap_has_no_warning_band(hostile_env, factor, accepted):
             got = decode_image(data, size=16, color=False)
             assert (got.width, got.height) == (side, side) and got.pixels.shape == (16, 16)
         else:
+            with pytest.raises(ImageTooLargeError, match="the limit is"):
+                probe_image(data)
             with pytest.raises(ImageTooLargeError) as info:
                 decode_image(data)
             assert f"{side}x{side} = {side * side:,} pixels, the limit is {MAX_PIXELS:,}" in info.value.reason
@@ -119,6 +121,7 @@ def test_upright_size_and_draft_decoding(rng):
     Image.fromarray(rng.integers(0, 256, (20, 40, 3), dtype=np.uint8)).save(buf, "JPEG", exif=exif.tobytes())
     got = decode_image(buf.getvalue())
     assert (got.width, got.height, got.format) == (20, 40, "JPEG") and got.pixels.shape == (40, 20, 3)
+    assert probe_image(buf.getvalue()) == (20, 40, "JPEG")
 
     class Recording(DecodeBudget):
         def hold(self, n_pixels):

@@ -34,9 +34,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._validation import ImageTooLargeError, UnreadableImageError
+from ._budget import DecodeBudget
 
 __all__ = ["DecodedImage", "DecodeBudget", "DECODE_BUDGET", "ImageLimits", "limits",
-           "read_image_file", "decode_image", "load_image", "target_size"]
+           "read_image_file", "decode_image", "probe_image", "load_image", "target_size"]
 
 DEFAULT_MAX_BYTES = 256 * 2**20
 _PILLOW_READY = False
@@ -117,62 +118,6 @@ def limits() -> ImageLimits:
     pil_limit = Image.MAX_IMAGE_PIXELS or 2**62
     return ImageLimits(max_bytes=_env_int("IMSIM_MAX_IMAGE_BYTES", DEFAULT_MAX_BYTES),
                        max_pixels=_env_int("IMSIM_MAX_IMAGE_PIXELS", pil_limit))
-
-
-class DecodeBudget:
-    """A pixel-weighted semaphore bounding the memory of concurrent decodes.
-
-    ``with budget.hold(n_pixels):`` waits until ``n_pixels`` fit in the budget next
-    to the decodes already running; a request larger than the whole budget runs
-    alone. Share one budget between every thread that decodes (the web server uses
-    :data:`DECODE_BUDGET`, as the collection scan does).
-
-    Parameters
-    ----------
-    pixels : int, optional
-        Total pixels decoding at once; default ``IMSIM_DECODE_PIXELS`` or the pixel cap.
-    """
-
-    def __init__(self, pixels: int | None = None):
-        self._total = pixels
-        self._used = 0
-        self._cond = threading.Condition()
-
-    @property
-    def total(self) -> int:
-        """Pixels that may be decoding at once."""
-        if self._total is not None:
-            return self._total
-        return _env_int("IMSIM_DECODE_PIXELS", limits().max_pixels)
-
-    def hold(self, n_pixels: int):
-        """Context manager: wait for and hold ``n_pixels`` of the budget."""
-        return _Hold(self, max(1, int(n_pixels)))
-
-    def _acquire(self, n: int) -> int:
-        total = self.total
-        with self._cond:
-            while self._used and self._used + n > total:
-                self._cond.wait()
-            self._used += n
-        return n
-
-    def _release(self, n: int) -> None:
-        with self._cond:
-            self._used -= n
-            self._cond.notify_all()
-
-
-class _Hold:
-    def __init__(self, budget: DecodeBudget, n: int):
-        self.budget, self.n = budget, n
-
-    def __enter__(self):
-        self.budget._acquire(self.n)
-        return self
-
-    def __exit__(self, *exc):
-        self.budget._release(self.n)
 
 
 DECODE_BUDGET = DecodeBudget()
@@ -432,6 +377,39 @@ def decode_image(source, *, size=None, color: bool = True, max_bytes: int | None
     data, desc = _read_source(source, cap_bytes)
     return _decode_bytes(data, name or desc, target, bool(color), cap_pixels,
                          DECODE_BUDGET if budget is None else budget)
+
+
+def probe_image(source, *, max_bytes: int | None = None, max_pixels: int | None = None,
+                name: str | None = None) -> tuple[int, int, str | None]:
+    """Upright ``(width, height, format)`` of an image from its header, within the caps.
+
+    Reads the file (regular files only, at most ``max_bytes``) but decodes no pixel:
+    what a server checks before it queues an upload. Raises as :func:`decode_image`.
+    """
+    Image = _pillow()
+    from PIL import UnidentifiedImageError
+
+    lim = limits()
+    data, desc = _read_source(source, lim.max_bytes if max_bytes is None else int(max_bytes))
+    desc = name or desc
+    cap = lim.max_pixels if max_pixels is None else int(max_pixels)
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            width, height = img.size
+            if width * height > cap:
+                raise _too_many_pixels(desc, width, height, cap)
+            if _orientation(img) in (5, 6, 7, 8):
+                width, height = height, width
+            return int(width), int(height), img.format
+    except UnreadableImageError:
+        raise
+    except UnidentifiedImageError:
+        raise UnreadableImageError(desc, "not an image file that Pillow can decode") from None
+    except Image.DecompressionBombError:
+        raise ImageTooLargeError(desc, f"more than twice {cap:,} pixels, the limit (a possible "
+                                       f"decompression bomb; raise it with IMSIM_MAX_IMAGE_PIXELS)") from None
+    except Exception as exc:  # noqa: BLE001 - Pillow's plugins raise many types on bad headers
+        raise UnreadableImageError(desc, str(exc) or type(exc).__name__) from None
 
 
 def load_image(source, *, size=None, color: bool = True) -> np.ndarray:

@@ -1,0 +1,62 @@
+"""A pixel-weighted semaphore: the bound on the memory of concurrent image decodes."""
+from __future__ import annotations
+
+import threading
+
+
+class DecodeBudget:
+    """A pixel-weighted semaphore bounding the memory of concurrent decodes.
+
+    ``with budget.hold(n_pixels):`` waits until ``n_pixels`` fit in the budget next
+    to the decodes already running; a request larger than the whole budget runs
+    alone. Share one budget between every thread that decodes (the web server uses
+    :data:`DECODE_BUDGET`, as the collection scan does).
+
+    Parameters
+    ----------
+    pixels : int, optional
+        Total pixels decoding at once; default ``IMSIM_DECODE_PIXELS`` or the pixel cap.
+    """
+
+    def __init__(self, pixels: int | None = None):
+        self._total = pixels
+        self._used = 0
+        self._cond = threading.Condition()
+
+    @property
+    def total(self) -> int:
+        """Pixels that may be decoding at once."""
+        if self._total is not None:
+            return self._total
+        from .image import _env_int, limits
+
+        return _env_int("IMSIM_DECODE_PIXELS", limits().max_pixels)
+
+    def hold(self, n_pixels: int):
+        """Context manager: wait for and hold ``n_pixels`` of the budget."""
+        return _Hold(self, max(1, int(n_pixels)))
+
+    def _acquire(self, n: int) -> int:
+        total = self.total
+        with self._cond:
+            while self._used and self._used + n > total:
+                self._cond.wait()
+            self._used += n
+        return n
+
+    def _release(self, n: int) -> None:
+        with self._cond:
+            self._used -= n
+            self._cond.notify_all()
+
+
+class _Hold:
+    def __init__(self, budget: DecodeBudget, n: int):
+        self.budget, self.n = budget, n
+
+    def __enter__(self):
+        self.budget._acquire(self.n)
+        return self
+
+    def __exit__(self, *exc):
+        self.budget._release(self.n)
