@@ -248,3 +248,16 @@ def test_missing_rows_and_unsafe_paths_are_refused(built, tmp_path, capsys):
         err = _err(capsys)
         assert "unsafe image path" in err and "--retrain" in err
         assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("name", ["index.npz", "model/model.safetensors", "model/config.json"])
+def test_damaged_index_or_model_gives_one_line(built, tmp_path, capsys, name):
+    photos, c = built
+    c.close()
+    # unlink first: model files are hard links shared with the module's model collection
+    _damage(c.path, name, lambda p: (p.unlink(), p.write_bytes(b"junk")))
+    new = make_photos(tmp_path / "new", n=1, seed=11) / "p11_0.png"
+    assert main(["query", str(new), "-c", str(c.path)]) == 1
+    err = _err(capsys).strip()
+    assert len(err.splitlines()) == 1 and name in err and "--retrain" in err and "pickle" not in err, err
+    assert main(["index", str(photos), "-c", str(c.path), "--retrain", "--epochs", "1"]) == 0

@@ -258,14 +258,16 @@ class Collection:
 
     def _index_obj(self):
         if self._index is None:
-            self._index = _model.load_index(self._dir / "index.npz")
+            with _store.damaged_on_error(self._dir / "index.npz"):
+                self._index = _model.load_index(self._dir / "index.npz")
         return self._index
 
     @property
     def model(self):
         """The autoencoder that made the latents (a torch module, loaded on first use)."""
         if self._model is None:
-            model = _model.load_model(self._dir / "model", self.settings.input_shape)
+            with _store.damaged_on_error(self._dir / "model"):
+                model = _model.load_model(self._dir / "model", self.settings.input_shape)
             # queries encode one image at a time: fold the encoder once, not per query
             self._encoder = _model.inference_encoder(model)
             self._model = model

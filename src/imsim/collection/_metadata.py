@@ -7,6 +7,7 @@ leaves the photos folder (absolute, ``..``), an empty, garbage or mis-sized arra
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -59,6 +60,21 @@ class SkippedFile:
     size: int
     mtime_ns: int
     reason: str
+
+
+@contextlib.contextmanager
+def damaged_on_error(path: Path):
+    """Turn any error while loading the version's file ``path`` into one DataFormatError
+    line naming it and the repair (a damaged index or model can raise anything)."""
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 - numpy, FAISS, torch, safetensors, json...
+        reason = str(exc).split("\n")[0] or type(exc).__name__
+        if "pickle" in reason:  # numpy's advice to unpickle an untrusted file: never
+            reason = "not an imsim file"
+        if str(path) not in reason:
+            reason = f"{path} is damaged ({reason[:200]})"
+        raise DataFormatError(f"{reason}; {repair_hint(path.parents[2])}") from None
 
 
 def repair_hint(root: Path) -> str:
