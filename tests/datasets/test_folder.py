@@ -239,3 +239,29 @@ def test_convert_images_gray_to_rgb_and_validation(rng):
 def test_supported_suffixes_cover_the_issue_formats():
     for suffix in (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"):
         assert suffix in folder.SUPPORTED_SUFFIXES
+
+
+def test_walk_lists_what_it_leaves_out(tmp_path, rng, monkeypatch):
+    import os
+
+    from imsim.datasets.folder import walk_folder
+
+    Image.fromarray(_noise(rng, 8, 8)).save(tmp_path / "ok.png")
+    (tmp_path / "locked").mkdir()
+    Image.fromarray(_noise(rng, 8, 8)).save(tmp_path / "locked" / "x.png")
+    (tmp_path / "a.svg").write_text("<svg/>")
+    os.mkfifo(tmp_path / "pipe.png")
+    os.symlink("ok.png", tmp_path / "alias.png")  # a link to a regular file is followed
+    real = os.scandir
+
+    def scandir(path="."):  # as a folder without read permission (tests run as root here)
+        if str(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    listing = walk_folder(tmp_path)
+    assert [p.name for p in listing.files] == ["alias.png", "ok.png"]
+    assert listing.skipped == [("a.svg", "not a supported image type (.svg)"),
+                               ("locked", "cannot read folder: Permission denied"),
+                               ("pipe.png", "not a regular file (a FIFO)")]
