@@ -95,8 +95,12 @@ def register(app: typer.Typer) -> None:
         for imageset in sets.values():
             skipped = imageset.meta.get("skipped") or []
             if skipped:
+                from rich.markup import escape
+
+                from imsim._text import safe_name
+
                 console.print(f"skipped {len(skipped)} unreadable file(s), e.g. "
-                              f"{skipped[0][0]}: {skipped[0][1]}")
+                              f"{escape(safe_name(skipped[0][0]))}: {escape(safe_name(skipped[0][1]))}")
 
         classes = next(iter(sets.values())).meta.get("classes") or []
         counts = {name: s.label_counts() for name, s in sets.items()}

@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import __version__
 from .._io import write_text_atomic
+from .._text import safe_name
 from .._validation import DataFormatError, ImageTooLargeError, check_positive_int
 from ..datasets.image import limits, read_image_file
 from . import _groups, _model, _store
@@ -443,7 +444,7 @@ class Collection:
                        workers=workers, show_progress=progress, exclude=[root])
             _store.fault_point("after-scan")
             for s in res.skipped:
-                warnings.warn(f"skipping {s.path}: {s.reason}", stacklevel=3)
+                warnings.warn(f"skipping {safe_name(s.path)}: {safe_name(s.reason)}", stacklevel=3)
             if not res.records:
                 raise ValueError(f"no readable images in {photos}"
                                  + (f" ({len(res.skipped)} skipped, first: {res.skipped[0].path}: "

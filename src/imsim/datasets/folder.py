@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .._progress import progress
+from .._text import safe_name
 from .._validation import UnreadableImageError
 from .image import decode_image, file_kind, load_image, target_size
 from .imageset import ImageSet
@@ -223,7 +224,7 @@ def load_folder(root, *, size=64, color: bool = True,
     images, paths, labels, skipped = [], [], [], []
 
     def skip(rel: str, reason: str) -> None:
-        warnings.warn(f"skipping {rel}: {reason}", stacklevel=3)
+        warnings.warn(f"skipping {safe_name(rel)}: {safe_name(reason)}", stacklevel=3)
         skipped.append((rel, reason))
 
     for rel, reason in listing.skipped:
