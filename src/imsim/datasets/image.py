@@ -23,6 +23,7 @@ Errors are typed: :class:`~imsim._validation.UnreadableImageError` and its subcl
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
@@ -287,9 +288,12 @@ def _too_many_pixels(desc: str, width: int, height: int, cap: int) -> ImageTooLa
                                     f"IMSIM_MAX_IMAGE_PIXELS)")
 
 
-def _decode_bytes(data: bytes, desc: str, target, color: bool, cap: int, budget) -> DecodedImage:
+@contextlib.contextmanager
+def _opened(data: bytes, desc: str, cap: int):
+    """Open ``data`` (header only) within the pixel cap; yield ``(img, width, height)``
+    with the upright size. Any failure inside, decoding included, becomes a typed error."""
     Image = _pillow()
-    from PIL import ImageOps, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
 
     try:
         with Image.open(io.BytesIO(data)) as img:
@@ -299,18 +303,7 @@ def _decode_bytes(data: bytes, desc: str, target, color: bool, cap: int, budget)
             if _orientation(img) in (5, 6, 7, 8):
                 # orientations 5-8 turn the image by 90 degrees: the upright size is transposed
                 width, height = height, width
-            fmt = img.format
-            if target is not None and fmt == "JPEG":
-                # libjpeg decodes at 1/2, 1/4 or 1/8 scale when that still leaves at least
-                # the target size (either orientation); the bilinear resize does the rest
-                side = max(target)
-                img.draft(None, (side, side))
-            with budget.hold(img.size[0] * img.size[1]):
-                img = ImageOps.exif_transpose(img)
-                img = _to_mode(img, color)
-                if target is not None and img.size != target:
-                    img = img.resize(target, Image.Resampling.BILINEAR)
-                pixels = np.array(img, dtype=np.uint8)
+            yield img, int(width), int(height)
     except UnreadableImageError:
         raise
     except UnidentifiedImageError:
@@ -329,7 +322,26 @@ def _decode_bytes(data: bytes, desc: str, target, color: bool, cap: int, budget)
         if "truncated" in reason.lower() and not reason.startswith("image file is truncated"):
             reason = f"image file is truncated ({reason})"  # one wording for every format
         raise UnreadableImageError(desc, reason) from None
-    return DecodedImage(pixels=pixels, width=int(width), height=int(height), format=fmt)
+
+
+def _decode_bytes(data: bytes, desc: str, target, color: bool, cap: int, budget) -> DecodedImage:
+    Image = _pillow()
+    from PIL import ImageOps
+
+    with _opened(data, desc, cap) as (img, width, height):
+        fmt = img.format
+        if target is not None and fmt == "JPEG":
+            # libjpeg decodes at 1/2, 1/4 or 1/8 scale when that still leaves at least
+            # the target size (either orientation); the bilinear resize does the rest
+            side = max(target)
+            img.draft(None, (side, side))
+        with budget.hold(img.size[0] * img.size[1]):
+            img = ImageOps.exif_transpose(img)
+            img = _to_mode(img, color)
+            if target is not None and img.size != target:
+                img = img.resize(target, Image.Resampling.BILINEAR)
+            pixels = np.array(img, dtype=np.uint8)
+    return DecodedImage(pixels=pixels, width=width, height=height, format=fmt)
 
 
 def decode_image(source, *, size=None, color: bool = True, max_bytes: int | None = None,
@@ -386,30 +398,11 @@ def probe_image(source, *, max_bytes: int | None = None, max_pixels: int | None 
     Reads the file (regular files only, at most ``max_bytes``) but decodes no pixel:
     what a server checks before it queues an upload. Raises as :func:`decode_image`.
     """
-    Image = _pillow()
-    from PIL import UnidentifiedImageError
-
     lim = limits()
     data, desc = _read_source(source, lim.max_bytes if max_bytes is None else int(max_bytes))
-    desc = name or desc
-    cap = lim.max_pixels if max_pixels is None else int(max_pixels)
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            width, height = img.size
-            if width * height > cap:
-                raise _too_many_pixels(desc, width, height, cap)
-            if _orientation(img) in (5, 6, 7, 8):
-                width, height = height, width
-            return int(width), int(height), img.format
-    except UnreadableImageError:
-        raise
-    except UnidentifiedImageError:
-        raise UnreadableImageError(desc, "not an image file that Pillow can decode") from None
-    except Image.DecompressionBombError:
-        raise ImageTooLargeError(desc, f"more than twice {cap:,} pixels, the limit (a possible "
-                                       f"decompression bomb; raise it with IMSIM_MAX_IMAGE_PIXELS)") from None
-    except Exception as exc:  # noqa: BLE001 - Pillow's plugins raise many types on bad headers
-        raise UnreadableImageError(desc, str(exc) or type(exc).__name__) from None
+    with _opened(data, name or desc, lim.max_pixels if max_pixels is None else int(max_pixels)) \
+            as (img, width, height):
+        return width, height, img.format
 
 
 def load_image(source, *, size=None, color: bool = True) -> np.ndarray:
