@@ -18,6 +18,9 @@ def register(app: typer.Typer) -> None:
         max_upload_mb: float = typer.Option(32.0, "--max-upload-mb", help="Largest upload, MiB."),
         max_pixels: int = typer.Option(50_000_000, "--max-pixels",
                                        help="Largest image decoded (an upload or a photo), pixels."),
+        decode_memory_mb: float = typer.Option(
+            512.0, "--decode-memory-mb", help="MiB of decoded images held at once by all requests "
+                                              "together; more decodes wait."),
         allow_host: Optional[List[str]] = typer.Option(
             None, "--allow-host", help="Also answer requests for this Host name (repeatable; "
                                        "'*' answers any). Default: this machine's names and "
@@ -37,13 +40,16 @@ def register(app: typer.Typer) -> None:
             raise ValueError(f"--max-upload-mb must be a positive number of MiB, got {max_upload_mb}")
         if max_pixels < 1:
             raise ValueError(f"--max-pixels must be a positive number of pixels, got {max_pixels}")
+        if not (math.isfinite(decode_memory_mb) and decode_memory_mb > 0):
+            raise ValueError(f"--decode-memory-mb must be a positive number of MiB, got "
+                             f"{decode_memory_mb}")
 
         from imsim.web import WebServer, create_app, is_loopback
         from imsim.web.server import host_names
 
         hosts = (*host_names(host), *(h.strip().lower() for h in allow_host or ()))
         web = create_app(collection, max_upload_mb=max_upload_mb, max_pixels=max_pixels,
-                         allowed_hosts=hosts)
+                         decode_budget_mb=decode_memory_mb, allowed_hosts=hosts)
         server = WebServer(web, host=host, port=port, access_log=access_log)
         coll = web.state.live.current.coll
         typer.echo(f"serving {coll.path} ({len(coll):,} images, version {coll.version}) "
