@@ -22,7 +22,7 @@ def register(app: typer.Typer) -> None:
             512.0, "--decode-memory-mb", help="MiB of decoded images held at once by all requests "
                                               "together; more decodes wait."),
         allow_host: Optional[List[str]] = typer.Option(
-            None, "--allow-host", help="Also answer requests for this Host name (repeatable; "
+            None, "--allow-host", metavar="NAME", help="Also answer requests for this Host name (repeatable; "
                                        "'*' answers any). Default: this machine's names and "
                                        "addresses."),
         access_log: bool = typer.Option(True, "--access-log/--no-access-log",
