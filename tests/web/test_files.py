@@ -131,3 +131,47 @@ def test_thumbnails_of_rotated_jpegs_are_upright(tmp_path):
     thumb = np.asarray(Image.open(io.BytesIO(data)).convert("L"), dtype=float)
     assert media == "image/jpeg" and thumb.shape == (256, 128)
     assert thumb[:100].mean() > 200 and thumb[-100:].mean() < 50  # the white half is on top
+
+
+def test_single_flight_shares_one_result_or_one_error_and_stays_bounded():
+    from imsim.web._live import SingleFlight
+
+    cache, started, release = SingleFlight(maxsize=2), threading.Event(), threading.Event()
+    calls, results = [], []
+
+    def slow(value):
+        def compute():
+            calls.append(value)
+            started.set()
+            release.wait(30)
+            if value == "boom":
+                raise ValueError("cannot decode")
+            return value
+        return compute
+
+    def ask(key, value):
+        try:
+            results.append(cache.get(key, slow(value)))
+        except ValueError as exc:
+            results.append(str(exc))
+
+    for key, value in (("a", "A"), ("b", "boom")):
+        started.clear()
+        release.clear()
+        threads = [threading.Thread(target=ask, args=(key, value)) for _ in range(5)]
+        threads[0].start()
+        started.wait(30)  # the first caller computes; the four others arrive meanwhile
+        for t in threads[1:]:
+            t.start()
+        while cache.waiting(key) < 4:  # all four wait for the first one's result
+            threading.Event().wait(0.01)
+        release.set()
+        for t in threads:
+            t.join()
+    assert calls == ["A", "boom"] and cache.computed == 1
+    assert results == ["A"] * 5 + ["cannot decode"] * 5
+    assert cache.get("a", slow("other")) == "A"  # cached
+    release.set()
+    assert cache.get("b", slow("B")) == "B"  # an error is not cached: asked again, computed
+    cache.get("c", slow("C"))
+    assert cache.get("a", slow("A2")) == "A2"  # the least recently used went first

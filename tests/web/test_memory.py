@@ -2,7 +2,7 @@
 
 The server runs in a subprocess under ``ulimit -v`` (a bug here must not take the
 machine's memory), as a person would start it. Before the decode budget, 16 uploads
-of an 8-megapixel RGBA PNG held ~200 MB each at once.
+of a 4-megapixel RGBA PNG held ~100 MB each at once (1.6 GB).
 """
 from __future__ import annotations
 
@@ -28,9 +28,9 @@ def _status_kb(pid: int, field: str) -> int:
 
 
 def test_sixteen_concurrent_bomb_uploads_stay_within_the_decode_budget(bare_collection):
-    budget_mb = 128
+    budget_mb = 64
     cmd = (f"ulimit -v {VIRTUAL_LIMIT_KB}; exec {sys.executable} -m imsim serve -c {bare_collection} "
-           f"--port 0 --no-access-log --max-pixels 9000000 --decode-memory-mb {budget_mb}")
+           f"--port 0 --no-access-log --max-pixels 4500000 --decode-memory-mb {budget_mb}")
     proc = subprocess.Popen(["bash", "-c", cmd], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     try:
@@ -44,7 +44,7 @@ def test_sixteen_concurrent_bomb_uploads_stay_within_the_decode_budget(bare_coll
             except httpx.TransportError:
                 threading.Event().wait(0.1)
         idle = _status_kb(proc.pid, "VmRSS")
-        bomb = bomb_png(2900, 2900)  # 8.4 MP RGBA: 34 MB decoded, 50 KB sent
+        bomb = bomb_png(2000, 2000)  # 4 MP RGBA: 16 MB decoded, 20 KB sent
         answers = []
         start = threading.Barrier(16)
 

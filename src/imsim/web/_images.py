@@ -206,20 +206,20 @@ def reduced_upload(data: bytes, side: int, *, max_pixels: int, budget: "DecodeBu
 
     ``data`` itself when its raster is small (at most 16 MiB: the query decodes exactly
     what was sent, and it is decoded only there), else a lossless PNG of it reduced
-    (upright, RGB) to about ``2 * side`` pixels on its shorter side. The cost is three
-    rasters of what is returned (the decode and the library's conversions); hold it in
-    ``budget`` while querying.
+    (upright, RGB) to about ``2 * side`` pixels on its shorter side. The cost is six
+    rasters of what is returned (the library's decode and its conversions: an RGBA image
+    is copied four times on its way to RGB); hold it in ``budget`` while querying.
 
     Raises HTTPException 413 (too many pixels) or 415 (not an image).
     """
     with _opened(data, "the upload") as img:
         cost = _probe(img, side, max_pixels, "the upload")
         if cost <= _TRIM_OVER:
-            return data, 3 * cost
+            return data, 6 * cost
         small = _reduce(img, side, cost, budget)
     buf = io.BytesIO()
     small.save(buf, format="PNG", compress_level=1)
-    return buf.getvalue(), 3 * 4 * small.width * small.height
+    return buf.getvalue(), 6 * 4 * small.width * small.height
 
 
 def thumbnail_size(width: int, height: int, max_side: int = THUMB_PX) -> tuple[int, int]:

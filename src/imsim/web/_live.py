@@ -39,6 +39,12 @@ class SingleFlight:
         self._lock = threading.Lock()
         self.computed = 0  # how many misses were computed (tests)
 
+    def waiting(self, key) -> int:
+        """How many callers wait for the computation of ``key`` in progress."""
+        with self._lock:
+            flight = self._pending.get(key)
+            return 0 if flight is None else flight[3]
+
     def get(self, key, compute):
         with self._lock:
             if key in self._done:
@@ -47,7 +53,9 @@ class SingleFlight:
             flight = self._pending.get(key)
             owner = flight is None
             if owner:
-                flight = self._pending[key] = [threading.Event(), None, None]
+                flight = self._pending[key] = [threading.Event(), None, None, 0]
+            else:
+                flight[3] += 1  # callers waiting for it
         if not owner:
             flight[0].wait()
             if flight[2] is not None:
