@@ -107,7 +107,8 @@ def test_slow_clients_are_timed_out(app, monkeypatch):
         # headers that never end: the connection is closed, nothing is answered
         assert _raw(server.port, b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ") == b""
         # a body that never comes: 408 after body_timeout (1 s)
-        head = (b"POST /api/search HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        head = (b"POST /api/search HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                b"Content-Type: application/json\r\n"
                 b"Content-Length: 100\r\n\r\n{")
         answer = _raw(server.port, head)
         assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
