@@ -1,6 +1,8 @@
 """Web API throughput over loopback on a 10,000-image collection.
 
-Target (issue "Web page"): >= 50 searches/s by collection id on 2 cores.
+Targets: >= 50 searches/s by collection id on 2 cores (issue "Web page"); 16 concurrent
+uploads of the worst image the server accepts keep its peak RSS <= 1.5 GB and its memory
+within 200 MB of idle afterwards (issue #15).
 
 The collection is synthetic, so the run needs no data: 100 families of a random 4x4
 grid of colours, 100 members each (shifted by up to 1 pixel, Gaussian noise of
@@ -14,6 +16,10 @@ keep-alive ``httpx.Client``, sending a fixed number of requests: the run is boun
 and stops by itself. Client and server share the machine's cores, so the numbers
 include the client's own cost. The baseline row is ``Collection.query`` called in
 this process (no HTTP): "x library" is each row's rate over it.
+
+The memory rows read the server's resident memory from /proc (Linux): idle after one
+ordinary upload, the peak (VmHWM) over 16 concurrent uploads of a blank RGBA PNG just
+under the server's pixel cap (7071x7071, 200 MB decoded from 0.6 MB sent), and after.
 
     .venv/bin/python benchmarks/web.py            # 10,000 images, 2,000 requests a row
     .venv/bin/python benchmarks/web.py --quick    # 2,000 images, 400 requests a row
@@ -37,6 +43,7 @@ from PIL import Image
 
 TARGET_QPS = 50.0
 FAMILIES = 100
+PEAK_TARGET_MB, AFTER_TARGET_MB = 1536, 200
 
 
 def make_photos(root: Path, n_images: int, seed: int = 0) -> None:
@@ -129,6 +136,51 @@ def drive(url: str, make_request, n_requests: int, clients: int) -> dict:
             "p95_ms": float(np.percentile(latencies, 95) * 1e3)}
 
 
+def bomb_png(width: int, height: int) -> bytes:
+    """A valid RGBA PNG of blank pixels: ``width * height * 4`` bytes once decoded."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    row, packer = bytes(1 + 4 * width), zlib.compressobj(9)
+    idat = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    text = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(rf"^{field}:\s+(\d+) kB", text, re.M).group(1)) / 1024
+
+
+def bomb_uploads(url: str, pid: int, small: bytes, clients: int = 16) -> dict:
+    """Server memory over ``clients`` concurrent uploads of the worst accepted image."""
+    import httpx
+
+    side = 7071  # 49,999,041 pixels: just under the server's default cap of 50,000,000
+    bomb = bomb_png(side, side)
+    httpx.post(url + "api/search", files={"image": ("q.png", small)}, timeout=60)
+    idle = rss_mb(pid)
+    statuses = []
+
+    def upload(_):
+        r = httpx.post(url + "api/search", files={"image": ("bomb.png", bomb)}, data={"n": "3"},
+                       timeout=600)
+        statuses.append(r.status_code)
+
+    t = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(upload, range(clients)))
+    wall = time.perf_counter() - t
+    refused = httpx.post(url + "api/search", files={"image": ("b.png", bomb_png(9400, 9400))},
+                         timeout=60).status_code
+    return {"clients": clients, "statuses": statuses, "idle": idle, "peak": rss_mb(pid, "VmHWM"),
+            "after": rss_mb(pid), "wall": wall, "bytes": len(bomb), "side": side,
+            "refused_9400": refused}
+
+
 def library_baseline(coll_path: Path, n_requests: int, n_images: int) -> dict:
     from imsim.collection import Collection
 
@@ -152,6 +204,8 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=None, help="collection size [10000; --quick 2000]")
     ap.add_argument("--requests", type=int, default=None, help="requests a row [2000; --quick 400]")
     ap.add_argument("--quick", action="store_true", help="a smaller, faster run")
+    ap.add_argument("--no-memory", action="store_true",
+                    help="skip the memory rows (16 concurrent 50-megapixel uploads)")
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "imsim-bench-web",
                     help="where the synthetic photos and collection are kept between runs")
     args = ap.parse_args()
@@ -192,7 +246,9 @@ def main() -> None:
     ]
     rows = [("Collection.query by id, n=10 (in process, no HTTP)",
              library_baseline(coll_path, n_req, n_images))]
-    with Server(coll_path) as url:
+    memory = None
+    server = Server(coll_path)
+    with server as url:
         import httpx
 
         t = time.perf_counter()
@@ -214,6 +270,8 @@ def main() -> None:
         assert got == expected, (got, expected)
         for name, make, count, clients in cases:
             rows.append((name, drive(url, make, count, clients)))
+        if not args.no_memory and Path("/proc/self/status").exists():
+            memory = bomb_uploads(url, server.proc.pid, fresh[0])
 
     base = rows[0][1]["qps"]
     head = (f"{'case':<52} {'requests':>8} {'clients':>7} {'queries/s':>10} {'p50 ms':>8} "
@@ -227,6 +285,16 @@ def main() -> None:
             target = f">= {TARGET_QPS:.0f}/s: {'yes' if r['qps'] >= TARGET_QPS else 'NO'}"
         print(f"{name:<52} {r['requests']:>8} {r['clients']:>7} {r['qps']:>10.1f} {r['p50_ms']:>8.2f} "
               f"{r['p95_ms']:>8.2f} {r['qps'] / base:>9.3f}  {target}")
+    if memory is not None:
+        m = memory
+        print(f"\nserver memory, {m['clients']} concurrent uploads of a {m['side']}x{m['side']} RGBA "
+              f"PNG ({m['bytes']:,} bytes; {m['wall']:.1f} s; HTTP {sorted(set(m['statuses']))})")
+        print(f"{'idle (after one ordinary upload)':<52} {m['idle']:>8.0f} MB")
+        print(f"{'peak during the uploads (VmHWM)':<52} {m['peak']:>8.0f} MB  <= {PEAK_TARGET_MB} MB: "
+              f"{'yes' if m['peak'] <= PEAK_TARGET_MB else 'NO'}")
+        print(f"{'after':<52} {m['after']:>8.0f} MB  within {AFTER_TARGET_MB} MB of idle: "
+              f"{'yes' if m['after'] - m['idle'] <= AFTER_TARGET_MB else 'NO'}")
+        print(f"{'a 9400x9400 PNG (over the cap, under Pillow limit)':<52} HTTP {m['refused_9400']}")
 
 
 if __name__ == "__main__":

@@ -29,16 +29,34 @@ def test_serve_binds_loopback_and_answers_loopback_names_only(bare_collection, c
     assert "anyone" not in out.err
     guard = server._server.config.app.user_middleware[0]
     assert set(guard.kwargs["allowed_hosts"]) == {"localhost", "127.0.0.1", "::1"}
-    assert guard.kwargs["max_body"] == 10 * 2**20 + 64 * 2**10
+    assert guard.kwargs["max_body"] == 32 * 2**20 + 64 * 2**10
 
 
-def test_serve_on_all_interfaces_warns(bare_collection, captured_server, capsys):
+def test_serve_on_all_interfaces_warns_and_still_checks_host_names(bare_collection, captured_server,
+                                                                  capsys):
     assert main(["serve", "-c", str(bare_collection), "--host", "0.0.0.0", "--port", "0",
-                 "--max-upload-mb", "2"]) == 0
+                 "--max-upload-mb", "2", "--allow-host", "Photos.Example"]) == 0
     err = capsys.readouterr().err
     assert "anyone who can reach this machine" in err
     guard = captured_server[0]._server.config.app.user_middleware[0]
-    assert guard.kwargs["allowed_hosts"] is None and guard.kwargs["max_body"] == 2 * 2**20 + 2**16
+    hosts = set(guard.kwargs["allowed_hosts"])
+    # a wildcard bind no longer answers any Host: this machine's names, and the ones added
+    assert {"localhost", "127.0.0.1", socket.gethostname().lower(), "photos.example"} <= hosts
+    assert "0.0.0.0" not in hosts and "evil.example" not in hosts
+    assert guard.kwargs["max_body"] == 2 * 2**20 + 2**16
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--port", "70000"], "error: --port must be a TCP port, 0..65535 (0: any free port), got 70000"),
+    (["--port", "-1"], "error: --port must be a TCP port, 0..65535 (0: any free port), got -1"),
+    (["--max-upload-mb", "inf"], "error: --max-upload-mb must be a positive number of MiB, got inf"),
+    (["--max-upload-mb", "nan"], "error: --max-upload-mb must be a positive number of MiB, got nan"),
+    (["--max-upload-mb", "0"], "error: --max-upload-mb must be a positive number of MiB, got 0.0"),
+    (["--max-pixels", "0"], "error: --max-pixels must be a positive number of pixels, got 0"),
+])
+def test_serve_bad_limits_are_one_line(bare_collection, captured_server, capsys, flags, message):
+    assert main(["serve", "-c", str(bare_collection), *flags]) == 1
+    assert capsys.readouterr().err.strip() == message and not captured_server
 
 
 def test_serve_errors_are_one_line(tmp_path, bare_collection, capsys):

@@ -1,7 +1,9 @@
 """``imsim serve``: the web page and JSON API over a collection."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
+from typing import List, Optional
 
 import typer
 
@@ -13,25 +15,46 @@ def register(app: typer.Typer) -> None:
         host: str = typer.Option("127.0.0.1", "--host",
                                  help="Address to listen on (0.0.0.0: every network interface)."),
         port: int = typer.Option(8000, "--port", help="TCP port (0: any free port)."),
-        max_upload_mb: float = typer.Option(10.0, "--max-upload-mb", help="Largest upload, MiB."),
+        max_upload_mb: float = typer.Option(32.0, "--max-upload-mb", help="Largest upload, MiB."),
+        max_pixels: int = typer.Option(50_000_000, "--max-pixels",
+                                       help="Largest image decoded (an upload or a photo), pixels."),
+        decode_memory_mb: float = typer.Option(
+            512.0, "--decode-memory-mb", help="MiB of decoded images held at once by all requests "
+                                              "together; more decodes wait."),
+        allow_host: Optional[List[str]] = typer.Option(
+            None, "--allow-host", metavar="NAME", help="Also answer requests for this Host name (repeatable; "
+                                       "'*' answers any). Default: this machine's names and "
+                                       "addresses."),
         access_log: bool = typer.Option(True, "--access-log/--no-access-log",
                                         help="Log every request."),
     ):
         """Serve a web page for querying COLLECTION by image, and its JSON API.
 
         Open the printed address in a browser. The API is described at /api/openapi.json.
+        The server follows the collection: after `imsim index` it answers from the new
+        version.
         """
-        from imsim.web import WebServer, create_app, is_loopback
-        from imsim.web.server import LOOPBACK_NAMES
+        if not 0 <= port <= 65535:
+            raise ValueError(f"--port must be a TCP port, 0..65535 (0: any free port), got {port}")
+        if not (math.isfinite(max_upload_mb) and max_upload_mb > 0):
+            raise ValueError(f"--max-upload-mb must be a positive number of MiB, got {max_upload_mb}")
+        if max_pixels < 1:
+            raise ValueError(f"--max-pixels must be a positive number of pixels, got {max_pixels}")
+        if not (math.isfinite(decode_memory_mb) and decode_memory_mb > 0):
+            raise ValueError(f"--decode-memory-mb must be a positive number of MiB, got "
+                             f"{decode_memory_mb}")
 
-        loopback = is_loopback(host)
-        web = create_app(collection, max_upload_mb=max_upload_mb,
-                         allowed_hosts=(*LOOPBACK_NAMES, host) if loopback else None)
+        from imsim.web import WebServer, create_app, is_loopback
+        from imsim.web.server import host_names
+
+        hosts = (*host_names(host), *(h.strip().lower() for h in allow_host or ()))
+        web = create_app(collection, max_upload_mb=max_upload_mb, max_pixels=max_pixels,
+                         decode_budget_mb=decode_memory_mb, allowed_hosts=hosts)
         server = WebServer(web, host=host, port=port, access_log=access_log)
-        coll = web.state.collection
+        coll = web.state.live.current.coll
         typer.echo(f"serving {coll.path} ({len(coll):,} images, version {coll.version}) "
                    f"at {server.url}  (Ctrl+C stops)")
-        if not loopback:
+        if not is_loopback(host):
             typer.echo(f"note: listening on {host}: anyone who can reach this machine can "
                        f"search the collection and see its photos", err=True)
         server.run()

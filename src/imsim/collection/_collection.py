@@ -122,8 +122,8 @@ class Collection:
 
     Thread safety: an opened collection only reads its immutable version, so
     :meth:`query`, :meth:`encode` and :meth:`records` may be called from several
-    threads at once (``imsim serve`` does). Load the lazy parts (``model``, the index)
-    once before sharing it, as the server does, to avoid loading them twice.
+    threads at once (``imsim serve`` does). Call :meth:`load` before sharing it, as the
+    server does, so the lazy parts (model, index) are not loaded twice.
 
     Examples
     --------
@@ -210,6 +210,19 @@ class Collection:
 
     def __exit__(self, *exc):
         self.close()
+
+    def load(self) -> "Collection":
+        """Load now what queries load on first use: latents, neighbour cache, ANN index, model.
+
+        A server calls it before sharing the collection between threads, so the first
+        requests are not slow and concurrent requests never load the same part twice.
+        Returns the collection itself.
+        """
+        _ = self.latents
+        self.neighbors()
+        self._index_obj()
+        _ = self.model
+        return self
 
     # -- contents --------------------------------------------------------------
 

@@ -1,8 +1,11 @@
 """HTTP plumbing of the web app: the request guard, bounded form parsing, JSON errors."""
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
+import time
+from urllib.parse import urlsplit
 
 from fastapi import HTTPException, Request
 from fastapi.encoders import jsonable_encoder
@@ -17,6 +20,8 @@ from ._schemas import SearchParams
 
 # Multipart boundaries, part headers and the small fields beside the image.
 BODY_SLACK = 64 * 1024
+BODY_TIMEOUT = 60.0  # seconds a client has to send a whole request body
+MAX_FIELDS = 8  # form fields of a search request (it has 4)
 
 # Pages and images come only from this server; no inline script, no framing.
 _SECURITY_HEADERS = [
@@ -26,7 +31,10 @@ _SECURITY_HEADERS = [
     (b"content-security-policy",
      b"default-src 'self'; img-src 'self' blob: data:; object-src 'none'; base-uri 'none'; "
      b"frame-ancestors 'none'; form-action 'self'"),
+    # other sites may not embed or read anything this server returns (images included)
+    (b"cross-origin-resource-policy", b"same-origin"),
 ]
+_SAFE_METHODS = (b"GET", b"HEAD", b"OPTIONS")
 
 
 def error_response(status: int, detail: str, **extra) -> JSONResponse:
@@ -37,17 +45,24 @@ class Guard:
     """Pure ASGI middleware in front of every request.
 
     * rejects a ``Host`` header outside ``allowed_hosts`` (400), so a web page that
-      rebinds its own DNS name to 127.0.0.1 cannot read a loopback server;
+      rebinds its own DNS name to this server's address cannot read it;
+    * refuses requests made by pages of other sites (403): a browser says so in
+      ``Sec-Fetch-Site`` (anything but ``same-origin`` or ``none``; only a top-level
+      navigation to the page itself is let through) and, for a POST, in ``Origin``
+      (which must be this server's own). Clients that are not browsers send neither;
     * limits the request body to ``max_body`` bytes (413): a declared
       ``Content-Length`` is refused before anything is read, a chunked body as soon as
       the bytes received pass the limit, so no body larger than the limit is ever held;
-    * adds the security headers to every response.
+    * gives the client ``body_timeout`` seconds to send the whole body (408);
+    * adds the security headers (``Cross-Origin-Resource-Policy: same-origin`` among
+      them) to every response.
     """
 
-    def __init__(self, app, *, max_body: int, allowed_hosts=None):
+    def __init__(self, app, *, max_body: int, allowed_hosts=None, body_timeout: float = BODY_TIMEOUT):
         self.app = app
         self.max_body = max_body
         self.allowed_hosts = None if allowed_hosts is None else {h.lower() for h in allowed_hosts}
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -62,10 +77,15 @@ class Guard:
             await error_response(status, detail)(scope, receive, send_with_headers)
 
         headers = dict(scope["headers"])
-        if self.allowed_hosts is not None:
-            host = _host_name(headers.get(b"host", b"").decode("latin-1"))
+        raw_host = headers.get(b"host", b"").decode("latin-1")
+        if self.allowed_hosts is not None and "*" not in self.allowed_hosts:
+            host = _host_name(raw_host)
             if host not in self.allowed_hosts:
-                return await refuse(400, f"host {host!r} is not served here")
+                return await refuse(400, f"host {host!r} is not served here (the server's "
+                                         f"--allow-host option adds a name)")
+        refusal = _cross_site(scope, headers, raw_host)
+        if refusal:
+            return await refuse(403, refusal)
         declared = headers.get(b"content-length")
         if declared is not None:
             try:
@@ -75,19 +95,44 @@ class Guard:
             if length > self.max_body:
                 return await refuse(413, _too_large(length, self.max_body))
 
-        received = 0
+        received, complete = 0, False
+        deadline = time.monotonic() + self.body_timeout
 
         async def bounded_receive():
-            nonlocal received
-            message = await receive()
+            nonlocal received, complete
+            if complete:  # the body is in: later receives wait for a disconnect, unbounded
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), max(deadline - time.monotonic(), 0))
+            except asyncio.TimeoutError:
+                raise HTTPException(408, f"the request body did not arrive within "
+                                         f"{self.body_timeout:g} s") from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
+                complete = not message.get("more_body", False)
                 if received > self.max_body:
                     # raised inside the endpoint's read: the app's handler answers 413
                     raise HTTPException(413, _too_large(received, self.max_body, at_least=True))
             return message
 
         await self.app(scope, bounded_receive, send_with_headers)
+
+
+def _cross_site(scope, headers: dict, host: str) -> str | None:
+    """Why a request made by another site's page is refused, or None to serve it."""
+    site = headers.get(b"sec-fetch-site", b"").decode("latin-1").strip().lower()
+    method = scope["method"].encode()
+    if site not in ("", "same-origin", "none"):
+        navigation = (headers.get(b"sec-fetch-mode", b"") == b"navigate" and method in _SAFE_METHODS
+                      and scope["path"] == "/")
+        if not navigation:
+            return f"refused: a request made by a page of another site ({site})"
+    origin = headers.get(b"origin")
+    if origin is not None and method not in _SAFE_METHODS:
+        # the scheme is left out: behind a TLS proxy the browser's is https, ours http
+        if urlsplit(origin.decode("latin-1").strip().lower()).netloc != host.strip().lower():
+            return f"refused: a {scope['method']} from another origin ({origin.decode('latin-1')})"
+    return None
 
 
 def _host_name(host: str) -> str:
@@ -122,19 +167,24 @@ async def read_search_request(request: Request, max_file_bytes: int
     if media == "multipart/form-data":
         try:
             form = await _InMemoryMultiPartParser(request.headers, request.stream(),
-                                                  max_files=1, max_fields=8).parse()
+                                                  max_files=1, max_fields=MAX_FIELDS).parse()
         except MultiPartException as exc:
             raise HTTPException(400, f"malformed multipart body: {exc.message}") from None
         fields = _single_values(form.multi_items())
         upload = fields.pop("image", None)
     elif media == "application/x-www-form-urlencoded":
-        form = await FormParser(request.headers, request.stream()).parse()
+        try:
+            form = await FormParser(request.headers, request.stream(), max_fields=MAX_FIELDS).parse()
+        except MultiPartException as exc:
+            raise HTTPException(400, f"malformed form body: {exc.message}") from None
         fields = _single_values(form.multi_items())
     elif media == "application/json":
         try:
             fields = json.loads(await request.body())
         except ValueError as exc:
             raise HTTPException(400, f"malformed JSON body: {exc}") from None
+        except RecursionError:
+            raise HTTPException(400, "malformed JSON body: nested too deeply") from None
         if not isinstance(fields, dict):
             raise HTTPException(400, f"the JSON body must be an object, got {type(fields).__name__}")
     else:

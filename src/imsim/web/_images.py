@@ -1,14 +1,39 @@
-"""Image bytes for the web app: upload checks, thumbnails, media types."""
+"""Image bytes for the web app: bounded decoding, upload checks, thumbnails, media types.
+
+Every image the server decodes (an upload, a thumbnail) goes through :func:`open_reduced`,
+which bounds its memory three ways:
+
+* a pixel cap lower than Pillow's (``max_pixels``, checked on the header, and for a
+  JPEG on the size libjpeg will actually decode after ``draft``);
+* a reduced decode: JPEGs are decoded at 1/2, 1/4 or 1/8 scale by libjpeg (``draft``),
+  other formats are shrunk by an integer box filter (``Image.reduce``) right after
+  decoding, before any mode conversion, so only the decoded raster is ever large;
+* a :class:`DecodeBudget`: decodes reserve their estimated bytes and wait while the
+  sum in flight would pass the budget, so 16 concurrent bombs cost at most the budget,
+  not 16 rasters. Freed rasters are handed back to the system (``malloc_trim``):
+  glibc keeps large freed blocks in its arenas otherwise.
+
+This is the web's decoding path until the library's own bounded decoder replaces
+:func:`open_reduced` (one function to switch).
+"""
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import ctypes.util
 import io
+import threading
+from pathlib import Path
 
 from fastapi import HTTPException
 
-from ..datasets.folder import load_image
-
 THUMB_PX = 256  # longest side of a thumbnail (tiles show about 150 CSS px, sharp at 2x)
 _LOSSLESS_PX = 128 * 128  # thumbnails this small are PNG (JPEG smears tiny images)
+MAX_PIXELS = 50_000_000  # default cap of a decoded upload or photo (a 50 MP phone camera)
+DECODE_BUDGET = 512 * 2**20  # default bytes of rasters decoded at once
+_TRIM_OVER = 16 * 2**20  # hand memory back after decodes larger than this
+# bytes a pixel takes in Pillow's storage: 1 for 8-bit single band, 2 for 16-bit, else 4
+_NARROW_MODES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}
 
 MEDIA_TYPES = {
     ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".jpe": "image/jpeg", ".png": "image/png",
@@ -17,31 +42,184 @@ MEDIA_TYPES = {
 }
 
 
-def check_upload(data: bytes) -> tuple[int, int]:
-    """(width, height) of an uploaded image, read from its header without decoding pixels.
+class DecodeBudget:
+    """Bytes of decoded rasters allowed in memory at once, shared by all requests.
 
-    Raises HTTPException 415 when Pillow does not recognise the bytes as an image,
-    413 when the image has more pixels than Pillow's decompression-bomb limit. Pillow
-    itself only warns between that limit and twice it; a server holding several
-    uploads at once refuses there already.
+    ``with budget.reserve(n):`` waits until ``n`` more bytes fit (a reservation larger
+    than the whole budget waits until it is alone), then holds them.
     """
+
+    def __init__(self, limit: int = DECODE_BUDGET):
+        self.limit = int(limit)
+        self.in_use = 0
+        self.peak = 0  # the most bytes reserved at once (tests, benchmarks)
+        self._cond = threading.Condition()
+
+    def reserve(self, n: int):
+        budget = self
+
+        class _Hold:
+            def __enter__(self):
+                with budget._cond:
+                    budget._cond.wait_for(lambda: budget.in_use == 0
+                                          or budget.in_use + n <= budget.limit)
+                    budget.in_use += n
+                    budget.peak = max(budget.peak, budget.in_use)
+
+            def __exit__(self, *exc):
+                with budget._cond:
+                    budget.in_use -= n
+                    budget._cond.notify_all()
+                if n > _TRIM_OVER:
+                    release_memory()
+
+        return _Hold()
+
+
+def _glibc(name: str):
+    """A glibc function by name, or None (musl, macOS, Windows)."""
+    lib = ctypes.util.find_library("c")
+    try:
+        return getattr(ctypes.CDLL(lib), name) if lib else None
+    except (OSError, AttributeError):
+        return None
+
+
+_malloc_trim, _mallopt = _glibc("malloc_trim"), _glibc("mallopt")
+_M_MMAP_THRESHOLD = -3
+
+
+def release_memory() -> None:
+    """Return freed heap memory to the system (glibc ``malloc_trim``; a no-op elsewhere)."""
+    if _malloc_trim is not None:
+        _malloc_trim(ctypes.c_size_t(0))
+
+
+def tune_malloc(threshold: int = 4 * 2**20) -> None:
+    """Serve every allocation of ``threshold`` bytes or more with its own ``mmap``.
+
+    glibc raises that threshold by itself after large blocks are freed (up to 32 MiB),
+    after which decoded rasters live in its arenas and stay held when freed: 16 bomb
+    uploads left 6 GB held. A fixed threshold turns that off; a no-op off glibc.
+    """
+    if _mallopt is not None:
+        _mallopt(ctypes.c_int(_M_MMAP_THRESHOLD), ctypes.c_int(threshold))
+
+
+@contextlib.contextmanager
+def _opened(source, what: str):
+    """``Image.open(source)`` with Pillow's errors as HTTP errors naming ``what``."""
     from PIL import Image, UnidentifiedImageError
 
+    if isinstance(source, (bytes, bytearray)):
+        fp = io.BytesIO(source)
+    else:
+        fp = source if hasattr(source, "read") else Path(source)
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            width, height = img.size
+        with Image.open(fp) as img:
+            yield img
+    except HTTPException:
+        raise
     except Image.DecompressionBombError as exc:
-        raise HTTPException(413, f"refused as a possible decompression bomb: {exc}") from None
+        raise HTTPException(413, f"{what}: refused as a possible decompression bomb: {exc}") from None
     except UnidentifiedImageError:
-        raise HTTPException(415, f"the upload ({len(data):,} bytes) is not an image that Pillow "
-                                 f"can decode (JPEG, PNG, WebP, BMP, GIF, TIFF)") from None
-    except Exception as exc:  # noqa: BLE001 - Pillow's plugins raise many types on bad headers
-        raise HTTPException(415, f"the upload is not a readable image: {exc}") from None
-    limit = Image.MAX_IMAGE_PIXELS
-    if limit is not None and width * height > limit:
-        raise HTTPException(413, f"refused as a possible decompression bomb: {width}x{height} = "
-                                 f"{width * height:,} pixels, the limit is {limit:,}")
-    return width, height
+        raise HTTPException(415, f"{what} is not an image that Pillow can decode (JPEG, PNG, "
+                                 f"WebP, BMP, GIF, TIFF)") from None
+    except Exception as exc:  # noqa: BLE001 - Pillow's plugins raise many types on bad data
+        raise HTTPException(415, f"{what} is not a readable image: {exc}") from None
+
+
+def _probe(img, min_side: int, max_pixels: int, what: str) -> int:
+    """Ask libjpeg for a reduced decode; check the pixel cap; return the raster's bytes."""
+    if img.format == "JPEG":
+        img.draft(None, (2 * min_side, 2 * min_side))  # libjpeg scales while decoding
+    width, height = img.size
+    if width * height > max_pixels:
+        raise HTTPException(413, f"{what} is {width}x{height} = {width * height:,} pixels; this "
+                                 f"server decodes images up to {max_pixels:,} pixels (raise it "
+                                 f"with --max-pixels)")
+    return width * height * _NARROW_MODES.get(img.mode, 4)
+
+
+def _reduce(img, min_side: int, cost: int, budget: "DecodeBudget"):
+    """Decode ``img`` within ``budget``, shrunk by the largest integer factor that keeps its
+    shorter side >= 2 * ``min_side``; return it upright, in RGB with alpha on white.
+
+    The conversion and the box filter run on strips of a few MiB, so the only large
+    buffer is the decoded raster itself (``Image.reduce`` and ``convert`` of a whole
+    RGBA or palette image would each copy it).
+    """
+    from PIL import Image, ImageOps
+
+    from ..datasets.folder import _to_mode
+
+    factor = max(1, min(img.size) // (2 * min_side))
+    width, height = img.size
+    out_w, out_h = -(-width // factor), -(-height // factor)
+    with budget.reserve(cost + 4 * out_w * out_h):
+        img.load()
+        out = Image.new("RGB", (out_w, out_h))
+        rows = max(1, (4 * 2**20) // (4 * width * factor)) * factor
+        for top in range(0, height, rows):
+            strip = _to_mode(img.crop((0, top, width, min(top + rows, height))), color=True)
+            out.paste(strip.reduce(factor) if factor > 1 else strip, (0, top // factor))
+        info = img.getexif()
+        img.close()  # frees the full raster inside the reservation
+    out.info["exif"] = info.tobytes() if info else b""
+    return ImageOps.exif_transpose(out)
+
+
+def open_reduced(source, min_side: int, *, max_pixels: int, budget: "DecodeBudget", what: str):
+    """Decode ``source`` reduced so its shorter side stays >= ``2 * min_side`` where it can.
+
+    Parameters
+    ----------
+    source : bytes or path-like
+        The encoded image.
+    min_side : int
+        The caller resizes the result to at most this many pixels a side.
+    max_pixels : int
+        Refuse (413) an image whose decoded raster would have more pixels.
+    budget : DecodeBudget
+        The decode waits for its raster's bytes in this budget.
+    what : str
+        How error messages name the image ("the upload", "image 12 (a/b.png)").
+
+    Returns
+    -------
+    PIL.Image.Image
+        RGB (transparent pixels on white), upright (EXIF orientation applied).
+
+    Raises
+    ------
+    HTTPException
+        413 over ``max_pixels`` or Pillow's limit, 415 not a decodable image.
+    """
+    with _opened(source, what) as img:
+        cost = _probe(img, min_side, max_pixels, what)
+        return _reduce(img, min_side, cost, budget)
+
+
+def reduced_upload(data: bytes, side: int, *, max_pixels: int, budget: "DecodeBudget"
+                   ) -> tuple[bytes, int]:
+    """The upload as the query should decode it, and the bytes that decode may take.
+
+    ``data`` itself when its raster is small (at most 16 MiB: the query decodes exactly
+    what was sent, and it is decoded only there), else a lossless PNG of it reduced
+    (upright, RGB) to about ``2 * side`` pixels on its shorter side. The cost is six
+    rasters of what is returned (the library's decode and its conversions: an RGBA image
+    is copied four times on its way to RGB); hold it in ``budget`` while querying.
+
+    Raises HTTPException 413 (too many pixels) or 415 (not an image).
+    """
+    with _opened(data, "the upload") as img:
+        cost = _probe(img, side, max_pixels, "the upload")
+        if cost <= _TRIM_OVER:
+            return data, 6 * cost
+        small = _reduce(img, side, cost, budget)
+    buf = io.BytesIO()
+    small.save(buf, format="PNG", compress_level=1)
+    return buf.getvalue(), 6 * 4 * small.width * small.height
 
 
 def thumbnail_size(width: int, height: int, max_side: int = THUMB_PX) -> tuple[int, int]:
@@ -50,18 +228,24 @@ def thumbnail_size(width: int, height: int, max_side: int = THUMB_PX) -> tuple[i
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def make_thumbnail(path, width: int, height: int) -> tuple[bytes, str]:
+def make_thumbnail(path, width: int, height: int, *, max_pixels: int = MAX_PIXELS,
+                   budget: DecodeBudget | None = None, what: str | None = None) -> tuple[bytes, str]:
     """Encoded thumbnail of the photo at ``path`` whose upright size is ``width`` x ``height``.
 
-    Returns (bytes, media type). Raises ValueError when the file cannot be read.
+    Returns (bytes, media type). Raises HTTPException 413/415 when the file cannot be
+    decoded within the limits.
     """
     from PIL import Image
 
     size = thumbnail_size(width, height)
-    pixels = load_image(path, size=size, color=True)
+    img = open_reduced(path, max(size), max_pixels=max_pixels,
+                       budget=budget if budget is not None else DecodeBudget(),
+                       what=what or str(path))
+    if img.size != size:
+        img = img.resize(size, Image.Resampling.BILINEAR)
     buf = io.BytesIO()
     if size[0] * size[1] <= _LOSSLESS_PX:
-        Image.fromarray(pixels).save(buf, format="PNG", optimize=False)
+        img.save(buf, format="PNG", optimize=False)
         return buf.getvalue(), "image/png"
-    Image.fromarray(pixels).save(buf, format="JPEG", quality=85)
+    img.save(buf, format="JPEG", quality=85)
     return buf.getvalue(), "image/jpeg"

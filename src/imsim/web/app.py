@@ -1,27 +1,27 @@
 """The web app: one page and a JSON API over a photo collection.
 
-Thin, as the CLI: HTTP in, one :class:`imsim.Collection` call, JSON out. The
-collection is opened once and only read while serving (its versions are immutable),
-so requests run concurrently on the server's thread pool without locks; everything
-the collection loads lazily is loaded before the first request.
+Thin, as the CLI: HTTP in, one :class:`imsim.Collection` call, JSON out. Each
+request answers from one immutable version of the collection, loaded before it is
+served (:class:`~imsim.web._live.LiveCollection`, which follows ``collection.json`` to
+new versions), so requests run concurrently on the server's thread pool without locks.
 
-Safety: images are served by collection id only, never by a client-supplied path;
-request bodies are bounded while they are read (:class:`~imsim.web._http.Guard`);
-uploads are decoded in memory by :func:`imsim.datasets.folder.load_image` with
-Pillow's decompression-bomb guard on and are never written to disk; every error is
-JSON with its HTTP status.
+Safety: images are served by collection id only, never by a client-supplied path, and
+only from a regular file inside the photo folder that is still the file indexed;
+requests from other sites, other Host names and slow clients are refused and bodies
+are bounded while they are read (:class:`~imsim.web._http.Guard`); uploads are decoded
+in memory with a pixel cap and a shared memory budget (:mod:`imsim.web._images`) and
+never written to disk; every error is JSON with its HTTP status.
 """
 from __future__ import annotations
 
 import contextlib
-import functools
 import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Literal, Optional
 
-from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -30,8 +30,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from .._validation import UnreadableImageError
-from ..collection import METRICS, Collection
-from . import _http, _images
+from ..collection import METRICS
+from . import _files, _http, _images
+from ._live import LiveCollection, View
 from ._schemas import (
     MAX_LIST,
     MAX_N,
@@ -50,14 +51,17 @@ from ._schemas import Query as QueryInfo
 
 STATIC = Path(__file__).parent / "static"
 MAP_POINTS = 2000  # the map projects a seeded sample of this many images (t-SNE stays seconds)
-_THUMB_CACHE = 2048  # thumbnails kept in memory (up to ~15 KB each)
+_THUMB_CACHE = 2048  # thumbnails kept in memory per version (up to ~15 KB each)
+DEFAULT_UPLOAD_MB = 32.0  # a camera JPEG is 3-15 MB; a phone's 50 MP PNG ~60 MB
 
 MapMethod = Literal["auto", "umap", "tsne", "pca"]
 
 
 def _errors(*codes: int) -> dict:
     """OpenAPI ``responses`` entries for the error statuses a route can answer."""
-    text = {400: "Malformed request", 404: "No such image or resource", 413: "Upload too large",
+    text = {400: "Malformed request", 403: "Refused: a request from another site",
+            404: "No such image or resource",
+            409: "The photo changed since it was indexed", 413: "Upload too large",
             415: "Not an image / unsupported content type", 422: "Invalid parameters"}
     return {c: {"model": Error, "description": text[c]} for c in codes}
 
@@ -75,7 +79,9 @@ def _search_body() -> dict:
     }}
 
 
-def create_app(collection_path, *, max_upload_mb: float = 10, allowed_hosts=None) -> FastAPI:
+def create_app(collection_path, *, max_upload_mb: float = DEFAULT_UPLOAD_MB, allowed_hosts=None,
+               max_pixels: int = _images.MAX_PIXELS, decode_budget_mb: float = 512,
+               body_timeout: float = _http.BODY_TIMEOUT, follow: bool = True) -> FastAPI:
     """The web app serving the collection at ``collection_path``.
 
     Parameters
@@ -86,30 +92,43 @@ def create_app(collection_path, *, max_upload_mb: float = 10, allowed_hosts=None
         Largest accepted upload, in MiB (1 MiB = 1,048,576 bytes).
     allowed_hosts : iterable of str, optional
         Host names the server answers to (the ``Host`` header); None answers any.
-        ``imsim serve`` on a loopback address passes the loopback names.
+        ``imsim serve`` passes the loopback names, the machine's names and the bind address.
+    max_pixels : int
+        Largest image decoded (an upload or a photo's thumbnail), in pixels after a
+        JPEG's reduced decode.
+    decode_budget_mb : float
+        MiB of decoded rasters held at once by all requests together; decodes beyond it wait.
+    body_timeout : float
+        Seconds a client has to send a request body.
+    follow : bool
+        Switch to the new version when ``collection.json`` changes (``imsim index``).
 
     Returns
     -------
     fastapi.FastAPI
-        ``app.state.collection`` is the opened :class:`imsim.Collection`.
+        ``app.state.live`` is the :class:`~imsim.web._live.LiveCollection`;
+        ``app.state.live.current.coll`` the opened :class:`imsim.Collection`.
 
     Raises
     ------
     FileNotFoundError, DataFormatError
         ``collection_path`` is not a readable collection.
+    ValueError
+        A limit that is not a positive finite number.
     """
-    if not max_upload_mb > 0:
-        raise ValueError(f"max_upload_mb must be a positive number of MiB, got {max_upload_mb!r}")
+    for name, value in (("max_upload_mb", max_upload_mb), ("max_pixels", max_pixels),
+                        ("decode_budget_mb", decode_budget_mb), ("body_timeout", body_timeout)):
+        if not (isinstance(value, (int, float)) and 0 < value < float("inf")):
+            raise ValueError(f"{name} must be a positive finite number, got {value!r}")
     max_file = int(max_upload_mb * 1024 * 1024)
-    coll = Collection.open(collection_path)
-    records = coll.records()
-    n_images = len(records)
-    _warm_up(coll)
+    budget = _images.DecodeBudget(int(decode_budget_mb * 2**20))
+    live = LiveCollection(collection_path, thumbs=_THUMB_CACHE, follow=follow)
+    _images.tune_malloc()
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
         yield
-        coll.close()
+        live.close()
 
     app = FastAPI(
         title="imsim", version=__version__, lifespan=lifespan,
@@ -120,20 +139,25 @@ def create_app(collection_path, *, max_upload_mb: float = 10, allowed_hosts=None
         # from outside, so the schema is served as JSON only.
         docs_url=None, redoc_url=None, openapi_url="/api/openapi.json",
     )
-    app.state.collection = coll
-    app.add_middleware(_http.Guard, max_body=max_file + _http.BODY_SLACK, allowed_hosts=allowed_hosts)
+    app.state.live = live
+    app.state.budget = budget
+    app.add_middleware(_http.Guard, max_body=max_file + _http.BODY_SLACK, allowed_hosts=allowed_hosts,
+                       body_timeout=body_timeout)
     app.add_exception_handler(StarletteHTTPException, _http.http_error)
     app.add_exception_handler(RequestValidationError, _http.validation_error)
     app.add_exception_handler(Exception, _http.server_error)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
-    def record(image_id: int):
-        if not 0 <= image_id < n_images:
-            raise HTTPException(404, f"no image with id {image_id}: this collection holds ids "
-                                     f"0..{n_images - 1}")
-        return records[image_id]
+    current = Depends(live.view)  # the version a request answers from, held until it ends
 
-    def groups_or_404():
+    def record(view: View, image_id: int):
+        if not 0 <= image_id < len(view):
+            raise HTTPException(404, f"no image with id {image_id}: this collection holds ids "
+                                     f"0..{len(view) - 1}")
+        return view.records[image_id]
+
+    def groups_or_404(view: View):
+        coll = view.coll
         groups = coll.load_groups()
         if groups is None:
             raise HTTPException(404, f"no groups computed for version {coll.version} of this "
@@ -145,18 +169,28 @@ def create_app(collection_path, *, max_upload_mb: float = 10, allowed_hosts=None
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
     @app.get("/api/health", response_model=Health, tags=["collection"])
-    def health():
+    def health(view: View = current):
         """Liveness, and what the page needs to know about the collection."""
+        coll, n_images = view.coll, len(view)
         s = coll.settings
         return Health(status="ok", collection=coll.path.name, version=coll.version,
                       n_images=n_images, metric=s.metric, metrics=list(METRICS),
                       n_cached=s.n_cached, max_n=MAX_N, max_upload_bytes=max_file,
                       has_groups=coll.load_groups() is not None, imsim_version=__version__)
 
-    def run_search(image, params: SearchParams) -> SearchResponse:
+    def run_search(view: View, image, params: SearchParams) -> SearchResponse:
         start = time.perf_counter()
+        upload = not isinstance(image, int)
+        if upload and (found := view.find(image)) is not None:
+            image = found  # a collection file: answered as its id, nothing to decode
         try:
-            result = coll.query(image, params.n, metric=params.metric)
+            if isinstance(image, int):
+                result = view.coll.query(image, params.n, metric=params.metric)
+            else:
+                payload, cost = _images.reduced_upload(image, view.coll.settings.size,
+                                                       max_pixels=max_pixels, budget=budget)
+                with budget.reserve(cost):
+                    result = view.coll.query(payload, params.n, metric=params.metric)
         except UnreadableImageError as exc:
             raise HTTPException(415, str(exc)) from None
         elapsed = (time.perf_counter() - start) * 1e3
@@ -165,14 +199,14 @@ def create_app(collection_path, *, max_upload_mb: float = 10, allowed_hosts=None
                     image_url=f"/api/images/{h.id}?size=original")
                 for rank, h in enumerate(result.hits, 1)]
         qid = result.query_id
-        query = QueryInfo(kind="id" if isinstance(image, int) else "upload", id=qid,
-                          relpath=None if qid is None else records[qid].path)
+        query = QueryInfo(kind="upload" if upload else "id", id=qid,
+                          relpath=None if qid is None else view.records[qid].path)
         return SearchResponse(query=query, metric=result.metric, n=params.n, mode=result.mode,
                               elapsed_ms=round(elapsed, 3), results=hits)
 
     @app.post("/api/search", response_model=SearchResponse, tags=["search"],
-              responses=_errors(400, 404, 413, 415, 422), openapi_extra={"requestBody": _search_body()})
-    async def search(request: Request):
+              responses=_errors(400, 403, 404, 413, 415, 422), openapi_extra={"requestBody": _search_body()})
+    async def search(request: Request, view: View = current):
         """The collection images most like a query, nearest first.
 
         The query is an uploaded image (multipart field ``image``) or a collection image
@@ -181,20 +215,21 @@ def create_app(collection_path, *, max_upload_mb: float = 10, allowed_hosts=None
         """
         params, data = await _http.read_search_request(request, max_file)
         if data is None:
-            record(params.id)
-            return await run_in_threadpool(run_search, params.id, params)
-        _images.check_upload(data)
-        return await run_in_threadpool(run_search, data, params)
+            record(view, params.id)
+            return await run_in_threadpool(run_search, view, params.id, params)
+        return await run_in_threadpool(run_search, view, data, params)
 
     @app.get("/api/images", response_model=ImageList, tags=["collection"], responses=_errors(404, 422))
     def list_images(offset: int = Query(0, ge=0), limit: int = Query(60, ge=1, le=MAX_LIST),
                     group: Optional[int] = Query(None, ge=0, description="Only this group's members "
-                                                                          "(see /api/groups).")):
+                                                                          "(see /api/groups)."),
+                    view: View = current):
         """The collection's images in id order (or one group's), a page at a time."""
+        records = view.records
         if group is None:
-            ids = range(n_images)
+            ids = range(len(view))
         else:
-            groups = groups_or_404()
+            groups = groups_or_404(view)
             found = next((g for g in groups.groups if g.index == group), None)
             if found is None:
                 raise HTTPException(404, f"no group {group}: there are {len(groups.groups)} groups "
@@ -205,43 +240,43 @@ def create_app(collection_path, *, max_upload_mb: float = 10, allowed_hosts=None
                  for i in ids[offset:offset + limit]]
         return ImageList(total=len(ids), offset=offset, limit=limit, items=items)
 
-    @functools.lru_cache(maxsize=_THUMB_CACHE)
-    def thumbnail(image_id: int) -> tuple[bytes, str]:
-        rec = records[image_id]
-        return _images.make_thumbnail(coll.image_path(image_id), rec.width, rec.height)
+    def thumbnail(view: View, image_id: int) -> tuple[bytes, str]:
+        def make():
+            rec = view.records[image_id]
+            with _files.open_photo(view, rec) as fp:
+                return _images.make_thumbnail(fp, rec.width, rec.height, max_pixels=max_pixels,
+                                              budget=budget, what=f"image {image_id} ({rec.path})")
+        return view.thumbs.get(image_id, make)  # decoded once, even when asked concurrently
 
     @app.get("/api/images/{image_id}", tags=["collection"], response_class=Response,
              responses={200: {"content": {"image/jpeg": {}, "image/png": {}},
-                              "description": "The image"}, **_errors(404, 422)})
+                              "description": "The image"}, **_errors(404, 409, 413, 415, 422)})
     def image(request: Request, image_id: int,
               size: Literal["thumbnail", "original"] = Query(
                   "thumbnail", description=f"'thumbnail' (longest side at most "
-                                           f"{_images.THUMB_PX} px) or 'original' (the file).")):
-        """One collection image by id: a thumbnail, or the original file."""
-        rec = record(image_id)
-        path = coll.image_path(image_id)
+                                           f"{_images.THUMB_PX} px) or 'original' (the file)."),
+              view: View = current):
+        """One collection image by id: a thumbnail, or the original file.
+
+        Only a regular file inside the photo folder that is still the file indexed (same
+        size and modification time) is read: 404 when it is gone or leads outside, 409
+        when it changed since ``imsim index``.
+        """
+        rec = record(view, image_id)
         if size == "original":
-            if not path.is_file():
-                raise HTTPException(404, f"the file of image {image_id} ({rec.path}) is gone from "
-                                         f"the photo folder")
-            return FileResponse(path, media_type=_images.MEDIA_TYPES.get(path.suffix.lower(),
-                                                                         "application/octet-stream"),
-                                filename=path.name, content_disposition_type="inline")
-        etag = f'"{coll.version}-{image_id}-{_images.THUMB_PX}"'
+            return _files.original_response(view, rec)
+        etag = f'"{view.coll.version}-{image_id}-{_images.THUMB_PX}"'
         headers = {"ETag": etag, "Cache-Control": "no-cache"}
         if request.headers.get("if-none-match") == etag:
             return Response(status_code=304, headers=headers)
-        try:
-            data, media = thumbnail(image_id)
-        except ValueError as exc:
-            raise HTTPException(404, f"image {image_id} ({rec.path}) can no longer be read: "
-                                     f"{str(exc).rsplit(': ', 1)[-1]}") from None
+        data, media = thumbnail(view, image_id)
         return Response(data, media_type=media, headers=headers)
 
     @app.get("/api/groups", response_model=GroupsResponse, tags=["collection"], responses=_errors(404))
-    def groups():
+    def groups(view: View = current):
         """The groups of similar images computed by ``imsim groups`` on this version."""
-        g = groups_or_404()
+        g = groups_or_404(view)
+        records = view.records
         return GroupsResponse(
             k=g.k, method=g.method, metric=g.metric, version=g.version, elbow=g.elbow,
             groups=[GroupInfo(group=x.index, size=x.size, members=x.members,
@@ -255,7 +290,8 @@ def create_app(collection_path, *, max_upload_mb: float = 10, allowed_hosts=None
     @app.get("/api/map", tags=["collection"], response_class=Response,
              responses={200: {"content": {"image/png": {}}, "description": "PNG"}, **_errors(422)})
     def latent_map(method: MapMethod = Query("auto", description="2-D projection: 'auto' is UMAP "
-                                                                   "when installed, else t-SNE.")):
+                                                                   "when installed, else t-SNE."),
+                   view: View = current):
         """The 2-D map of the collection's latent space (PNG), coloured by label or group.
 
         Drawn on the first request (seconds) and kept; a seeded sample of at most
@@ -263,8 +299,9 @@ def create_app(collection_path, *, max_upload_mb: float = 10, allowed_hosts=None
         """
         from ..report.map_plots import collection_map
 
+        coll = view.coll
         g = coll.load_groups()
-        key = (method, None if g is None else (g.k, g.method))
+        key = (coll.version, method, None if g is None else (g.k, g.method))
         with map_lock:  # one projection at a time; later requests reuse it
             if key not in maps:
                 with tempfile.TemporaryDirectory(prefix="imsim-map-") as tmp:
@@ -277,14 +314,3 @@ def create_app(collection_path, *, max_upload_mb: float = 10, allowed_hosts=None
         return Response(maps[key], media_type="image/png", headers={"Cache-Control": "no-cache"})
 
     return app
-
-
-def _warm_up(coll: Collection) -> None:
-    """Load what the collection loads lazily (neighbour cache, latents, index, model).
-
-    Done once before serving, so the first requests are not slow and concurrent
-    requests never race to load the same thing.
-    """
-    coll.query(0, n=1)
-    coll.query(0, n=coll.settings.n_cached + 1)
-    coll.model  # noqa: B018 - loads torch and the autoencoder for uploads

@@ -7,6 +7,76 @@ import threading
 import time
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+HEADER_TIMEOUT = 10.0  # seconds a client has to send a request's headers
+KEEP_ALIVE = 5.0  # seconds an idle keep-alive connection is kept open
+
+
+def host_names(host: str) -> tuple[str, ...]:
+    """The Host names a server bound to ``host`` answers to by default.
+
+    The loopback names, the bind address itself (unless it is a wildcard such as
+    ``0.0.0.0``), and for a non-loopback bind this machine's host name, its fully
+    qualified name and their addresses.
+    """
+    names = {*LOOPBACK_NAMES}
+    wildcard = host in ("0.0.0.0", "::", "")
+    if not wildcard:
+        names.add(host.lower())
+    if not is_loopback(host):
+        for name in {socket.gethostname(), socket.getfqdn()}:
+            names.add(name.lower())
+            try:
+                names.update(a[4][0] for a in socket.getaddrinfo(name, None))
+            except OSError:
+                pass
+    return tuple(sorted(names))
+
+
+def _timed_h11():
+    """uvicorn's h11 protocol with a deadline for each request's headers.
+
+    uvicorn times out idle keep-alive connections but waits forever for headers that
+    arrive a byte at a time (slowloris): this closes a connection whose request line
+    and headers are not complete ``HEADER_TIMEOUT`` seconds after they began.
+    """
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class TimedH11Protocol(H11Protocol):
+        _header_timer = None
+
+        def _waiting(self) -> bool:
+            return self.cycle is None or self.cycle.response_complete
+
+        def _arm(self) -> None:
+            if self._header_timer is None:
+                self._header_timer = self.loop.call_later(HEADER_TIMEOUT, self._expire)
+
+        def _disarm(self) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
+
+        def _expire(self) -> None:
+            self._header_timer = None
+            if self._waiting() and not self.transport.is_closing():
+                self.transport.close()
+
+        def connection_made(self, transport) -> None:
+            super().connection_made(transport)
+            self._arm()
+
+        def data_received(self, data: bytes) -> None:
+            if self._waiting():
+                self._arm()
+            super().data_received(data)
+            if not self._waiting():
+                self._disarm()
+
+        def connection_lost(self, exc) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+    return TimedH11Protocol
 
 
 def is_loopback(host: str) -> bool:
@@ -64,7 +134,8 @@ class WebServer:
                           f"{'; pick another port with --port' if exc.errno == 98 else ''}") from None
         self.host, self.port = host, self.socket.getsockname()[1]
         config = uvicorn.Config(app, access_log=access_log, log_level=log_level, lifespan="on",
-                                timeout_graceful_shutdown=5)
+                                timeout_graceful_shutdown=5, http=_timed_h11(),
+                                timeout_keep_alive=KEEP_ALIVE)
         self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
 
