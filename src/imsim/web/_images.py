@@ -151,7 +151,7 @@ def _reduce(img, min_side: int, cost: int, budget: "DecodeBudget"):
     """
     from PIL import Image, ImageOps
 
-    from ..datasets.folder import _to_mode
+    from ..datasets.image import _to_mode
 
     factor = max(1, min(img.size) // (2 * min_side))
     width, height = img.size
