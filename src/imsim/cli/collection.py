@@ -140,6 +140,38 @@ def register(app: typer.Typer) -> None:
         if export is not None:
             typer.echo(f"exported to {export} ({'copies' if copy else 'symlinks'})")
 
+    @app.command("duplicates")
+    def duplicates_cmd(
+        collection: Path = _COLLECTION,
+        threshold: Optional[float] = typer.Option(
+            None, "--threshold", help="Largest distance between two duplicates, in the collection's "
+                                      "metric [calibrated for its encoder]."),
+        as_json: bool = typer.Option(False, "--json", help="Print the groups as JSON."),
+        export: Optional[Path] = typer.Option(
+            None, "--export", help="Put each group's photos into DIR/group_NN/."),
+        copy: bool = typer.Option(False, "--copy", help="Copy the photos (default: symlinks)."),
+    ):
+        """Groups of near-duplicate photos (crops, resizes, re-encodes, edits of one picture)."""
+        from imsim.collection import Collection
+        from imsim.collection._duplicates import export_duplicates
+
+        with Collection.open(collection) as coll:
+            dup = coll.duplicates(threshold)
+            how = "given" if threshold is not None else f"calibrated for the {coll.encoder_name} encoder"
+            if export is not None:
+                export_duplicates(dup, coll.photos_root, export, copy=copy)
+            n = len(coll)
+        if as_json:
+            typer.echo(json.dumps(dup.to_dict(), indent=2))
+        else:
+            typer.echo(f"{len(dup)} groups of near-duplicates ({dup.n_images} of {n} photos) at "
+                       f"{dup.metric} distance <= {dup.threshold:.4g} ({how})")
+            for j, rel in enumerate(dup.relpaths):
+                typer.echo(f"  group {j}: {len(rel)} photos: " + ", ".join(rel[:6])
+                           + (f", ... ({len(rel) - 6} more)" if len(rel) > 6 else ""))
+        if export is not None:
+            typer.echo(f"exported to {export} ({'copies' if copy else 'symlinks'})", err=as_json)
+
     @app.command("map")
     def map_cmd(
         collection: Path = _COLLECTION,

@@ -580,6 +580,45 @@ class Collection:
         relpaths = [r.path for r in self.records()]
         return _groups.export_groups(groups, relpaths, dest, copy=copy)
 
+    # -- duplicates ------------------------------------------------------------
+
+    def duplicates(self, threshold: float | None = None):
+        """Groups of near-duplicate photos (versions of one picture) in the whole collection.
+
+        Parameters
+        ----------
+        threshold : float, optional
+            Largest distance, in the collection's metric, between two photos linked
+            as duplicates (default: the value calibrated for the collection's encoder
+            by ``benchmarks/photos.py``; see :func:`default_threshold`).
+
+        Returns
+        -------
+        Duplicates
+            ``.threshold``, ``.metric``, ``.groups`` (sorted id lists, largest first)
+            and ``to_dict()`` -> ``{"threshold", "metric", "groups": [{"ids", "relpaths"}]}``.
+        """
+        from . import _duplicates
+
+        metric = self.settings.metric
+        latents = np.asarray(self.latents)
+        if threshold is None:
+            threshold = _duplicates.default_threshold(self.encoder_name, metric, latents)
+        elif not np.isfinite(threshold) or threshold < 0:
+            raise ValueError(f"threshold must be a finite number >= 0, got {threshold!r}")
+        ids, dist = self.neighbors()
+        groups = _duplicates.duplicate_groups(latents, np.asarray(ids), np.asarray(dist),
+                                              float(threshold), metric)
+        rel = [r.path for r in self.records()] if groups else []
+        return _duplicates.Duplicates(threshold=float(threshold), metric=metric, groups=groups,
+                                      relpaths=[[rel[i] for i in g] for g in groups])
+
+    @property
+    def encoder_name(self) -> str:
+        """The encoder that made the latents (``manifest["encoder"]["name"]``; "autoencoder"
+        for collections written before encoders were recorded)."""
+        return str((self.manifest.get("encoder") or {}).get("name", "autoencoder"))
+
     def _identify(self, image, lookup: bool = True) -> tuple[bytes | None, str, int | None]:
         """(file bytes or None, a description, id of the same image in the collection)."""
         if lookup and isinstance(image, (int, np.integer)) and not isinstance(image, bool):
