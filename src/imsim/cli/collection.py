@@ -15,6 +15,10 @@ def _index_summary(coll) -> list[str]:
     lines = [f"indexed {len(coll)} images into {coll.path} (version {r.version}) in {r.seconds:.1f} s",
              f"  {r.new} new, {r.changed} changed, {r.unchanged} unchanged, {r.deleted} deleted; "
              f"{r.encoded} encoded" + ("; model trained" if r.trained else "")]
+    enc = coll.manifest.get("encoder") or {}
+    if r.trained and enc:
+        lines.append(f"  encoder: {enc['name']}" + (f" ({enc['why']})" if enc.get("why") else "")
+                     + (f"; {enc['note']}" if enc.get("note") else ""))
     if r.skipped:
         lines.append(f"  {len(r.skipped)} skipped:")
         lines += [f"    {path}: {reason}" for path, reason in r.skipped]
@@ -43,6 +47,15 @@ def register(app: typer.Typer) -> None:
         labels_from_subdirs: Optional[bool] = typer.Option(
             None, "--labels-from-subdirs/--no-labels", help="Label photos by their sub-folder."),
         seed: Optional[int] = typer.Option(None, "--seed", help="Training seed [new: 0]."),
+        encoder: Optional[str] = typer.Option(
+            None, "--encoder", help="What turns photos into vectors: auto, thumbnail, features, "
+                                    "contrastive, autoencoder, torchscript, torchvision:NAME, "
+                                    "open_clip:NAME [new: auto, the best for the folder's size]."),
+        weights: Optional[Path] = typer.Option(
+            None, "--weights", help="Weights file of a torchscript, torchvision:NAME or open_clip:NAME "
+                                    "encoder."),
+        steps: Optional[int] = typer.Option(
+            None, "--steps", help="Training steps of the contrastive encoder [scaled to the folder]."),
         workers: Optional[int] = typer.Option(None, "--workers", help="Threads reading photos."),
     ):
         """Index a folder of photos: train (or reuse) a model, encode, build the search index.
@@ -58,7 +71,8 @@ def register(app: typer.Typer) -> None:
             # the summary below lists every skipped file once
             warnings.filterwarnings("ignore", message="skipping ")
             coll = Collection.index(photos_dir, collection, retrain=retrain, model=model, epochs=epochs,
-                                    seed=seed, workers=workers, size=size, color=color,
+                                    seed=seed, encoder=encoder, weights=weights, steps=steps,
+                                    workers=workers, size=size, color=color,
                                     latent_dim=latent, metric=metric, n_cached=cache,
                                     labels_from_subdirs=labels_from_subdirs)
         typer.echo("\n".join(_index_summary(coll)))
@@ -74,12 +88,14 @@ def register(app: typer.Typer) -> None:
             None, "--threshold", help="Keep results at distance <= this (cosine: 1 - similarity)."),
         as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
         grid: Optional[Path] = typer.Option(None, "--grid", help="Draw the query and results to this PNG."),
+        encoder: Optional[str] = typer.Option(
+            None, "--encoder", help="Refuse to answer unless the collection was built with this encoder."),
     ):
         """The photos of a collection most like IMAGE, nearest first."""
         from imsim.collection import Collection
 
         with Collection.open(collection) as coll:
-            result = coll.query(image, n, metric=metric, threshold=threshold)
+            result = coll.query(image, n, metric=metric, threshold=threshold, encoder=encoder)
             if grid is not None:
                 from imsim.report.map_plots import query_grid
 

@@ -8,7 +8,7 @@ import os
 import shutil
 import time
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -140,7 +140,6 @@ class Collection:
         self._latents = None
         self._index = None
         self._model = None
-        self._encoder = None
         self._cache = None
 
     # -- opening ---------------------------------------------------------------
@@ -225,12 +224,9 @@ class Collection:
 
     @property
     def model(self):
-        """The autoencoder that made the latents (a torch module, loaded on first use)."""
+        """The encoder that made the latents (:class:`imsim.encoders.Encoder`, loaded on first use)."""
         if self._model is None:
-            model = _model.load_model(self._dir / "model", self.settings.input_shape)
-            # queries encode one image at a time: fold the encoder once, not per query
-            self._encoder = _model.inference_encoder(model)
-            self._model = model
+            self._model = _model.load_model(self._dir / "model", self.settings.input_shape)
         return self._model
 
     def encode(self, image) -> np.ndarray:
@@ -253,8 +249,7 @@ class Collection:
         buf = io.BytesIO(data)
         buf.name = desc  # errors name the query as the caller gave it
         pixels = load_image(buf, size=self.settings.size, color=self.settings.color)
-        self.model  # noqa: B018 - loads the model and its inference encoder
-        return _model.encode(self._encoder, pixels[None], progress=False)
+        return _model.encode(self.model, pixels[None], progress=False)
 
     # -- building --------------------------------------------------------------
 
@@ -262,6 +257,7 @@ class Collection:
     def build(cls, photos_dir, path, *, size: int = 64, color: bool = True, latent_dim: int = 32,
               metric: str = "l2", n_cached: int = 32, labels_from_subdirs: bool = False,
               model=None, epochs: int = _model.DEFAULT_EPOCHS, seed: int = 0,
+              encoder: str = "auto", weights=None, steps: int | None = None,
               workers: int | None = None, progress: bool | None = None) -> "Collection":
         """Index every image of ``photos_dir`` into a new version of the collection ``path``.
 
@@ -286,6 +282,14 @@ class Collection:
             Training epochs over the folder.
         seed : int
             Seed of the training (initial weights, shuffling).
+        encoder : str
+            Which encoder makes the vectors (:data:`imsim.encoders.NAMES`); "auto" picks
+            the best one for the folder's size (:func:`imsim.encoders.choose`).
+            Recorded in the manifest (``manifest["encoder"]``).
+        weights : path-like, optional
+            Weights of a ``torchscript``, ``torchvision:NAME`` or ``open_clip:NAME`` encoder.
+        steps : int, optional
+            Optimisation steps of the ``contrastive`` encoder (default: scaled to the folder).
         workers : int, optional
             Threads that read and decode files.
         progress : bool, optional
@@ -304,7 +308,8 @@ class Collection:
             raise FileExistsError(f"{root} exists and is not an imsim collection; "
                                   f"give a new or empty folder")
         return cls._write(root, Path(photos_dir).expanduser(), settings, previous=None,
-                          model=model, training={"epochs": epochs, "seed": seed},
+                          model=model, training=_training(epochs=epochs, seed=seed, encoder=encoder,
+                                                          weights=weights, steps=steps),
                           workers=workers, progress=progress)
 
     def update(self, photos_dir=None, *, retrain: bool = False, model=None,
@@ -333,6 +338,7 @@ class Collection:
         training.update({k: v for k, v in (("epochs", epochs), ("seed", seed)) if v is not None})
         training.setdefault("epochs", _model.DEFAULT_EPOCHS)
         training.setdefault("seed", 0)
+        training.setdefault("encoder", self.encoder_name)  # written before encoders had names
         incremental = not retrain and model is None
         return type(self)._write(self.path, photos, self.settings,
                                  previous=self if incremental else None, model=model,
@@ -340,36 +346,49 @@ class Collection:
 
     @classmethod
     def index(cls, photos_dir, path, *, retrain: bool = False, model=None,
-              epochs: int | None = None, seed: int | None = None, workers: int | None = None,
+              epochs: int | None = None, seed: int | None = None, encoder: str | None = None,
+              weights=None, steps: int | None = None, workers: int | None = None,
               progress: bool | None = None, **settings) -> "Collection":
         """Build the collection ``path`` from ``photos_dir``, or update it when it exists.
 
         ``settings`` (size, color, latent_dim, metric, n_cached, labels_from_subdirs)
         left out or None keep the collection's values (or the defaults for a new one);
         changing one of an existing collection needs ``retrain=True`` (or ``model``).
-        This is what ``imsim index`` runs.
+        The same holds for ``encoder`` (and ``weights``): another encoder than the
+        collection's needs ``retrain=True``. This is what ``imsim index`` runs.
         """
         root = Path(path).expanduser()
         given = {k: v for k, v in settings.items() if v is not None}
         unknown = set(given) - set(CollectionSettings.__dataclass_fields__)
         if unknown:
             raise TypeError(f"unknown collection setting(s): {', '.join(sorted(unknown))}")
+        if encoder is not None:
+            from ..encoders import check_name
+
+            encoder = check_name(encoder)
+        enc = {k: v for k, v in (("encoder", encoder), ("weights", weights), ("steps", steps))
+               if v is not None}
         if not _store.is_collection(root):
             training = {k: v for k, v in (("epochs", epochs), ("seed", seed)) if v is not None}
             return cls.build(photos_dir, root, model=model, workers=workers, progress=progress,
-                             **training, **given)
+                             **training, **enc, **given)
         with cls.open(root) as current:
             old = asdict(current.settings)
             changed = {k: v for k, v in given.items() if str(old[k]).lower() != str(v).lower()}
+            if encoder is not None and encoder != "auto" and encoder != current.encoder_name:
+                changed["encoder"] = encoder
+                old["encoder"] = current.encoder_name
             if changed and not (retrain or model is not None):
                 desc = ", ".join(f"{k}={old[k]} (asked {v})" for k, v in changed.items())
                 raise ValueError(f"collection {root} was built with {desc}; pass --retrain "
                                  f"(retrain=True) to rebuild it with the new settings")
-            if not changed:
+            if not changed and not (retrain and enc):
                 return current.update(photos_dir, retrain=retrain, model=model, epochs=epochs,
                                       seed=seed, workers=workers, progress=progress)
             training = dict(current.manifest.get("training") or {})
             training.update({k: v for k, v in (("epochs", epochs), ("seed", seed)) if v is not None})
+            training.update(enc)
+            old.pop("encoder", None)
             photos = current.photos_root if photos_dir is None else photos_dir
             return cls.build(photos, root, model=model, workers=workers, progress=progress,
                              **training, **{**old, **given})
@@ -419,16 +438,20 @@ class Collection:
                 net = previous.model
                 _store.link_or_copy_tree(previous._dir / "model", model_dir)
                 provenance = previous.manifest["model"]
+                encoder = previous.manifest.get("encoder") or {"name": previous.encoder_name}
             elif model is not None:
                 src = _model.resolve_model_dir(model)
                 net = _model.load_model(src, settings.input_shape)
                 _store.link_or_copy_tree(src, model_dir)
                 provenance = {"source": "given", "from": str(Path(model).resolve())}
+                encoder = {"name": net.name, "requested": "given", "why": f"--model {model}"}
             else:
-                net, history = _model.train(res.pixels, settings, training, progress)
-                _model.save_model(model_dir, net, history)
+                net, encoder = _model.train(res.pixels, settings, training, progress)
+                _model.save_model(model_dir, net)
                 provenance = {"source": "trained", "n_images": len(res.records), **training}
             latents = _assemble_latents(res, net, previous, settings, progress)
+            encoder["dim"] = int(latents.shape[1])
+            settings = replace(settings, latent_dim=int(latents.shape[1]))
             index = _model.make_index(settings.metric, latents)
             index.save(staging / "index.npz")
             ids, dist = _neighbour_cache(index, latents, settings.n_cached)
@@ -440,7 +463,7 @@ class Collection:
                 "imsim_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "photos_root": str(photos), "settings": asdict(settings),
                 "n_images": len(res.records), "n_skipped": len(res.skipped),
-                "model": provenance, "training": training,
+                "model": provenance, "training": training, "encoder": encoder,
             })
             return _store.commit_version(root, staging)
         except BaseException:
@@ -450,7 +473,8 @@ class Collection:
     # -- querying --------------------------------------------------------------
 
     def query(self, image, n: int = 10, *, metric: str | None = None,
-              threshold: float | None = None, mode: str = "auto") -> QueryResult:
+              threshold: float | None = None, mode: str = "auto",
+              encoder: str | None = None) -> QueryResult:
         """The ``n`` images of the collection most like ``image``.
 
         Parameters
@@ -470,6 +494,9 @@ class Collection:
             "auto" answers an image already in the collection (same SHA-256 as an
             indexed file) from the cached neighbour lists when they are deep enough;
             "default" always decodes, encodes and searches.
+        encoder : str, optional
+            The encoder the caller expects; another than the collection's is a
+            ValueError (vectors of two encoders cannot be compared).
 
         Returns
         -------
@@ -478,6 +505,10 @@ class Collection:
             own results (exact duplicates at other paths are kept).
         """
         n = check_positive_int(n, "n")
+        if encoder is not None and encoder != self.encoder_name:
+            raise ValueError(f"collection {self.path} was built with the {self.encoder_name} encoder; "
+                             f"its vectors cannot be compared with {encoder}'s: query without "
+                             f"--encoder, or re-index with --encoder {encoder} --retrain")
         metric = self.settings.metric if metric is None else str(metric).lower()
         if metric not in METRICS:
             raise ValueError(f"unknown metric {metric!r}, expected one of {', '.join(METRICS)}")
@@ -654,6 +685,16 @@ class Collection:
         return data, desc, self_id
 
 
+def _training(*, epochs, seed, encoder, weights, steps) -> dict:
+    """The training settings a build records (and an update or retrain reuses)."""
+    out = {"epochs": epochs, "seed": seed, "encoder": encoder}
+    if weights is not None:
+        out["weights"] = str(Path(weights).expanduser().resolve())
+    if steps is not None:
+        out["steps"] = int(steps)
+    return out
+
+
 def _unchanged(previous: Collection, photos: Path, res) -> bool:
     """True when a scan found exactly the previous version's files and skipped files."""
     return (res.counts["encoded"] == 0 and str(photos) == str(previous.photos_root)
@@ -663,12 +704,13 @@ def _unchanged(previous: Collection, photos: Path, res) -> bool:
 
 def _assemble_latents(res, net, previous, settings: CollectionSettings, progress) -> np.ndarray:
     """Latents in record order: reused rows from ``previous``, the rest encoded now."""
+    dim = previous.latents.shape[1] if previous is not None else None
     fresh = (_model.encode(net, res.pixels, progress=progress) if len(res.pixels)
-             else np.zeros((0, settings.latent_dim), dtype=np.float32))
-    if fresh.shape[1] != settings.latent_dim:
+             else np.zeros((0, dim or settings.latent_dim), dtype=np.float32))
+    if dim is not None and fresh.shape[1] != dim:
         raise ValueError(f"the model makes {fresh.shape[1]}-dimensional latents, the collection "
-                         f"uses latent_dim={settings.latent_dim}")
-    out = np.empty((len(res.records), settings.latent_dim), dtype=np.float32)
+                         f"holds {dim}-dimensional ones")
+    out = np.empty((len(res.records), fresh.shape[1]), dtype=np.float32)
     reused = res.reuse >= 0
     if reused.any():
         out[reused] = np.asarray(previous.latents)[res.reuse[reused]]
