@@ -91,7 +91,7 @@ class ContrastiveEncoder(Encoder):
     learns = True
 
     def __init__(self, latent_dim: int | None = None, *, size: int | None = 64, color: bool = True,
-                 steps: int | None = None, width: int = 32, input_size: int = 32):
+                 steps: int | None = None, width: int = 16, input_size: int = 32):
         super().__init__(latent_dim or 64)
         self.size, self.color = int(size or 64), bool(color)
         self.steps, self.width, self.input_size = steps, int(width), int(input_size)
