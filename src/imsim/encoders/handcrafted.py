@@ -136,8 +136,9 @@ class PCAWhitening:
 
 from .base import Encoder  # noqa: E402  (the classes below build on the functions above)
 
-# Below this many images a PCA fitted on the folder is noise: features stay unwhitened.
-MIN_PCA_IMAGES = 50
+# Below MIN_PCA_IMAGES images the variances a whitening divides by are noise: the PCA
+# only rotates and truncates; below MIN_FIT_IMAGES there is no PCA at all.
+MIN_PCA_IMAGES, MIN_FIT_IMAGES = 50, 3
 
 
 class _VectorEncoder(Encoder):
@@ -155,12 +156,15 @@ class _VectorEncoder(Encoder):
 
     def fit(self, pixels, *, seed: int = 0, progress: bool = False):
         self.pca_ = None
-        if self.whiten and len(pixels) >= MIN_PCA_IMAGES:
+        if self.whiten and len(pixels) >= MIN_FIT_IMAGES:
             x = np.concatenate([self.vectors(pixels[i:i + 1024]) for i in range(0, len(pixels), 1024)])
-            self.pca_ = PCAWhitening(self.latent_dim or 64).fit(x)
-            self.note = f"PCA-whitened to {len(self.pca_.components_)} dimensions on {len(pixels)} images"
+            # whitening needs variances estimated on enough images; a plain PCA does not
+            whiten = len(pixels) >= MIN_PCA_IMAGES
+            self.pca_ = PCAWhitening(self.latent_dim or 64, power=0.5 if whiten else 0.0).fit(x)
+            self.note = (f"PCA{'-whitened' if whiten else ' (not whitened: under ' + str(MIN_PCA_IMAGES) + ' images)'}"
+                         f" to {len(self.pca_.components_)} dimensions on {len(pixels)} images")
         elif self.whiten:
-            self.note = f"not whitened: {len(pixels)} images are too few for a PCA (< {MIN_PCA_IMAGES})"
+            self.note = f"no PCA: {len(pixels)} images are too few (< {MIN_FIT_IMAGES})"
         return self
 
     def encode(self, pixels, *, progress: bool = False):
