@@ -308,8 +308,8 @@ class Collection:
             raise FileExistsError(f"{root} exists and is not an imsim collection; "
                                   f"give a new or empty folder")
         return cls._write(root, Path(photos_dir).expanduser(), settings, previous=None,
-                          model=model, training=_training(epochs=epochs, seed=seed, encoder=encoder,
-                                                          weights=weights, steps=steps),
+                          model=model, training=_model.training_settings(
+                              epochs=epochs, seed=seed, encoder=encoder, weights=weights, steps=steps),
                           workers=workers, progress=progress)
 
     def update(self, photos_dir=None, *, retrain: bool = False, model=None,
@@ -683,16 +683,6 @@ class Collection:
                                  (sha,)).fetchall()
         self_id = next((i for i, p in rows if p == rel), rows[0][0] if rows else None)
         return data, desc, self_id
-
-
-def _training(*, epochs, seed, encoder, weights, steps) -> dict:
-    """The training settings a build records (and an update or retrain reuses)."""
-    out = {"epochs": epochs, "seed": seed, "encoder": encoder}
-    if weights is not None:
-        out["weights"] = str(Path(weights).expanduser().resolve())
-    if steps is not None:
-        out["steps"] = int(steps)
-    return out
 
 
 def _unchanged(previous: Collection, photos: Path, res) -> bool:

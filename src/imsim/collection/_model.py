@@ -14,6 +14,16 @@ from . import _store
 DEFAULT_EPOCHS = 5  # the autoencoder encoder's epochs (see imsim.encoders.learned)
 
 
+def training_settings(*, epochs, seed, encoder, weights, steps) -> dict:
+    """The training settings a build records (and an update or retrain reuses)."""
+    out = {"epochs": epochs, "seed": seed, "encoder": encoder}
+    if weights is not None:
+        out["weights"] = str(Path(weights).expanduser().resolve())
+    if steps is not None:
+        out["steps"] = int(steps)
+    return out
+
+
 def resolve_model_dir(model) -> Path:
     """The checkpoint folder named by ``model``: a checkpoint, or a collection's model."""
     path = Path(model).expanduser()
