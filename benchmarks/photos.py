@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import photos_data  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-ENCODERS = ("thumbnail", "autoencoder", "contrastive", "features", "auto")
+ENCODERS = ("thumbnail", "autoencoder", "contrastive", "features")
 
 
 def picture_of(relpaths: list[str]) -> np.ndarray:
@@ -80,17 +80,21 @@ def pair_scores(groups: list[list[int]], pic: np.ndarray) -> tuple[float, float]
 
 
 def calibrate(coll, pic: np.ndarray, min_precision: float = 0.97) -> tuple[float, float, float]:
-    """(threshold, precision, recall): the largest recall with precision >= min_precision."""
-    from imsim.collection._duplicates import duplicate_groups
+    """(beta, precision, recall): the duplicates threshold factor (see
+    imsim.collection._duplicates.BETA) with the most recall at precision >= min_precision."""
+    from imsim.collection._duplicates import BETA, duplicate_groups
 
     ids, dist = (np.asarray(a) for a in coll.neighbors())
     lat = np.asarray(coll.latents)
-    finite = dist[np.isfinite(dist)]
     best = (0.0, 1.0, 0.0)
-    for t in np.quantile(finite, np.linspace(0.0, 0.9, 90)):
+    for beta in np.arange(0.30, 1.01, 0.05):
+        # default_threshold scales linearly in beta on l2, the benchmark's metric
+        t = coll.duplicates().threshold / BETA.get(coll.encoder_name, 0.6) * beta
         p, r = pair_scores(duplicate_groups(lat, ids, dist, float(t), coll.settings.metric), pic)
+        if p < 0.5:  # larger thresholds only merge more
+            break
         if p >= min_precision and r > best[2]:
-            best = (float(t), p, r)
+            best = (float(beta), p, r)
     return best
 
 
@@ -113,7 +117,8 @@ def mnist_precision(name: str, n: int) -> float | None:
     return float(np.mean(labels[nn] == labels[:, None]))
 
 
-def run_folder(folder: Path, work: Path, encoders, *, calibrate_thresholds: bool, n_queries: int):
+def run_folder(folder: Path, work: Path, encoders, *, calibrate_thresholds: bool, n_queries: int,
+               keep: bool = False):
     from imsim.collection import Collection
 
     rows = []
@@ -121,6 +126,7 @@ def run_folder(folder: Path, work: Path, encoders, *, calibrate_thresholds: bool
     queries = files[:: max(1, len(files) // n_queries)][:n_queries]
     for name in encoders:
         start = time.perf_counter()
+        shutil.rmtree(work / f"coll-{name}", ignore_errors=True)
         coll = Collection.build(folder, work / f"coll-{name}", encoder=name, progress=False)
         index_s = time.perf_counter() - start
         pic = picture_of([r.path for r in coll.records()])
@@ -135,14 +141,15 @@ def run_folder(folder: Path, work: Path, encoders, *, calibrate_thresholds: bool
             times.append((time.perf_counter() - t0) * 1e3)
         row = dict(encoder=name if name != "auto" else f"auto -> {coll.encoder_name}",
                    recall5=recall, mAP=m_ap, dup_p=precision, dup_r=rec, threshold=dup.threshold,
-                   index_s=index_s, train_s=coll.model.train_seconds, query_ms=statistics.median(times),
+                   index_s=index_s, train_s=coll.manifest["encoder"].get("train_seconds", 0.0), query_ms=statistics.median(times),
                    dim=coll.latents.shape[1])
         if calibrate_thresholds:
             row["calibrated"] = calibrate(coll, pic)
         rows.append(row)
         print(f"  {row['encoder']}: recall@5 {recall:.3f}, indexed in {index_s:.1f} s", flush=True)
         coll.close()
-        shutil.rmtree(work / f"coll-{name}", ignore_errors=True)
+        if not keep:
+            shutil.rmtree(work / f"coll-{name}", ignore_errors=True)
     return rows
 
 
@@ -170,7 +177,7 @@ def main() -> None:
                 photos_data.generate(folder, n, args.split)
                 print(f"generated {folder} in {time.perf_counter() - start:.1f} s", flush=True)
             results[n] = run_folder(folder, work, args.encoders, calibrate_thresholds=args.calibrate,
-                                    n_queries=args.queries)
+                                    n_queries=args.queries, keep=args.keep is not None)
         n_mnist = 2000 if args.quick else args.mnist
         mnist = {e: mnist_precision(e, n_mnist) for e in args.encoders} if n_mnist else {}
     finally:
@@ -193,7 +200,7 @@ def main() -> None:
                   f"{ratio:>8} {r['train_s']:8.1f} {r['query_ms']:8.1f}")
             if "calibrated" in r:
                 t, p, rc = r["calibrated"]
-                print(f"{'':>6}   calibrated threshold {t:.4f}: precision {p:.3f}, recall {rc:.3f}")
+                print(f"{'':>6}   calibrated beta {t:.2f}: precision {p:.3f}, recall {rc:.3f}")
     if mnist:
         print(f"\nMNIST label precision@10 ({n_mnist} test images, exact L2 on each encoder's vectors):")
         for e, p in mnist.items():

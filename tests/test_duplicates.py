@@ -7,7 +7,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
 from imsim.collection._collection import _neighbour_cache
-from imsim.collection._duplicates import Duplicates, default_threshold, duplicate_groups
+from imsim.collection._duplicates import BETA, Duplicates, default_threshold, duplicate_groups
 from imsim.distances import pairwise
 from imsim.search import ExactIndex
 
@@ -44,9 +44,17 @@ def test_to_dict_is_the_web_contract():
     assert len(d) == 2 and d.n_images == 5
 
 
-def test_default_thresholds_agree_between_l2_and_cosine_on_unit_vectors():
-    t2 = default_threshold("thumbnail", "l2")
-    assert default_threshold("thumbnail", "cosine") == pytest.approx(t2 * t2 / 2)
+def test_default_threshold_is_beta_times_the_median_16th_neighbour_distance():
+    rng = np.random.default_rng(0)
+    dist = np.sort(rng.random((50, 32)), axis=1).astype(np.float32)
+    ref = np.median(dist[:, 15])
+    assert default_threshold("features", "l2", dist) == pytest.approx(BETA["features"] * ref)
+    assert default_threshold("features", "cosine", dist) == pytest.approx(BETA["features"] ** 2 * ref)
+    # a folder smaller than the reference rank: the deepest cached neighbour
+    small = np.full((3, 32), np.inf, dtype=np.float32)
+    small[:, :2] = [[0.1, 0.4], [0.2, 0.5], [0.3, 0.6]]
+    assert default_threshold("thumbnail", "l2", small) == pytest.approx(BETA["thumbnail"] * 0.5)
+    assert default_threshold("thumbnail", "l2", np.full((1, 4), np.inf)) == 0.0
 
 
 def test_collection_duplicates_and_cli(tmp_path):

@@ -169,11 +169,13 @@ def register(app: typer.Typer) -> None:
     ):
         """Groups of near-duplicate photos (crops, resizes, re-encodes, edits of one picture)."""
         from imsim.collection import Collection
-        from imsim.collection._duplicates import export_duplicates
+        from imsim.collection._duplicates import beta_of, export_duplicates
 
         with Collection.open(collection) as coll:
             dup = coll.duplicates(threshold)
-            how = "given" if threshold is not None else f"calibrated for the {coll.encoder_name} encoder"
+            how = ("given" if threshold is not None else
+                   f"the {coll.encoder_name} encoder's default: {beta_of(coll.encoder_name):.2f} x the median distance "
+                   f"to the 16th nearest photo")
             if export is not None:
                 export_duplicates(dup, coll.photos_root, export, copy=copy)
             n = len(coll)

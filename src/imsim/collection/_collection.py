@@ -254,7 +254,7 @@ class Collection:
     # -- building --------------------------------------------------------------
 
     @classmethod
-    def build(cls, photos_dir, path, *, size: int = 64, color: bool = True, latent_dim: int = 32,
+    def build(cls, photos_dir, path, *, size: int = 64, color: bool = True, latent_dim: int | None = None,
               metric: str = "l2", n_cached: int = 32, labels_from_subdirs: bool = False,
               model=None, epochs: int = _model.DEFAULT_EPOCHS, seed: int = 0,
               encoder: str = "auto", weights=None, steps: int | None = None,
@@ -300,7 +300,8 @@ class Collection:
         Collection
             The new version, opened; ``last_index`` says what the run did.
         """
-        settings = CollectionSettings(size=size, color=color, latent_dim=latent_dim, metric=metric,
+        # latent_dim None: the encoder's own length (recorded once the encoder is fitted)
+        settings = CollectionSettings(size=size, color=color, latent_dim=latent_dim or 32, metric=metric,
                                       n_cached=n_cached, labels_from_subdirs=labels_from_subdirs)
         root = Path(path).expanduser()
         if root.exists() and not _store.is_collection(root) and (
@@ -309,7 +310,8 @@ class Collection:
                                   f"give a new or empty folder")
         return cls._write(root, Path(photos_dir).expanduser(), settings, previous=None,
                           model=model, training=_model.training_settings(
-                              epochs=epochs, seed=seed, encoder=encoder, weights=weights, steps=steps),
+                              epochs=epochs, seed=seed, encoder=encoder, weights=weights, steps=steps,
+                              latent_dim=latent_dim),
                           workers=workers, progress=progress)
 
     def update(self, photos_dir=None, *, retrain: bool = False, model=None,
@@ -389,6 +391,8 @@ class Collection:
             training.update({k: v for k, v in (("epochs", epochs), ("seed", seed)) if v is not None})
             training.update(enc)
             old.pop("encoder", None)
+            # the length asked for at the build (None: the encoder's own), not the old encoder's
+            old["latent_dim"] = training.pop("latent_dim", None)
             photos = current.photos_root if photos_dir is None else photos_dir
             return cls.build(photos, root, model=model, workers=workers, progress=progress,
                              **training, **{**old, **given})
@@ -633,11 +637,11 @@ class Collection:
 
         metric = self.settings.metric
         latents = np.asarray(self.latents)
+        ids, dist = self.neighbors()
         if threshold is None:
-            threshold = _duplicates.default_threshold(self.encoder_name, metric, latents)
+            threshold = _duplicates.default_threshold(self.encoder_name, metric, np.asarray(dist))
         elif not np.isfinite(threshold) or threshold < 0:
             raise ValueError(f"threshold must be a finite number >= 0, got {threshold!r}")
-        ids, dist = self.neighbors()
         groups = _duplicates.duplicate_groups(latents, np.asarray(ids), np.asarray(dist),
                                               float(threshold), metric)
         rel = [r.path for r in self.records()] if groups else []

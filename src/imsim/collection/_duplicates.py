@@ -12,41 +12,54 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-# Default thresholds per (encoder, metric), calibrated by benchmarks/photos.py on its
-# development folders (never the evaluation ones): the distance that best separates
-# versions of one picture from different pictures. Encoders whose vectors are
-# L2-normalised share one scale across folders; l2 and cosine thresholds are tied by
-# cosine = l2**2 / 2 on unit vectors.
-DEFAULT_THRESHOLDS = {
-    "thumbnail": {"l2": 0.45, "l1": 3.2},
-    "features": {"l2": 0.45, "l1": 3.2},
-    "contrastive": {"l2": 0.45, "l1": 3.2},
-}
-_FALLBACK_L2 = 0.45  # other unit-vector encoders (pretrained backbones)
+# The default threshold is relative: BETA[encoder] x the median distance from an image
+# to its 16th nearest other image (its cached neighbour lists). That reference is a
+# distance between *different* pictures that still look alike, so the threshold
+# follows the folder's own scale (its size, the PCA's dimensions, the metric) where a
+# fixed number would not. BETA was calibrated by benchmarks/photos.py --split dev
+# --calibrate (precision >= 0.97 with the most recall on the 200- and 5,000-photo
+# development folders), never on the evaluation folders.
+BETA = {"features": 0.75, "thumbnail": 0.55, "contrastive": 0.55, "autoencoder": 0.5}
+_BETA_OTHER = 0.6  # pretrained backbones: not calibrated, a middle value
+REFERENCE_RANK = 16
 
 
-def default_threshold(encoder: str, metric: str, latents: np.ndarray | None = None) -> float:
-    """The calibrated duplicate threshold of ``encoder`` in ``metric`` (see the table above).
+def beta_of(encoder: str) -> float:
+    """The threshold factor of ``encoder`` (its family for ``torchvision:NAME`` etc.)."""
+    return BETA.get(encoder.split(":", 1)[0], _BETA_OTHER)
 
-    The autoencoder's latents are not normalised, so its scale differs from folder to
-    folder: its threshold is a fraction of the median nearest-neighbour distance.
+
+def default_threshold(encoder: str, metric: str, neighbor_dist: np.ndarray) -> float:
+    """The calibrated duplicate threshold of ``encoder`` for one collection.
+
+    Parameters
+    ----------
+    encoder : str
+        The collection's encoder name.
+    metric : {"l2", "cosine", "l1"}
+    neighbor_dist : ndarray of shape (n, n_cached)
+        The cached neighbour distances (inf padding).
+
+    Returns
+    -------
+    float
+        ``BETA[encoder]`` x the median distance to the 16th neighbour (or the deepest
+        cached one), in ``metric``; cosine distances (``1 - cos``, which grow as the
+        square of l2 on unit vectors) use ``BETA**2``. 0 when no image has a neighbour.
     """
-    family = encoder.split(":", 1)[0]
-    if family == "autoencoder":
-        if latents is None or len(latents) < 2:
+    beta = beta_of(encoder)
+    d = np.asarray(neighbor_dist)
+    if d.size == 0:
+        return 0.0
+    col = d[:, : REFERENCE_RANK][:, -1]
+    finite = np.isfinite(col)
+    if not finite.any():  # fewer images than the reference rank: the deepest neighbour
+        col = np.where(np.isfinite(d), d, -np.inf).max(axis=1)
+        finite = np.isfinite(col)
+        if not finite.any():
             return 0.0
-        from ..distances import topk
-
-        sample = np.asarray(latents[: min(len(latents), 2000)])
-        d, _ = topk(sample, sample, 2, metric)
-        return float(0.5 * np.median(d[:, 1]))
-    table = DEFAULT_THRESHOLDS.get(family, {})
-    t2 = table.get("l2", _FALLBACK_L2)
-    if metric == "cosine":
-        return float(t2 * t2 / 2)
-    if metric == "l1":
-        return float(table.get("l1", t2 * np.sqrt(latents.shape[1] if latents is not None else 32)))
-    return float(t2)
+    ref = float(np.median(col[finite]))
+    return float((beta * beta if metric == "cosine" else beta) * ref)
 
 
 @dataclass(frozen=True)

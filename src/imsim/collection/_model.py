@@ -14,9 +14,9 @@ from . import _store
 DEFAULT_EPOCHS = 5  # the autoencoder encoder's epochs (see imsim.encoders.learned)
 
 
-def training_settings(*, epochs, seed, encoder, weights, steps) -> dict:
+def training_settings(*, epochs, seed, encoder, weights, steps, latent_dim=None) -> dict:
     """The training settings a build records (and an update or retrain reuses)."""
-    out = {"epochs": epochs, "seed": seed, "encoder": encoder}
+    out = {"epochs": epochs, "seed": seed, "encoder": encoder, "latent_dim": latent_dim}
     if weights is not None:
         out["weights"] = str(Path(weights).expanduser().resolve())
     if steps is not None:
@@ -61,7 +61,7 @@ def train(pixels: np.ndarray, settings, training: dict, progress):
     elif len(pixels) < 2 and requested in ("autoencoder", "contrastive"):
         raise ValueError(f"training a model needs at least 2 readable images, found {len(pixels)}; "
                          f"add photos, use --encoder thumbnail or pass a model (--model)")
-    encoder = make_encoder(name, latent_dim=settings.latent_dim, weights=training.get("weights"),
+    encoder = make_encoder(name, latent_dim=training.get("latent_dim"), weights=training.get("weights"),
                            size=settings.size, color=settings.color, steps=training.get("steps"))
     if name == "autoencoder":
         encoder.epochs = int(training.get("epochs", DEFAULT_EPOCHS))
