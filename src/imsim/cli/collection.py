@@ -18,6 +18,10 @@ def _index_summary(coll) -> list[str]:
              f"in {r.seconds:.1f} s",
              f"  {r.new} new, {r.changed} changed, {r.unchanged} unchanged, {r.deleted} deleted; "
              f"{r.encoded} encoded" + ("; model trained" if r.trained else "")]
+    enc = coll.manifest.get("encoder") or {}
+    if r.trained and enc:
+        lines.append(f"  encoder: {enc['name']}" + (f" ({enc['why']})" if enc.get("why") else "")
+                     + (f"; {enc['note']}" if enc.get("note") else ""))
     if r.skipped:
         lines.append(f"  {len(r.skipped)} skipped:")
         lines += _skipped_lines(r.skipped)
@@ -66,6 +70,15 @@ def register(app: typer.Typer) -> None:
         labels_from_subdirs: Optional[bool] = typer.Option(
             None, "--labels-from-subdirs/--no-labels", help="Label photos by their sub-folder."),
         seed: Optional[int] = typer.Option(None, "--seed", help="Training seed [new: 0]."),
+        encoder: Optional[str] = typer.Option(
+            None, "--encoder", help="What turns photos into vectors: auto, thumbnail, features, "
+                                    "contrastive, autoencoder, torchscript, torchvision:NAME, "
+                                    "open_clip:NAME [new: auto, the best for the folder's size]."),
+        weights: Optional[Path] = typer.Option(
+            None, "--weights", help="Weights file of a torchscript, torchvision:NAME or open_clip:NAME "
+                                    "encoder."),
+        steps: Optional[int] = typer.Option(
+            None, "--steps", help="Training steps of the contrastive encoder [scaled to the folder]."),
         workers: Optional[int] = typer.Option(None, "--workers", help="Threads reading photos."),
         replace: bool = typer.Option(False, "--replace", help="Index another folder than the "
                                                               "collection's, replacing its photos."),
@@ -83,7 +96,8 @@ def register(app: typer.Typer) -> None:
             # the summary below lists every skipped file once
             warnings.filterwarnings("ignore", message="skipping ")
             coll = Collection.index(photos_dir, collection, retrain=retrain, model=model, epochs=epochs,
-                                    seed=seed, workers=workers, size=size, color=color,
+                                    seed=seed, encoder=encoder, weights=weights, steps=steps,
+                                    workers=workers, size=size, color=color,
                                     latent_dim=latent, metric=metric, n_cached=cache,
                                     labels_from_subdirs=labels_from_subdirs, replace=replace)
         typer.echo("\n".join(_index_summary(coll)))
@@ -99,6 +113,8 @@ def register(app: typer.Typer) -> None:
             None, "--threshold", help="Keep results at distance <= this (cosine: 1 - similarity)."),
         as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
         grid: Optional[Path] = typer.Option(None, "--grid", help="Draw the query and results to this PNG."),
+        encoder: Optional[str] = typer.Option(
+            None, "--encoder", help="Refuse to answer unless the collection was built with this encoder."),
     ):
         """The photos of a collection most like IMAGE, nearest first."""
         from imsim._io import check_output
@@ -107,7 +123,7 @@ def register(app: typer.Typer) -> None:
         if grid is not None:
             check_output(grid, image)
         with Collection.open(collection) as coll:
-            result = coll.query(image, n, metric=metric, threshold=threshold)
+            result = coll.query(image, n, metric=metric, threshold=threshold, encoder=encoder)
             if grid is not None:
                 from imsim.report.map_plots import query_grid
 
@@ -167,6 +183,40 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"wrote {safe_name(plot)}")
         if export is not None:
             typer.echo(f"exported to {safe_name(export)} ({'copies' if copy else 'symlinks'})")
+
+    @app.command("duplicates")
+    def duplicates_cmd(
+        collection: Path = _COLLECTION,
+        threshold: Optional[float] = typer.Option(
+            None, "--threshold", help="Largest distance between two duplicates, in the collection's "
+                                      "metric [calibrated for its encoder]."),
+        as_json: bool = typer.Option(False, "--json", help="Print the groups as JSON."),
+        export: Optional[Path] = typer.Option(
+            None, "--export", help="Put each group's photos into DIR/group_NN/."),
+        copy: bool = typer.Option(False, "--copy", help="Copy the photos (default: symlinks)."),
+    ):
+        """Groups of near-duplicate photos (crops, resizes, re-encodes, edits of one picture)."""
+        from imsim.collection import Collection
+        from imsim.collection._duplicates import beta_of, export_duplicates
+
+        with Collection.open(collection) as coll:
+            dup = coll.duplicates(threshold)
+            how = ("given" if threshold is not None else
+                   f"the {coll.encoder_name} encoder's default: {beta_of(coll.encoder_name):.2f} x the median distance "
+                   f"to the 16th nearest photo")
+            if export is not None:
+                export_duplicates(dup, coll.photos_root, export, copy=copy)
+            n = len(coll)
+        if as_json:
+            typer.echo(json.dumps(dup.to_dict(), indent=2))
+        else:
+            typer.echo(f"{len(dup)} groups of near-duplicates ({dup.n_images} of {n} photos) at "
+                       f"{dup.metric} distance <= {dup.threshold:.4g} ({how})")
+            for j, rel in enumerate(dup.relpaths):
+                typer.echo(f"  group {j}: {len(rel)} photos: " + ", ".join(rel[:6])
+                           + (f", ... ({len(rel) - 6} more)" if len(rel) > 6 else ""))
+        if export is not None:
+            typer.echo(f"exported to {export} ({'copies' if copy else 'symlinks'})", err=as_json)
 
     @app.command("map")
     def map_cmd(

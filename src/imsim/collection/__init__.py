@@ -2,12 +2,13 @@
 
 :class:`Collection` is the whole API: ``Collection.build(photos, path)`` (or
 ``Collection.index``, which builds or updates), ``Collection.open(path)``,
-``.update()``, ``.query(image, n)`` and ``.groups(k)``. The directory layout and the
+``.update()``, ``.query(image, n)``, ``.groups(k)`` and ``.duplicates()``. The directory layout and the
 atomic version swap are described in :mod:`imsim.collection._store`.
 """
 from ._collection import METRICS, Collection, CollectionSettings, IndexReport
+from ._duplicates import Duplicates
 from ._results import Group, Groups, Hit, QueryResult
 from ._store import FORMAT_VERSION, ImageRecord
 
 __all__ = ["Collection", "CollectionSettings", "IndexReport", "QueryResult", "Hit", "Groups",
-           "Group", "ImageRecord", "FORMAT_VERSION", "METRICS"]
+           "Group", "Duplicates", "ImageRecord", "FORMAT_VERSION", "METRICS"]

@@ -7,7 +7,7 @@ import os
 import shutil
 import time
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -162,7 +162,6 @@ class Collection:
         self._latents = None
         self._index = None
         self._model = None
-        self._encoder = None
         self._cache = None
 
     # -- opening ---------------------------------------------------------------
@@ -278,13 +277,10 @@ class Collection:
 
     @property
     def model(self):
-        """The autoencoder that made the latents (a torch module, loaded on first use)."""
+        """The encoder that made the latents (:class:`imsim.encoders.Encoder`, loaded on first use)."""
         if self._model is None:
             with _store.damaged_on_error(self._dir / "model"):
-                model = _model.load_model(self._dir / "model", self.settings.input_shape)
-            # queries encode one image at a time: fold the encoder once, not per query
-            self._encoder = _model.inference_encoder(model)
-            self._model = model
+                self._model = _model.load_model(self._dir / "model", self.settings.input_shape)
         return self._model
 
     def encode(self, image) -> np.ndarray:
@@ -306,15 +302,15 @@ class Collection:
 
         # errors name the query as the caller gave it
         pixels = decode_image(data, size=self.settings.size, color=self.settings.color, name=desc).pixels
-        self.model  # noqa: B018 - loads the model and its inference encoder
-        return _model.encode(self._encoder, pixels[None], progress=False)
+        return _model.encode(self.model, pixels[None], progress=False)
 
     # -- building --------------------------------------------------------------
 
     @classmethod
-    def build(cls, photos_dir, path, *, size: int = 64, color: bool = True, latent_dim: int = 32,
+    def build(cls, photos_dir, path, *, size: int = 64, color: bool = True, latent_dim: int | None = None,
               metric: str = "l2", n_cached: int = 32, labels_from_subdirs: bool = False,
               model=None, epochs: int = _model.DEFAULT_EPOCHS, seed: int = 0,
+              encoder: str = "auto", weights=None, steps: int | None = None,
               workers: int | None = None, progress: bool | None = None) -> "Collection":
         """Index every image of ``photos_dir`` into a new version of the collection ``path``.
 
@@ -339,6 +335,14 @@ class Collection:
             Training epochs over the folder.
         seed : int
             Seed of the training (initial weights, shuffling).
+        encoder : str
+            Which encoder makes the vectors (:data:`imsim.encoders.NAMES`); "auto" picks
+            the best one for the folder's size (:func:`imsim.encoders.choose`).
+            Recorded in the manifest (``manifest["encoder"]``).
+        weights : path-like, optional
+            Weights of a ``torchscript``, ``torchvision:NAME`` or ``open_clip:NAME`` encoder.
+        steps : int, optional
+            Optimisation steps of the ``contrastive`` encoder (default: scaled to the folder).
         workers : int, optional
             Threads that read and decode files.
         progress : bool, optional
@@ -349,7 +353,8 @@ class Collection:
         Collection
             The new version, opened; ``last_index`` says what the run did.
         """
-        settings = CollectionSettings(size=size, color=color, latent_dim=latent_dim, metric=metric,
+        # latent_dim None: the encoder's own length (recorded once the encoder is fitted)
+        settings = CollectionSettings(size=size, color=color, latent_dim=latent_dim or 32, metric=metric,
                                       n_cached=n_cached, labels_from_subdirs=labels_from_subdirs)
         root = Path(path).expanduser()
         if root.exists() and not _store.is_collection(root) and not _store.is_unfinished(root) and (
@@ -357,7 +362,9 @@ class Collection:
             raise FileExistsError(f"{root} exists and is not an imsim collection; "
                                   f"give a new or empty folder")
         return cls._write(root, Path(photos_dir).expanduser(), settings, previous=None,
-                          model=model, training={"epochs": epochs, "seed": seed},
+                          model=model, training=_model.training_settings(
+                              epochs=epochs, seed=seed, encoder=encoder, weights=weights, steps=steps,
+                              latent_dim=latent_dim),
                           workers=workers, progress=progress)
 
     def update(self, photos_dir=None, *, retrain: bool = False, model=None,
@@ -390,6 +397,7 @@ class Collection:
         training.update({k: v for k, v in (("epochs", epochs), ("seed", seed)) if v is not None})
         training.setdefault("epochs", _model.DEFAULT_EPOCHS)
         training.setdefault("seed", 0)
+        training.setdefault("encoder", self.encoder_name)  # written before encoders had names
         incremental = not retrain and model is None
         return type(self)._write(self.path, photos, self.settings,
                                  previous=self if incremental else None, model=model,
@@ -397,7 +405,8 @@ class Collection:
 
     @classmethod
     def index(cls, photos_dir, path, *, retrain: bool = False, model=None,
-              epochs: int | None = None, seed: int | None = None, workers: int | None = None,
+              epochs: int | None = None, seed: int | None = None, encoder: str | None = None,
+              weights=None, steps: int | None = None, workers: int | None = None,
               progress: bool | None = None, replace: bool = False, **settings) -> "Collection":
         """Build the collection ``path`` from ``photos_dir``, or update it when it exists.
 
@@ -406,17 +415,24 @@ class Collection:
         changing one of an existing collection needs ``retrain=True`` (or ``model``);
         indexing another folder than the collection's needs ``replace=True``. With
         ``retrain=True`` a damaged collection is rebuilt from its photos folder.
-        This is what ``imsim index`` runs.
+        The same holds for ``encoder`` (and ``weights``): another encoder than the
+        collection's needs ``retrain=True``. This is what ``imsim index`` runs.
         """
         root = Path(path).expanduser()
         given = {k: v for k, v in settings.items() if v is not None}
         unknown = set(given) - set(CollectionSettings.__dataclass_fields__)
         if unknown:
             raise TypeError(f"unknown collection setting(s): {', '.join(sorted(unknown))}")
+        if encoder is not None:
+            from ..encoders import check_name
+
+            encoder = check_name(encoder)
+        enc = {k: v for k, v in (("encoder", encoder), ("weights", weights), ("steps", steps))
+               if v is not None}
         if not _store.is_collection(root):
             training = {k: v for k, v in (("epochs", epochs), ("seed", seed)) if v is not None}
             return cls.build(photos_dir, root, model=model, workers=workers, progress=progress,
-                             **training, **given)
+                             **training, **enc, **given)
         if retrain:
             try:
                 cls.open(root).close()
@@ -428,15 +444,22 @@ class Collection:
                 _check_same_folder(current, Path(photos_dir).expanduser(), replace)
             old = asdict(current.settings)
             changed = {k: v for k, v in given.items() if str(old[k]).lower() != str(v).lower()}
+            if encoder is not None and encoder != "auto" and encoder != current.encoder_name:
+                changed["encoder"] = encoder
+                old["encoder"] = current.encoder_name
             if changed and not (retrain or model is not None):
                 desc = ", ".join(f"{k}={old[k]} (asked {v})" for k, v in changed.items())
                 raise ValueError(f"collection {root} was built with {desc}; pass --retrain "
                                  f"(retrain=True) to rebuild it with the new settings")
-            if not changed:
+            if not changed and not (retrain and enc):
                 return current.update(photos_dir, retrain=retrain, model=model, epochs=epochs,
                                       seed=seed, workers=workers, progress=progress, replace=replace)
             training = dict(current.manifest.get("training") or {})
             training.update({k: v for k, v in (("epochs", epochs), ("seed", seed)) if v is not None})
+            training.update(enc)
+            old.pop("encoder", None)
+            # the length asked for at the build (None: the encoder's own), not the old encoder's
+            old["latent_dim"] = training.pop("latent_dim", None)
             photos = current.photos_root if photos_dir is None else photos_dir
             return cls.build(photos, root, model=model, workers=workers, progress=progress,
                              **training, **{**old, **given})
@@ -488,18 +511,22 @@ class Collection:
                 net = previous.model
                 _store.link_or_copy_tree(previous._dir / "model", model_dir)
                 provenance = previous.manifest["model"]
+                encoder = previous.manifest.get("encoder") or {"name": previous.encoder_name}
             elif model is not None:
                 src = _model.resolve_model_dir(model)
                 net = _model.load_model(src, settings.input_shape)
                 _store.link_or_copy_tree(src, model_dir)
                 provenance = {"source": "given", "from": str(Path(model).resolve())}
+                encoder = {"name": net.name, "requested": "given", "why": f"--model {model}"}
             else:
-                net, history = _model.train(res.pixels, settings, training, progress)
-                _model.save_model(model_dir, net, history)
+                net, encoder = _model.train(res.pixels, settings, training, progress)
+                _model.save_model(model_dir, net)
                 provenance = {"source": "trained", "n_images": len(res.records), **training}
             _store.fault_point("after-model")
             latents = _assemble_latents(res, net, previous, settings, progress)
             _store.fault_point("after-encode")
+            encoder["dim"] = int(latents.shape[1])
+            settings = replace(settings, latent_dim=int(latents.shape[1]))
             index = _model.make_index(settings.metric, latents)
             index.save(staging / "index.npz")
             ids, dist = _neighbour_cache(index, latents, settings.n_cached)
@@ -512,7 +539,7 @@ class Collection:
                 "imsim_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "photos_root": str(photos), "settings": asdict(settings),
                 "n_images": len(res.records), "n_skipped": len(res.skipped),
-                "model": provenance, "training": training,
+                "model": provenance, "training": training, "encoder": encoder,
             })
             return _store.commit_version(root, staging)
         except BaseException:
@@ -522,7 +549,8 @@ class Collection:
     # -- querying --------------------------------------------------------------
 
     def query(self, image, n: int = 10, *, metric: str | None = None,
-              threshold: float | None = None, mode: str = "auto") -> QueryResult:
+              threshold: float | None = None, mode: str = "auto",
+              encoder: str | None = None) -> QueryResult:
         """The ``n`` images of the collection most like ``image``.
 
         Parameters
@@ -542,6 +570,9 @@ class Collection:
             "auto" answers an image already in the collection (same SHA-256 as an
             indexed file) from the cached neighbour lists when they are deep enough;
             "default" always decodes, encodes and searches.
+        encoder : str, optional
+            The encoder the caller expects; another than the collection's is a
+            ValueError (vectors of two encoders cannot be compared).
 
         Returns
         -------
@@ -550,6 +581,10 @@ class Collection:
             own results (exact duplicates at other paths are kept).
         """
         n = check_positive_int(n, "n")
+        if encoder is not None and encoder != self.encoder_name:
+            raise ValueError(f"collection {self.path} was built with the {self.encoder_name} encoder; "
+                             f"its vectors cannot be compared with {encoder}'s: query without "
+                             f"--encoder, or re-index with --encoder {encoder} --retrain")
         metric = self.settings.metric if metric is None else str(metric).lower()
         if metric not in METRICS:
             raise ValueError(f"unknown metric {metric!r}, expected one of {', '.join(METRICS)}")
@@ -652,6 +687,45 @@ class Collection:
         relpaths = [r.path for r in self.records()]
         return _groups.export_groups(groups, relpaths, dest, copy=copy)
 
+    # -- duplicates ------------------------------------------------------------
+
+    def duplicates(self, threshold: float | None = None):
+        """Groups of near-duplicate photos (versions of one picture) in the whole collection.
+
+        Parameters
+        ----------
+        threshold : float, optional
+            Largest distance, in the collection's metric, between two photos linked
+            as duplicates (default: the value calibrated for the collection's encoder
+            by ``benchmarks/photos.py``; see :func:`default_threshold`).
+
+        Returns
+        -------
+        Duplicates
+            ``.threshold``, ``.metric``, ``.groups`` (sorted id lists, largest first)
+            and ``to_dict()`` -> ``{"threshold", "metric", "groups": [{"ids", "relpaths"}]}``.
+        """
+        from . import _duplicates
+
+        metric = self.settings.metric
+        latents = np.asarray(self.latents)
+        ids, dist = self.neighbors()
+        if threshold is None:
+            threshold = _duplicates.default_threshold(self.encoder_name, metric, np.asarray(dist))
+        elif not np.isfinite(threshold) or threshold < 0:
+            raise ValueError(f"threshold must be a finite number >= 0, got {threshold!r}")
+        groups = _duplicates.duplicate_groups(latents, np.asarray(ids), np.asarray(dist),
+                                              float(threshold), metric)
+        rel = [r.path for r in self.records()] if groups else []
+        return _duplicates.Duplicates(threshold=float(threshold), metric=metric, groups=groups,
+                                      relpaths=[[rel[i] for i in g] for g in groups])
+
+    @property
+    def encoder_name(self) -> str:
+        """The encoder that made the latents (``manifest["encoder"]["name"]``; "autoencoder"
+        for collections written before encoders were recorded)."""
+        return str((self.manifest.get("encoder") or {}).get("name", "autoencoder"))
+
     def _identify(self, image, lookup: bool = True) -> tuple[bytes | None, str, int | None]:
         """(file bytes or None, a description, id of the same image in the collection)."""
         if lookup and isinstance(image, (int, np.integer)) and not isinstance(image, bool):
@@ -700,12 +774,13 @@ def _unchanged(previous: Collection, photos: Path, res) -> bool:
 
 def _assemble_latents(res, net, previous, settings: CollectionSettings, progress) -> np.ndarray:
     """Latents in record order: reused rows from ``previous``, the rest encoded now."""
+    dim = previous.latents.shape[1] if previous is not None else None
     fresh = (_model.encode(net, res.pixels, progress=progress) if len(res.pixels)
-             else np.zeros((0, settings.latent_dim), dtype=np.float32))
-    if fresh.shape[1] != settings.latent_dim:
+             else np.zeros((0, dim or settings.latent_dim), dtype=np.float32))
+    if dim is not None and fresh.shape[1] != dim:
         raise ValueError(f"the model makes {fresh.shape[1]}-dimensional latents, the collection "
-                         f"uses latent_dim={settings.latent_dim}")
-    out = np.empty((len(res.records), settings.latent_dim), dtype=np.float32)
+                         f"holds {dim}-dimensional ones")
+    out = np.empty((len(res.records), fresh.shape[1]), dtype=np.float32)
     reused = res.reuse >= 0
     if reused.any():
         out[reused] = np.asarray(previous.latents)[res.reuse[reused]]

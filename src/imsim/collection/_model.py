@@ -11,16 +11,17 @@ import numpy as np
 
 from . import _store
 
-DEFAULT_EPOCHS = 5
-# A lighter encoder than the MNIST default: photos at 64x64 RGB have 16x the pixels
-# of a digit, and indexing 5,000 of them must train in minutes on two cores.
-_FILTERS = [16, 32, 32]
-_MIN_VALIDATION = 20  # below this many images every image trains (no held-out split)
-# Batches of 128 (the MNIST default) would give a small folder one or two optimiser
-# steps per epoch; about 16 batches per epoch, between 8 and 128 images each, keep
-# small folders trainable in a few epochs and large ones at the tuned size.
-_BATCHES_PER_EPOCH, _MIN_BATCH, _MAX_BATCH = 16, 8, 128
-_MIN_ONECYCLE_STEPS = 12
+DEFAULT_EPOCHS = 5  # the autoencoder encoder's epochs (see imsim.encoders.learned)
+
+
+def training_settings(*, epochs, seed, encoder, weights, steps, latent_dim=None) -> dict:
+    """The training settings a build records (and an update or retrain reuses)."""
+    out = {"epochs": epochs, "seed": seed, "encoder": encoder, "latent_dim": latent_dim}
+    if weights is not None:
+        out["weights"] = str(Path(weights).expanduser().resolve())
+    if steps is not None:
+        out["steps"] = int(steps)
+    return out
 
 
 def resolve_model_dir(model) -> Path:
@@ -33,51 +34,58 @@ def resolve_model_dir(model) -> Path:
 
 
 def load_model(model_dir: Path, input_shape):
-    """Load the autoencoder in ``model_dir``, checking it takes ``input_shape`` images."""
-    from ..models import ConvAutoencoder, load_checkpoint
+    """The fitted encoder saved in ``model_dir`` (see :func:`imsim.encoders.load_encoder`)."""
+    from ..encoders import load_encoder
 
-    return load_checkpoint(model_dir, expect_input_shape=input_shape,
-                           architecture=ConvAutoencoder.architecture)
+    return load_encoder(model_dir, input_shape=input_shape)
 
 
 def train(pixels: np.ndarray, settings, training: dict, progress):
-    """Train an autoencoder on the collection's images; returns (model, History)."""
-    from ..models import AutoencoderConfig, TrainConfig, fit_autoencoder
+    """Fit the encoder that ``training["encoder"]`` names (default ``auto``) on the images.
 
-    if len(pixels) < 2:
+    Returns
+    -------
+    (Encoder, dict)
+        The fitted encoder and what the manifest records of it: ``name``, ``requested``,
+        ``why`` (how ``auto`` chose), ``note`` (what fitting did), ``train_seconds``.
+    """
+    import time
+
+    from ..encoders import check_name, choose, make_encoder
+
+    requested = check_name(training.get("encoder") or "auto")
+    why = ""
+    name = requested
+    if requested == "auto":
+        name, why = choose(len(pixels))
+    elif len(pixels) < 2 and requested in ("autoencoder", "contrastive"):
         raise ValueError(f"training a model needs at least 2 readable images, found {len(pixels)}; "
-                         f"add photos or pass a model (--model)")
-    config = AutoencoderConfig(input_shape=settings.input_shape, latent_dim=settings.latent_dim,
-                               filters=list(_FILTERS))
-    batch = int(np.clip(len(pixels) // _BATCHES_PER_EPOCH, _MIN_BATCH, _MAX_BATCH))
-    val_fraction = 0.1 if len(pixels) >= _MIN_VALIDATION else 0.0
-    epochs = int(training["epochs"])
-    steps = epochs * -(-round(len(pixels) * (1 - val_fraction)) // batch)
-    # torch's OneCycleLR divides by zero when its warm-up (a quarter) is under 2 steps
-    schedule = "onecycle" if steps >= _MIN_ONECYCLE_STEPS else "constant"
-    train_config = TrainConfig(epochs=epochs, seed=int(training["seed"]), batch_size=batch,
-                               val_fraction=val_fraction, schedule=schedule)
-    return fit_autoencoder(pixels, config, train_config, progress=_show(progress))
+                         f"add photos, use --encoder thumbnail or pass a model (--model)")
+    encoder = make_encoder(name, latent_dim=training.get("latent_dim"), weights=training.get("weights"),
+                           size=settings.size, color=settings.color, steps=training.get("steps"))
+    if name == "autoencoder":
+        encoder.epochs = int(training.get("epochs", DEFAULT_EPOCHS))
+    start = time.perf_counter()
+    encoder.fit(pixels, seed=int(training.get("seed", 0)), progress=_show(progress))
+    encoder.train_seconds = time.perf_counter() - start
+    info = {"name": encoder.name, "requested": requested, "why": why, "note": encoder.note,
+            "train_seconds": round(encoder.train_seconds, 3)}
+    if training.get("weights") is not None:
+        info["weights"] = str(Path(training["weights"]).expanduser().resolve())
+    return encoder, info
 
 
-def inference_encoder(model):
-    """The model's encoder folded for inference (see :func:`imsim.models.inference_encoder`)."""
-    from ..models import inference_encoder as _fold
-
-    return _fold(model)
-
-
-def save_model(model_dir: Path, model, history) -> None:
-    from ..models import save_checkpoint
-
-    save_checkpoint(model_dir, model, history=history, extra={"trained_by": "imsim.collection"})
+def save_model(model_dir: Path, encoder) -> None:
+    encoder.save(model_dir)
 
 
 def encode(model, pixels: np.ndarray, *, progress) -> np.ndarray:
-    """Latents float32 (N, latent_dim) of uint8 images (N, H, W[, 3])."""
-    from ..embed import encode as _encode
+    """Vectors float32 (N, dim) of uint8 images (N, H, W[, 3]) by a fitted encoder.
 
-    return np.ascontiguousarray(_encode(model, pixels, progress=_show(progress)), dtype=np.float32)
+    This is the one function that turns pixels into vectors in a build: it may run
+    on several workers, each with its own copy of the encoder.
+    """
+    return np.ascontiguousarray(model.encode(pixels, progress=_show(progress)), dtype=np.float32)
 
 
 def make_index(metric: str, latents: np.ndarray):

@@ -1,0 +1,211 @@
+"""Real photos: does each encoder find the other versions of a picture? (issue #14)
+
+    .venv/bin/python benchmarks/photos.py                      # eval folders of 200 and 5,000 photos
+    .venv/bin/python benchmarks/photos.py --sizes 200 --quick  # 200 photos, 2,000 MNIST images
+    .venv/bin/python benchmarks/photos.py --split dev --calibrate   # tune thresholds (dev only)
+
+The folders (benchmarks/photos_data.py) hold pictures in several versions: crops with
+another aspect ratio, resizes, dark/light variants, flips, JPEG quality 30, small
+rotations. Each encoder indexes the folder with ``Collection.build`` (training
+included) and is measured on what ``imsim query`` and ``imsim duplicates`` answer:
+
+* recall@5: of the other versions of the query's picture (up to 5), the fraction in
+  its top 5, averaged over every photo that has other versions;
+* mAP over the 32 cached neighbours (versions beyond them count as missed);
+* duplicates precision / recall: pairs of photos put in one group by
+  ``Collection.duplicates()`` at the encoder's default threshold, against the pairs
+  that are versions of one picture;
+* index time (scan, training, encoding, HNSW, cache) and the median time of a query
+  by a photo file, decoded and encoded (``mode="default"``);
+* MNIST label precision@10: the encoder fitted on the first MNIST test images and
+  each image's 10 nearest others (exact L2), so the digits task is not lost.
+
+``thumbnail`` is the floor (baseline row); ``autoencoder`` is what ``imsim index``
+trained before encoders had names ("today"). Thresholds and defaults were chosen on
+``--split dev`` folders; the README's figures come from ``--split eval`` (other seeds,
+plus the real photographs of scikit-learn and matplotlib), never used for tuning.
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see benchmarks/collection.py
+
+import argparse  # noqa: E402
+import shutil  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import photos_data  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+ENCODERS = ("thumbnail", "autoencoder", "contrastive", "features")
+
+
+def picture_of(relpaths: list[str]) -> np.ndarray:
+    return np.array([int(Path(r).name[1:6]) for r in relpaths])
+
+
+def retrieval(ids: np.ndarray, pic: np.ndarray) -> tuple[float, float]:
+    """(recall@5 of the other versions, mAP over the cached lists)."""
+    recall, aps = [], []
+    for i in range(len(pic)):
+        others = int((pic == pic[i]).sum()) - 1
+        if not others:
+            continue
+        row = ids[i][ids[i] >= 0]
+        rel = pic[row] == pic[i]
+        recall.append(rel[:5].sum() / min(others, 5))
+        aps.append((np.cumsum(rel)[rel] / (np.flatnonzero(rel) + 1)).sum() / others)
+    return float(np.mean(recall)), float(np.mean(aps))
+
+
+def pair_scores(groups: list[list[int]], pic: np.ndarray) -> tuple[float, float]:
+    """(precision, recall) of the pairs within ``groups`` against same-picture pairs."""
+    _, counts = np.unique(pic, return_counts=True)
+    true_pairs = int((counts * (counts - 1) // 2).sum())
+    found = correct = 0
+    for g in groups:
+        p = pic[g]
+        found += len(g) * (len(g) - 1) // 2
+        _, c = np.unique(p, return_counts=True)
+        correct += int((c * (c - 1) // 2).sum())
+    return (correct / found if found else 1.0), (correct / true_pairs if true_pairs else 1.0)
+
+
+def calibrate(coll, pic: np.ndarray, min_precision: float = 0.97) -> tuple[float, float, float]:
+    """(beta, precision, recall): the duplicates threshold factor (see
+    imsim.collection._duplicates.BETA) with the most recall at precision >= min_precision."""
+    from imsim.collection._duplicates import BETA, duplicate_groups
+
+    ids, dist = (np.asarray(a) for a in coll.neighbors())
+    lat = np.asarray(coll.latents)
+    best = (0.0, 1.0, 0.0)
+    for beta in np.arange(0.30, 1.01, 0.05):
+        # default_threshold scales linearly in beta on l2, the benchmark's metric
+        t = coll.duplicates().threshold / BETA.get(coll.encoder_name, 0.6) * beta
+        p, r = pair_scores(duplicate_groups(lat, ids, dist, float(t), coll.settings.metric), pic)
+        if p < 0.5:  # larger thresholds only merge more
+            break
+        if p >= min_precision and r > best[2]:
+            best = (float(beta), p, r)
+    return best
+
+
+def mnist_precision(name: str, n: int) -> float | None:
+    """Label precision@10 of encoder ``name`` on the first ``n`` MNIST test images."""
+    from imsim.datasets import read_imageset
+    from imsim.distances import topk
+    from imsim.encoders import choose, make_encoder
+
+    mnist = ROOT.parent / "shared" / "datasets" / "mnist"
+    if not (mnist / "t10k-images-idx3-ubyte.gz").exists():
+        return None
+    data = read_imageset(mnist / "t10k-images-idx3-ubyte.gz", mnist / "t10k-labels-idx1-ubyte.gz")
+    px, labels = np.asarray(data.images[:n]), np.asarray(data.labels[:n])
+    real = choose(n)[0] if name == "auto" else name
+    enc = make_encoder(real, latent_dim=32, size=28, color=False).fit(px, seed=0)
+    v = enc.encode(px)
+    _, I = topk(v, v, 11, "l2")
+    nn = np.array([row[row != i][:10] for i, row in enumerate(I)])
+    return float(np.mean(labels[nn] == labels[:, None]))
+
+
+def run_folder(folder: Path, work: Path, encoders, *, calibrate_thresholds: bool, n_queries: int,
+               keep: bool = False):
+    from imsim.collection import Collection
+
+    rows = []
+    files = sorted(p for p in folder.iterdir() if p.suffix == ".jpg")
+    queries = files[:: max(1, len(files) // n_queries)][:n_queries]
+    for name in encoders:
+        start = time.perf_counter()
+        shutil.rmtree(work / f"coll-{name}", ignore_errors=True)
+        coll = Collection.build(folder, work / f"coll-{name}", encoder=name, progress=False)
+        index_s = time.perf_counter() - start
+        pic = picture_of([r.path for r in coll.records()])
+        recall, m_ap = retrieval(np.asarray(coll.neighbors()[0]), pic)
+        dup = coll.duplicates()
+        precision, rec = pair_scores(dup.groups, pic)
+        coll.query(queries[0], n=10, mode="default")  # loads the encoder and the index
+        times = []
+        for q in queries:
+            t0 = time.perf_counter()
+            coll.query(q, n=10, mode="default")
+            times.append((time.perf_counter() - t0) * 1e3)
+        row = dict(encoder=name if name != "auto" else f"auto -> {coll.encoder_name}",
+                   recall5=recall, mAP=m_ap, dup_p=precision, dup_r=rec, threshold=dup.threshold,
+                   index_s=index_s, train_s=coll.manifest["encoder"].get("train_seconds", 0.0), query_ms=statistics.median(times),
+                   dim=coll.latents.shape[1])
+        if calibrate_thresholds:
+            row["calibrated"] = calibrate(coll, pic)
+        rows.append(row)
+        print(f"  {row['encoder']}: recall@5 {recall:.3f}, indexed in {index_s:.1f} s", flush=True)
+        coll.close()
+        if not keep:
+            shutil.rmtree(work / f"coll-{name}", ignore_errors=True)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[200, 5000], help="photos per folder")
+    parser.add_argument("--split", choices=("dev", "eval"), default="eval")
+    parser.add_argument("--encoders", nargs="+", default=list(ENCODERS))
+    parser.add_argument("--mnist", type=int, default=5000, help="MNIST test images (0: skip)")
+    parser.add_argument("--queries", type=int, default=30, help="timed queries per folder")
+    parser.add_argument("--calibrate", action="store_true", help="print each encoder's best threshold")
+    parser.add_argument("--quick", action="store_true", help="2,000 MNIST images")
+    parser.add_argument("--keep", type=Path, default=None, help="keep the generated folders here")
+    args = parser.parse_args()
+    if args.split == "eval" and args.calibrate:
+        parser.error("calibrate on --split dev: the eval folders are never used for tuning")
+    work = args.keep or Path(tempfile.mkdtemp(prefix="imsim-bench-photos-"))
+    work.mkdir(parents=True, exist_ok=True)
+    results = {}
+    try:
+        for n in args.sizes:
+            folder = work / f"{args.split}{n}"
+            if not folder.exists():
+                start = time.perf_counter()
+                photos_data.generate(folder, n, args.split)
+                print(f"generated {folder} in {time.perf_counter() - start:.1f} s", flush=True)
+            results[n] = run_folder(folder, work, args.encoders, calibrate_thresholds=args.calibrate,
+                                    n_queries=args.queries, keep=args.keep is not None)
+        n_mnist = 2000 if args.quick else args.mnist
+        mnist = {e: mnist_precision(e, n_mnist) for e in args.encoders} if n_mnist else {}
+    finally:
+        if args.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+    print(f"\nsplit: {args.split}; 'thumbnail' is the floor, 'autoencoder' the encoder before #14 "
+          f"(today's index time)")
+    head = (f"{'photos':>6} {'encoder':<24} {'recall@5':>8} {'vs floor':>8} {'mAP':>6} {'dup P':>6} "
+            f"{'dup R':>6} {'thresh':>7} {'index s':>8} {'vs today':>8} {'train s':>8} {'query ms':>8}")
+    print(head)
+    for n, rows in results.items():
+        floor = next((r["recall5"] for r in rows if r["encoder"] == "thumbnail"), None)
+        today = next((r["index_s"] for r in rows if r["encoder"] == "autoencoder"), None)
+        for r in rows:
+            vs = "" if floor is None else f"{r['recall5'] - floor:+.3f}"
+            ratio = "" if today is None else f"{r['index_s'] / today:.2f}x"
+            print(f"{n:>6} {r['encoder']:<24} {r['recall5']:8.3f} {vs:>8} {r['mAP']:6.3f} "
+                  f"{r['dup_p']:6.3f} {r['dup_r']:6.3f} {r['threshold']:7.4f} {r['index_s']:8.1f} "
+                  f"{ratio:>8} {r['train_s']:8.1f} {r['query_ms']:8.1f}")
+            if "calibrated" in r:
+                t, p, rc = r["calibrated"]
+                print(f"{'':>6}   calibrated beta {t:.2f}: precision {p:.3f}, recall {rc:.3f}")
+    if mnist:
+        print(f"\nMNIST label precision@10 ({n_mnist} test images, exact L2 on each encoder's vectors):")
+        for e, p in mnist.items():
+            print(f"  {e:<14} {'n/a' if p is None else f'{p:.3f}'}")
+
+
+if __name__ == "__main__":
+    main()

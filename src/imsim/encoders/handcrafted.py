@@ -1,0 +1,207 @@
+"""Encoders with no training: the ``thumbnail`` floor and the robust ``features``.
+
+Both take the collection's uint8 pixels (N, H, W, C) and return L2-normalised
+float32 vectors, so distances mean the same on every folder (l2 in [0, 2]) and the
+duplicate threshold calibrated by ``benchmarks/photos.py`` carries over.
+
+* ``thumbnail``: the image shrunk to 16 x 16 (area average), its mean removed and
+  its norm set to 1; optionally PCA-whitened (fitted on the folder). It is the floor
+  every other encoder is measured against.
+* ``features``: what survives the edits a photo folder holds (other crops and
+  aspect ratios, resizing, exposure, flips, JPEG, small rotations): a flip-symmetric
+  8 x 8 thumbnail of exposure-normalised pixels, a chromaticity histogram (exposure
+  does not move it), a luminance histogram after normalisation and flip-folded
+  gradient-orientation histograms in three horizontal bands; each block
+  Hellinger/L2-normalised, then PCA-whitened on the folder.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+_EPS = 1e-6
+
+
+def pool(x: np.ndarray, out: int) -> np.ndarray:
+    """Area-average float (N, H, W, C) down to (N, out, out, C) (any H, W >= out)."""
+    n, h, w, c = x.shape
+    rows = np.linspace(0, h, out + 1).astype(int)[:-1]
+    cols = np.linspace(0, w, out + 1).astype(int)[:-1]
+    s = np.add.reduceat(np.add.reduceat(x, rows, axis=1), cols, axis=2)
+    counts = np.diff(np.append(rows, h))[:, None] * np.diff(np.append(cols, w))[None, :]
+    return s / counts[None, :, :, None]
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm (zero rows stay zero), float32."""
+    x = np.asarray(x, dtype=np.float32)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), _EPS)
+
+
+def _as_float(pixels: np.ndarray) -> np.ndarray:
+    x = np.asarray(pixels, dtype=np.float32) / 255.0
+    return x[..., None] if x.ndim == 3 else x
+
+
+def thumbnail_vectors(pixels: np.ndarray, side: int = 16) -> np.ndarray:
+    """(N, side*side*C) float32: the shrunk image minus its mean, unit norm."""
+    t = pool(_as_float(pixels), side).reshape(len(pixels), -1)
+    return unit(t - t.mean(axis=1, keepdims=True))
+
+
+def _hist(values: np.ndarray, bins: int, lo: float, hi: float, weights=None) -> np.ndarray:
+    """Per-row histograms (N, bins) of values (N, M) on [lo, hi] (clipped)."""
+    n = len(values)
+    idx = np.clip(((values - lo) / (hi - lo) * bins).astype(np.int64), 0, bins - 1)
+    idx += np.arange(n)[:, None] * bins
+    w = None if weights is None else weights.ravel()
+    return np.bincount(idx.ravel(), weights=w, minlength=n * bins).reshape(n, bins)
+
+
+def _hellinger(h: np.ndarray) -> np.ndarray:
+    return unit(np.sqrt(h / np.maximum(h.sum(axis=1, keepdims=True), _EPS)))
+
+
+def feature_vectors(pixels: np.ndarray) -> np.ndarray:
+    """(N, D) float32 hand-crafted features robust to crops, exposure, flips and JPEG."""
+    x = _as_float(pixels)
+    n, h, w, c = x.shape
+    lum = x.mean(axis=3)
+    mu = lum.mean(axis=(1, 2), keepdims=True)
+    sd = lum.std(axis=(1, 2), keepdims=True) + 0.02
+    xn = (x - mu[..., None]) / sd[..., None]
+    blocks = []
+    # flip-symmetric thumbnail: the mirror-even part and the size of the mirror-odd part
+    t = pool(xn, 8)
+    flipped = t[:, :, ::-1]
+    blocks.append((unit(((t + flipped) / 2).reshape(n, -1)), 1.0))
+    blocks.append((unit(np.abs(t - flipped).reshape(n, -1) / 2), 0.5))
+    if c == 3:
+        s = x.sum(axis=3) + _EPS
+        r, g = (x[..., 0] / s).reshape(n, -1), (x[..., 1] / s).reshape(n, -1)
+        bright = (s.reshape(n, -1) > 0.06)  # chromaticity of near-black pixels is noise
+        rg = (np.clip(r * 8, 0, 7).astype(np.int64) * 8 + np.clip(g * 8, 0, 7).astype(np.int64))
+        blocks.append((_hellinger(_hist(rg.astype(np.float32), 64, 0, 64, bright.astype(np.float32))),
+                       1.0))
+    blocks.append((_hellinger(_hist(((lum - mu) / sd).reshape(n, -1), 16, -2.5, 2.5)), 0.5))
+    # gradient orientation folded under the mirror (theta ~ pi - theta), in 3 bands
+    ln = (lum - mu) / sd
+    gy, gx = np.gradient(ln, axis=(1, 2))
+    mag = np.hypot(gx, gy)
+    theta = np.mod(np.arctan2(gy, gx), np.pi)
+    folded = np.minimum(theta, np.pi - theta)  # 0 .. pi/2
+    bands = np.array_split(np.arange(h), 3)
+    for band in bands:
+        blocks.append((_hellinger(_hist(folded[:, band].reshape(n, -1), 6, 0, np.pi / 2 + 1e-6,
+                                        mag[:, band].reshape(n, -1))), 0.5))
+    edges = pool(mag[..., None], 8)[..., 0]
+    blocks.append((unit(((edges + edges[:, :, ::-1]) / 2).reshape(n, -1)), 0.5))
+    return np.concatenate([b * wgt for b, wgt in blocks], axis=1).astype(np.float32)
+
+
+class PCAWhitening:
+    """PCA to ``dim`` components with whitening, fitted on a folder (numpy only).
+
+    Components with almost no variance are dropped so whitening never divides by ~0.
+    """
+
+    def __init__(self, dim: int, power: float = 0.5):
+        self.dim, self.power = int(dim), float(power)
+        self.mean_ = self.components_ = self.scale_ = None
+
+    def fit(self, x: np.ndarray) -> "PCAWhitening":
+        x = np.asarray(x, dtype=np.float64)
+        self.mean_ = x.mean(axis=0)
+        _, s, vt = np.linalg.svd(x - self.mean_, full_matrices=False)
+        var = s ** 2 / max(len(x) - 1, 1)
+        keep = min(self.dim, int(np.sum(var > var[0] * 1e-6)) if len(var) else 0)
+        keep = max(keep, 1)
+        self.components_ = vt[:keep].astype(np.float32)
+        self.scale_ = (1.0 / np.maximum(var[:keep], 1e-12) ** (self.power / 2)).astype(np.float32)
+        self.mean_ = self.mean_.astype(np.float32)
+        return self
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        return ((np.asarray(x, dtype=np.float32) - self.mean_) @ self.components_.T) * self.scale_
+
+    def state(self) -> dict:
+        return {"mean": self.mean_, "components": self.components_, "scale": self.scale_}
+
+    @classmethod
+    def from_state(cls, state: dict) -> "PCAWhitening":
+        p = cls(len(state["components"]))
+        p.mean_, p.components_, p.scale_ = (np.asarray(state[k], dtype=np.float32)
+                                            for k in ("mean", "components", "scale"))
+        return p
+
+
+from .base import Encoder  # noqa: E402  (the classes below build on the functions above)
+
+# Below MIN_PCA_IMAGES images the variances a whitening divides by are noise: the PCA
+# only rotates and truncates; below MIN_FIT_IMAGES there is no PCA at all.
+MIN_PCA_IMAGES, MIN_FIT_IMAGES = 50, 3
+DEFAULT_DIM = 128  # PCA dimensions when no latent_dim is given, on a large folder
+
+
+class _VectorEncoder(Encoder):
+    """A fixed vector function, optionally PCA-whitened on the folder, then unit length."""
+
+    whiten_default = False
+
+    def __init__(self, latent_dim: int | None = None, whiten: bool | None = None):
+        super().__init__(latent_dim)
+        self.whiten = self.whiten_default if whiten is None else bool(whiten)
+        self.pca_: PCAWhitening | None = None
+
+    def vectors(self, pixels: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def fit(self, pixels, *, seed: int = 0, progress: bool = False):
+        self.pca_ = None
+        if self.whiten and len(pixels) >= MIN_FIT_IMAGES:
+            x = np.concatenate([self.vectors(pixels[i:i + 1024]) for i in range(0, len(pixels), 1024)])
+            # whitening needs variances estimated on enough images; a plain PCA does not
+            whiten = len(pixels) >= MIN_PCA_IMAGES
+            # about 3 images per whitened dimension (benchmarks/photos.py: 64 dimensions on
+            # 200 photos, 128 on 5,000, as the --split dev folders measured)
+            dim = self.latent_dim or min(DEFAULT_DIM, max(8, len(pixels) // 3))
+            self.pca_ = PCAWhitening(dim, power=0.5 if whiten else 0.0).fit(x)
+            self.note = (f"PCA{'-whitened' if whiten else ' (not whitened: under ' + str(MIN_PCA_IMAGES) + ' images)'}"
+                         f" to {len(self.pca_.components_)} dimensions on {len(pixels)} images")
+        elif self.whiten:
+            self.note = f"no PCA: {len(pixels)} images are too few (< {MIN_FIT_IMAGES})"
+        return self
+
+    def encode(self, pixels, *, progress: bool = False):
+        out = []
+        for i in range(0, len(pixels), 1024):  # bounded temporary memory
+            x = self.vectors(pixels[i:i + 1024])
+            out.append(unit(self.pca_.transform(x)) if self.pca_ is not None else x)
+        return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
+
+    def options(self):
+        return {"whiten": self.whiten}
+
+    def arrays(self):
+        return self.pca_.state() if self.pca_ is not None else {}
+
+    def _restore(self, folder, arrays):
+        self.pca_ = PCAWhitening.from_state(arrays) if arrays else None
+
+
+class ThumbnailEncoder(_VectorEncoder):
+    """The floor: 16 x 16 pixels, mean removed, unit norm (``whiten``: PCA-whitened)."""
+
+    name = "thumbnail"
+
+    def vectors(self, pixels):
+        return thumbnail_vectors(pixels, 16)
+
+
+class FeaturesEncoder(_VectorEncoder):
+    """Hand-crafted features robust to a folder's edits (see :func:`feature_vectors`)."""
+
+    name = "features"
+    whiten_default = True
+
+    def vectors(self, pixels):
+        return unit(feature_vectors(pixels))
