@@ -98,9 +98,9 @@ def test_report_to_stdout_without_output_file(files, capsys):
 @pytest.mark.parametrize("change, message", [
     (lambda a, p: a + ["-i", str(p["query.lat"])], "-i holds 30 vectors but -d holds 200"),
     (lambda a, p: a[:5] + ["-q", str(p["data.lat"])] + a[7:], "2-byte latent file (200 x 3), not an images file"),
-    (lambda a, p: a + ["-k", "33"], "-k must be in 1..32"),
-    (lambda a, p: a + ["-L", "0"], "-L must be a positive integer"),
-    (lambda a, p: a + ["-N", "500"], "-N=500 but the data file holds 200"),
+    (lambda a, p: a + ["-k", "33"], "n_hashes must be at most 32, got 33"),
+    (lambda a, p: a + ["-L", "0"], "n_tables must be a positive integer, got 0"),
+    (lambda a, p: a + ["-N", "500"], "n_neighbors=500 but the data holds 200"),
     (lambda a, p: a + ["--queries", "31"], "--queries=31 but the query file holds 30"),
     (lambda a, p: a + ["--window", "3"], "--window only apply with -EMD"),
     (lambda a, p: a + ["--method", "fast"], "unknown method 'fast'"),

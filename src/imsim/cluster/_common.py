@@ -3,18 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..distances import METRICS
-
-_ALIASES = {"manhattan": "l1", "cityblock": "l1", "euclidean": "l2"}
-
-
-def check_metric(metric) -> str:
-    """The metric's canonical name ("l1", "l2" or "cosine"), else a ValueError."""
-    m = str(metric).lower()
-    m = _ALIASES.get(m, m)
-    if m not in METRICS:
-        raise ValueError(f"unknown metric {metric!r}, expected one of {', '.join(METRICS)}")
-    return m
+from .._validation import check_positive_int
 
 
 def check_labels(labels, n: int, n_clusters=None, name: str = "labels") -> tuple[np.ndarray, int]:
@@ -32,9 +21,7 @@ def check_labels(labels, n: int, n_clusters=None, name: str = "labels") -> tuple
     top = int(labels.max()) + 1 if n else 0
     if n_clusters is None:
         return labels, top
-    if isinstance(n_clusters, bool) or not isinstance(n_clusters, (int, np.integer)) \
-            or n_clusters < 1:
-        raise ValueError(f"n_clusters must be a positive integer, got {n_clusters!r}")
+    n_clusters = check_positive_int(n_clusters, "n_clusters")
     if top > n_clusters:
         raise ValueError(f"{name} holds cluster {top - 1} but n_clusters={n_clusters}")
     return labels, int(n_clusters)

@@ -28,7 +28,6 @@ import numpy as np
 from .._validation import check_array, check_is_fitted, check_k, check_positive_int, \
     check_same_dims
 from ..distances import pairwise
-from ._common import check_metric
 from .kmedians import _d_weighted
 
 __all__ = ["KMedoids", "MAX_SAMPLES"]

@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import __version__
 from .._io import write_text_atomic
-from .._validation import DataFormatError, check_positive_int
+from .._validation import DataFormatError, check_metric, check_positive_int
 from . import _groups, _model, _store
 from ._results import Groups, Hit, QueryResult
 from ._scan import scan
@@ -58,10 +58,7 @@ class CollectionSettings:
             raise ValueError(f"size must be a multiple of 4 pixels, got {self.size}")
         check_positive_int(self.latent_dim, "latent_dim")
         check_positive_int(self.n_cached, "n_cached")
-        metric = str(self.metric).lower()
-        if metric not in METRICS:
-            raise ValueError(f"unknown metric {self.metric!r}, expected one of {', '.join(METRICS)}")
-        object.__setattr__(self, "metric", metric)
+        object.__setattr__(self, "metric", check_metric(self.metric, METRICS))
         object.__setattr__(self, "color", bool(self.color))
         object.__setattr__(self, "labels_from_subdirs", bool(self.labels_from_subdirs))
 
@@ -478,9 +475,7 @@ class Collection:
             own results (exact duplicates at other paths are kept).
         """
         n = check_positive_int(n, "n")
-        metric = self.settings.metric if metric is None else str(metric).lower()
-        if metric not in METRICS:
-            raise ValueError(f"unknown metric {metric!r}, expected one of {', '.join(METRICS)}")
+        metric = self.settings.metric if metric is None else check_metric(metric, METRICS)
         if mode not in ("auto", "default"):
             raise ValueError(f"mode must be 'auto' or 'default', got {mode!r}")
         if threshold is not None and not np.isfinite(threshold):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
@@ -20,6 +19,7 @@ import torch
 from torch import nn
 
 from .._progress import progress as _progress_bar
+from .._threads import torch_thread_count
 
 OPTIMIZERS = ("adam", "rmsprop")
 SCHEDULES = ("onecycle", "cosine", "constant")
@@ -127,12 +127,13 @@ def choose_device(device: str = "auto") -> torch.device:
 def torch_threads(threads: int | None):
     """Run the block on ``threads`` CPU threads, then restore torch's setting.
 
-    None uses ``IMSIM_THREADS`` when set, else leaves torch's default. The thread
-    count changes the order of float sums, so runs on different counts differ in the
-    last bits; restoring keeps one run's choice from leaking into the next.
+    None uses ``IMSIM_THREADS`` when set (see :mod:`imsim._threads`), else leaves
+    torch's default. The thread count changes the order of float sums, so runs on
+    different counts differ in the last bits; restoring keeps one run's choice from
+    leaking into the next.
     """
-    if threads is None and os.environ.get("IMSIM_THREADS"):
-        threads = int(os.environ["IMSIM_THREADS"])
+    if threads is None:
+        threads = torch_thread_count()
     before = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(max(1, int(threads)))
