@@ -124,9 +124,9 @@ def test_predict_and_errors(rng):
     assert km.cluster_centers_.dtype == np.uint8
     np.testing.assert_array_equal(km.predict(X), km.labels_)
     np.testing.assert_array_equal(km.fit_predict(X), km.labels_)
-    with pytest.raises(ValueError, match="15 dimensions"):
+    with pytest.raises(ValueError, match="X has 15 features, but KMedians is expecting 16"):
         km.predict(X[:, :15])
-    with pytest.raises(ValueError, match="n_clusters=101 but X holds 100"):
+    with pytest.raises(ValueError, match="n_clusters=101 but X has n_samples=100"):
         KMedians(101).fit(X)
     with pytest.raises(ValueError, match="init must be"):
         KMedians(3, init="kmeans").fit(X)

@@ -73,7 +73,7 @@ def register(app: typer.Typer) -> None:
                 raise ValueError(f"{labels} holds {len(true)} labels but {data} holds {n} images")
         comparison = compare_clusterings(
             images, conf.number_of_clusters, X_latent=Z, classes=cls, true_labels=true,
-            random_state=seed, n_init=n_init, max_iter=max_iter)
+            seed=seed, n_init=n_init, max_iter=max_iter)
         write_cluster_output(output, [r.to_section() for r in comparison.results])
         summary = _summary(comparison, true is not None)
         typer.echo(summary)
@@ -105,7 +105,7 @@ def register(app: typer.Typer) -> None:
         if kind == "labels":
             raise ValueError(f"{data} is a labels file, expected images or latent vectors")
         X = X.reshape(len(X), -1)[:limit]
-        result = elbow(X, range(int(first), int(last) + 1), method=method, random_state=seed)
+        result = elbow(X, range(int(first), int(last) + 1), method=method, seed=seed)
         for k, v, t in zip(result.ks, result.inertias, result.times):
             typer.echo(f"k={k:<4} objective {v:.0f}  ({t:.2f} s)")
         typer.echo(f"knee: k = {result.knee}" if result.knee is not None else
