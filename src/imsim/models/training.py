@@ -20,6 +20,7 @@ from torch import nn
 
 from .._progress import progress as _progress_bar
 from .._threads import torch_thread_count
+from .._validation import check_int, check_positive_int
 
 OPTIMIZERS = ("adam", "rmsprop")
 SCHEDULES = ("onecycle", "cosine", "constant")
@@ -45,9 +46,7 @@ class TrainConfig:
 
     def __post_init__(self):
         for name in ("epochs", "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            check_positive_int(getattr(self, name), name)
         if not (isinstance(self.lr, (int, float)) and self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr must be a positive number, got {self.lr!r}")
         if self.optimizer not in OPTIMIZERS:
@@ -56,10 +55,9 @@ class TrainConfig:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction!r}")
-        if self.patience is not None and (not isinstance(self.patience, int) or self.patience < 1):
-            raise ValueError(f"patience must be a positive integer or None, got {self.patience!r}")
-        if not isinstance(self.shift, int) or self.shift < 0:
-            raise ValueError(f"shift must be an integer >= 0, got {self.shift!r}")
+        if self.patience is not None:
+            check_positive_int(self.patience, "patience")
+        check_int(self.shift, "shift", low=0)
 
     def to_dict(self) -> dict:
         return asdict(self)
