@@ -45,6 +45,7 @@ def test_original_form_end_to_end(files, tmp_path, capsys):
     assert new.silhouette_total == pytest.approx(cls.silhouette_total)
 
 
+@pytest.mark.slow
 def test_labels_extras(files, tmp_path, capsys):
     out = tmp_path / "res" / "out.txt"
     assert main(_args(files, out) + ["--labels", str(files["lab.idx"])]) == 0
@@ -88,6 +89,7 @@ def test_user_errors(files, tmp_path, capsys, change, message):
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_elbow_command(files, tmp_path, capsys):
     png = tmp_path / "elbow.png"
     assert main(["elbow", "-d", str(files["lat.idx"]), "-k", "1-6", "-o", str(png)]) == 0

@@ -10,6 +10,8 @@ from PIL import Image
 
 from imsim.cli.main import main
 
+pytestmark = pytest.mark.slow  # trains a collection's model
+
 N_FAMILIES, PER_FAMILY = 4, 4
 
 

@@ -104,7 +104,7 @@ def test_report_to_stdout_without_output_file(files, capsys):
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda a, p: a + ["-i", str(p["query.lat"])], "-i holds 30 vectors but -d holds 200"),
+    (lambda a, p: a + ["-i", str(p["query.lat"])], "the data latent file holds 30 vectors but the data holds 200"),
     (lambda a, p: a[:5] + ["-q", str(p["data.lat"])] + a[7:], "2-byte latent file (200 x 3), not an images file"),
     (lambda a, p: a + ["-k", "33"], "n_hashes must be at most 32, got 33"),
     (lambda a, p: a + ["-L", "0"], "n_tables must be a positive integer, got 0"),

@@ -152,10 +152,6 @@ def register(app: typer.Typer) -> None:
             # searching them as numbers ranks exactly as the floats would
             Zx = read_latent(check_file(latent_data, "latent data file"))
             Zq = read_latent(check_file(latent_query, "latent query file"))
-            if len(Zx) != len(X):
-                raise ValueError(f"-i holds {len(Zx)} vectors but -d holds {len(X)} images")
-            if len(Zq) != len(Q):
-                raise ValueError(f"-s holds {len(Zq)} vectors but -q holds {len(Q)} images")
         if n_queries is not None:
             check_k(n_queries, len(Q), name="--queries", what="the query file")
             Q = Q[:n_queries]
