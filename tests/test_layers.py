@@ -52,6 +52,17 @@ def imports_of(path: Path) -> list[tuple[list[str], list[str], int]]:
     return out
 
 
+def package_imports():
+    """(file, its top-level unit, imported module path, names, line) for every import of
+    every module of a layer (the entry points are left out)."""
+    for path in SRC.rglob("*.py"):
+        rel = path.relative_to(SRC)
+        unit = rel.parts[0].removesuffix(".py")
+        if unit not in ENTRY:
+            for module, names, line in imports_of(path):
+                yield rel, unit, module, names, line
+
+
 def _targets(module: list[str], names: list[str]) -> list[list[str]]:
     """``from imsim import x`` imports the module ``x`` (or a name of imsim itself)."""
     return [module] if module else [[n] for n in names]
@@ -68,41 +79,31 @@ def test_design_names_every_package():
 def test_no_upward_import():
     layer_of = {name: i for i, group in enumerate(design_layers()) for name in group}
     problems = []
-    for path in SRC.rglob("*.py"):
-        rel = path.relative_to(SRC)
-        unit = rel.parts[0].removesuffix(".py")
-        if unit in ENTRY:
-            continue
-        for module, names, line in imports_of(path):
-            for target in _targets(module, names):
-                other = target[0].removesuffix(".py")
-                if other == unit or other.startswith("_") or other not in layer_of:
-                    continue  # own package, the base modules, or a name of imsim itself
-                if unit.startswith("_"):
-                    problems.append(f"{rel}:{line}: base module imports {other}")
-                elif unit in layer_of and layer_of[other] > layer_of[unit]:
-                    problems.append(f"{rel}:{line}: {unit} imports {other}, a later layer")
+    for rel, unit, module, names, line in package_imports():
+        for target in _targets(module, names):
+            other = target[0].removesuffix(".py")
+            if other == unit or other.startswith("_") or other not in layer_of:
+                continue  # own package, the base modules, or a name of imsim itself
+            if unit.startswith("_"):
+                problems.append(f"{rel}:{line}: base module imports {other}")
+            elif unit in layer_of and layer_of[other] > layer_of[unit]:
+                problems.append(f"{rel}:{line}: {unit} imports {other}, a later layer")
     assert not problems, "\n".join(problems)
 
 
 def test_no_private_import_across_packages():
     problems = []
-    for path in SRC.rglob("*.py"):
-        rel = path.relative_to(SRC)
-        unit = rel.parts[0].removesuffix(".py")
-        if unit in ENTRY:
-            continue
-        for module, names, line in imports_of(path):
-            if not module or module[0] == unit or module[0].startswith("_"):
-                continue  # imsim itself, own package, or the base modules
-            dotted = ".".join(module)
-            private_module = any(part.startswith("_") for part in module[1:])
-            if private_module and dotted not in DECLARED_INTERNAL:
-                problems.append(f"{rel}:{line}: imports the private module imsim.{dotted}")
-            elif dotted not in DECLARED_INTERNAL:
-                private = [n for n in names if n.startswith("_")]
-                if private:
-                    problems.append(f"{rel}:{line}: imports {private} from imsim.{dotted}")
+    for rel, unit, module, names, line in package_imports():
+        if not module or module[0] == unit or module[0].startswith("_"):
+            continue  # imsim itself, own package, or the base modules
+        dotted = ".".join(module)
+        private_module = any(part.startswith("_") for part in module[1:])
+        if private_module and dotted not in DECLARED_INTERNAL:
+            problems.append(f"{rel}:{line}: imports the private module imsim.{dotted}")
+        elif dotted not in DECLARED_INTERNAL:
+            private = [n for n in names if n.startswith("_")]
+            if private:
+                problems.append(f"{rel}:{line}: imports {private} from imsim.{dotted}")
     assert not problems, "\n".join(problems)
 
 
