@@ -73,7 +73,7 @@ def test_optional_sections_and_conf_warning(files, tmp_path, capsys):
 @pytest.mark.parametrize("change, message", [
     ("conf", "number_of_clusters is missing"),
     ("classes", "of 60 images are in no class"),
-    ("latent", "holds 59 vectors but"),
+    ("latent", "X_latent has 59 vectors but X_original has 60 images"),
 ])
 def test_user_errors(files, tmp_path, capsys, change, message):
     if change == "conf":

@@ -59,18 +59,9 @@ def register(app: typer.Typer) -> None:
         for w in caught:
             typer.echo(f"warning: {w.message}", err=True)
         images = read_images(data)
-        n = len(images)
-        Z = None
-        if latent is not None:
-            Z = read_latent(latent)
-            if len(Z) != n:
-                raise ValueError(f"{latent} holds {len(Z)} vectors but {data} holds {n} images")
-        cls = None if classes is None else read_classes(classes, n_images=n)
-        true = None
-        if labels is not None:
-            true = read_labels(labels)
-            if len(true) != n:
-                raise ValueError(f"{labels} holds {len(true)} labels but {data} holds {n} images")
+        Z = None if latent is None else read_latent(latent)
+        cls = None if classes is None else read_classes(classes, n_images=len(images))
+        true = None if labels is None else read_labels(labels)
         comparison = compare_clusterings(
             images, conf.number_of_clusters, X_latent=Z, classes=cls, true_labels=true,
             seed=seed, n_init=n_init, max_iter=max_iter)
