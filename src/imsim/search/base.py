@@ -65,10 +65,6 @@ class SearchStats:
     n_not_found: int
     mean_checked: float | None
 
-    def to_dict(self) -> dict:
-        return {"n_queries": self.n_queries, "n_not_found": self.n_not_found,
-                "mean_checked": self.mean_checked}
-
 
 class Index(abc.ABC):
     """Base class of every nearest-neighbour index; see the module docstring."""
@@ -192,7 +188,8 @@ class Index(abc.ABC):
             D, I = np.empty((0, k), dtype=np.float32), np.empty((0, k), dtype=np.int64)
             checked = np.zeros(0, dtype=np.int64)
         else:
-            D, I, checked = self._search(Q, k, **query_params)
+            D, I, *rest = self._search(Q, k, **query_params)
+            checked = rest[0] if rest else None
             D, I = _pad(np.asarray(D, dtype=np.float32), np.asarray(I, dtype=np.int64), k)
         if not return_stats:
             return D, I
@@ -255,8 +252,9 @@ class Index(abc.ABC):
     @abc.abstractmethod
     def _search(self, Q: np.ndarray, k: int):
         """(D, I, n_checked) for validated, non-empty queries; D and I may have fewer
-        than k columns; n_checked is an int array (n_queries,) or None. Keyword
-        parameters after ``k`` are the class's query parameters."""
+        than k columns; n_checked is an int array (n_queries,) or None (a plain
+        (D, I) means None). Keyword parameters after ``k`` are the class's query
+        parameters."""
 
     def _check_params(self) -> None:
         """Raise for a bad constructor parameter (the metric is checked already)."""
