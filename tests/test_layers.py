@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from pathlib import Path
 
@@ -52,15 +53,17 @@ def imports_of(path: Path) -> list[tuple[list[str], list[str], int]]:
     return out
 
 
-def package_imports():
+@functools.lru_cache(maxsize=1)
+def package_imports() -> tuple:
     """(file, its top-level unit, imported module path, names, line) for every import of
-    every module of a layer (the entry points are left out)."""
+    every module of a layer (the entry points are left out); parsed once."""
+    out = []
     for path in SRC.rglob("*.py"):
         rel = path.relative_to(SRC)
         unit = rel.parts[0].removesuffix(".py")
         if unit not in ENTRY:
-            for module, names, line in imports_of(path):
-                yield rel, unit, module, names, line
+            out += [(rel, unit, module, names, line) for module, names, line in imports_of(path)]
+    return tuple(out)
 
 
 def _targets(module: list[str], names: list[str]) -> list[list[str]]:
