@@ -68,3 +68,11 @@ def test_torch_threads_follow_it(env):
     with torch_threads(None):
         assert torch.get_num_threads() == 2
     assert torch.get_num_threads() == before
+
+
+def test_the_demo_records_the_kernel_threads(env):
+    from imsim.evaluation.demo import machine_info
+
+    env.setenv("IMSIM_THREADS", "3")
+    record = machine_info()
+    assert record["kernel_threads"] == 3 and record["distance_kernel"]
