@@ -77,7 +77,7 @@ class LatentTable:
 def _rows_within(A: np.ndarray, V: np.ndarray) -> slice | None:
     """The rows of ``V`` that ``A`` is (``V`` itself or a block ``V[a:b]``), else None."""
     if A.dtype != V.dtype or A.ndim != 2 or A.shape[1:] != V.shape[1:] \
-            or A.strides != V.strides or not np.shares_memory(A, V):
+            or A.strides != V.strides or not np.may_share_memory(A, V):
         return None
     offset = A.__array_interface__["data"][0] - V.__array_interface__["data"][0]
     start, rest = divmod(offset, V.strides[0]) if V.strides[0] else (0, offset)
