@@ -30,6 +30,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from imsim._threads import kernel_threads  # noqa: E402
 from imsim.cluster import (KMedians, KMedoids, kmeans_plusplus, silhouette,  # noqa: E402
                            silhouettes)
 from imsim.datasets import read_images, read_labels, read_latent  # noqa: E402
@@ -71,14 +72,14 @@ def _numpy_kmedians_iteration(X, centers):
 
 def _kmedians_rows(name, X, k, rows):
     t0 = time.perf_counter()
-    centers, _ = kmeans_plusplus(X, k, random_state=0)
+    centers, _ = kmeans_plusplus(X, k, seed=0)
     t_init = time.perf_counter() - t0
     t0 = time.perf_counter()
     for _ in range(3):
         centers = _numpy_kmedians_iteration(X, centers)
     per_iter = (time.perf_counter() - t0) / 3
     t0 = time.perf_counter()
-    km = KMedians(k, random_state=0).fit(X)
+    km = KMedians(k, seed=0).fit(X)
     ours = time.perf_counter() - t0
     base = t_init + per_iter * km.n_iter_
     shape = f"{X.shape[0]:,} x {X.shape[1]}"
@@ -131,13 +132,13 @@ def main() -> None:
 
     sub = X[:5_000]
     t0 = time.perf_counter()
-    kmd = KMedoids(10, random_state=0).fit(sub)
+    kmd = KMedoids(10, seed=0).fit(sub)
     rows.append(["k-medoids", "imsim KMedoids (FasterPAM)", f"{len(sub):,} x 784",
                  time.perf_counter() - t0, f"{kmd.n_swaps_} swaps, objective {kmd.inertia_:.4g}",
                  None, ""])
 
     print(f"imsim clustering benchmark: MNIST train, {n:,} images; L1 kernel: {backend()}, "
-          f"{os.environ.get('IMSIM_NUM_THREADS') or len(os.sched_getaffinity(0))} threads; "
+          f"{kernel_threads()} threads; "
           f"latents: {latent_kind}")
     header = ["task", "method", "N x d", "seconds", "detail", "x base", "target"]
     table = []

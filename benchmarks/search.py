@@ -114,13 +114,13 @@ def _baselines(X, Q, gt, sklearn_queries: int) -> list[dict]:
 
 
 def _table(records: list[dict], baseline_ms: float) -> str:
-    head = (f"{'method':<14}{'params':<34}{'build s':>8}{'ms/query':>10}{'cpu ms':>8}{'x flat':>8}"
+    head = (f"{'method':<14}{'params':<46}{'build s':>8}{'ms/query':>10}{'cpu ms':>8}{'x flat':>8}"
             f"{'factor':>9}{'R@1':>7}{'R@10':>7}{'not found':>10}{'target':>8}")
     lines = [head, "-" * len(head)]
     for r in records:
         params = ", ".join(f"{k}={v}" for k, v in r["params"].items() if v is not None)
         lines.append(
-            f"{r['method']:<14}{params[:33]:<34}{r['build_s']:>8.2f}{r['ms_per_query']:>10.4f}"
+            f"{r['method']:<14}{params[:45]:<46}{r['build_s']:>8.2f}{r['ms_per_query']:>10.4f}"
             f"{r['cpu_ms_per_query']:>8.3f}"
             f"{baseline_ms / r['ms_per_query']:>8.1f}{r['approx_factor']:>9.4f}"
             f"{r.get('recall_at_1', float('nan')):>7.3f}{r.get('recall_at_10', float('nan')):>7.3f}"
@@ -148,7 +148,7 @@ def main(argv=None) -> int:
 
     from imsim.datasets import read_images
     from imsim.distances import backend
-    from imsim.distances.kernels import _num_threads
+    from imsim._threads import kernel_threads
     from imsim.evaluation.search import evaluate, ground_truth
 
     mnist = _mnist_dir(args.mnist)
@@ -160,7 +160,7 @@ def main(argv=None) -> int:
         Zq = Zq[:len(Q)]
 
     print(f"MNIST {len(X)} x {len(Q)} queries, {X.shape[1]} pixels; kernel {backend()}, "
-          f"{_num_threads()} threads; latent rows: {latent_source}", flush=True)
+          f"{kernel_threads()} threads; latent rows: {latent_source}", flush=True)
     t0 = time.perf_counter()
     gt = ground_truth(X, Q, 10, cache_dir=args.cache_dir)
     print(f"ground truth (exact 10-NN): {time.perf_counter() - t0:.1f} s", flush=True)

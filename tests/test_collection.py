@@ -22,6 +22,8 @@ from imsim._validation import DataFormatError
 from imsim.collection import Collection
 from imsim.distances import topk
 
+pytestmark = pytest.mark.slow  # builds collections: trains a model on generated photos
+
 N_FAMILIES, PER_FAMILY, PX = 6, 5, 48
 SETTINGS = dict(size=16, latent_dim=8, n_cached=8, epochs=8, seed=0)
 

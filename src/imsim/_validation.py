@@ -94,20 +94,90 @@ def check_same_dims(Q: np.ndarray, X: np.ndarray, qname: str = "query", xname: s
         )
 
 
+# ------------------------------------------------------------------ vocabulary
+
+#: distances between vectors, canonical names
+METRICS = ("l1", "l2", "cosine")
+#: other names accepted for them (scipy's and scikit-learn's spellings)
+METRIC_ALIASES = {"manhattan": "l1", "cityblock": "l1", "euclidean": "l2"}
+#: ground distances between pixel positions (EMD), canonical names
+GROUNDS = ("euclidean", "manhattan")
+GROUND_ALIASES = {"l2": "euclidean", "l1": "manhattan"}
+
+
+def check_choice(value, choices, aliases=None, *, name: str) -> str:
+    """``value`` as the canonical name among ``choices`` (case-insensitive, ``aliases``
+    mapped), else ValueError: "unknown metric 'hamming', expected one of l1, l2, cosine"."""
+    v = str(value).lower()
+    v = (aliases or {}).get(v, v)
+    if v not in choices:
+        raise ValueError(f"unknown {name} {value!r}, expected one of {', '.join(choices)}")
+    return v
+
+
+def check_metric(metric, allowed=METRICS) -> str:
+    """The metric's canonical name ("l1", "l2" or "cosine"); aliases accepted.
+
+    ``allowed`` narrows (and orders, for the message) the metrics a caller supports.
+    """
+    return check_choice(metric, allowed, METRIC_ALIASES, name="metric")
+
+
+def check_ground(ground) -> str:
+    """The EMD ground distance's canonical name ("euclidean" or "manhattan")."""
+    return check_choice(ground, GROUNDS, GROUND_ALIASES, name="ground distance")
+
+
+# -------------------------------------------------------------------- integers
+
+def check_int(value, name: str, *, low: int | None = 1, high: int | None = None,
+              what: str | None = None) -> int:
+    """``value`` as an int in [low, high]: the one integer check.
+
+    As in scikit-learn: a value of the wrong type (a float, a string, a bool) raises
+    TypeError, an integer out of range raises ValueError. ``what`` names what ``high``
+    counts ("k=20 but the data holds 12 items").
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    value = int(value)
+    if low is not None and value < low:
+        if low == 1:
+            raise ValueError(f"{name} must be a positive integer, got {value}")
+        raise ValueError(f"{name} must be at least {low}, got {value}")
+    if high is not None and value > high:
+        if what is not None:
+            raise ValueError(f"{name}={value} but {what} holds {high} items")
+        raise ValueError(f"{name} must be at most {high}, got {value}")
+    return value
+
+
 def check_k(k, n: int, *, name: str = "k", what: str = "the data") -> int:
     """Return ``k`` as an int in [1, n], else raise with both numbers."""
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {k!r}")
-    k = int(k)
-    if k < 1:
-        raise ValueError(f"{name} must be at least 1, got {k}")
-    if k > n:
-        raise ValueError(f"{name}={k} but {what} holds {n} items")
-    return k
+    return check_int(k, name, low=1, high=n, what=what)
 
 
 def check_positive_int(value, name: str) -> int:
-    """Return ``value`` as an int >= 1, else raise naming the parameter."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+    """Return ``value`` as an int >= 1: TypeError for a non-integer, ValueError below 1."""
+    return check_int(value, name, low=1)
+
+
+def check_labels(labels, n: int, n_clusters=None, name: str = "labels") -> tuple[np.ndarray, int]:
+    """``labels`` as int64 of shape (n,) in 0..K-1, and K (``n_clusters`` or max + 1)."""
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or len(labels) != n:
+        raise ValueError(f"{name} has shape {labels.shape}, expected ({n},) like the data")
+    if labels.dtype.kind == "f" and np.all(labels == np.round(labels)):
+        labels = labels.astype(np.int64)
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be integers 0..K-1, got dtype {labels.dtype}")
+    labels = labels.astype(np.int64)
+    if n and labels.min() < 0:
+        raise ValueError(f"{name} must be integers 0..K-1, found {labels.min()}")
+    top = int(labels.max()) + 1 if n else 0
+    if n_clusters is None:
+        return labels, top
+    n_clusters = check_positive_int(n_clusters, "n_clusters")
+    if top > n_clusters:
+        raise ValueError(f"{name} holds cluster {top - 1} but n_clusters={n_clusters}")
+    return labels, int(n_clusters)

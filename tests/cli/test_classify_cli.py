@@ -19,6 +19,7 @@ def files(tmp_path, bars):
     return tmp_path
 
 
+@pytest.mark.slow
 def test_classify_original_flags(files, capsys):
     capsys.readouterr()
     rc = main(["classify", "-d", str(files / "train-images.idx"),
@@ -47,6 +48,7 @@ def _args(files, train="train", model="ae", out="out"):
             str(files / out), "--epochs", "1", "--head-epochs", "0"]
 
 
+@pytest.mark.slow
 def test_classify_predict_file_and_errors(files, capsys):
     assert main([*_args(files), "--predict", str(files / "test-images.idx"),
                  "--classes", str(files / "c.txt")]) == 0

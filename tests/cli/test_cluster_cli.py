@@ -45,6 +45,7 @@ def test_original_form_end_to_end(files, tmp_path, capsys):
     assert new.silhouette_total == pytest.approx(cls.silhouette_total)
 
 
+@pytest.mark.slow
 def test_labels_extras(files, tmp_path, capsys):
     out = tmp_path / "res" / "out.txt"
     assert main(_args(files, out) + ["--labels", str(files["lab.idx"])]) == 0
@@ -72,7 +73,7 @@ def test_optional_sections_and_conf_warning(files, tmp_path, capsys):
 @pytest.mark.parametrize("change, message", [
     ("conf", "number_of_clusters is missing"),
     ("classes", "of 60 images are in no class"),
-    ("latent", "holds 59 vectors but"),
+    ("latent", "X_latent has 59 vectors but X_original has 60 images"),
 ])
 def test_user_errors(files, tmp_path, capsys, change, message):
     if change == "conf":
@@ -88,6 +89,7 @@ def test_user_errors(files, tmp_path, capsys, change, message):
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_elbow_command(files, tmp_path, capsys):
     png = tmp_path / "elbow.png"
     assert main(["elbow", "-d", str(files["lat.idx"]), "-k", "1-6", "-o", str(png)]) == 0

@@ -10,6 +10,8 @@ from PIL import Image
 
 from imsim.cli.main import main
 
+pytestmark = pytest.mark.slow  # trains a collection's model
+
 N_FAMILIES, PER_FAMILY = 4, 4
 
 
@@ -94,3 +96,19 @@ def test_user_errors_are_one_line(tmp_path, capsys):
     assert err.startswith("error: not an imsim collection") and "Traceback" not in err
     assert main(["groups", "-c", str(tmp_path), "-k", "many"]) == 1
     assert "-k must be 'auto' or a positive integer" in capsys.readouterr().err
+
+
+def test_query_takes_the_metric_aliases_of_imsim_search(folder, collection, capsys):
+    image = str(folder / "fam1" / "2.jpg")
+    answers = []
+    for metric in ("l2", "euclidean", "l1", "manhattan"):
+        assert main(["query", image, "-c", str(collection), "-n", "4", "--json",
+                     "--metric", metric]) == 0
+        out = capsys.readouterr().out
+        answers.append(json.loads(out[: out.rindex("}") + 1]))
+    assert answers[0]["metric"] == answers[1]["metric"] == "l2"
+    assert answers[0]["results"] == answers[1]["results"]
+    assert answers[2]["metric"] == answers[3]["metric"] == "l1"
+    assert answers[2]["results"] == answers[3]["results"]
+    assert main(["query", image, "-c", str(collection), "--metric", "hamming"]) == 1
+    assert "unknown metric 'hamming', expected one of l2, cosine, l1" in capsys.readouterr().err

@@ -11,6 +11,8 @@ import pytest
 from imsim.cli.main import main
 from imsim.report.html import SECTIONS
 
+pytestmark = pytest.mark.slow  # runs the whole demo on digits (about 30 s)
+
 
 class _Ids(HTMLParser):
     def __init__(self):

@@ -36,6 +36,7 @@ def files(tmp_path):
     return paths
 
 
+@pytest.mark.slow
 def test_run_emd_search_writes_the_output_and_prints_it(files, tmp_path, capsys):
     out = tmp_path / "emd.txt"
     run_emd_search(data=files["data"], queries=files["queries"], data_labels=files["dl"],
@@ -69,6 +70,7 @@ def test_mismatched_labels_and_limits_are_clear_errors(files, tmp_path):
     assert not (tmp_path / "o.txt").exists()
 
 
+@pytest.mark.slow
 def test_emd_sweep_command(files, tmp_path, capsys):
     out_dir = tmp_path / "sweep"
     rc = main(["emd-sweep", "-d", str(files["data"]), "-q", str(files["queries"]),

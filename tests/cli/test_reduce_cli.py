@@ -28,6 +28,7 @@ def files(tmp_path):
     return tmp_path
 
 
+@pytest.mark.slow
 def test_train_writes_model_and_plots(files, capsys):
     out = files / "m"
     rc = main(["train", "-d", str(files / "data.idx.gz"), "--out", str(out), "--epochs", "2",
@@ -42,6 +43,7 @@ def test_train_writes_model_and_plots(files, capsys):
     assert meta["extra"]["train_config"]["seed"] == 1 and meta["latent_scale"]["levels"] == 25500
 
 
+@pytest.mark.slow
 def test_reduce_original_flags_then_reuse_the_model(files, capsys):
     args = ["reduce", "-d", str(files / "data.idx.gz"), "-q", str(files / "query.idx"),
             "-od", str(files / "d.lat"), "-oq", str(files / "q.lat")]
@@ -61,6 +63,7 @@ def test_reduce_original_flags_then_reuse_the_model(files, capsys):
     assert (files / "q2.lat.json").read_text() == (files / "d.lat.json").read_text()
 
 
+@pytest.mark.slow
 def test_reduce_bad_inputs_give_one_line_errors(files, capsys):
     (files / "empty.idx").write_bytes(b"")
     (files / "labels.idx").write_bytes(b"\x00\x00\x08\x01\x00\x00\x00\x01\x05")
@@ -83,6 +86,7 @@ def test_reduce_bad_inputs_give_one_line_errors(files, capsys):
     assert not (files / "d").exists()
 
 
+@pytest.mark.slow
 def test_sweep_writes_table_and_plots(files, capsys):
     out = files / "sweep"
     rc = main(["sweep", "-d", str(files / "data.idx.gz"), "--param", "latent", "-v", "2,4",
@@ -99,6 +103,7 @@ def test_sweep_writes_table_and_plots(files, capsys):
                  "--out", str(out)]) == 1
 
 
+@pytest.mark.slow
 def test_sweep_filters_lists(files):
     out = files / "sweep"
     assert main(["sweep", "-d", str(files / "data.idx.gz"), "--param", "filters", "-v", "2,4",
@@ -108,6 +113,7 @@ def test_sweep_filters_lists(files):
     assert [r["model_config"]["n_layers"] for r in records] == [2, 3]
 
 
+@pytest.mark.slow
 def test_interactive_reduce_menu(files, capsys, monkeypatch):
     # 1) change epochs to 1 and retrain, 2) plots, 4) write latents, 5) exit
     monkeypatch.setattr("sys.stdin", io.StringIO("1\nepochs\n1\n2\n4\n5\n"))

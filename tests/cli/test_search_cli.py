@@ -4,6 +4,7 @@ import types
 
 import numpy as np
 import pytest
+from _reference import brute_distances, brute_knn
 
 from imsim.cli.main import main
 from imsim.datasets import write_images, write_latent
@@ -43,10 +44,10 @@ def test_original_form_writes_the_original_file(files, tmp_path, capsys):
     assert f"wrote {out}" in capsys.readouterr().out
     report = read_search_output(out)
     assert report.methods == ["Reduced", "LSH", "True"]
-    full = np.abs(Q[:, None].astype(int) - X[None]).sum(-1)
-    true_ids = np.array([np.lexsort((np.arange(len(X)), row))[0] for row in full])
-    np.testing.assert_array_equal(report.ids["True"][:, 0], true_ids)
-    np.testing.assert_array_equal(report.distances["True"][:, 0], full.min(1))
+    full = brute_distances(Q, X)
+    true_d, true_ids = brute_knn(Q, X, 1)
+    np.testing.assert_array_equal(report.ids["True"][:, :1], true_ids)
+    np.testing.assert_array_equal(report.distances["True"][:, :1], true_d)
     assert report.ids["True"][0, 0] == 5 and report.distances["True"][0, 0] == 0
     for label in ("Reduced", "LSH"):
         found = report.ids[label][:, 0] >= 0
@@ -85,6 +86,13 @@ def test_modern_options_json(files, capsys):
     np.testing.assert_allclose(exact["distances"], np.sort(full, 1)[:, :3], rtol=1e-5)
     assert np.array(exact["ids"]).shape == (7, 3)
     assert result["methods"]["hnsw"]["recall_at_1"] >= 0.9
+    # the metric's aliases, as in imsim query
+    assert main(["search", "-d", str(paths["data"]), "-q", str(paths["query"]), "--method",
+                 "hnsw,exact", "-N", "3", "--queries", "7", "--metric", "euclidean",
+                 "--json"]) == 0
+    alias = json.loads(capsys.readouterr().out)
+    for method in ("hnsw", "exact"):
+        assert alias["methods"][method]["ids"] == result["methods"][method]["ids"]
 
 
 def test_report_to_stdout_without_output_file(files, capsys):
@@ -96,11 +104,11 @@ def test_report_to_stdout_without_output_file(files, capsys):
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda a, p: a + ["-i", str(p["query.lat"])], "-i holds 30 vectors but -d holds 200"),
+    (lambda a, p: a + ["-i", str(p["query.lat"])], "the data latent file holds 30 vectors but the data holds 200"),
     (lambda a, p: a[:5] + ["-q", str(p["data.lat"])] + a[7:], "2-byte latent file (200 x 3), not an images file"),
-    (lambda a, p: a + ["-k", "33"], "-k must be in 1..32"),
-    (lambda a, p: a + ["-L", "0"], "-L must be a positive integer"),
-    (lambda a, p: a + ["-N", "500"], "-N=500 but the data file holds 200"),
+    (lambda a, p: a + ["-k", "33"], "n_hashes must be at most 32, got 33"),
+    (lambda a, p: a + ["-L", "0"], "n_tables must be a positive integer, got 0"),
+    (lambda a, p: a + ["-N", "500"], "n_neighbors=500 but the data holds 200"),
     (lambda a, p: a + ["--queries", "31"], "--queries=31 but the query file holds 30"),
     (lambda a, p: a + ["--window", "3"], "--window only apply with -EMD"),
     (lambda a, p: a + ["--method", "fast"], "unknown method 'fast'"),

@@ -28,14 +28,14 @@ def test_find_knee():
 @pytest.mark.parametrize("k", [3, 5])
 def test_elbow_finds_planted_k(rng, k):
     X = _blobs(rng, k)
-    result = elbow(X, range(1, 10), random_state=0)
+    result = elbow(X, range(1, 10), seed=0)
     assert result.knee == k
     assert np.all(np.diff(result.ks) == 1) and len(result.inertias) == 9
 
 
 def test_elbow_kmedoids_and_plot(rng, tmp_path):
     X = _blobs(rng, 4, n_per=15)
-    result = elbow(X, [2, 3, 4, 5, 6, 7], method="kmedoids", random_state=0)
+    result = elbow(X, [2, 3, 4, 5, 6, 7], method="kmedoids", seed=0)
     assert result.knee == 4
     path = plot_elbow(result, tmp_path / "elbow.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

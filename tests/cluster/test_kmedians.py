@@ -62,7 +62,7 @@ def test_matches_brute_force_lloyd(rng, dtype, n_per, counted):
 @pytest.mark.parametrize("dtype", [np.float32, np.uint8])
 def test_converged_result_is_a_lloyd_fixed_point(rng, dtype):
     X = (rng.uniform(0, 255, size=(1300, 5))).astype(dtype)
-    km = KMedians(5, tol=0, random_state=1).fit(X)
+    km = KMedians(5, tol=0, seed=1).fit(X)
     D = cdist(X.astype(float), km.cluster_centers_.astype(float), "cityblock")
     np.testing.assert_array_equal(km.labels_, D.argmin(axis=1))
     for c in range(5):
@@ -75,33 +75,33 @@ def test_converged_result_is_a_lloyd_fixed_point(rng, dtype):
 @pytest.mark.parametrize("dtype", [np.float32, np.uint8])
 def test_objective_never_increases(rng, dtype):
     X = rng.uniform(0, 255, size=(1600, 8)).astype(dtype)
-    costs = [KMedians(6, max_iter=t, tol=0, random_state=3).fit(X).inertia_ for t in range(1, 12)]
+    costs = [KMedians(6, max_iter=t, tol=0, seed=3).fit(X).inertia_ for t in range(1, 12)]
     assert all(b <= a for a, b in zip(costs, costs[1:]))
     assert costs[-1] < costs[0]
 
 
 def test_seeding_is_reproducible_and_d_weighted(rng):
     X = rng.normal(size=(200, 4)).astype(np.float32)
-    c1, i1 = kmeans_plusplus(X, 6, random_state=7)
-    c2, i2 = kmeans_plusplus(X, 6, random_state=7)
-    _, i3 = kmeans_plusplus(X, 6, random_state=8)
+    c1, i1 = kmeans_plusplus(X, 6, seed=7)
+    c2, i2 = kmeans_plusplus(X, 6, seed=7)
+    _, i3 = kmeans_plusplus(X, 6, seed=8)
     np.testing.assert_array_equal(i1, i2)
     np.testing.assert_array_equal(c1, X[i1])
     assert len(set(i1.tolist())) == 6
     assert not np.array_equal(i1, i3)
-    np.testing.assert_array_equal(KMedians(6, random_state=7).fit(X).labels_,
-                                  KMedians(6, random_state=7).fit(X).labels_)
+    np.testing.assert_array_equal(KMedians(6, seed=7).fit(X).labels_,
+                                  KMedians(6, seed=7).fit(X).labels_)
     # 50 copies of one point and one far point: D-weighting always picks the far one
     Y = np.zeros((51, 1), dtype=np.float32)
     Y[50] = 1000
     for seed in range(20):
-        assert 50 in kmeans_plusplus(Y, 2, random_state=seed)[1]
+        assert 50 in kmeans_plusplus(Y, 2, seed=seed)[1]
 
 
 def test_random_init_and_n_init(rng):
     X, _ = _blobs(rng, spread=20.0)
-    single = KMedians(4, init="random", random_state=5).fit(X)
-    best = KMedians(4, init="random", n_init=5, random_state=5).fit(X)
+    single = KMedians(4, init="random", seed=5).fit(X)
+    best = KMedians(4, init="random", n_init=5, seed=5).fit(X)
     assert best.inertia_ <= single.inertia_
     assert len(np.unique(best.labels_)) == 4
 
@@ -117,16 +117,16 @@ def test_empty_cluster_is_reseeded(rng):
 
 def test_predict_and_errors(rng):
     X = rng.integers(0, 256, size=(100, 16), dtype=np.uint8)
-    km = KMedians(3, random_state=0)
+    km = KMedians(3, seed=0)
     with pytest.raises(NotFittedError, match="not fitted"):
         km.predict(X)
     km.fit(X)
     assert km.cluster_centers_.dtype == np.uint8
     np.testing.assert_array_equal(km.predict(X), km.labels_)
     np.testing.assert_array_equal(km.fit_predict(X), km.labels_)
-    with pytest.raises(ValueError, match="15 dimensions"):
+    with pytest.raises(ValueError, match="X has 15 features, but KMedians is expecting 16"):
         km.predict(X[:, :15])
-    with pytest.raises(ValueError, match="n_clusters=101 but X holds 100"):
+    with pytest.raises(ValueError, match="n_clusters=101 but X has n_samples=100"):
         KMedians(101).fit(X)
     with pytest.raises(ValueError, match="init must be"):
         KMedians(3, init="kmeans").fit(X)
@@ -136,12 +136,12 @@ def test_predict_and_errors(rng):
 
 def test_uint16_latents_cluster_as_floats(rng):
     Z = rng.integers(0, 25501, size=(150, 10)).astype(np.uint16)
-    km = KMedians(4, random_state=0).fit(Z)
+    km = KMedians(4, seed=0).fit(Z)
     assert km.cluster_centers_.dtype == np.float32
     for c in range(4):  # integer data: lower medians, counted
         np.testing.assert_array_equal(km.cluster_centers_[c],
                                       _lower_median(Z[km.labels_ == c]))
-    np.testing.assert_array_equal(km.labels_, KMedians(4, random_state=0).fit(
+    np.testing.assert_array_equal(km.labels_, KMedians(4, seed=0).fit(
         Z.astype(np.float32)).labels_)
 
 

@@ -29,7 +29,7 @@ def _assert_swap_optimal(D, medoids):
 def test_swap_local_optimum_and_consistent_attributes(rng, init):
     X = rng.integers(0, 256, size=(40, 6), dtype=np.uint8)
     D = cdist(X.astype(float), X.astype(float), "cityblock")
-    km = KMedoids(4, init=init, random_state=2).fit(X)
+    km = KMedoids(4, init=init, seed=2).fit(X)
     _assert_swap_optimal(D, km.medoid_indices_)
     assert km.inertia_ == _cost(D, km.medoid_indices_)
     np.testing.assert_array_equal(km.labels_, D[:, km.medoid_indices_].argmin(axis=1))
@@ -42,15 +42,15 @@ def test_global_optimum_on_tiny_sets(rng):
         X = rng.normal(size=(12, 2)) + np.repeat(rng.uniform(0, 30, size=(3, 2)), 4, axis=0)
         D = cdist(X, X, "cityblock")
         optimum = min(_cost(D, c) for c in combinations(range(12), 3))
-        km = KMedoids(3, random_state=trial).fit(X.astype(np.float32))
+        km = KMedoids(3, seed=trial).fit(X.astype(np.float32))
         assert km.inertia_ == pytest.approx(optimum, rel=1e-5)
 
 
 def test_precomputed_and_k1(rng):
     X = rng.normal(size=(30, 3)).astype(np.float32)
     D = pairwise(X)  # the very distances fit(X) computes, so both runs are identical
-    a = KMedoids(3, random_state=0).fit(X)
-    b = KMedoids(3, metric="precomputed", random_state=0).fit(D)
+    a = KMedoids(3, seed=0).fit(X)
+    b = KMedoids(3, metric="precomputed", seed=0).fit(D)
     np.testing.assert_array_equal(a.medoid_indices_, b.medoid_indices_)
     assert b.cluster_centers_ is None
     one = KMedoids(1, metric="precomputed").fit(D)

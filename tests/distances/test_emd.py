@@ -176,6 +176,50 @@ def test_bound_order_and_batching(rng):
         lower_bounds(W[0, :10], W[1], P)
 
 
+@pytest.mark.parametrize("window, size", [(1, 12), (2, 20)])
+@pytest.mark.parametrize("ground", GROUNDS)
+def test_small_windows_bounds_match_brute_force_projections(rng, window, size, ground):
+    """Windows of 1-2 pixels give many bins, so the oblique projections take the
+    sorted cumulative-sum branch (not the small-matrix one): each 1-D EMD there must
+    equal SciPy's Wasserstein distance of the projected positions, and the bounds
+    must stay below the exact EMD."""
+    from scipy.stats import wasserstein_distance
+
+    from imsim.distances.emd import _L1_DIRECTIONS, _N_FRAMES, _frame_directions, _Projections
+
+    X = blobs(rng, 5, size=size)
+    W, P = signatures(X, window)
+    directions = _frame_directions(_N_FRAMES) + (list(_L1_DIRECTIONS) if ground == "manhattan"
+                                                  else [])
+    projections = _Projections(P, directions)
+    assert projections.L is None, "the test must exercise the cumulative-sum branch"
+    e = projections.emds(projections.cdf(W[0] - W[1:]))
+    brute = np.array([[wasserstein_distance(P @ u, P @ u, W[0], w) for u in directions]
+                      for w in W[1:]])
+    np.testing.assert_allclose(e, brute, rtol=1e-9, atol=1e-12)
+    # the sliced bound from those projections, by brute force, and below the exact EMD
+    bounds = lower_bounds(W[0], W[1:], P, ground)
+    frames = np.hypot(brute[:, :_N_FRAMES], brute[:, _N_FRAMES:2 * _N_FRAMES]).max(axis=1)
+    first = bounds["rows"] + bounds["cols"] if ground == "manhattan" else \
+        np.hypot(bounds["rows"], bounds["cols"])
+    expect = np.maximum(first, frames)
+    if ground == "manhattan":
+        expect = np.maximum(expect, brute[:, 2 * _N_FRAMES:].max(axis=1))
+    np.testing.assert_allclose(bounds["sliced"], expect, rtol=1e-9, atol=1e-12)
+    exact = brute_emd(X[:1], X[1:], window, ground)[0]
+    for name, bound in bounds.items():
+        assert np.all(bound <= exact + 1e-9), name
+
+
+@pytest.mark.parametrize("ground", GROUNDS)
+def test_pruned_knn_with_one_pixel_windows_equals_brute_force(rng, ground):
+    X = blobs(rng, 40)
+    Q = np.concatenate([blobs(rng, 3), X[7:8]])
+    D, I = emd_knn(Q, X, k=4, window=1, ground=ground, n_jobs=1)
+    assert_true_knn(D, I, brute_emd(Q, X, 1, ground))
+    assert I[-1, 0] == 7 and D[-1, 0] == 0.0
+
+
 # ------------------------------------------------------------------ k-NN
 
 @pytest.mark.parametrize("ground", GROUNDS)

@@ -3,6 +3,8 @@ import sys
 
 import numpy as np
 import pytest
+from _reference import brute_distances as brute_l1
+from _reference import topk_of as brute_topk
 from scipy.spatial.distance import cdist
 
 import imsim.distances.kernels as K
@@ -28,18 +30,8 @@ def backend(request, monkeypatch):
 @pytest.fixture
 def two_threads(monkeypatch):
     """Split work over two threads even on a one-core machine, for small inputs too."""
-    monkeypatch.setenv("IMSIM_NUM_THREADS", "2")
+    monkeypatch.setenv("IMSIM_THREADS", "2")
     monkeypatch.setattr(K, "_PARALLEL_MIN", 1)
-
-
-def brute_l1(Q, X):
-    return np.abs(Q[:, None, :].astype(np.int64) - X[None, :, :].astype(np.int64)).sum(-1)
-
-
-def brute_topk(full, k):
-    """Ascending by (distance, id)."""
-    I = np.array([np.lexsort((np.arange(full.shape[1]), row))[:k] for row in full])
-    return np.take_along_axis(full, I, 1), I
 
 
 def sequential_l1_f32(Q, X):

@@ -11,6 +11,8 @@ from imsim.evaluation.demo import (EXPERIMENTS, DemoConfig, load_demo_data, load
                                    pack_images, run_demo, summarize, unpack_images,
                                    write_result)
 
+pytestmark = pytest.mark.slow  # runs the demo on digits
+
 # the classifier lands separately; until it has, the demo records it as unavailable
 # every size as small as the steps allow: one epoch, a few queries
 TINY = dict(dataset="digits", ae_train=None, ae_epochs=1, n_test=120, search_queries=40,

@@ -40,13 +40,15 @@ def test_score_known_values():
 def test_evaluate_records_one_per_setting(data):
     X, Q, Zx, Zq = data
     specs = [{"method": "exact"},
-             {"method": "lsh", "build": {"k": 3, "L": 6}, "query": [{"max_candidates": 5}, {}]},
+             {"method": "lsh", "build": {"n_hashes": 3, "n_tables": 6},
+              "query": [{"max_candidates": 5}, {}]},
              {"method": "hnsw", "build": {"M": 8}, "query": [{"ef": 50}]},
              {"method": "reduced", "build": {"rerank": 400}}]
     records = evaluate(X, Q, specs, dataset="toy", Zx=Zx, Zq=Zq)
     assert [(r["method"], r["params"]) for r in records] == [
-        ("exact", {}), ("lsh", {"k": 3, "L": 6, "max_candidates": 5}),
-        ("lsh", {"k": 3, "L": 6}), ("hnsw", {"M": 8, "ef": 50}), ("reduced", {"rerank": 400})]
+        ("exact", {}), ("lsh", {"n_hashes": 3, "n_tables": 6, "max_candidates": 5}),
+        ("lsh", {"n_hashes": 3, "n_tables": 6}), ("hnsw", {"M": 8, "ef": 50}),
+        ("reduced", {"rerank": 400})]
     keys = {"dataset", "method", "name", "params", "build_s", "ms_per_query",
             "cpu_ms_per_query", "recall_at_1",
             "recall_at_10", "approx_factor", "n_excluded", "n_not_found", "n_queries"}
@@ -63,7 +65,7 @@ def test_evaluate_records_one_per_setting(data):
 def test_compare_and_report(data):
     X, Q, Zx, Zq = data
     runs = compare(X, Q, ["exact", "reduced", "lsh"], Zx=Zx, Zq=Zq, rerank=0,
-                   lsh={"k": 3, "L": 4})
+                   lsh={"n_hashes": 3, "n_tables": 4})
     assert [r.method for r in runs] == ["reduced", "lsh", "exact"]
     exact = runs[-1]
     full = np.abs(Q[:, None].astype(int) - X[None]).sum(-1)
@@ -79,4 +81,26 @@ def test_compare_and_report(data):
         compare(X, Q, ["reduced"])
     with pytest.raises(ValueError, match="query latent file holds 24 vectors"):
         compare(X, Q, ["reduced"], Zx=Zx, Zq=Zq[:-1])
+
+
+def test_compare_checks_every_parameter_before_the_first_build(data, monkeypatch):
+    X, Q, Zx, Zq = data
+    built = []
+    monkeypatch.setattr(ev, "timed_search", lambda *a, **k: built.append(a) or 1 / 0)
+    with pytest.raises(ValueError, match="n_hashes must be at most 32, got 33"):
+        compare(X, Q, ["reduced", "lsh"], Zx=Zx, Zq=Zq, lsh={"n_hashes": 33})
+    with pytest.raises(ValueError, match="LSHIndex supports metric 'l1', got 'l2'"):
+        compare(X, Q, ["hnsw", "lsh"], metric="euclidean")
+    with pytest.raises(ValueError, match="n_neighbors=401 but the data holds 400 items"):
+        compare(X, Q, ["exact"], n_neighbors=401)
+    assert built == []
+
+
+def test_metric_aliases_give_the_same_answers(data):
+    X, Q, _, _ = data
+    a = compare(X, Q, ["hnsw"], metric="euclidean", n_neighbors=3)
+    b = compare(X, Q, ["hnsw"], metric="l2", n_neighbors=3)
+    for ra, rb in zip(a, b):
+        np.testing.assert_array_equal(ra.ids, rb.ids)
+        np.testing.assert_array_equal(ra.distances, rb.distances)
 

@@ -10,6 +10,7 @@ AE = AutoencoderConfig(input_shape=(8, 8, 1), n_layers=2, filters=[4, 8], hidden
                        latent_dim=3)
 
 
+@pytest.mark.slow
 def test_classifier_overfits_tiny_set_and_loads_back_identically(tmp_path, bars):
     images, labels = bars(48)
     torch.manual_seed(0)

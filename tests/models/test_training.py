@@ -29,6 +29,7 @@ def initial_loss(model, images):
         return float(torch.nn.functional.mse_loss(model(x), x))
 
 
+@pytest.mark.slow
 def test_tiny_model_overfits_tiny_set():
     images = blobs(16)
     torch.manual_seed(0)

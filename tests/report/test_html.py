@@ -10,6 +10,8 @@ import pytest
 from imsim.evaluation.demo import DemoConfig, load_results, run_demo
 from imsim.report.html import SECTIONS, build_report
 
+pytestmark = pytest.mark.slow  # builds a demo run, then reports
+
 TINY = dict(dataset="digits", ae_train=None, ae_epochs=1, n_test=100, search_queries=30,
             n_examples=2, example_k=3, emd_queries=6, emd_data=300, cluster_images=100,
             map_points=60)

@@ -32,3 +32,5 @@ def test_bad_parameters(rng):
         HNSWIndex(M=0).fit(X)
     with pytest.raises(ValueError, match="ef must be a positive integer"):
         HNSWIndex().fit(X).search(X, 1, ef=0)
+    with pytest.raises(TypeError, match="ef_construction must be an integer, got 'big'"):
+        HNSWIndex(ef_construction="big").fit(X)

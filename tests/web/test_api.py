@@ -405,6 +405,7 @@ def test_groups_404_before_imsim_groups(bare_collection):
         assert_error(c.get("/api/images", params={"group": 0}), 404, "no groups")
 
 
+@pytest.mark.slow
 def test_map_is_a_png_drawn_once(client):
     r = client.get("/api/map")
     assert r.status_code == 200 and r.headers["content-type"] == "image/png"

@@ -62,21 +62,12 @@ def register(app: typer.Typer) -> None:
         for w in caught:
             typer.echo(f"warning: {w.message}", err=True)
         images = read_images(data)
-        n = len(images)
-        Z = None
-        if latent is not None:
-            Z = read_latent(latent)
-            if len(Z) != n:
-                raise ValueError(f"{latent} holds {len(Z)} vectors but {data} holds {n} images")
-        cls = None if classes is None else read_classes(classes, n_images=n)
-        true = None
-        if labels is not None:
-            true = read_labels(labels)
-            if len(true) != n:
-                raise ValueError(f"{labels} holds {len(true)} labels but {data} holds {n} images")
+        Z = None if latent is None else read_latent(latent)
+        cls = None if classes is None else read_classes(classes, n_images=len(images))
+        true = None if labels is None else read_labels(labels)
         comparison = compare_clusterings(
             images, conf.number_of_clusters, X_latent=Z, classes=cls, true_labels=true,
-            random_state=seed, n_init=n_init, max_iter=max_iter)
+            seed=seed, n_init=n_init, max_iter=max_iter)
         write_cluster_output(output, [r.to_section() for r in comparison.results])
         summary = _summary(comparison, true is not None)
         typer.echo(summary)
@@ -117,7 +108,7 @@ def register(app: typer.Typer) -> None:
         if len(X) == 0:
             raise ValueError(f"{data} holds no images")
         X = X.reshape(len(X), -1)[:limit]
-        result = elbow(X, range(int(first), int(last) + 1), method=method, random_state=seed)
+        result = elbow(X, range(int(first), int(last) + 1), method=method, seed=seed)
         for k, v, t in zip(result.ks, result.inertias, result.times):
             typer.echo(f"k={k:<4} objective {v:.0f}  ({t:.2f} s)")
         typer.echo(f"knee: k = {result.knee}" if result.knee is not None else

@@ -197,7 +197,7 @@ def register(app: typer.Typer) -> None:
     ):
         """Groups of near-duplicate photos (crops, resizes, re-encodes, edits of one picture)."""
         from imsim.collection import Collection
-        from imsim.collection._duplicates import beta_of, export_duplicates
+        from imsim.collection import beta_of, export_duplicates
 
         with Collection.open(collection) as coll:
             dup = coll.duplicates(threshold)

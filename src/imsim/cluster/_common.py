@@ -1,40 +1,46 @@
-"""Checks shared by the clustering modules."""
+"""What KMedians and KMedoids share: the scikit-learn glue and the seed's two names."""
 from __future__ import annotations
 
 import numpy as np
+from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+from sklearn.utils.validation import validate_data
 
-from ..distances import METRICS
-
-_ALIASES = {"manhattan": "l1", "cityblock": "l1", "euclidean": "l2"}
-
-
-def check_metric(metric) -> str:
-    """The metric's canonical name ("l1", "l2" or "cosine"), else a ValueError."""
-    m = str(metric).lower()
-    m = _ALIASES.get(m, m)
-    if m not in METRICS:
-        raise ValueError(f"unknown metric {metric!r}, expected one of {', '.join(METRICS)}")
-    return m
+from .._validation import NotFittedError as _NotFittedError
+from .._validation import check_int, check_is_fitted
 
 
-def check_labels(labels, n: int, n_clusters=None, name: str = "labels") -> tuple[np.ndarray, int]:
-    """``labels`` as int64 of shape (n,) in 0..K-1, and K (``n_clusters`` or max + 1)."""
-    labels = np.asarray(labels)
-    if labels.ndim != 1 or len(labels) != n:
-        raise ValueError(f"{name} has shape {labels.shape}, expected ({n},) like the data")
-    if labels.dtype.kind == "f" and np.all(labels == np.round(labels)):
-        labels = labels.astype(np.int64)
-    if labels.dtype.kind not in "iu":
-        raise TypeError(f"{name} must be integers 0..K-1, got dtype {labels.dtype}")
-    labels = labels.astype(np.int64)
-    if n and labels.min() < 0:
-        raise ValueError(f"{name} must be integers 0..K-1, found {labels.min()}")
-    top = int(labels.max()) + 1 if n else 0
-    if n_clusters is None:
-        return labels, top
-    if isinstance(n_clusters, bool) or not isinstance(n_clusters, (int, np.integer)) \
-            or n_clusters < 1:
-        raise ValueError(f"n_clusters must be a positive integer, got {n_clusters!r}")
-    if top > n_clusters:
-        raise ValueError(f"{name} holds cluster {top - 1} but n_clusters={n_clusters}")
-    return labels, int(n_clusters)
+class NotFittedError(_NotFittedError, _SklearnNotFittedError):
+    """imsim's not-fitted error that scikit-learn's checks also recognise."""
+
+
+def check_fitted(estimator, attribute: str) -> None:
+    """:func:`imsim._validation.check_is_fitted`, raising the error both libraries know."""
+    try:
+        check_is_fitted(estimator, attribute)
+    except _NotFittedError as exc:
+        raise NotFittedError(str(exc)) from None
+
+
+def checked_data(estimator, X, *, reset: bool, keep_dtype: bool = False) -> np.ndarray:
+    """``X`` validated as scikit-learn does (its messages; ``n_features_in_`` set on
+    ``reset``, compared otherwise), C-contiguous; uint8 pixels kept, anything else
+    float32 (``keep_dtype``: any numbers as they are, for distance matrices)."""
+    dtype = "numeric" if keep_dtype else [np.float32, np.uint8]
+    return validate_data(estimator, X, dtype=dtype, order="C", reset=reset)
+
+
+def resolve_seed(seed, random_state):
+    """The seed to use: ``random_state`` (scikit-learn's name for it, accepted as an
+    alias) when given, else ``seed``; an int, a numpy Generator or None."""
+    value = seed if random_state is None else random_state
+    if value is not None and not isinstance(value, np.random.Generator):
+        check_int(value, "random_state" if random_state is not None else "seed", low=0)
+    return value
+
+
+def check_n_clusters(n_clusters, n_samples: int) -> int:
+    """``n_clusters`` in 1..n_samples, the message naming both numbers."""
+    k = check_int(n_clusters, "n_clusters", low=1)
+    if k > n_samples:
+        raise ValueError(f"n_clusters={k} but X has n_samples={n_samples}")
+    return k

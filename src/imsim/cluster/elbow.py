@@ -80,8 +80,8 @@ def find_knee(x, y, *, min_bend: float = 0.1) -> float | None:
     return x[i].item() if below[i] > max(min_bend, 1e-12) else None
 
 
-def elbow(X, k_range, *, method: str = "kmedians", n_init: int = 3, random_state=0,
-          **params) -> ElbowResult:
+def elbow(X, k_range, *, method: str = "kmedians", n_init: int = 3, seed=0,
+          random_state=None, **params) -> ElbowResult:
     """Fit one clustering per k and find the knee of the objective.
 
     Parameters
@@ -92,8 +92,9 @@ def elbow(X, k_range, *, method: str = "kmedians", n_init: int = 3, random_state
     method : {"kmedians", "kmedoids"}
     n_init : int, default 3
         k-medians runs per k (the best is kept); k-medoids takes one run.
-    random_state : int, numpy Generator or None
+    seed : int, numpy Generator or None, default 0
         Seeds every fit, so the curve is reproducible.
+    random_state : alias of ``seed`` (scikit-learn's name); wins when given
     **params
         More parameters for :class:`KMedians` or :class:`KMedoids` (e.g. ``max_iter``).
 
@@ -110,14 +111,15 @@ def elbow(X, k_range, *, method: str = "kmedians", n_init: int = 3, random_state
         raise ValueError(f"k values must be in 1..{len(X)} (the number of points), got "
                          f"{ks[0]}..{ks[-1]}")
     n_init = check_positive_int(n_init, "n_init")
+    if method not in ("kmedians", "kmedoids"):
+        raise ValueError(f"method must be 'kmedians' or 'kmedoids', got {method!r}")
     inertias, times = [], []
     for k in ks:
+        seeds = {"seed": seed, "random_state": random_state}
         if method == "kmedians":
-            est = KMedians(int(k), n_init=n_init, random_state=random_state, **params)
-        elif method == "kmedoids":
-            est = KMedoids(int(k), random_state=random_state, **params)
+            est = KMedians(int(k), n_init=n_init, **seeds, **params)
         else:
-            raise ValueError(f"method must be 'kmedians' or 'kmedoids', got {method!r}")
+            est = KMedoids(int(k), **seeds, **params)
         t0 = time.perf_counter()
         est.fit(X)
         times.append(time.perf_counter() - t0)

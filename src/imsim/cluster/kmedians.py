@@ -18,11 +18,11 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from sklearn.base import BaseEstimator, ClusterMixin
 
-from .._validation import check_array, check_is_fitted, check_k, check_positive_int, \
-    check_same_dims
+from .._validation import check_array, check_k, check_labels, check_positive_int
 from ..distances import pairwise
-from ._common import check_labels
+from ._common import check_fitted, check_n_clusters, checked_data, resolve_seed
 
 __all__ = ["KMedians", "kmeans_plusplus", "medians"]
 
@@ -176,7 +176,8 @@ def _plusplus(X: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     return _d_weighted(len(X), k, rng, lambda p: pairwise(X, X[p:p + 1], metric="l1")[:, 0])
 
 
-def kmeans_plusplus(X, n_clusters: int, *, random_state=None) -> tuple[np.ndarray, np.ndarray]:
+def kmeans_plusplus(X, n_clusters: int, *, seed=0, random_state=None
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """k-means++ seeding for k-medians: D-weighted sampling with L1 distances.
 
     The first centre is a uniformly random point; each next one is point ``x`` with
@@ -187,7 +188,8 @@ def kmeans_plusplus(X, n_clusters: int, *, random_state=None) -> tuple[np.ndarra
     ----------
     X : ndarray of shape (N, d), uint8 or float
     n_clusters : int, 1 <= n_clusters <= N
-    random_state : int, numpy Generator or None
+    seed : int, numpy Generator or None, default 0
+    random_state : alias of ``seed`` (scikit-learn's name); wins when given
 
     Returns
     -------
@@ -196,7 +198,7 @@ def kmeans_plusplus(X, n_clusters: int, *, random_state=None) -> tuple[np.ndarra
     """
     X = check_array(X, name="X")
     k = check_k(n_clusters, len(X), name="n_clusters", what="X")
-    ids = _plusplus(X, k, np.random.default_rng(random_state))
+    ids = _plusplus(X, k, np.random.default_rng(resolve_seed(seed, random_state)))
     return X[ids].copy(), ids
 
 
@@ -245,8 +247,12 @@ def _lloyd(X, centers, max_iter: int, tol: float):
     return centers, labels, float(cost), it, reseeded
 
 
-class KMedians:
-    """k-medians clustering with L1 distances, in the scikit-learn style.
+class KMedians(ClusterMixin, BaseEstimator):
+    """k-medians clustering with L1 distances, a scikit-learn estimator.
+
+    ``sklearn.base.clone``, ``get_params``/``set_params`` and pipelines work; the
+    constructor only stores the parameters and ``fit`` checks them all before any
+    work.
 
     Parameters
     ----------
@@ -256,14 +262,20 @@ class KMedians:
         "random": ``n_clusters`` distinct data points; an array: these centres
         (for uint8 data rounded to 0..255).
     n_init : int, default 1
-        Runs from different seeds; the one with the lowest objective is kept.
+        Runs from different seeds; the one with the lowest objective is kept. With
+        given centres (``init`` an array) there is one run, and a larger
+        ``n_init`` warns, as scikit-learn's KMeans does.
     max_iter : int, default 300
         Iterations (assignment + median update) per run.
     tol : float, default 1e-4
         Stop when at most ``tol * N`` points change cluster or the objective falls
         by at most ``tol`` of its value. ``tol=0``: stop when no point moves or the
         objective stops falling.
-    random_state : int, numpy Generator or None
+    seed : int, numpy Generator or None, default 0
+        Seeds the initial centres: the same seed gives the same clusters. None
+        draws fresh entropy (not reproducible).
+    random_state : int, numpy Generator or None, default None
+        scikit-learn's name for ``seed``, accepted as an alias; when given it wins.
 
     Attributes
     ----------
@@ -279,52 +291,69 @@ class KMedians:
     n_reseeded_ : int
         Empty clusters re-seeded during the kept run (each got the point farthest
         from its centre); clusters are never dropped.
+    n_features_in_ : int
+        Dimensions of the training data.
 
     Examples
     --------
-    >>> km = KMedians(n_clusters=10, random_state=0).fit(images.reshape(len(images), -1))
+    >>> km = KMedians(n_clusters=10, seed=0).fit(images.reshape(len(images), -1))
     >>> km.inertia_, km.n_iter_
     """
 
     def __init__(self, n_clusters: int = 10, *, init="k-means++", n_init: int = 1,
-                 max_iter: int = 300, tol: float = 1e-4, random_state=None):
+                 max_iter: int = 300, tol: float = 1e-4, seed=0, random_state=None):
         self.n_clusters = n_clusters
         self.init = init
         self.n_init = n_init
         self.max_iter = max_iter
         self.tol = tol
+        self.seed = seed
         self.random_state = random_state
 
-    def _initial(self, X: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    def _checked_params(self, n: int, d: int, dtype) -> dict:
+        """Every parameter validated against data of shape (n, d), before any work."""
+        k = check_n_clusters(self.n_clusters, n)
+        out = {"k": k, "max_iter": check_positive_int(self.max_iter, "max_iter"),
+               "n_init": check_positive_int(self.n_init, "n_init"),
+               "seed": resolve_seed(self.seed, self.random_state)}
+        if isinstance(self.tol, bool) or not isinstance(self.tol, (int, float, np.number)) \
+                or not self.tol >= 0:
+            raise ValueError(f"tol must be a number >= 0, got {self.tol!r}")
+        out["tol"] = float(self.tol)
         init = self.init
         if isinstance(init, str):
-            if init == "k-means++":
-                return X[_plusplus(X, k, rng)]
-            if init == "random":
-                return X[np.sort(rng.choice(len(X), size=k, replace=False))]
-            raise ValueError(f"init must be 'k-means++', 'random' or an array, got {init!r}")
+            if init not in ("k-means++", "random"):
+                raise ValueError(f"init must be 'k-means++', 'random' or an array, got {init!r}")
+            out["centers"] = None
+            return out
         centers = np.asarray(init)
-        if centers.shape != (k, X.shape[1]):
-            raise ValueError(f"init has shape {centers.shape}, expected ({k}, {X.shape[1]}) "
+        if centers.shape != (k, d):
+            raise ValueError(f"init has shape {centers.shape}, expected ({k}, {d}) "
                              "(n_clusters, dimensions of X)")
-        if X.dtype == np.uint8:
-            return np.clip(np.rint(centers), 0, 255).astype(np.uint8)
-        return check_array(centers, name="init", dtype=X.dtype)
+        if dtype == np.uint8:
+            out["centers"] = np.clip(np.rint(centers), 0, 255).astype(np.uint8)
+        else:
+            out["centers"] = check_array(centers, name="init", dtype=dtype)
+        if out["n_init"] > 1:
+            warnings.warn(f"init gives the centres: one run instead of n_init={self.n_init}",
+                          RuntimeWarning, stacklevel=3)
+            out["n_init"] = 1  # the same given centres would give the same run
+        return out
+
+    def _initial(self, X: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+        if self.init == "k-means++":
+            return X[_plusplus(X, k, rng)]
+        return X[np.sort(rng.choice(len(X), size=k, replace=False))]
 
     def fit(self, X, y=None) -> "KMedians":
         """Cluster ``X`` of shape (N, d), uint8 pixels or float latents; returns self."""
-        X = check_array(X, name="X")
-        k = check_k(self.n_clusters, len(X), name="n_clusters", what="X")
-        max_iter = check_positive_int(self.max_iter, "max_iter")
-        n_init = check_positive_int(self.n_init, "n_init")
-        if not (isinstance(self.tol, (int, float)) and self.tol >= 0):
-            raise ValueError(f"tol must be a number >= 0, got {self.tol!r}")
-        if not isinstance(self.init, str) and n_init > 1:
-            n_init = 1  # the same given centres would give the same run
-        rng = np.random.default_rng(self.random_state)
+        X = checked_data(self, X, reset=True)
+        p = self._checked_params(len(X), X.shape[1], X.dtype)
+        rng = np.random.default_rng(p["seed"])
         best = None
-        for _ in range(n_init):
-            run = _lloyd(X, self._initial(X, k, rng), max_iter, float(self.tol))
+        for _ in range(p["n_init"]):
+            start = p["centers"] if p["centers"] is not None else self._initial(X, p["k"], rng)
+            run = _lloyd(X, start, p["max_iter"], p["tol"])
             if best is None or run[2] < best[2]:
                 best = run
         (self.cluster_centers_, self.labels_, self.inertia_, self.n_iter_,
@@ -333,11 +362,6 @@ class KMedians:
 
     def predict(self, X) -> np.ndarray:
         """Nearest centre of every row of ``X`` (N, d): ndarray of shape (N,), int64."""
-        check_is_fitted(self, "cluster_centers_")
-        X = check_array(X, name="X")
-        check_same_dims(X, self.cluster_centers_, "X", "the fitted centres")
+        check_fitted(self, "cluster_centers_")
+        X = checked_data(self, X, reset=False)
         return _nearest(X, self.cluster_centers_)[0].astype(np.int64)
-
-    def fit_predict(self, X, y=None) -> np.ndarray:
-        """``fit(X).labels_``."""
-        return self.fit(X).labels_

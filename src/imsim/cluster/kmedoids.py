@@ -24,11 +24,11 @@ The full N x N distance matrix is kept, so N is limited (:data:`MAX_SAMPLES`).
 from __future__ import annotations
 
 import numpy as np
+from sklearn.base import BaseEstimator, ClusterMixin
 
-from .._validation import check_array, check_is_fitted, check_k, check_positive_int, \
-    check_same_dims
+from .._validation import check_metric, check_positive_int
 from ..distances import pairwise
-from ._common import check_metric
+from ._common import check_fitted, check_n_clusters, checked_data, resolve_seed
 from .kmedians import _d_weighted
 
 __all__ = ["KMedoids", "MAX_SAMPLES"]
@@ -125,21 +125,25 @@ def _fasterpam(D: np.ndarray, medoids: np.ndarray, max_iter: int, tiny: float):
     return medoids, -(-seen // n), swaps
 
 
-class KMedoids:
-    """k-medoids clustering by FasterPAM, in the scikit-learn style.
+class KMedoids(ClusterMixin, BaseEstimator):
+    """k-medoids clustering by FasterPAM, a scikit-learn estimator.
 
     Parameters
     ----------
     n_clusters : int, default 8
     metric : {"l1", "l2", "cosine", "precomputed"}, default "l1"
-        "precomputed": ``fit`` takes an (N, N) distance matrix.
+        "precomputed": ``fit`` takes an (N, N) distance matrix. Aliases
+        "manhattan", "cityblock" and "euclidean" are accepted.
     init : {"k-means++", "build", "random"}, default "k-means++"
         "k-means++": D-weighted sampling (the distances of ``metric``);
         "build": PAM's greedy BUILD (deterministic, O(k N^2)); "random": distinct
         random points.
     max_iter : int, default 100
         Passes over all candidates.
-    random_state : int, numpy Generator or None
+    seed : int, numpy Generator or None, default 0
+        Seeds the initial medoids: the same seed gives the same clusters.
+    random_state : int, numpy Generator or None, default None
+        scikit-learn's name for ``seed``, accepted as an alias; when given it wins.
 
     Attributes
     ----------
@@ -154,62 +158,64 @@ class KMedoids:
     n_iter_ : int
         Passes over the candidates.
     n_swaps_ : int
+    n_features_in_ : int
+        Columns of the training data (N for "precomputed").
 
     Notes
     -----
     Needs the (N, N) distance matrix: at most :data:`MAX_SAMPLES` points; use
-    :class:`~imsim.cluster.KMedians` for more. FasterPAM stops at a swap-local
-    optimum: no single exchange of a medoid and a non-medoid lowers the objective.
+    :class:`~imsim.cluster.KMedians` for more. Every parameter is checked before
+    that matrix is built. FasterPAM stops at a swap-local optimum: no single
+    exchange of a medoid and a non-medoid lowers the objective.
     """
 
     def __init__(self, n_clusters: int = 8, *, metric: str = "l1", init: str = "k-means++",
-                 max_iter: int = 100, random_state=None):
+                 max_iter: int = 100, seed=0, random_state=None):
         self.n_clusters = n_clusters
         self.metric = metric
         self.init = init
         self.max_iter = max_iter
+        self.seed = seed
         self.random_state = random_state
 
-    def _distances(self, X):
-        if self.metric == "precomputed":
-            D = np.asarray(X)
-            if D.dtype.kind not in "iuf":
-                raise TypeError(f"a distance matrix must hold numbers, got dtype {D.dtype}")
-            if D.ndim != 2 or D.shape[0] != D.shape[1] or D.size == 0:
-                raise ValueError(f"a precomputed distance matrix must be square and non-empty, "
-                                 f"got shape {D.shape}")
-            if D.dtype.kind == "f" and not np.isfinite(D).all():
-                raise ValueError("the distance matrix contains NaN or infinite values")
-            return D, None
-        metric = check_metric(self.metric)
-        X = check_array(X, name="X")
-        if len(X) > MAX_SAMPLES:
-            raise ValueError(f"k-medoids keeps all N x N distances; N={len(X)} is above "
-                             f"{MAX_SAMPLES} ({len(X) ** 2 * 4 / 1e9:.1f} GB); use KMedians or "
+    def _checked_params(self, n: int) -> dict:
+        """Every parameter validated for N = ``n`` points, before any distance."""
+        metric = "precomputed" if self.metric == "precomputed" else check_metric(self.metric)
+        if self.init not in ("k-means++", "build", "random"):
+            raise ValueError(f"init must be 'k-means++', 'build' or 'random', got {self.init!r}")
+        if metric != "precomputed" and n > MAX_SAMPLES:
+            raise ValueError(f"k-medoids keeps all N x N distances; N={n} is above "
+                             f"{MAX_SAMPLES} ({n ** 2 * 4 / 1e9:.1f} GB); use KMedians or "
                              "a subset")
-        return pairwise(X, metric=metric), X
+        return {"metric": metric, "k": check_n_clusters(self.n_clusters, n),
+                "max_iter": check_positive_int(self.max_iter, "max_iter"),
+                "seed": resolve_seed(self.seed, self.random_state)}
 
     def fit(self, X, y=None) -> "KMedoids":
         """Cluster ``X`` (N, d), or an (N, N) matrix with ``metric="precomputed"``;
         returns self."""
-        D, X = self._distances(X)
-        n = len(D)
-        k = check_k(self.n_clusters, n, name="n_clusters", what="X")
-        max_iter = check_positive_int(self.max_iter, "max_iter")
-        rng = np.random.default_rng(self.random_state)
+        X = checked_data(self, X, reset=True, keep_dtype=self.metric == "precomputed")
+        p = self._checked_params(len(X))
+        if p["metric"] == "precomputed":
+            if X.shape[0] != X.shape[1]:
+                raise ValueError(f"a precomputed distance matrix must be square, got shape "
+                                 f"{X.shape}")
+            D, X = X, None
+        else:
+            D = pairwise(X, metric=p["metric"])
+        n, k = len(D), p["k"]
+        rng = np.random.default_rng(p["seed"])
         if self.init == "build":
             start = _build(D, k)
         elif self.init == "random":
             start = rng.choice(n, size=k, replace=False)
-        elif self.init == "k-means++":
-            start = _d_weighted(n, k, rng, lambda p: D[:, p])
         else:
-            raise ValueError(f"init must be 'k-means++', 'build' or 'random', got {self.init!r}")
+            start = _d_weighted(n, k, rng, lambda q: D[:, q])
         if k == 1:  # the exact optimum: the point with the smallest row sum
             medoids, passes, swaps = D.sum(axis=1, dtype=np.float64).argmin(keepdims=True), 1, 0
         else:
             tiny = 0.0 if D.dtype.kind in "iu" else 1e-12  # float sums: ignore rounding
-            medoids, passes, swaps = _fasterpam(D, np.asarray(start), max_iter, tiny)
+            medoids, passes, swaps = _fasterpam(D, np.asarray(start), p["max_iter"], tiny)
         Dm = D[:, medoids]
         self.medoid_indices_ = np.asarray(medoids, dtype=np.int64)
         self.cluster_centers_ = None if X is None else X[self.medoid_indices_].copy()
@@ -220,15 +226,9 @@ class KMedoids:
 
     def predict(self, X) -> np.ndarray:
         """Nearest medoid of every row of ``X`` (N, d): ndarray of shape (N,), int64."""
-        check_is_fitted(self, "medoid_indices_")
+        check_fitted(self, "medoid_indices_")
         if self.cluster_centers_ is None:
             raise ValueError("predict needs the data, not precomputed distances; use labels_")
-        X = check_array(X, name="X")
-        check_same_dims(X, self.cluster_centers_, "X", "the medoids")
+        X = checked_data(self, X, reset=False)
         D = pairwise(X, self.cluster_centers_, metric=check_metric(self.metric))
         return D.argmin(axis=1).astype(np.int64)
-
-    def fit_predict(self, X, y=None) -> np.ndarray:
-        """``fit(X).labels_``."""
-        return self.fit(X).labels_
-

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_array, check_same_dims
+from .._validation import check_array, check_labels, check_same_dims
 from ..distances import pairwise
-from ._common import check_labels
 from .kmedians import _medians
 
 __all__ = ["objective"]

@@ -28,9 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._progress import progress
-from .._validation import check_array
+from .._validation import check_array, check_labels, check_metric
 from ..distances import pairwise
-from ._common import check_labels, check_metric
 
 __all__ = ["SilhouetteResult", "silhouette", "silhouettes"]
 

@@ -6,9 +6,10 @@
 atomic version swap are described in :mod:`imsim.collection._store`.
 """
 from ._collection import METRICS, Collection, CollectionSettings, IndexReport
-from ._duplicates import Duplicates
+from ._duplicates import Duplicates, beta_of, export_duplicates
 from ._results import Group, Groups, Hit, QueryResult
-from ._store import FORMAT_VERSION, ImageRecord
+from ._store import FORMAT_VERSION, POINTER, ImageRecord
 
 __all__ = ["Collection", "CollectionSettings", "IndexReport", "QueryResult", "Hit", "Groups",
-           "Group", "Duplicates", "ImageRecord", "FORMAT_VERSION", "METRICS"]
+           "Group", "Duplicates", "ImageRecord", "FORMAT_VERSION", "METRICS",
+           "POINTER", "beta_of", "export_duplicates"]

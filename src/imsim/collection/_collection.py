@@ -15,7 +15,7 @@ import numpy as np
 from .. import __version__
 from .._io import write_text_atomic
 from .._text import safe_name
-from .._validation import DataFormatError, ImageTooLargeError, check_positive_int
+from .._validation import DataFormatError, ImageTooLargeError, check_metric, check_positive_int
 from ..datasets.image import limits, read_image_file
 from . import _groups, _model, _store
 from ._results import Groups, Hit, QueryResult
@@ -67,10 +67,7 @@ class CollectionSettings:
                              f"as N x size^2 x 3 bytes); raise it with IMSIM_MAX_IMAGE_SIDE")
         check_positive_int(self.latent_dim, "latent_dim")
         check_positive_int(self.n_cached, "n_cached")
-        metric = str(self.metric).lower()
-        if metric not in METRICS:
-            raise ValueError(f"unknown metric {self.metric!r}, expected one of {', '.join(METRICS)}")
-        object.__setattr__(self, "metric", metric)
+        object.__setattr__(self, "metric", check_metric(self.metric, METRICS))
         object.__setattr__(self, "color", bool(self.color))
         object.__setattr__(self, "labels_from_subdirs", bool(self.labels_from_subdirs))
 
@@ -585,9 +582,7 @@ class Collection:
             raise ValueError(f"collection {self.path} was built with the {self.encoder_name} encoder; "
                              f"its vectors cannot be compared with {encoder}'s: query without "
                              f"--encoder, or re-index with --encoder {encoder} --retrain")
-        metric = self.settings.metric if metric is None else str(metric).lower()
-        if metric not in METRICS:
-            raise ValueError(f"unknown metric {metric!r}, expected one of {', '.join(METRICS)}")
+        metric = self.settings.metric if metric is None else check_metric(metric, METRICS)
         if mode not in ("auto", "default"):
             raise ValueError(f"mode must be 'auto' or 'default', got {mode!r}")
         if threshold is not None and not np.isfinite(threshold):

@@ -47,9 +47,9 @@ def compute_groups(latents: np.ndarray, *, k, method: str, metric: str, k_range,
             raise ValueError(f"k='auto' needs at least 3 values of k between 1 and {len(Xs)} "
                              f"(the images), got {list(k_range or DEFAULT_K_RANGE)}")
         if method == "kmedoids":
-            res = elbow(D, ks, method="kmedoids", metric="precomputed", random_state=seed)
+            res = elbow(D, ks, method="kmedoids", metric="precomputed", seed=seed)
         else:
-            res = elbow(Xs, ks, method="kmedians", random_state=seed)
+            res = elbow(Xs, ks, method="kmedians", seed=seed)
         if res.knee is None:
             raise ValueError(f"k='auto' found no knee: the objective falls evenly over "
                              f"k={ks[0]}..{ks[-1]}, so the photos may form more groups than "
@@ -63,11 +63,11 @@ def compute_groups(latents: np.ndarray, *, k, method: str, metric: str, k_range,
 
     centres = None
     if method == "kmedoids":
-        est = KMedoids(k, metric="precomputed", random_state=seed).fit(D)
+        est = KMedoids(k, metric="precomputed", seed=seed).fit(D)
         reps = sample[est.medoid_indices_]
         labels = pairwise(X, X[reps], metric=metric).argmin(axis=1)
     else:
-        est = KMedians(k, n_init=3, random_state=seed).fit(X)
+        est = KMedians(k, n_init=3, seed=seed).fit(X)
         labels = est.labels_
         centres = est.cluster_centers_
         # the member nearest to its centre stands for the group (L1, as k-medians)

@@ -90,9 +90,9 @@ def encode(model, pixels: np.ndarray, *, progress) -> np.ndarray:
 
 def make_index(metric: str, latents: np.ndarray):
     """The collection's ANN index (HNSW) over ``latents``, fitted."""
-    from ..search import HNSWIndex
+    from ..search import Index
 
-    return HNSWIndex(metric=metric).fit(latents)
+    return Index.create("hnsw", metric=metric).fit(latents)
 
 
 def load_index(path: Path):

@@ -254,7 +254,7 @@ def _flatten_alpha(img):
     return Image.alpha_composite(background, rgba).convert("RGB")
 
 
-def _to_mode(img, color: bool):
+def to_mode(img, color: bool):
     """``img`` as an ``RGB`` (color) or ``L`` (gray) Pillow image."""
     Image = _pillow()
     if img.mode in _WIDE_GRAY_MODES:
@@ -337,7 +337,7 @@ def _decode_bytes(data: bytes, desc: str, target, color: bool, cap: int, budget)
             img.draft(None, (side, side))
         with budget.hold(img.size[0] * img.size[1]):
             img = ImageOps.exif_transpose(img)
-            img = _to_mode(img, color)
+            img = to_mode(img, color)
             if target is not None and img.size != target:
                 img = img.resize(target, Image.Resampling.BILINEAR)
             pixels = np.array(img, dtype=np.uint8)

@@ -75,9 +75,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._progress import progress
-from .._validation import check_array, check_k, check_positive_int
+from .._threads import kernel_threads
+from .._validation import GROUNDS, check_array, check_ground, check_k, check_positive_int
 
-GROUNDS = ("euclidean", "manhattan")
 SOLVERS = ("network", "lp")
 MAX_ITER = 1_000_000  # network simplex pivots; MNIST problems need a few hundred
 
@@ -175,21 +175,13 @@ def ground_distance(positions, positions2=None, ground: str = "euclidean") -> np
     -------
     ndarray of shape (B, B2), float64, C-contiguous, in pixels
     """
-    ground = _check_ground(ground)
+    ground = check_ground(ground)
     p = check_array(positions, name="positions", dtype=np.float64)
     q = p if positions2 is None else check_array(positions2, name="positions2", dtype=np.float64)
     diff = np.abs(p[:, None, :] - q[None, :, :])
     if ground == "manhattan":
         return np.ascontiguousarray(diff.sum(axis=-1))
     return np.ascontiguousarray(np.sqrt((diff ** 2).sum(axis=-1)))
-
-
-def _check_ground(ground: str) -> str:
-    g = str(ground).lower()
-    g = {"l2": "euclidean", "l1": "manhattan"}.get(g, g)
-    if g not in GROUNDS:
-        raise ValueError(f"unknown ground distance {ground!r}, expected one of {', '.join(GROUNDS)}")
-    return g
 
 
 # --------------------------------------------------------------------------- exact EMD
@@ -398,7 +390,7 @@ def lower_bounds(a, b, positions, ground: str = "euclidean") -> dict[str, np.nda
         ``"marginal_norm"`` (sqrt(rows^2 + cols^2)), for Manhattan
         ``"sum_marginals"`` (rows + cols).
     """
-    ground = _check_ground(ground)
+    ground = check_ground(ground)
     a, b, positions = _check_pair(a, b, positions)
     bounds = _Bounds(positions, ground)
     shape = np.broadcast_shapes(a.shape, b.shape)
@@ -570,7 +562,7 @@ def _run_chunk(searcher: _Searcher | None, Q: np.ndarray, cands, k: int):
 
 def _n_workers(n_jobs) -> int:
     if n_jobs is None:
-        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        return kernel_threads()
     return check_positive_int(n_jobs, "n_jobs")
 
 
@@ -602,7 +594,8 @@ def emd_knn(queries, data, k: int = 10, window: int = 4, ground: str = "euclidea
         L1 (:func:`imsim.distances.topk`) and re-rank them by exact EMD;
         ``k <= shortlist <= n``.
     n_jobs : int, optional
-        Worker processes for the queries (default: every usable core).
+        Worker processes for the queries (default: ``IMSIM_THREADS`` or every
+        usable core, see :mod:`imsim._threads`).
     return_stats : bool
         Also return an :class:`EMDKnnStats`.
 
@@ -614,7 +607,7 @@ def emd_knn(queries, data, k: int = 10, window: int = 4, ground: str = "euclidea
     """
     _load_emd_c()  # a one-time import, not part of the search time
     start = time.perf_counter()
-    ground = _check_ground(ground)
+    ground = check_ground(ground)
     queries = check_array(queries, name="queries", ndim=3)
     data = check_array(data, name="data", ndim=3)
     if queries.shape[1:] != data.shape[1:]:

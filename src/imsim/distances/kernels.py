@@ -4,8 +4,8 @@ uint8 L1 is the hot path of the project (search ground truth, k-medians,
 silhouette). It runs in the C extension ``_l1kernel`` (SIMD sum of absolute
 differences, AVX-512BW or AVX2 chosen at run time, portable C elsewhere), which
 also serves float32 L1 (latent vectors). The extension releases the GIL and the
-work is split over the available cores (``IMSIM_NUM_THREADS`` overrides the
-count). Without the extension the same functions run in numpy and give
+work is split over the available cores (``IMSIM_THREADS`` overrides the
+count, see :mod:`imsim._threads`). Without the extension the same functions run in numpy and give
 identical results: integer sums for uint8, and for float32 the same sequence of
 float operations (``acc = acc + |x_j - q_j|`` for j = 0, 1, ...). Setting the
 module attribute ``_C`` to None forces that fallback (the tests do).
@@ -25,26 +25,19 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .._validation import check_array, check_k, check_positive_int, check_same_dims
+from .._threads import kernel_threads
+from .._validation import check_array, check_k, check_metric, check_positive_int, \
+    check_same_dims
 
 try:
     from . import _l1kernel as _C
 except ImportError:  # no compiler at install time: numpy fallback, same results
     _C = None
 
-METRICS = ("l1", "l2", "cosine")
 _BLOCK = 1 << 22           # elements per temporary block in the numpy paths
 _DATA_BLOCK = 8192         # data rows per float64 block for L2 / cosine
 _PARALLEL_MIN = 1 << 23    # byte-operations below which one thread is faster
 _MAX_U8_DIMS = (2**31 - 1) // 255  # int32 sums of 255 * d stay exact
-
-
-def _check_metric(metric: str) -> str:
-    m = str(metric).lower()
-    m = {"manhattan": "l1", "cityblock": "l1", "euclidean": "l2"}.get(m, m)
-    if m not in METRICS:
-        raise ValueError(f"unknown metric {metric!r}, expected one of {', '.join(METRICS)}")
-    return m
 
 
 def backend() -> str:
@@ -58,16 +51,6 @@ def backend() -> str:
 _pool: ThreadPoolExecutor | None = None
 _pool_pid = -1
 _pool_lock = threading.Lock()
-
-
-def _num_threads() -> int:
-    env = os.environ.get("IMSIM_NUM_THREADS")
-    if env:
-        return max(1, int(env))
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # macOS, Windows
-        return max(1, os.cpu_count() or 1)
 
 
 def _run(tasks: list) -> None:
@@ -93,7 +76,7 @@ def _parts(n: int, work: int, align: int = 1) -> list[tuple[int, int]]:
     """Split range(n) into one contiguous part per thread (multiples of ``align``)."""
     if n == 0:
         return [(0, 0)]
-    t = _num_threads() if work >= _PARALLEL_MIN else 1
+    t = kernel_threads() if work >= _PARALLEL_MIN else 1
     t = max(1, min(t, n // align))
     step = -(-n // t)
     step = -(-step // align) * align
@@ -223,7 +206,7 @@ def _pairwise(Q: np.ndarray, X: np.ndarray, metric: str) -> np.ndarray:
             return out
         if kind is not None:
             work = nq * n * d
-            if nq >= 2 * _num_threads():
+            if nq >= 2 * kernel_threads():
                 tasks = [(q0, q1, 0, n) for q0, q1 in _parts(nq, work, align=2)]
             else:
                 tasks = [(0, nq, x0, x1) for x0, x1 in _parts(n, work)]
@@ -250,7 +233,7 @@ def _topk(Q: np.ndarray, X: np.ndarray, k: int, metric: str) -> tuple[np.ndarray
     kind = _c_kind(Q, metric)
     if kind is not None:
         work = nq * n * d
-        if nq >= 4 * _num_threads():
+        if nq >= 4 * kernel_threads():
             D = np.empty((nq, k))
             I = np.empty((nq, k), dtype=np.int64)
             parts = _parts(nq, work, align=2)
@@ -347,7 +330,7 @@ def pairwise(X, Y=None, metric: str = "l1") -> np.ndarray:
     Uses every core. Callers that need a bounded memory footprint for large
     ``n * m`` call this on row blocks of ``X``.
     """
-    metric = _check_metric(metric)
+    metric = check_metric(metric)
     X = check_array(X, name="X")
     Y = X if Y is None else check_array(Y, name="Y")
     check_same_dims(X, Y, "X", "Y")
@@ -373,7 +356,7 @@ def topk(Q, X, k: int, metric: str = "l1") -> tuple[np.ndarray, np.ndarray]:
         uint8 L1 distances are integers, exact in float32 up to 2**24.
     ids : ndarray of shape (nq, k), int64, row positions in ``X``
     """
-    metric = _check_metric(metric)
+    metric = check_metric(metric)
     Q = check_array(Q, name="queries")
     X = check_array(X, name="data")
     check_same_dims(Q, X, "queries", "data")
@@ -409,7 +392,7 @@ def topk_candidates(Q, X, indptr, ids, k: int, metric: str = "l1", *,
     ids : ndarray of shape (nq, k), int64, -1 where missing; ties by smaller id
     n_checked : ndarray of shape (nq,), int64, distinct candidates checked
     """
-    metric = _check_metric(metric)
+    metric = check_metric(metric)
     Q = check_array(Q, name="queries", allow_empty=True)
     X = check_array(X, name="data")
     check_same_dims(Q, X, "queries", "data")
@@ -441,7 +424,7 @@ def distances_at(Q, X, I, metric: str = "l1") -> np.ndarray:
     -------
     ndarray of shape (nq, k), float32; +inf where ``I`` is -1
     """
-    metric = _check_metric(metric)
+    metric = check_metric(metric)
     Q = check_array(Q, name="queries", allow_empty=True)
     X = check_array(X, name="data")
     check_same_dims(Q, X, "queries", "data")

@@ -16,9 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._validation import check_array, check_k
+from .._validation import check_array, check_k, check_labels
 from ..cluster import KMedians, SilhouetteResult, medians, objective, silhouettes
-from ..cluster._common import check_labels
 from ..formats.cluster import ClusterSection
 
 __all__ = ["LabelScores", "ClusteringResult", "ClusteringComparison", "label_scores",
@@ -151,8 +150,8 @@ def label_scores(labels, true_labels, n_clusters=None) -> LabelScores:
 
 
 def compare_clusterings(X_original, n_clusters: int, *, X_latent=None, classes=None,
-                        true_labels=None, random_state=0, n_init: int = 1,
-                        max_iter: int = 300, tol: float = 1e-4) -> ClusteringComparison:
+                        true_labels=None, seed=0, n_init: int = 1, max_iter: int = 300,
+                        tol: float = 1e-4, random_state=None) -> ClusteringComparison:
     """Cluster in the new and the original space and compare with the classes.
 
     Parameters
@@ -168,8 +167,9 @@ def compare_clusterings(X_original, n_clusters: int, *, X_latent=None, classes=N
         A classifier's 0-based class per image: "classes as clusters"; skipped when None.
     true_labels : ndarray of shape (N,), int, optional
         Adds :class:`LabelScores` to every result.
-    random_state, n_init, max_iter, tol
+    seed, n_init, max_iter, tol
         Passed to :class:`~imsim.cluster.KMedians` (the same seed for both spaces).
+    random_state : alias of ``seed`` (scikit-learn's name); wins when given
 
     Returns
     -------
@@ -190,7 +190,8 @@ def compare_clusterings(X_original, n_clusters: int, *, X_latent=None, classes=N
             raise ValueError(f"X_latent has {len(Z)} vectors but X_original has {n} images")
         spaces.insert(0, ("NEW SPACE", Z))
     for name, data in spaces:
-        km = KMedians(k, n_init=n_init, max_iter=max_iter, tol=tol, random_state=random_state)
+        km = KMedians(k, n_init=n_init, max_iter=max_iter, tol=tol, seed=seed,
+                      random_state=random_state)
         t0 = time.perf_counter()
         km.fit(data)
         runs.append((name, km.labels_, k, time.perf_counter() - t0, km.n_iter_))

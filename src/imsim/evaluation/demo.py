@@ -293,6 +293,7 @@ def machine_info() -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
     from .. import __version__
+    from .._threads import kernel_threads
     from ..distances import backend
 
     cpu = platform.processor() or platform.machine()
@@ -316,7 +317,7 @@ def machine_info() -> dict:
     return {"cpu": cpu, "logical_cores": os.cpu_count(), "usable_cores": usable,
             "memory_gb": memory_gb, "platform": platform.platform(),
             "python": platform.python_version(), "imsim": __version__, "versions": versions,
-            "distance_kernel": backend(),
+            "distance_kernel": backend(), "kernel_threads": kernel_threads(),
             # settings that change the speed of the same code
             "environment": {k: os.environ.get(k) for k in ("OMP_WAIT_POLICY", "IMSIM_THREADS",
                                                            "OMP_NUM_THREADS")},
@@ -501,7 +502,8 @@ def _class_names(images: ImageSet) -> list[str]:
 def _search_step(ctx: _Context) -> dict:
     """The sweep of every method over the first queries, and a few queries' answers."""
     from ..distances import distances_at
-    from .search import evaluate, make_index
+    from ..search import Index, LatentTable
+    from .search import evaluate
 
     c = ctx.config
     data = ctx.train.head(c.search_data)
@@ -519,12 +521,11 @@ def _search_step(ctx: _Context) -> dict:
                            np.random.default_rng(c.seed + 2))
     k = min(c.example_k, len(X))
     methods = []
+    encode = LatentTable((X, Zx), (Q, Zq))
     for label, method, build, query in _EXAMPLES[c.preset]:
-        index = make_index(method, build)
-        extra = {"Z": Zx} if method == "reduced" else {}
-        index.fit(X, **extra)
-        extra = {"Z": Zq[picks]} if method == "reduced" else {}
-        _, I = index.search(Q[picks], k, **extra, **query)
+        takes = Index.class_for(method).build_params
+        index = Index.create(method, **build, **({"encode": encode} if "encode" in takes else {}))
+        _, I = index.fit(X).search(Q[picks], k, **query)
         # every method's answers measured in pixels, whatever space it searched in
         D = distances_at(Q[picks], X, I)
         found = np.where(I >= 0, I, 0)

@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .._validation import check_array, check_k, check_positive_int
+from .._validation import check_array, check_ground, check_k, check_positive_int
 from ..distances import topk
-from ..distances.emd import _check_ground, emd_knn
+from ..distances.emd import emd_knn
 from .metrics import label_accuracy
 
 __all__ = ["EMDCorrectness", "emd_correctness", "emd_sweep"]
@@ -126,7 +126,7 @@ def emd_correctness(data, queries, data_labels, query_labels, *, window: int = 4
     data, queries, data_labels, query_labels = _check_inputs(data, queries, data_labels,
                                                              query_labels)
     k = check_k(k, len(data), what="the data")
-    ground = _check_ground(ground)
+    ground = check_ground(ground)
     manhattan = _manhattan(data, queries, data_labels, query_labels, k)
     return _emd_run(data, queries, data_labels, query_labels, window=window, k=k, ground=ground,
                     shortlist=shortlist, n_jobs=n_jobs, manhattan=manhattan)
@@ -157,7 +157,7 @@ def emd_sweep(data, queries, data_labels, query_labels, *, windows=(14, 7, 4, 2,
     if not windows:
         raise ValueError("windows is empty, expected at least one window size")
     k = check_k(k, len(data), what="the data")
-    ground = _check_ground(ground)
+    ground = check_ground(ground)
     manhattan = _manhattan(data, queries, data_labels, query_labels, k)
     return [_emd_run(data, queries, data_labels, query_labels, window=w, k=k, ground=ground,
                      shortlist=shortlist, n_jobs=n_jobs, manhattan=manhattan)

@@ -23,10 +23,10 @@ import numpy as np
 
 from .._io import atomic_path
 from .._progress import progress
-from .._validation import check_array, check_same_dims
+from .._validation import check_array, check_k, check_metric, check_same_dims
 from ..distances import distances_at
 from ..formats.search import TRUE, SearchReport
-from ..search import ExactIndex, HNSWIndex, LSHIndex, ReducedIndex
+from ..search import ExactIndex, Index, LatentTable
 from .metrics import approximation_factor, recall_at_k
 
 METHODS = ("reduced", "lsh", "hnsw", "exact")
@@ -59,6 +59,7 @@ def ground_truth(X, Q, k: int = 10, metric: str = "l1", *, cache_dir=None):
     """
     X = check_array(X, name="data")
     Q = check_array(Q, name="queries")
+    metric = check_metric(metric)
     key = (_digest(X), _digest(Q), int(k), metric)
     if key in _gt_cache:
         return _gt_cache[key]
@@ -77,28 +78,21 @@ def ground_truth(X, Q, k: int = 10, metric: str = "l1", *, cache_dir=None):
     return D, I
 
 
-def make_index(method: str, params: dict | None = None, metric: str = "l1"):
-    """A new, unfitted index for ``method`` with build ``params``."""
-    params = dict(params or {})
-    if method == "exact":
-        return ExactIndex(metric)
-    if method == "lsh":
-        return LSHIndex(metric=metric, **params)
-    if method == "hnsw":
-        return HNSWIndex(metric=metric, **params)
-    if method == "reduced":
-        return ReducedIndex(metric=metric, **params)
-    raise ValueError(f"unknown method {method!r}, expected one of {', '.join(METHODS)}")
+def _new_index(method: str, build: dict | None, metric: str, encode):
+    """``Index.create(method, metric=..., **build)``, given ``encode`` if it takes one."""
+    params = {"metric": metric, **(build or {})}
+    if encode is not None and "encode" in Index.class_for(method).build_params:
+        params.setdefault("encode", encode)
+    return Index.create(method, **params)
 
 
-def timed_search(index, Q, k: int, *, Z=None, show_progress: bool = False, **query_params):
+def timed_search(index, Q, k: int, *, show_progress: bool = False, **query_params):
     """Search in chunks (for the progress bar).
 
     Returns D, I, wall milliseconds per query and CPU milliseconds per query (all
     threads of this process: on a shared machine, CPU time divided by the cores
     used is closer to what a quiet machine's wall clock shows).
     """
-    extra = {} if Z is None else {"Z": Z}
     D = np.empty((len(Q), k), dtype=np.float32)
     I = np.empty((len(Q), k), dtype=np.int64)
     elapsed = cpu = 0.0
@@ -106,10 +100,8 @@ def timed_search(index, Q, k: int, *, Z=None, show_progress: bool = False, **que
     with bar:
         for a in range(0, len(Q), _CHUNK):
             b = min(len(Q), a + _CHUNK)
-            if Z is not None:
-                extra["Z"] = Z[a:b]
             t0, c0 = time.perf_counter(), time.process_time()
-            D[a:b], I[a:b] = index.search(Q[a:b], k, **extra, **query_params)
+            D[a:b], I[a:b] = index.search(Q[a:b], k, **query_params)
             elapsed += time.perf_counter() - t0
             cpu += time.process_time() - c0
             bar.update(b - a)
@@ -133,6 +125,7 @@ def score(X, Q, I, D_true, metric: str = "l1") -> dict:
 
 
 def _check_inputs(X, Q, Zx, Zq):
+    """Validated (X, Q, encode): ``encode`` is a LatentTable of the given latents, or None."""
     X = check_array(X, name="data")
     Q = check_array(Q, name="queries")
     check_same_dims(Q, X, "queries", "data")
@@ -148,7 +141,8 @@ def _check_inputs(X, Q, Zx, Zq):
             raise ValueError(f"the query latent file holds {len(Zq)} vectors but the "
                              f"queries are {len(Q)}")
         check_same_dims(Zq, Zx, "query latents", "data latents")
-    return X, Q, Zx, Zq
+        return X, Q, LatentTable((X, Zx), (Q, Zq))
+    return X, Q, None
 
 
 def evaluate(X, Q, specs: list[dict], *, dataset: str = "data", metric: str = "l1",
@@ -159,10 +153,12 @@ def evaluate(X, Q, specs: list[dict], *, dataset: str = "data", metric: str = "l
     ----------
     X, Q : ndarrays (n, d) and (nq, d), the original vectors
     specs : list of dict
-        ``{"method": "lsh", "build": {"k": 8, "L": 40}, "query": [{"max_candidates": 2000}, {}]}``;
-        ``build`` goes to the constructor, each ``query`` dict to one timed search
-        (default ``[{}]``).
-    Zx, Zq : latent vectors of the data and queries, for ``"reduced"``
+        ``{"method": "lsh", "build": {"n_hashes": 8, "n_tables": 40},
+        "query": [{"max_candidates": 2000}, {}]}``; ``method`` is an
+        :meth:`Index.create` kind, ``build`` goes to the constructor, each ``query``
+        dict to one timed search (default ``[{}]``).
+    Zx, Zq : latent vectors of the data and queries, for ``"reduced"`` (given to it
+        as a :class:`~imsim.search.LatentTable` encoder)
     k : int, neighbours asked of every method (recall@10 needs 10)
 
     Returns
@@ -171,21 +167,20 @@ def evaluate(X, Q, specs: list[dict], *, dataset: str = "data", metric: str = "l
     cpu_ms_per_query, recall_at_1, recall_at_10, approx_factor, n_excluded,
     n_not_found, n_queries
     """
-    X, Q, Zx, Zq = _check_inputs(X, Q, Zx, Zq)
+    X, Q, encode = _check_inputs(X, Q, Zx, Zq)
+    metric = check_metric(metric)
     gt = ground_truth(X, Q, k, metric, cache_dir=cache_dir)
     records = []
     for spec in specs:
         method = spec["method"]
-        index = make_index(method, spec.get("build"), metric)
-        fit_args = {"Z": Zx} if method == "reduced" else {}
-        if method == "reduced" and Zx is None:
+        if method == "reduced" and encode is None:
             raise ValueError("method 'reduced' needs latent vectors (Zx, Zq)")
+        index = _new_index(method, spec.get("build"), metric, encode)
         t0 = time.perf_counter()
-        index.fit(X, **fit_args)
+        index.fit(X)
         build_s = time.perf_counter() - t0
         for query in spec.get("query") or [{}]:
-            _, I, ms, cpu_ms = timed_search(index, Q, k, Z=Zq if method == "reduced" else None,
-                                            show_progress=show_progress, **query)
+            _, I, ms, cpu_ms = timed_search(index, Q, k, show_progress=show_progress, **query)
             records.append({"dataset": dataset, "method": method, "name": index.name,
                             "params": {**(spec.get("build") or {}), **query},
                             "build_s": build_s, "ms_per_query": ms, "cpu_ms_per_query": cpu_ms,
@@ -233,24 +228,27 @@ def compare(X, Q, methods=("reduced", "lsh", "exact"), *, n_neighbors: int = 1,
     -------
     list of :class:`MethodRun`, in the order of ``methods`` with "exact" last
     """
-    X, Q, Zx, Zq = _check_inputs(X, Q, Zx, Zq)
+    X, Q, encode = _check_inputs(X, Q, Zx, Zq)
+    metric = check_metric(metric)
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ValueError(f"unknown method {unknown[0]!r}, expected any of {', '.join(METHODS)}")
-    if "reduced" in methods and Zx is None:
+    if "reduced" in methods and encode is None:
         raise ValueError("method 'reduced' needs the latent files of the data and queries")
+    n_neighbors = check_k(n_neighbors, len(X), name="n_neighbors", what="the data")
     order = [m for m in methods if m != "exact"] + ["exact"]
     k = max(n_neighbors, 10) if len(X) >= 10 else n_neighbors
     build = {"lsh": lsh or {}, "hnsw": hnsw or {}, "reduced": {"rerank": rerank}, "exact": {}}
     query = {"lsh": lsh_query or {}, "hnsw": hnsw_query or {}}
+    # every parameter checked before the first build
+    indexes = {m: _new_index(m, build[m], metric, encode).check_params() for m in order}
     answers = {}
-    for method in order:
-        index = make_index(method, build[method], metric)
+    for method, index in indexes.items():
         t0 = time.perf_counter()
-        index.fit(X, **({"Z": Zx} if method == "reduced" else {}))
+        index.fit(X)
         build_s = time.perf_counter() - t0
-        _, I, ms, _ = timed_search(index, Q, k, Z=Zq if method == "reduced" else None,
-                                   show_progress=show_progress, **query.get(method, {}))
+        _, I, ms, _ = timed_search(index, Q, k, show_progress=show_progress,
+                                   **query.get(method, {}))
         answers[method] = (index.name, I, ms, build_s)
     gt_D = distances_at(Q, X, answers["exact"][1], metric)
     runs = []

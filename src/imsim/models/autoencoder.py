@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._validation import check_int, check_positive_int
+
 N_POOLED = 2  # the first two blocks halve height and width
 
 
@@ -42,14 +44,10 @@ class AutoencoderConfig:
             raise ValueError(f"input_shape must be (height, width, channels), got {self.input_shape}")
         self.input_shape = shape
         for name in ("n_layers", "kernel_size", "latent_dim"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            check_positive_int(getattr(self, name), name)
         if self.kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd, got {self.kernel_size}")
-        if isinstance(self.hidden_dim, bool) or not isinstance(self.hidden_dim, int) \
-                or self.hidden_dim < 0:
-            raise ValueError(f"hidden_dim must be an integer >= 0, got {self.hidden_dim!r}")
+        check_int(self.hidden_dim, "hidden_dim", low=0)
         filters = self.filters
         if isinstance(filters, int):
             filters = [filters] * self.n_layers

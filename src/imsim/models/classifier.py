@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._validation import check_int, check_positive_int
 from .autoencoder import AutoencoderConfig, ConvAutoencoder, build_encoder, model_pixels
 
 
@@ -31,12 +32,8 @@ class ClassifierConfig:
         if isinstance(self.autoencoder, dict):
             self.autoencoder = AutoencoderConfig.from_dict(self.autoencoder)
         units = [self.fc_units] if isinstance(self.fc_units, int) else list(self.fc_units)
-        if any(isinstance(u, bool) or not isinstance(u, int) or u < 1 for u in units):
-            raise ValueError(f"fc_units must be positive integers, got {self.fc_units!r}")
-        self.fc_units = units
-        if isinstance(self.n_classes, bool) or not isinstance(self.n_classes, int) \
-                or self.n_classes < 2:
-            raise ValueError(f"n_classes must be an integer >= 2, got {self.n_classes!r}")
+        self.fc_units = [check_positive_int(u, "fc_units") for u in units]
+        check_int(self.n_classes, "n_classes", low=2)
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
@@ -20,6 +19,8 @@ import torch
 from torch import nn
 
 from .._progress import progress as _progress_bar
+from .._threads import torch_thread_count
+from .._validation import check_int, check_positive_int
 
 OPTIMIZERS = ("adam", "rmsprop")
 SCHEDULES = ("onecycle", "cosine", "constant")
@@ -45,9 +46,7 @@ class TrainConfig:
 
     def __post_init__(self):
         for name in ("epochs", "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            check_positive_int(getattr(self, name), name)
         if not (isinstance(self.lr, (int, float)) and self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr must be a positive number, got {self.lr!r}")
         if self.optimizer not in OPTIMIZERS:
@@ -56,10 +55,9 @@ class TrainConfig:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction!r}")
-        if self.patience is not None and (not isinstance(self.patience, int) or self.patience < 1):
-            raise ValueError(f"patience must be a positive integer or None, got {self.patience!r}")
-        if not isinstance(self.shift, int) or self.shift < 0:
-            raise ValueError(f"shift must be an integer >= 0, got {self.shift!r}")
+        if self.patience is not None:
+            check_positive_int(self.patience, "patience")
+        check_int(self.shift, "shift", low=0)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -127,12 +125,13 @@ def choose_device(device: str = "auto") -> torch.device:
 def torch_threads(threads: int | None):
     """Run the block on ``threads`` CPU threads, then restore torch's setting.
 
-    None uses ``IMSIM_THREADS`` when set, else leaves torch's default. The thread
-    count changes the order of float sums, so runs on different counts differ in the
-    last bits; restoring keeps one run's choice from leaking into the next.
+    None uses ``IMSIM_THREADS`` when set (see :mod:`imsim._threads`), else leaves
+    torch's default. The thread count changes the order of float sums, so runs on
+    different counts differ in the last bits; restoring keeps one run's choice from
+    leaking into the next.
     """
-    if threads is None and os.environ.get("IMSIM_THREADS"):
-        threads = int(os.environ["IMSIM_THREADS"])
+    if threads is None:
+        threads = torch_thread_count()
     before = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(max(1, int(threads)))

@@ -1,12 +1,14 @@
 """Nearest-neighbour search: one ``Index`` protocol, four methods.
 
 Every index: ``fit(X)``, ``search(Q, k) -> (D, I)``, ``save(path)``,
-``Index.load(path)``, ``name``, ``ntotal``. See :mod:`imsim.search.base`.
+``Index.load(path)``, ``name``, ``ntotal``; ``Index.create(kind, **params)`` makes
+one by name. See :mod:`imsim.search.base`.
 """
-from .base import Index
+from .base import Index, SearchStats
 from .exact import ExactIndex
 from .hnsw import HNSWIndex
 from .lsh import LSHIndex
-from .reduced import ReducedIndex
+from .reduced import LatentTable, ReducedIndex
 
-__all__ = ["ExactIndex", "HNSWIndex", "Index", "LSHIndex", "ReducedIndex"]
+__all__ = ["ExactIndex", "HNSWIndex", "Index", "LSHIndex", "LatentTable", "ReducedIndex",
+           "SearchStats"]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..distances.kernels import _as_pair, _finish, _topk
+from ..distances._shared import as_pair, finish, topk
 from .base import Index
 
 
-class ExactIndex(Index):
+class ExactIndex(Index, kind="exact"):
     """Exact k nearest neighbours by scanning every vector.
 
     uint8 L1 runs in the SIMD kernel on all cores (about 0.5 ms per MNIST query
@@ -18,6 +18,7 @@ class ExactIndex(Index):
     Parameters
     ----------
     metric : {"l1", "l2", "cosine"}, default "l1"
+        Aliases "manhattan", "cityblock" and "euclidean" are accepted.
 
     Attributes
     ----------
@@ -29,18 +30,15 @@ class ExactIndex(Index):
 
     @property
     def name(self) -> str:
-        return f"Exact({self.metric})"
+        return f"Exact({getattr(self, 'metric_', self.metric)})"
 
     def _fit(self, X: np.ndarray) -> None:
         self.X_ = X
 
     def _search(self, Q: np.ndarray, k: int):
-        Q, X = _as_pair(Q, self.X_, self.metric)
-        D, I = _topk(Q, X, min(k, len(X)), self.metric)
-        return _finish(D, self.metric), I
-
-    def _get_params(self) -> dict:
-        return {"metric": self.metric}
+        Q, X = as_pair(Q, self.X_, self.metric_)
+        D, I = topk(Q, X, min(k, len(X)), self.metric_)
+        return finish(D, self.metric_), I, np.full(len(Q), len(X), dtype=np.int64)
 
     def _state(self) -> dict:
         return {"X": self.X_}

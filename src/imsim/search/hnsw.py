@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_positive_int
+from .._validation import check_int, check_positive_int
 from .base import Index, sort_rows
 
 
@@ -28,7 +28,7 @@ def _prepare(X: np.ndarray, metric: str) -> np.ndarray:
     return X
 
 
-class HNSWIndex(Index):
+class HNSWIndex(Index, kind="hnsw"):
     """Approximate nearest neighbours on a navigable small-world graph.
 
     Parameters
@@ -41,6 +41,8 @@ class HNSWIndex(Index):
     ef_search : int, default 64
         Default candidate list size while searching; ``search(..., ef=...)``
         overrides it per call (larger: slower, more exact).
+        ``search(..., return_stats=True)`` reports ``mean_checked=None``: FAISS
+        counts distance computations only in a process-wide, unsynchronised counter.
     seed : int, default 0
         Seeds the random level of each node.
 
@@ -59,18 +61,23 @@ class HNSWIndex(Index):
 
     @property
     def name(self) -> str:
-        return f"HNSW(M={self.M}, efC={self.ef_construction}, {self.metric})"
+        metric = getattr(self, "metric_", self.metric)
+        return f"HNSW(M={self.M}, efC={self.ef_construction}, {metric})"
+
+    def _check_params(self) -> None:
+        check_positive_int(self.M, "M")
+        check_positive_int(self.ef_construction, "ef_construction")
+        check_positive_int(self.ef_search, "ef_search")
+        check_int(self.seed, "seed", low=None)
 
     def _fit(self, X: np.ndarray) -> None:
         faiss = _faiss()
-        M = check_positive_int(self.M, "M")
-        check_positive_int(self.ef_construction, "ef_construction")
         kind = {"l1": faiss.METRIC_L1, "l2": faiss.METRIC_L2,
-                "cosine": faiss.METRIC_INNER_PRODUCT}[self.metric]
-        index = faiss.IndexHNSWFlat(X.shape[1], M, kind)
+                "cosine": faiss.METRIC_INNER_PRODUCT}[self.metric_]
+        index = faiss.IndexHNSWFlat(X.shape[1], int(self.M), kind)
         index.hnsw.efConstruction = self.ef_construction
         index.hnsw.rng = faiss.RandomGenerator(int(self.seed))
-        index.add(_prepare(X, self.metric))
+        index.add(_prepare(X, self.metric_))
         self.index_ = index
 
     def _search(self, Q: np.ndarray, k: int, ef: int | None = None):
@@ -78,17 +85,13 @@ class HNSWIndex(Index):
         ef = check_positive_int(self.ef_search if ef is None else ef, "ef")
         # FAISS finds at most ef candidates per query
         params = faiss.SearchParametersHNSW(efSearch=max(ef, k))
-        D, I = self.index_.search(_prepare(Q, self.metric), k, params=params)
-        if self.metric == "l2":
+        D, I = self.index_.search(_prepare(Q, self.metric_), k, params=params)
+        if self.metric_ == "l2":
             D = np.sqrt(np.maximum(D, 0))
-        elif self.metric == "cosine":
+        elif self.metric_ == "cosine":
             D = 1.0 - D
         D = np.where(I < 0, np.inf, D).astype(np.float32)
-        return sort_rows(D, I)
-
-    def _get_params(self) -> dict:
-        return {"M": self.M, "ef_construction": self.ef_construction, "metric": self.metric,
-                "ef_search": self.ef_search, "seed": self.seed}
+        return (*sort_rows(D, I), None)
 
     def _state(self) -> dict:
         return {"faiss": _faiss().serialize_index(self.index_)}

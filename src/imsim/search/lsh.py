@@ -9,6 +9,9 @@ cell of a grid of width w (Datar, Immorlica, Indyk & Mirrokni 2004):
 
 Vectors with equal g share a bucket of one table; L tables, each with its own
 random shifts, give a query its candidates, which are then checked exactly.
+The assignment's k and L are the parameters ``n_hashes`` and ``n_tables`` here
+(``-k`` and ``-L`` on the command line), so that ``k`` means one thing: the
+neighbours asked of ``search``.
 Because M is a power of two, the sum is computed in wrapping 64-bit integers
 and its low bits are exact.
 
@@ -23,8 +26,8 @@ import os
 
 import numpy as np
 
-from .._validation import check_positive_int
-from ..distances.kernels import _as_pair, _finish, _topk, _topk_candidates
+from .._validation import check_int, check_positive_int
+from ..distances._shared import as_pair, finish, topk, topk_candidates
 from .base import Index
 
 _M_BASE = 2**32 - 5   # m: a large prime, as in the assignment
@@ -32,14 +35,14 @@ _CHUNK = 1 << 22      # elements of a temporary array while hashing
 _RAW_CANDIDATES = 1 << 24  # candidate ids materialised at once while searching
 
 
-class LSHIndex(Index):
+class LSHIndex(Index, kind="lsh"):
     """Approximate L1 nearest neighbours with L tables of k concatenated grid hashes.
 
     Parameters
     ----------
-    k : int, default 4
-        Hash functions per table (the assignment's ``-k``), 1 <= k <= 32.
-    L : int, default 5
+    n_hashes : int, default 4
+        Hash functions per table (the assignment's ``-k``), 1 <= n_hashes <= 32.
+    n_tables : int, default 5
         Hash tables (the assignment's ``-L``).
     w : float, optional
         Grid width in distance units. By default ``w_factor`` times the mean
@@ -56,24 +59,25 @@ class LSHIndex(Index):
     Attributes
     ----------
     w_ : float, the grid width used
-    stats_ : dict
-        After each search: ``n_queries``, ``n_not_found`` (queries whose buckets
-        held no vector: their rows are all -1 / +inf) and ``mean_checked``
-        (distinct candidates whose distance was computed, per query).
 
     Notes
     -----
     Query-time knob: ``search(Q, k, max_candidates=None)`` checks at most that
     many distinct candidates per query, taken table by table (members of a bucket
-    in a random order fixed by the seed).
+    in a random order fixed by the seed). ``search(..., return_stats=True)``
+    says how many queries found no candidate (their rows are all -1 / +inf) and
+    how many candidates were checked per query. ``Index.create("lsh", k=4, L=5)``
+    and index files written before the rename accept the assignment's names.
     """
 
     metrics = ("l1",)
+    aliases = {"k": "n_hashes", "L": "n_tables"}
 
-    def __init__(self, k: int = 4, L: int = 5, w: float | None = None, *, metric: str = "l1",
-                 w_factor: float = 4.0, sample_size: int = 500, seed: int = 0):
-        self.k = k
-        self.L = L
+    def __init__(self, n_hashes: int = 4, n_tables: int = 5, w: float | None = None, *,
+                 metric: str = "l1", w_factor: float = 4.0, sample_size: int = 500,
+                 seed: int = 0):
+        self.n_hashes = n_hashes
+        self.n_tables = n_tables
         self.w = w
         self.metric = metric
         self.w_factor = w_factor
@@ -83,30 +87,36 @@ class LSHIndex(Index):
     @property
     def name(self) -> str:
         w = getattr(self, "w_", self.w)
-        return f"LSH(k={self.k}, L={self.L}, w={'auto' if w is None else f'{w:g}'})"
+        return f"LSH(k={self.n_hashes}, L={self.n_tables}, w={'auto' if w is None else f'{w:g}'})"
 
     # ------------------------------------------------------------------ build
 
-    def _fit(self, X: np.ndarray) -> None:
-        k = check_positive_int(self.k, "k")
-        L = check_positive_int(self.L, "L")
+    def _check_params(self) -> None:
+        check_int(self.n_hashes, "n_hashes", low=1, high=32)  # 32 // n_hashes bits per hash
+        n_tables = check_positive_int(self.n_tables, "n_tables")
         max_tables = int(os.environ.get("IMSIM_MAX_LSH_TABLES", "") or 256)
-        if L > max_tables:
+        if n_tables > max_tables:
             # each table holds one int64 hash per vector plus its sort: L * N * 16 bytes
-            raise ValueError(f"L={L} hash tables is above the limit of {max_tables} (memory grows "
-                             f"as L x N x 16 bytes); raise it with IMSIM_MAX_LSH_TABLES")
-        if k > 32:
-            raise ValueError(f"k must be at most 32 (32 // k bits per hash), got {k}")
-        if self.w is not None and not (self.w > 0 and np.isfinite(self.w)):
+            raise ValueError(f"L={n_tables} hash tables is above the limit of {max_tables} (memory "
+                             f"grows as L x N x 16 bytes); raise it with IMSIM_MAX_LSH_TABLES")
+        if self.w is not None and not (isinstance(self.w, (int, float, np.number))
+                                       and self.w > 0 and np.isfinite(self.w)):
             raise ValueError(f"w must be positive and finite, got {self.w!r}")
+        if not (isinstance(self.w_factor, (int, float, np.number)) and self.w_factor > 0):
+            raise ValueError(f"w_factor must be a positive number, got {self.w_factor!r}")
+        check_positive_int(self.sample_size, "sample_size")
+        check_int(self.seed, "seed", low=0)
+
+    def _fit(self, X: np.ndarray) -> None:
+        k, L = int(self.n_hashes), int(self.n_tables)
         self.X_ = X
         self.w_ = float(self.w) if self.w is not None else self._estimate_w(X)
-        streams = np.random.SeedSequence(self.seed).spawn(self.L)
+        streams = np.random.SeedSequence(self.seed).spawn(L)
         self.shifts_ = np.stack([np.random.default_rng(s).uniform(0.0, self.w_, (k, X.shape[1]))
                                  for s in streams])
         self._prepare()
-        self.sorted_g_ = np.empty((self.L, len(X)), dtype=np.int64)
-        self.order_ = np.empty((self.L, len(X)), dtype=np.int64)
+        self.sorted_g_ = np.empty((L, len(X)), dtype=np.int64)
+        self.order_ = np.empty((L, len(X)), dtype=np.int64)
         G = self._hash(X)
         for t, stream in enumerate(streams):
             # a random order inside each bucket: a candidate cap then keeps a random
@@ -122,14 +132,16 @@ class LSHIndex(Index):
         sample = rng.choice(len(X), size=min(len(X), self.sample_size), replace=False)
         if len(X) < 2:
             return 1.0
-        D, I = _topk(*_as_pair(X[sample], X, "l1"), 2, "l1")
+        D, I = topk(*as_pair(X[sample], X, "l1"), 2, "l1")
         nn = np.where(I[:, 0] == sample, D[:, 1], D[:, 0])
         mean = float(nn.mean())
         return self.w_factor * mean if mean > 0 else 1.0
 
     def _prepare(self) -> None:
         """Per-dimension weights m**(d-1-j) mod M, and for uint8 the step tables."""
-        bits = 32 // self.k
+        # the fitted tables, not the constructor parameters, which may change after fit
+        self._L, self._k = self.shifts_.shape[:2]
+        bits = 32 // self._k
         self._mask = (1 << bits) - 1
         self._bits = bits
         d = self.shifts_.shape[2]
@@ -138,21 +150,21 @@ class LSHIndex(Index):
             return
         self._steps = []
         values = np.arange(256, dtype=np.float64)
-        for t in range(self.L):
+        for t in range(self._L):
             a = np.floor((values - self.shifts_[t][..., None]) / self.w_).astype(np.int64)
             base = (a[:, :, 0] * self._r).sum(axis=1)           # hash of the all-zero image
             i, j, v = np.nonzero(np.diff(a, axis=2))             # a steps between v and v+1
             delta = (a[i, j, v + 1] - a[i, j, v]) * self._r[j]
-            weights = np.zeros((len(i), self.k), dtype=np.int64)
+            weights = np.zeros((len(i), self._k), dtype=np.int64)
             weights[np.arange(len(i)), i] = delta
             self._steps.append((base, j, (v + 1).astype(np.uint8), weights))
 
     def _hash(self, X: np.ndarray) -> np.ndarray:
         """g of every row in every table: int64 (len(X), L), values < 2**32."""
-        out = np.empty((len(X), self.L), dtype=np.int64)
-        k = self.k
+        out = np.empty((len(X), self._L), dtype=np.int64)
+        k = self._k
         shifts = [1 << (self._bits * i) for i in range(k)]
-        for t in range(self.L):
+        for t in range(self._L):
             if self.dtype_ == "uint8":
                 base, cols, thresholds, weights = self._steps[t]
                 rows = max(1, _CHUNK // max(1, len(cols)))
@@ -167,7 +179,7 @@ class LSHIndex(Index):
 
     def _hash_dense(self, X: np.ndarray, t: int) -> np.ndarray:
         """The k hash sums of table t straight from the formula (any dtype)."""
-        k, d = self.k, X.shape[1]
+        k, d = self._k, X.shape[1]
         h = np.empty((len(X), k), dtype=np.int64)
         rows = max(1, _CHUNK // (k * d))
         for s in range(0, len(X), rows):
@@ -184,35 +196,29 @@ class LSHIndex(Index):
         G = self._hash(Q)
         lo = np.empty_like(G)
         hi = np.empty_like(G)
-        for t in range(self.L):
+        for t in range(self._L):
             lo[:, t] = np.searchsorted(self.sorted_g_[t], G[:, t], side="left")
             hi[:, t] = np.searchsorted(self.sorted_g_[t], G[:, t], side="right")
         # the first `cap` members of a bucket are distinct, so a longer bucket can
         # never add to what is checked: cut it here to bound memory
         lens = hi - lo if cap < 0 else np.minimum(hi - lo, cap)
-        starts = lo + np.arange(self.L) * n   # positions in order_.ravel()
+        starts = lo + np.arange(self._L) * n   # positions in order_.ravel()
         order = self.order_.ravel()
         D = np.empty((len(Q), k))
         I = np.empty((len(Q), k), dtype=np.int64)
         checked = np.empty(len(Q), dtype=np.int64)
-        Qc, Xc = _as_pair(Q, self.X_, "l1")
+        Qc, Xc = as_pair(Q, self.X_, "l1")
         per_query = lens.sum(axis=1)
         for a, b in _chunks(per_query, _RAW_CANDIDATES):
             seg_len = lens[a:b].ravel()
             indptr = np.concatenate([[0], np.cumsum(lens[a:b].sum(axis=1))])
             seg_start = np.concatenate([[0], np.cumsum(seg_len)[:-1]])
             pos = np.repeat(starts[a:b].ravel() - seg_start, seg_len) + np.arange(seg_len.sum())
-            D[a:b], I[a:b], checked[a:b] = _topk_candidates(
+            D[a:b], I[a:b], checked[a:b] = topk_candidates(
                 Qc[a:b], Xc, indptr, order[pos], k, "l1", cap)
-        self.stats_ = {"n_queries": len(Q), "n_not_found": int((checked == 0).sum()),
-                       "mean_checked": float(checked.mean())}
-        return _finish(D, "l1"), I
+        return finish(D, "l1"), I, checked
 
     # ------------------------------------------------------------- save/load
-
-    def _get_params(self) -> dict:
-        return {"k": self.k, "L": self.L, "w": self.w, "metric": self.metric,
-                "w_factor": self.w_factor, "sample_size": self.sample_size, "seed": self.seed}
 
     def _state(self) -> dict:
         return {"X": self.X_, "w": np.array(self.w_), "shifts": self.shifts_,

@@ -151,7 +151,7 @@ def _reduce(img, min_side: int, cost: int, budget: "DecodeBudget"):
     """
     from PIL import Image, ImageOps
 
-    from ..datasets.image import _to_mode
+    from ..datasets.image import to_mode
 
     factor = max(1, min(img.size) // (2 * min_side))
     width, height = img.size
@@ -161,7 +161,7 @@ def _reduce(img, min_side: int, cost: int, budget: "DecodeBudget"):
         out = Image.new("RGB", (out_w, out_h))
         rows = max(1, (4 * 2**20) // (4 * width * factor)) * factor
         for top in range(0, height, rows):
-            strip = _to_mode(img.crop((0, top, width, min(top + rows, height))), color=True)
+            strip = to_mode(img.crop((0, top, width, min(top + rows, height))), color=True)
             out.paste(strip.reduce(factor) if factor > 1 else strip, (0, top // factor))
         info = img.getexif()
         img.close()  # frees the full raster inside the reservation

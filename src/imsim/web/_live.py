@@ -19,7 +19,7 @@ from collections import OrderedDict
 from pathlib import Path
 
 from ..collection import Collection
-from ..collection._store import POINTER
+from ..collection import POINTER
 
 log = logging.getLogger("imsim.web")
 CHECK_EVERY = 1.0  # seconds between two stats of collection.json

@@ -1,0 +1,68 @@
+"""The one vocabulary and the one integer check (imsim._validation)."""
+import numpy as np
+import pytest
+
+from imsim._validation import (GROUNDS, METRICS, check_ground, check_int, check_k, check_metric,
+                               check_positive_int)
+from imsim.distances import pairwise
+from imsim.distances.emd import ground_distance
+
+
+@pytest.mark.parametrize("given, canonical", [
+    ("l1", "l1"), ("L1", "l1"), ("manhattan", "l1"), ("cityblock", "l1"),
+    ("l2", "l2"), ("Euclidean", "l2"), ("cosine", "cosine")])
+def test_metric_aliases(given, canonical):
+    assert check_metric(given) == canonical
+    X = np.arange(12, dtype=np.float32).reshape(4, 3)
+    np.testing.assert_array_equal(pairwise(X, metric=given), pairwise(X, metric=canonical))
+
+
+def test_metric_errors_list_what_the_caller_takes():
+    with pytest.raises(ValueError, match=r"^unknown metric 'hamming', expected one of l1, l2, "
+                                         r"cosine$"):
+        check_metric("hamming")
+    collection_order = ("l2", "cosine", "l1")
+    assert check_metric("euclidean", collection_order) == "l2"
+    with pytest.raises(ValueError, match="expected one of l2, cosine, l1"):
+        check_metric("chebyshev", collection_order)
+    with pytest.raises(ValueError, match="unknown metric 'cosine', expected one of l1$"):
+        check_metric("cosine", ("l1",))
+    assert METRICS == ("l1", "l2", "cosine")
+
+
+@pytest.mark.parametrize("given, canonical", [
+    ("euclidean", "euclidean"), ("l2", "euclidean"), ("Manhattan", "manhattan"),
+    ("l1", "manhattan")])
+def test_ground_aliases(given, canonical):
+    assert check_ground(given) == canonical
+    P = np.array([[0.0, 0.0], [3.0, 4.0]])
+    np.testing.assert_array_equal(ground_distance(P, ground=given),
+                                  ground_distance(P, ground=canonical))
+    assert GROUNDS == ("euclidean", "manhattan")
+
+
+def test_ground_errors():
+    with pytest.raises(ValueError, match="unknown ground distance 'cosine', expected one of "
+                                         "euclidean, manhattan"):
+        check_ground("cosine")
+
+
+@pytest.mark.parametrize("value", [2.5, 3.0, "3", True, None, np.float32(2)])
+def test_a_non_integer_is_a_type_error(value):
+    for check in (lambda v: check_int(v, "k"), lambda v: check_k(v, 10),
+                  lambda v: check_positive_int(v, "k")):
+        with pytest.raises(TypeError, match="k must be an integer, got "):
+            check(value)
+
+
+def test_an_integer_out_of_range_is_a_value_error():
+    assert check_int(np.int64(3), "k") == 3 and type(check_int(np.int64(3), "k")) is int
+    with pytest.raises(ValueError, match="^k must be a positive integer, got 0$"):
+        check_positive_int(0, "k")
+    with pytest.raises(ValueError, match="^rerank must be at least 0, got -1$"):
+        check_int(-1, "rerank", low=0)
+    with pytest.raises(ValueError, match="^n_hashes must be at most 32, got 33$"):
+        check_int(33, "n_hashes", high=32)
+    with pytest.raises(ValueError, match="^k=20 but the data holds 12 items$"):
+        check_k(20, 12)
+    assert check_int(-5, "seed", low=None) == -5
