@@ -155,7 +155,10 @@ def main() -> None:
         print(f"generated {n_photos} photos (256x256 JPEG) in {gen_s:.1f} s", flush=True)
 
         coll, build_s, build_cpu = timed(Collection.build, photos, work / "coll", epochs=epochs, progress=False)
-        train_s = coll.model.history.seconds
+        from imsim.collection._model import resolve_model_dir
+        from imsim.models import load_checkpoint
+
+        train_s = load_checkpoint(resolve_model_dir(work / "coll")).history.seconds
         print(f"indexed {len(coll)} photos in {build_s:.1f} s (training {train_s:.1f} s)", flush=True)
         rows.append((f"index {n_photos} photos, training included ({epochs} epochs)", build_s,
                      build_cpu, 300.0, None))

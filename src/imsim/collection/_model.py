@@ -37,7 +37,7 @@ def load_model(model_dir: Path, input_shape):
     from ..models import ConvAutoencoder, load_checkpoint
 
     return load_checkpoint(model_dir, expect_input_shape=input_shape,
-                           architecture=ConvAutoencoder.architecture)
+                           architecture=ConvAutoencoder.architecture).model
 
 
 def train(pixels: np.ndarray, settings, training: dict, progress):
