@@ -17,7 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from .._io import write_text_atomic
-from ..evaluation.demo import RESULTS, data_label, load_results, summarize, unpack_images
+from ..evaluation.demo.results import RESULTS, DemoResults, data_label, read_results
+from ..evaluation.demo.results import (AutoencoderResult, ClassifierResult, ClusteringResult,
+                                       EMDResult, RunInfo, SearchResult)
+from ..evaluation.demo.summary import summarize
 
 __all__ = ["SECTIONS", "build_report", "render_report"]
 
@@ -182,53 +185,52 @@ def _missing(name: str) -> str:
 
 # ------------------------------------------------------------------ sections
 
-def _summary(results: dict) -> str:
-    run = results["run"]
-    d = run["data"]
+def _summary(results: DemoResults) -> str:
+    run = results.run
+    d = run.data
     rows = [[r["step"], r["result"], _secs(r["seconds"])] for r in summarize(results)]
     note = f'<p class="note">{_esc(d["note"])}</p>' if d.get("note") else ""
-    return (note + f"<p>imsim learned a {run['config']['latent_dim']}-number vector for every "
+    return (note + f"<p>imsim learned a {run.config['latent_dim']}-number vector for every "
             "image with a convolutional autoencoder, then searched, "
             "compared, clustered and classified in that space and in the original pixel space. "
             "The table gives the headline of each step; the sections below hold the details."
             "</p>" + _params({"data set": data_label(d), "images": f"{d['n_train']:,} train, "
                               f"{d.get('n_test_used', d['n_test']):,} test",
                               "image size": "x".join(map(str, d["image_shape"])),
-                              "preset": run["config"]["preset"],
-                              "seed": run["config"]["seed"],
-                              "total time": _secs(run["wall_seconds"])})
+                              "preset": run.config["preset"],
+                              "seed": run.config["seed"],
+                              "total time": _secs(run.wall_seconds)})
             + _table(["step", "result", "time"], rows, numeric=(2,)))
 
 
-def _autoencoder(ae: dict, figs: _Figures) -> str:
+def _autoencoder(ae: AutoencoderResult, figs: _Figures) -> str:
     from .training_plots import plot_history, reconstruction_grid
 
-    m, t = ae["params"]["model"], ae["params"]["train"]
-    hist = ae.get("history")
+    m, t = ae.params["model"], ae.params["train"]
+    hist = ae.history
     out = [_params({
         "architecture": f"{m['n_layers']} conv blocks, filters {m['filters']}, kernel "
                         f"{m['kernel_size']}, hidden {m['hidden_dim']}, latent {m['latent_dim']}, "
                         f"batch norm {'on' if m['batch_norm'] else 'off'}",
-        "parameters": f"{ae['params']['n_parameters']:,}",
-        "training images": f"{ae['params']['n_train_images']:,} "
+        "parameters": f"{ae.params['n_parameters']:,}",
+        "training images": f"{ae.params['n_train_images']:,} "
                            f"({1 - t['val_fraction']:.0%} train / {t['val_fraction']:.0%} "
                            f"validation, seed {t['seed']})",
         "schedule": f"{t['epochs']} epochs, batch {t['batch_size']}, {t['optimizer']} "
                     f"lr {t['lr']} ({t['schedule']})"})]
     cached = (" The model was reused from an earlier run with the same configuration and "
-              "data; the time is that run's.") if ae.get("cached") else ""
-    out.append(f"<p>Best validation MSE <b>{_num(ae['best_val_mse'])}</b> per pixel (pixels "
+              "data; the time is that run's.") if ae.cached else ""
+    out.append(f"<p>Best validation MSE <b>{_num(ae.best_val_mse)}</b> per pixel (pixels "
                f"in [0, 1]) at epoch {hist['best_epoch'] if hist else '?'}; training took "
-               f"<b>{_secs(ae['train_seconds'])}</b>. Encoding {ae['encode']['n_images']:,} "
-               f"images took {_secs(ae['encode']['seconds'])}. The latent files hold integers "
+               f"<b>{_secs(ae.train_seconds)}</b>. Encoding {ae.encode['n_images']:,} "
+               f"images took {_secs(ae.encode['seconds'])}. The latent files hold integers "
                f"0..25500 on one scale fitted on the data set (latent range "
-               f"{_num(ae['latent_scale']['min'])} to {_num(ae['latent_scale']['max'])}); "
-               f"{ae['clipped_test_share']:.2%} of the test values fell outside it and were "
+               f"{_num(ae.latent_scale['min'])} to {_num(ae.latent_scale['max'])}); "
+               f"{ae.clipped_test_share:.2%} of the test values fell outside it and were "
                f"clipped.{cached}</p>")
-    rec = ae["reconstructions"]
+    rec = ae.reconstructions
     out.append(figs.figure(
-        lambda p: reconstruction_grid(unpack_images(rec["originals"]),
-                                      unpack_images(rec["reconstructions"]), p),
+        lambda p: reconstruction_grid(rec["originals"], rec["reconstructions"], p),
         "reconstructions", "Test images, one per label (top), and their reconstructions from "
                            f"the {m['latent_dim']}-number latent vector (bottom)."))
     if hist and hist["epochs"]:
@@ -243,14 +245,14 @@ def _autoencoder(ae: dict, figs: _Figures) -> str:
     return "".join(out)
 
 
-def _latent_map(ae: dict, figs: _Figures, seed: int) -> str:
+def _latent_map(ae: AutoencoderResult, figs: _Figures, seed: int) -> str:
     from .map_plots import latent_map, project_2d
 
-    mp = ae["map"]
+    mp = ae.map
     Z = np.asarray(mp["latents"], dtype=np.float32)
     labels = np.asarray(mp["labels"], dtype=np.int64)
     coords, used = project_2d(Z, method=mp["method"], seed=mp.get("seed", seed))
-    thumbs = unpack_images(mp["thumbnail_images"])
+    thumbs = mp["thumbnail_images"]
     pairs = list(zip(mp["thumbnails"], thumbs))
     name = {"tsne": "t-SNE", "pca": "PCA", "umap": "UMAP"}.get(used, used)
     img = figs.figure(
@@ -266,11 +268,11 @@ def _latent_map(ae: dict, figs: _Figures, seed: int) -> str:
                     "projection": name, "seed": mp.get("seed", seed)}) + img
 
 
-def _search(se: dict, figs: _Figures, cores) -> str:
+def _search(se: SearchResult, figs: _Figures, cores) -> str:
     from .search_plots import plot_time_vs_approximation
 
-    p = se["params"]
-    records = se["records"]
+    p = se.params
+    records = se.records
     exact = next((r for r in records if r["method"] == "exact"), None)
     rows = []
     for r in records:
@@ -312,11 +314,11 @@ def _strip(figs: _Figures, images: np.ndarray, titles: list[str], k: int) -> str
                     "neighbours")
 
 
-def _examples(se: dict, figs: _Figures) -> str:
+def _examples(se: SearchResult, figs: _Figures) -> str:
     from .grid import image_grid
 
-    ex = se["examples"]
-    queries = unpack_images(ex["queries"])
+    ex = se.examples
+    queries = ex["queries"]
     k = ex["k"]
     side = max(queries.shape[1:3])
     cards = []
@@ -325,7 +327,7 @@ def _examples(se: dict, figs: _Figures) -> str:
                         f"query {q + 1}")
         rows = []
         for m in ex["methods"]:
-            neigh = unpack_images(m["images"])[q]
+            neigh = m["images"][q]
             labs = m["labels"][q]
             dists = m["distances"][q]
             titles = [f"{lab} \u00b7 {d:.0f}" if d is not None else f"{lab}"
@@ -346,12 +348,11 @@ def _examples(se: dict, figs: _Figures) -> str:
             + f'<div class="cards">{"".join(cards)}</div>')
 
 
-def _emd(emd: dict, figs: _Figures) -> str:
-    from ..evaluation.emd import EMDCorrectness
+def _emd(emd: EMDResult, figs: _Figures) -> str:
     from .emd_plots import plot_emd_sweep
 
-    p = emd["params"]
-    runs = [EMDCorrectness(**r) for r in emd["results"]]
+    p = emd.params
+    runs = emd.results
     rows = [[r.window, r.bins, _num(r.emd_correct, 4), _num(r.manhattan_correct, 4),
              _secs(r.emd_seconds), _num(1e3 * r.emd_seconds / max(r.n_queries, 1), 3),
              _secs(r.manhattan_seconds), _num(r.exact_per_query, 3)] for r in runs]
@@ -370,31 +371,19 @@ def _emd(emd: dict, figs: _Figures) -> str:
               "pixel L1 distance.</p>" + table + plot)
 
 
-def _clustering(cl: dict, figs: _Figures) -> str:
-    from ..cluster import SilhouetteResult
-    from ..evaluation.clustering import LabelScores
+def _clustering(cl: ClusteringResult, figs: _Figures) -> str:
     from .cluster_plots import plot_label_counts, plot_silhouette
 
-    p = cl["params"]
+    p = cl.params
     rows, panels = [], []
-    for r in cl["results"]:
-        s = r["scores"]
-        rows.append([_SHORT.get(r["name"], r["name"]), r["k"], _secs(r["clustering_time"]),
-                     r["n_iter"] if r["n_iter"] is not None else "\u2013",
-                     _num(r["silhouette"]["total"], 4, signed=True), f"{r['objective']:,.0f}",
-                     _num(s["purity"], 4), _num(s["ari"], 4), _num(s["nmi"], 4)])
-        sil = SilhouetteResult(
-            samples=np.asarray(r["silhouette"]["samples"], dtype=np.float64),
-            per_cluster=np.array([np.nan if v is None else v
-                                  for v in r["silhouette"]["per_cluster"]], dtype=np.float64),
-            total=r["silhouette"]["total"])
-        labels = np.asarray(r["labels"], dtype=np.int64)
-        scores = LabelScores(
-            cluster_label=np.empty(0, np.int64), found=np.empty(0, np.int64),
-            purity=s["purity"], ari=s["ari"], nmi=s["nmi"],
-            label_values=np.asarray(s["label_values"]), correct=np.asarray(s["correct"]),
-            incorrect=np.asarray(s["incorrect"]))
-        title = _SHORT.get(r["name"], r["name"])
+    for r in cl.results:
+        s = r.scores
+        rows.append([_SHORT.get(r.name, r.name), r.k, _secs(r.clustering_time),
+                     r.n_iter if r.n_iter is not None else "\u2013",
+                     _num(r.silhouette.total, 4, signed=True), f"{r.objective:,.0f}",
+                     _num(s.purity, 4), _num(s.ari, 4), _num(s.nmi, 4)])
+        sil, labels, scores = r.silhouette, r.labels, r.scores
+        title = _SHORT.get(r.name, r.name)
         silhouette_png = figs.img(
             lambda path, sil=sil, labels=labels, t=title: plot_silhouette(sil, labels, path,
                                                                           title=t),
@@ -408,7 +397,7 @@ def _clustering(cl: dict, figs: _Figures) -> str:
     return (_params({"images": f"{p['n_images']:,} ({p['split']} split)",
                      "k": p["n_clusters"], "seed": p["seed"], "measured in": p["metric"],
                      "new space": f"{p['latent_dimensions']}-d latents",
-                     "silhouette time": _secs(cl["silhouette_time"])})
+                     "silhouette time": _secs(cl.silhouette_time)})
             + "<p>k-medians in the latent space and in the pixel space, and the classifier's "
               "classes taken as clusters, all <b>measured in the original space with L1</b> "
               "so the numbers compare: exact silhouette (higher is better, in [-1, 1]) and the "
@@ -418,24 +407,24 @@ def _clustering(cl: dict, figs: _Figures) -> str:
             + f'<div class="grid">{"".join(panels)}</div>')
 
 
-def _classifier(clf: dict, figs: _Figures) -> str:
-    if clf.get("status") != "ok":
+def _classifier(clf: ClassifierResult, figs: _Figures) -> str:
+    if clf.status != "ok":
         return (f'<p class="missing">The classifier did not run: '
-                f'{_esc(clf.get("reason", "no reason recorded"))}.</p>')
+                f'{_esc(clf.reason or "no reason recorded")}.</p>')
     from .classifier_plots import examples_grid, plot_confusion
 
-    p, t = clf["params"], clf["params"]["train"]
+    p, t = clf.params, clf.params["train"]
     names = p["classes"]
     rows = [[names[r["class"]], _num(r["precision"], 4), _num(r["recall"], 4), _num(r["f1"], 4),
-             r["support"]] for r in clf["per_class"]]
+             r["support"]] for r in clf.per_class]
     table = _table(["class", "precision", "recall", "F1", "test images"], rows,
                    numeric=(1, 2, 3, 4))
     confusion = figs.figure(
-        lambda path: plot_confusion(np.asarray(clf["confusion"]), path, class_names=names),
+        lambda path: plot_confusion(np.asarray(clf.confusion), path, class_names=names),
         "confusion matrix", "Test images by true class (rows) and predicted class (columns); "
                             "off-diagonal cells are shaded by their share of the row.")
     parts = [f'<div class="grid"><div>{table}</div>{confusion}</div>']
-    hist = clf.get("history")
+    hist = clf.history
     if hist and hist["epochs"]:
         rows = [[e["epoch"], e.get("phase", "\u2013"), _num(e["train_loss"]), _num(e["val_loss"]),
                  _num(e.get("val_accuracy"), 4), _secs(e["seconds"])] for e in hist["epochs"]]
@@ -447,8 +436,8 @@ def _classifier(clf: dict, figs: _Figures) -> str:
     grids = []
     for kind, text in (("incorrect", "Misclassified test images, titled true -> predicted."),
                        ("correct", "Correctly classified test images, titled by class.")):
-        ex = clf["examples"][kind]
-        images = unpack_images(ex["images"])
+        ex = clf.examples[kind]
+        images = ex["images"]
         if len(images):
             grids.append(figs.figure(
                 lambda path, ex=ex, images=images, kind=kind: examples_grid(
@@ -457,7 +446,7 @@ def _classifier(clf: dict, figs: _Figures) -> str:
                 f"{kind} examples", text))
     parts.append(f'<div class="grid">{"".join(grids)}</div>')
     cached = (" The model was reused from an earlier run with the same configuration and "
-              "data; the time is that run's.") if clf.get("cached") else ""
+              "data; the time is that run's.") if clf.cached else ""
     return (_params({"training images": f"{p['n_train_images']:,} ({1 - t['val_fraction']:.0%} "
                                         f"train / {t['val_fraction']:.0%} validation)",
                      "test images": f"{p['n_test_images']:,}",
@@ -468,14 +457,14 @@ def _classifier(clf: dict, figs: _Figures) -> str:
                                  + (f"random shifts of up to {t['shift']} px" if t["shift"]
                                     else "no shifts"),
                      "features": p["features"]})
-            + f"<p>Test accuracy <b>{clf['accuracy']:.2%}</b> ({clf['n_correct']:,} correct, "
-              f"{clf['n_incorrect']:,} incorrect); training took "
-              f"<b>{_secs(clf['train_seconds'])}</b>, predicting the test images "
-              f"{_secs(clf['predict_seconds'])}.{cached}</p>" + "".join(parts))
+            + f"<p>Test accuracy <b>{clf.accuracy:.2%}</b> ({clf.n_correct:,} correct, "
+              f"{clf.n_incorrect:,} incorrect); training took "
+              f"<b>{_secs(clf.train_seconds)}</b>, predicting the test images "
+              f"{_secs(clf.predict_seconds)}.{cached}</p>" + "".join(parts))
 
 
-def _machine(run: dict) -> str:
-    m = run["machine"]
+def _machine(run: RunInfo) -> str:
+    m = run.machine
     v = m.get("versions", {})
     load = m.get("load_average")
     load_end = m.get("load_average_end")
@@ -491,12 +480,12 @@ def _machine(run: dict) -> str:
                                       if v is not None) or "\u2013"],
             ["platform", m["platform"]], ["Python", m["python"]], ["imsim", m["imsim"]]]
     rows += [[name, ver or "not installed"] for name, ver in v.items()]
-    steps = [[s["step"], _secs(s["seconds"])] for s in run["steps"]]
-    steps.append([("html", "<b>total</b>"), ("html", f"<b>{_secs(run['wall_seconds'])}</b>")])
-    command = run.get("command") or "(not recorded)"
+    steps = [[s["step"], _secs(s["seconds"])] for s in run.steps]
+    steps.append([("html", "<b>total</b>"), ("html", f"<b>{_secs(run.wall_seconds)}</b>")])
+    command = run.command or "(not recorded)"
     return (_table(None, rows)
             + f"<h3>Command</h3><pre>{_esc(command)}</pre>"
-            + f"<p>Started {_esc(_when(run['started']))}; results in <code>{_esc(run['out_dir'])}"
+            + f"<p>Started {_esc(_when(run.started))}; results in <code>{_esc(run.out_dir)}"
               f"</code>.</p><h3>Time per step</h3>"
             + _table(["step", "wall time"], steps, numeric=(1,))
             + "<p class='small'>Wall times depend on what else the machine was doing: a load "
@@ -505,36 +494,38 @@ def _machine(run: dict) -> str:
 
 # ------------------------------------------------------------------ the page
 
-def render_report(results: dict, *, scratch_dir) -> str:
-    """The report as one HTML string, from :func:`imsim.evaluation.demo.load_results`.
+def render_report(results, *, scratch_dir) -> str:
+    """The report as one HTML string, from a demo's results.
 
     Parameters
     ----------
-    results : dict
-        {"run": ..., "autoencoder": ..., ...}; experiments that are missing get a
-        section that says so.
+    results : DemoResults or dict
+        :func:`imsim.evaluation.demo.read_results`, or the {"run": ..., "autoencoder":
+        ..., ...} of :func:`imsim.evaluation.demo.load_results`; experiments that are
+        missing get a section that says so.
     scratch_dir : path-like
         Folder for the PNG files while they are drawn (their bytes end up in the HTML).
     """
+    if not isinstance(results, DemoResults):
+        results = DemoResults.from_dicts(results)
     figs = _Figures(Path(scratch_dir))
-    run = results["run"]
-    seed = run["config"]["seed"]
-    cores = run["machine"].get("usable_cores")
-    ae, se = results.get("autoencoder"), results.get("search")
+    run = results.run
+    seed = run.config["seed"]
+    cores = run.machine.get("usable_cores")
+    ae, se, emd, cl, clf = (results.autoencoder, results.search, results.emd,
+                            results.clustering, results.classifier)
     bodies = {
         "summary": _summary(results),
         "autoencoder": _autoencoder(ae, figs) if ae else _missing("autoencoder"),
         "latent-map": _latent_map(ae, figs, seed) if ae else _missing("autoencoder"),
         "search": _search(se, figs, cores) if se else _missing("search"),
         "query-examples": _examples(se, figs) if se else _missing("search"),
-        "emd": _emd(results["emd"], figs) if "emd" in results else _missing("emd"),
-        "clustering": (_clustering(results["clustering"], figs) if "clustering" in results
-                       else _missing("clustering")),
-        "classifier": (_classifier(results["classifier"], figs) if "classifier" in results
-                       else _missing("classifier")),
+        "emd": _emd(emd, figs) if emd else _missing("emd"),
+        "clustering": _clustering(cl, figs) if cl else _missing("clustering"),
+        "classifier": _classifier(clf, figs) if clf else _missing("classifier"),
         "machine": _machine(run),
     }
-    d = run["data"]
+    d = run.data
     toc = "".join(f'<li><a href="#{a}">{_esc(t)}</a></li>' for a, t in SECTIONS)
     sections = "".join(f'<section id="{a}"><h2>{_esc(t)}</h2>{bodies[a]}</section>'
                        for a, t in SECTIONS)
@@ -547,9 +538,9 @@ def render_report(results: dict, *, scratch_dir) -> str:
         f"<title>imsim demo report: {_esc(d['dataset'])}</title><style>{_CSS}</style></head>"
         f"<body><main><h1>imsim demo report</h1>"
         f"<p class=\"sub\">{_esc(data_label(d))} &middot; preset "
-        f"{_esc(run['config']['preset'])} &middot; {_esc(_when(run['started']))} &middot; "
-        f"{_secs(run['wall_seconds'])} on "
-        f"{_esc(run['machine']['cpu'])}</p>"
+        f"{_esc(run.config['preset'])} &middot; {_esc(_when(run.started))} &middot; "
+        f"{_secs(run.wall_seconds)} on "
+        f"{_esc(run.machine['cpu'])}</p>"
         f"<nav class=\"toc\"><b>Contents</b><ol>{toc}</ol></nav>{sections}"
         f"<footer>Written by imsim {_esc(__version__)} on {made} from the results JSON "
         f"files alone; every number above comes from the run they record.</footer>"
@@ -571,7 +562,7 @@ def build_report(results_dir, path=None) -> Path:
     Path of the report (written atomically).
     """
     results_dir = Path(results_dir)
-    results = load_results(results_dir)
+    results = read_results(results_dir)
     if path is None:
         base = results_dir.parent if results_dir.name == RESULTS else results_dir
         path = base / "report.html"
