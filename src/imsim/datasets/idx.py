@@ -181,6 +181,13 @@ def write_labels(path, labels) -> Path:
     return _write(path, header, labels.astype(np.uint8).tobytes())
 
 
+# The container as the other idx format of this project (the 2-byte latent files of
+# imsim.formats.latent) uses it: read (gunzipped, size-checked) bytes, parse a header,
+# check a payload size, name a wrong magic, write atomically.
+read_raw, read_header, check_payload, magic_error, write_idx = (
+    _read_raw, _header, _check_payload, _magic_error, _write)
+
+
 def read_imageset(images_path, labels_path=None, *, name: str | None = None):
     """Read an idx images file (and optionally its labels) into an :class:`ImageSet`."""
     from .imageset import ImageSet

@@ -33,7 +33,7 @@ import numpy as np
 
 from .._io import write_text_atomic
 from .._validation import DataFormatError, check_file
-from ..datasets.idx import _check_payload, _header, _magic_error, _read_raw, _write
+from ..datasets.idx import check_payload, magic_error, read_header, read_raw, write_idx
 
 LATENT_MAGIC = 2051
 LATENT_MAGIC_IDX16 = 0x0B03  # idx type code 0x0B (16-bit), 3 dimensions
@@ -59,17 +59,17 @@ def read_latent(path) -> np.ndarray:
         Convert to floats with :func:`from_uint16` and the scale stored beside the
         file (or read both at once with :func:`read_latent_file`).
     """
-    return parse_latent(_read_raw(path), path)
+    return parse_latent(read_raw(path), path)
 
 
 def parse_latent(data: bytes, path) -> np.ndarray:
     """The values of a latent file's bytes ``data`` (``path`` names it in errors)."""
-    magic, n, rows, cols = _header(data, 4, path)
+    magic, n, rows, cols = read_header(data, 4, path)
     if magic in LEGACY_LATENT_MAGICS:
         warnings.warn(f"{path}: magic number {magic} (written by an original student "
                       f"program), reading it as a latent file", stacklevel=3)
     elif magic not in (LATENT_MAGIC, LATENT_MAGIC_IDX16):
-        raise _magic_error(path, magic, f"{LATENT_MAGIC} for a latent file")
+        raise magic_error(path, magic, f"{LATENT_MAGIC} for a latent file")
     if n < 0 or rows <= 0 or cols <= 0:
         raise DataFormatError(f"{path}: invalid header sizes count={n} rows={rows} columns={cols}")
     payload = len(data) - 16
@@ -83,7 +83,7 @@ def parse_latent(data: bytes, path) -> np.ndarray:
             f"{path}: header says {dims} values per vector (rows={rows}, columns={cols}) but "
             f"the file size gives {payload // (2 * n)} for {n} vectors"
         )
-    _check_payload(path, payload, 2 * n * dims, f"{n} x {dims} x 2")
+    check_payload(path, payload, 2 * n * dims, f"{n} x {dims} x 2")
     values = np.frombuffer(data, dtype=">u2", offset=16).astype(np.uint16).reshape(n, dims)
     if values.size and values.max() > LATENT_MAX:
         raise DataFormatError(
@@ -109,7 +109,7 @@ def write_latent(path, values) -> Path:
                          f"{int(values.min())}..{int(values.max())}")
     n, d = values.shape
     header = struct.pack(">4i", LATENT_MAGIC, n, 1, d)
-    return _write(path, header, values.astype(">u2").tobytes())
+    return write_idx(path, header, values.astype(">u2").tobytes())
 
 
 # ------------------------------------------------------------------ the scale
