@@ -171,3 +171,61 @@ def test_pack_images_round_trip_and_plain_json(tmp_path):
     assert json.loads(path.read_text()) == {"a": 0.5, "b": [0, 1, 2], "c": None, "d": [None, 7]}
     with pytest.raises(FileNotFoundError, match="run.json"):
         load_results(tmp_path)
+
+
+def test_each_result_type_round_trips_its_json(tiny_run, tmp_path):
+    from imsim.cluster import SilhouetteResult
+    from imsim.evaluation.demo import read_results
+    from imsim.evaluation.demo.results import RESULT_TYPES
+    from imsim.evaluation.emd import EMDCorrectness
+
+    run, _ = tiny_run
+    for name, content in run.results.items():
+        typed = RESULT_TYPES[name].from_dict(content)
+        assert typed.to_dict() == content, name
+        assert json.loads(json.dumps(typed.to_dict())) == content  # plain JSON
+    typed = read_results(run.out_dir)
+    assert typed.to_dicts() == load_results(run.out_dir)
+    # what the report needs comes back typed: arrays, EMD runs, silhouettes
+    ex = typed.search.examples
+    assert ex["queries"].dtype == np.uint8 and ex["queries"].shape == (3, 8, 8)
+    assert ex["methods"][0]["images"].shape == (3, 3, 8, 8)
+    assert all(isinstance(r, EMDCorrectness) for r in typed.emd.results)
+    entry = typed.clustering.results[0]
+    assert isinstance(entry.silhouette, SilhouetteResult) and entry.labels.dtype == np.int64
+    assert entry.scores.correct.sum() + entry.scores.incorrect.sum() == 120
+    assert typed.autoencoder.reconstructions["originals"].shape == (10, 8, 8)
+    assert typed.autoencoder.clipped_train_share == 0.0  # the scale is the data set's
+
+
+def test_results_of_older_runs_still_read(tiny_run, tmp_path):
+    from imsim.evaluation.demo import read_results, summarize
+
+    run, _ = tiny_run
+    for name, content in run.results.items():
+        content = dict(content)
+        if name == "autoencoder":
+            del content["clipped_train_share"]  # not recorded before
+            content["from_the_future"] = {"kept": True}  # unknown keys are kept
+        write_result(tmp_path, name, content)
+    typed = read_results(tmp_path)
+    assert typed.autoencoder.clipped_train_share is None
+    assert typed.autoencoder.to_dict()["from_the_future"] == {"kept": True}
+    assert summarize(typed) == summarize(run.results)
+
+
+def test_search_sweeps_come_from_the_packaged_toml():
+    from imsim.evaluation.demo import search_examples, search_sweep
+
+    for name in ("quick", "default", "full", "benchmark"):
+        sweep = search_sweep(name)
+        assert sweep[0] == {"method": "exact"}
+        assert {s["method"] for s in sweep} == {"exact", "lsh", "hnsw", "reduced"}
+    for preset in ("quick", "default", "full"):
+        examples = search_examples(preset)  # each one a build of the sweep (checked there)
+        assert [e["method"] for e in examples] == ["exact", "lsh", "hnsw", "reduced", "reduced"]
+    # the full preset sweeps what the benchmark sweeps, HNSW ef=48 aside
+    bench = [s for s in search_sweep("benchmark") if s["method"] != "hnsw"]
+    assert bench == [s for s in search_sweep("full") if s["method"] != "hnsw"]
+    with pytest.raises(ValueError, match="no search sweep 'huge'"):
+        search_sweep("huge")
