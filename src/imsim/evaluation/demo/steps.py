@@ -41,17 +41,25 @@ def _digest(pixels: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def _cached_model(model_dir: Path, key: dict, architecture: str):
-    """The checkpoint in ``model_dir`` when it was trained by a demo with this ``key``."""
+def _reuse_or_train(ctx: Context, name: str, key: dict, architecture: str, train):
+    """``(model, history, cached)``: the model in ``OUT/models/<name>`` when a demo with
+    this ``key`` (configuration and data digest) trained it, else ``train()``'s.
+
+    A reused model folder is only read.
+    """
     from ...models import load_checkpoint, read_checkpoint_meta
 
+    model_dir = ctx.out_dir / "models" / name
     try:
-        meta = read_checkpoint_meta(model_dir)
+        same = read_checkpoint_meta(model_dir).get("extra", {}).get("demo") == plain(key)
     except (OSError, ValueError):
-        return None
-    if meta.get("extra", {}).get("demo") != plain(key):
-        return None
-    return load_checkpoint(model_dir, architecture=architecture)
+        same = False
+    if same:
+        checkpoint = load_checkpoint(model_dir, architecture=architecture)
+        ctx.log(f"{name}: reusing the model in {model_dir} (same configuration and data)")
+        return checkpoint.model, checkpoint.history, True
+    model, history = train()
+    return model, history, False
 
 
 def _one_per_class(labels: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -93,19 +101,17 @@ def autoencoder_step(ctx: Context) -> AutoencoderResult:
     key = {"data": _digest(images.images), "model": model_config.to_dict(),
            "train": train_config.to_dict()}
     ctx.model_key = plain(key)
-    checkpoint = _cached_model(model_dir, key, "ConvAutoencoder")
-    cached = checkpoint is not None
-    if cached:
-        model, history = checkpoint.model, checkpoint.history
-        ctx.log(f"autoencoder: reusing the model in {model_dir} (same configuration and data)")
-    else:
+
+    def train():
         ctx.log(f"autoencoder: training on {len(images)} images, {c.ae_epochs} epochs, "
                 f"latent {c.latent_dim}")
-        model, history = fit_autoencoder(
+        return fit_autoencoder(
             images, model_config, train_config, progress=ctx.progress,
             callback=_epoch_logger(ctx, lambda r: f"  epoch {r['epoch']}/{c.ae_epochs}  train "
                                                   f"MSE {r['train_loss']:.5f}  val MSE "
                                                   f"{r['val_loss']:.5f}  ({r['seconds']:.1f} s)"))
+
+    model, history, cached = _reuse_or_train(ctx, "autoencoder", key, "ConvAutoencoder", train)
     start = time.perf_counter()
     z_data = encode(model, data, progress=ctx.progress)
     z_test = encode(model, ctx.test, progress=ctx.progress)
@@ -259,12 +265,8 @@ def classifier_step(ctx: Context) -> ClassifierResult:
     model_dir = ctx.out_dir / "models" / "classifier"
     key = {"data": _digest(images.images), "autoencoder": ctx.model_key, "head": head,
            "train": train_config.to_dict()}
-    checkpoint = _cached_model(model_dir, key, "Classifier")
-    cached = checkpoint is not None
-    if cached:
-        model, history = checkpoint.model, checkpoint.history
-        ctx.log(f"classifier: reusing the model in {model_dir} (same configuration and data)")
-    else:
+
+    def train():
         ctx.log(f"classifier: training on {len(images)} images, {head['head_epochs']} epoch "
                 f"of the head alone, then {c.clf_epochs} of everything")
         model, history = fit_classifier(
@@ -276,6 +278,9 @@ def classifier_step(ctx: Context) -> ClassifierResult:
                                                   f"({r['seconds']:.1f} s)"))
         save_checkpoint(model_dir, model, history=history,
                         extra={"train_config": train_config.to_dict(), "demo": plain(key)})
+        return model, history
+
+    model, history, cached = _reuse_or_train(ctx, "classifier", key, "Classifier", train)
     start = time.perf_counter()
     predicted = predict(model, ctx.test)
     predict_s = time.perf_counter() - start
