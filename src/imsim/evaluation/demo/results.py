@@ -225,6 +225,10 @@ class LabelCounts:
                    correct=np.asarray(get("correct"), dtype=np.int64),
                    incorrect=np.asarray(get("incorrect"), dtype=np.int64))
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "LabelCounts":
+        return cls.of(d)
+
     def to_dict(self) -> dict:
         return {"purity": self.purity, "ari": self.ari, "nmi": self.nmi,
                 "label_values": self.label_values, "correct": self.correct,
@@ -265,7 +269,7 @@ class ClusteringEntry:
                        samples=np.asarray(s["samples"], dtype=np.float64),
                        per_cluster=np.asarray(per_cluster, dtype=np.float64), total=s["total"]),
                    labels=np.asarray(d["labels"], dtype=np.int64),
-                   scores=LabelCounts.of(d["scores"]))
+                   scores=LabelCounts.from_dict(d["scores"]))
 
 
 @dataclass(kw_only=True)
