@@ -119,11 +119,15 @@ def test_latent_files_and_model_cache(tiny_run):
     z, scale = read_latent_file(ae["latent_files"]["train"]["path"])
     assert z.shape == (1442, 10) and ae["cached"] is False
     assert scale.min == ae["latent_scale"]["min"]
-    # a second run with the same configuration and data reuses the trained model
+    # a second run with the same configuration and data reuses the trained model, and
+    # only reads its folder
+    folder = run.out_dir / "models" / "autoencoder"
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
     lines = []
     again = run_demo(DemoConfig.from_preset("quick", **TINY), run.out_dir, log=lines.append,
                      progress=False)
     assert again.results["autoencoder"]["cached"] is True
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
     assert sum("reusing the model" in line for line in lines) == 2
     assert again.results["classifier"]["cached"] is True
     assert again.results["classifier"]["accuracy"] == run.results["classifier"]["accuracy"]
