@@ -14,13 +14,14 @@ from __future__ import annotations
 import base64
 import json
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 
 from ..._io import write_text_atomic
+from ..._validation import DataFormatError
 from ...cluster import SilhouetteResult
 from ..emd import EMDCorrectness
 
@@ -123,7 +124,16 @@ class _Result:
 
     @classmethod
     def from_dict(cls, d: dict):
+        if not isinstance(d, dict):
+            raise DataFormatError(f"{cls.experiment}.json: expected a JSON object, found "
+                                  f"{type(d).__name__}")
         names = {f.name for f in fields(cls)} - {"extra"}
+        required = {f.name for f in fields(cls)
+                    if f.default is MISSING and f.default_factory is MISSING}
+        missing = sorted(required - set(d))
+        if missing:
+            raise DataFormatError(f"{cls.experiment}.json: not a result of imsim demo "
+                                  f"(missing {', '.join(missing)})")
         kwargs = {k: cls._field_from_json(k, v) for k, v in d.items() if k in names}
         extra = {k: v for k, v in d.items() if k not in names and k != "experiment"}
         return cls(**kwargs, extra=extra)
@@ -139,12 +149,12 @@ class RunInfo(_Result):
 
     experiment: ClassVar[str] = "run"
     command: str | None = None
-    started: str = ""
-    wall_seconds: float = 0.0
-    steps: list = field(default_factory=list)  # [{"step", "seconds"}]
-    config: dict = field(default_factory=dict)  # DemoConfig.to_dict()
-    machine: dict = field(default_factory=dict)  # machine_info()
-    out_dir: str = ""
+    started: str
+    wall_seconds: float
+    steps: list  # [{"step", "seconds"}]
+    config: dict  # DemoConfig.to_dict()
+    machine: dict  # machine_info()
+    out_dir: str
 
     def step_seconds(self) -> dict:
         """{step: wall seconds}."""
@@ -392,4 +402,8 @@ def load_results(results_dir) -> dict:
 
 def read_results(results_dir) -> DemoResults:
     """Every result file of a demo run as typed results (see :func:`load_results`)."""
-    return DemoResults.from_dicts(load_results(results_dir))
+    contents = load_results(results_dir)
+    try:
+        return DemoResults.from_dicts(contents)
+    except DataFormatError as exc:
+        raise DataFormatError(f"{_results_dir(results_dir)}/{exc}") from None
