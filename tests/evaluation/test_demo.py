@@ -217,29 +217,3 @@ def test_results_of_older_runs_still_read(tiny_run, tmp_path):
     assert typed.autoencoder.to_dict()["from_the_future"] == {"kept": True}
     assert summarize(typed) == summarize(run.results)
 
-
-def test_search_sweeps_come_from_the_packaged_toml():
-    from imsim.evaluation.demo import search_examples, search_sweep
-
-    for name in ("quick", "default", "full", "benchmark"):
-        sweep = search_sweep(name)
-        assert sweep[0] == {"method": "exact"}
-        assert {s["method"] for s in sweep} == {"exact", "lsh", "hnsw", "reduced"}
-    for preset in ("quick", "default", "full"):
-        examples = search_examples(preset)  # each one a build of the sweep (checked there)
-        assert [e["method"] for e in examples] == ["exact", "lsh", "hnsw", "reduced", "reduced"]
-    # the full preset sweeps what the benchmark sweeps, HNSW ef=48 aside
-    bench = [s for s in search_sweep("benchmark") if s["method"] != "hnsw"]
-    assert bench == [s for s in search_sweep("full") if s["method"] != "hnsw"]
-    with pytest.raises(ValueError, match="no search sweep 'huge'"):
-        search_sweep("huge")
-
-
-def test_a_broken_result_file_is_one_clear_error(tmp_path):
-    from imsim._validation import DataFormatError
-    from imsim.evaluation.demo import read_results
-
-    write_result(tmp_path, "run", {"experiment": "run", "command": "x"})
-    with pytest.raises(DataFormatError, match=r"run.json: not a result of imsim demo "
-                                              r"\(missing config, machine"):
-        read_results(tmp_path)
