@@ -26,8 +26,15 @@ from .._validation import DataFormatError, check_file
 
 IMAGES_MAGIC = 2051
 LABELS_MAGIC = 2049
+LATENT_MAGIC = 2051
+LATENT_MAGIC_IDX16 = 0x0B03  # idx type code 0x0B (16-bit), 3 dimensions
+LEGACY_LATENT_MAGICS = (1, 69, 999)
+# the container knows every magic it reads; the latent format itself is
+# imsim.formats.latent's (values 0..25500, scale)
+LATENT_MAGICS = (LATENT_MAGIC, LATENT_MAGIC_IDX16, *LEGACY_LATENT_MAGICS)
+
 __all__ = [
-    "IMAGES_MAGIC", "LABELS_MAGIC",
+    "IMAGES_MAGIC", "LABELS_MAGIC", "LATENT_MAGIC",
     "read_images", "read_labels", "read_idx", "write_images", "write_labels", "read_imageset",
 ]
 
@@ -128,7 +135,7 @@ def read_idx(path) -> tuple[str, np.ndarray]:
     data : ndarray (as :func:`read_images`, :func:`read_labels` or
         :func:`imsim.formats.latent.read_latent`)
     """
-    from ..formats.latent import LATENT_MAGIC, LATENT_MAGICS, parse_latent
+    from ..formats.latent import parse_latent
 
     data = _read_raw(path)
     magic = _header(data, 1, path)[0]

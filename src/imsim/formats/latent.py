@@ -33,12 +33,9 @@ import numpy as np
 
 from .._io import write_text_atomic
 from .._validation import DataFormatError, check_file
-from ..datasets.idx import check_payload, magic_error, read_header, read_raw, write_idx
+from ..datasets.idx import (LATENT_MAGIC, LATENT_MAGIC_IDX16, LEGACY_LATENT_MAGICS,
+                            check_payload, magic_error, read_header, read_raw, write_idx)
 
-LATENT_MAGIC = 2051
-LATENT_MAGIC_IDX16 = 0x0B03  # idx type code 0x0B (16-bit), 3 dimensions
-LEGACY_LATENT_MAGICS = (1, 69, 999)
-LATENT_MAGICS = (LATENT_MAGIC, LATENT_MAGIC_IDX16, *LEGACY_LATENT_MAGICS)
 LATENT_MAX = 25500
 
 __all__ = [
