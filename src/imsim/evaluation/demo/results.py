@@ -151,6 +151,7 @@ class RunInfo(_Result):
     command: str | None = None
     started: str
     wall_seconds: float
+    cpu_seconds: float | None = None  # CPU time of the process (None: not recorded)
     steps: list  # [{"step", "seconds"}]
     config: dict  # DemoConfig.to_dict()
     machine: dict  # machine_info()

@@ -97,7 +97,7 @@ def run_demo(config: DemoConfig | None = None, out_dir="imsim-demo", *,
     config = config or DemoConfig.from_preset("default")
     log = log or (lambda line: None)
     out_dir = Path(out_dir)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     machine = machine_info()
     steps = []
@@ -129,7 +129,7 @@ def run_demo(config: DemoConfig | None = None, out_dir="imsim-demo", *,
 
     machine["load_average_end"] = load_average()
     info = RunInfo(command=command, started=started, wall_seconds=time.perf_counter() - start,
-                   steps=steps, config=config.to_dict(), data=data, machine=machine,
+                   cpu_seconds=time.process_time() - cpu_start, steps=steps, config=config.to_dict(), data=data, machine=machine,
                    out_dir=str(out_dir))
     write_result(ctx.results_dir, "run", info)
     run.results = {"run": info.to_dict(), **run.results}
