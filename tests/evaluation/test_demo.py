@@ -215,5 +215,6 @@ def test_results_of_older_runs_still_read(tiny_run, tmp_path):
     typed = read_results(tmp_path)
     assert typed.autoencoder.clipped_train_share is None
     assert typed.autoencoder.to_dict()["from_the_future"] == {"kept": True}
+    assert typed.to_dicts() == load_results(tmp_path)  # read and written again: unchanged
     assert summarize(typed) == summarize(run.results)
 

@@ -104,6 +104,11 @@ def data_label(data: dict) -> str:
 
 # ------------------------------------------------------------------ result types
 
+#: optional keys that files written before them lack: left out when None, so an older
+#: file read and written again is unchanged
+_OMITTED_WHEN_NONE = ("seconds", "data", "reason", "cpu_seconds", "clipped_train_share")
+
+
 @dataclass(kw_only=True)
 class _Result:
     """Fields common to every file; keys this version does not know stay in ``extra``."""
@@ -116,7 +121,7 @@ class _Result:
     def to_dict(self) -> dict:
         out = {"experiment": self.experiment}
         for f in fields(self):
-            if f.name != "extra" and not (f.name in ("seconds", "data", "reason")
+            if f.name != "extra" and not (f.name in _OMITTED_WHEN_NONE
                                           and getattr(self, f.name) is None):
                 out[f.name] = getattr(self, f.name)
         out.update(self.extra)
