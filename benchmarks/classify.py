@@ -74,7 +74,7 @@ def main(argv=None) -> int:
     train_set = train_set.head(args.limit)
     if args.model:
         autoencoder = load_checkpoint(args.model, expect_input_shape=(28, 28, 1),
-                                      architecture="ConvAutoencoder")
+                                      architecture="ConvAutoencoder").model
     else:
         print("no --model: training the default autoencoder first (not timed)", flush=True)
         autoencoder, _ = fit_autoencoder(train_set, train_config=TrainConfig(threads=args.threads))

@@ -27,7 +27,8 @@ import numpy as np
 
 from imsim.datasets import read_images, read_labels
 from imsim.distances import topk
-from imsim.distances.emd import _Searcher, _load_emd_c, emd, ground_distance, signatures
+from imsim.distances.emd import _load_emd_c, emd, ground_distance, signatures
+from imsim.distances.emd_knn import _Searcher
 from imsim.evaluation.emd import emd_sweep
 from imsim.evaluation.metrics import label_accuracy
 

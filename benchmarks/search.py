@@ -56,7 +56,13 @@ def _mnist_dir(arg: str | None) -> Path:
     sys.exit("MNIST not found: pass --mnist DIR (the folder with train-images-idx3-ubyte.gz)")
 
 
-def _load_config(path: Path) -> list[dict]:
+def _load_config(path: Path | None) -> list[dict]:
+    """The sweep: the packaged one (imsim/evaluation/search_sweeps.toml, "benchmark"),
+    or a TOML file of [[run]] tables."""
+    if path is None:
+        from imsim.evaluation.demo import search_sweep
+
+        return search_sweep("benchmark")
     try:
         import tomllib
     except ImportError:  # Python 3.10
@@ -132,7 +138,9 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="1,000 queries instead of 10,000")
     p.add_argument("--queries", type=int, help="number of queries (overrides --quick)")
-    p.add_argument("--config", type=Path, default=ROOT / "benchmarks" / "configs" / "search.toml")
+    p.add_argument("--config", type=Path, default=None,
+                   help="a TOML file of [[run]] tables (default: the \"benchmark\" sweep of "
+                        "imsim/evaluation/search_sweeps.toml, shared with the demo)")
     p.add_argument("--mnist", help="folder with the MNIST idx files")
     p.add_argument("--latent-data", type=Path, help="latent file of the 60,000 training images")
     p.add_argument("--latent-queries", type=Path, help="latent file of the test images")

@@ -7,7 +7,7 @@ import pytest
 
 import imsim.distances.kernels as K
 from imsim import _threads
-from imsim.distances.emd import _n_workers
+from imsim.distances.emd_knn import _n_workers
 
 
 @pytest.fixture

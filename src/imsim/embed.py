@@ -1,40 +1,29 @@
-"""Images -> latent vectors, and latent vectors <-> the 0..25500 latent files.
+"""Images -> latent vectors (torch), and the jobs that write them as latent files.
 
-The latent file format (the original assignment's) stores each value as an integer
-in 0..25500. The mapping is linear, with one :class:`LatentScale` (a minimum and a
-maximum) that is
-
-* **global over all dimensions**, so L1/L2 distances between integer vectors keep
-  the proportions of the distances between the float latents; and
-* **fitted once, on the data set**, then reused for every query set (and stored in
-  the model's checkpoint and beside every latent file as ``<file>.json``), so data set
-  and queries live in the same integer space. The original programs scaled each file
-  by its own min/max, which put queries and data in different spaces.
-
-Values outside the fitted range (a query more extreme than any data-set image) are
-clipped to 0 or 25500.
+The latent file format and its scale (:class:`LatentScale`, :func:`fit_scale`,
+:func:`write_latent_files`, ...) live in :mod:`imsim.formats.latent`, which needs no
+torch; their names are re-exported here for old imports. This module adds what needs
+a model: :func:`encode`, :func:`fit_and_save` (train, fit the scale, save the model)
+and :func:`reduce_files` (the ``imsim reduce`` job).
 """
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ._io import write_text_atomic
 from ._progress import progress as _progress_bar
-from ._validation import DataFormatError, check_file
-from .datasets import read_latent, write_latent
-from .datasets.idx import LATENT_MAX
+from .formats.latent import (LATENT_MAX, LatentFiles, LatentScale, fit_scale, from_uint16,
+                             read_latent_file, scale_path, to_uint16, write_latent_file,
+                             write_latent_files)
 from .models import inference_encoder, model_pixels, reconstruct, to_tensor
 
 __all__ = [
-    "LATENT_MAX", "LatentScale", "encode", "reconstruct", "fit_scale", "to_uint16",
-    "from_uint16", "write_latent_file", "read_latent_file", "scale_path",
-    "fit_and_save", "reduce_files",
+    "LATENT_MAX", "LatentScale", "LatentFiles", "encode", "reconstruct", "fit_scale",
+    "to_uint16", "from_uint16", "write_latent_file", "write_latent_files", "read_latent_file",
+    "scale_path", "fit_and_save", "save_autoencoder", "reduce_files",
 ]
 
 
@@ -71,124 +60,6 @@ def encode(model, images, *, batch_size: int = 1024, progress: bool = True) -> n
     return out
 
 
-@dataclass(frozen=True)
-class LatentScale:
-    """The linear map between float latents and the integers 0..25500.
-
-    ``value = round((latent - min) / (max - min) * 25500)``, the same ``min`` and
-    ``max`` for every dimension.
-    """
-
-    min: float
-    max: float
-
-    def __post_init__(self):
-        if not (np.isfinite(self.min) and np.isfinite(self.max)) or self.max < self.min:
-            raise ValueError(f"a latent scale needs finite min <= max, got {self.min}, {self.max}")
-
-    def to_json(self) -> dict:
-        return {"min": float(self.min), "max": float(self.max), "levels": LATENT_MAX}
-
-    @classmethod
-    def from_json(cls, d) -> "LatentScale":
-        if isinstance(d, LatentScale):
-            return d
-        try:
-            levels = d.get("levels", LATENT_MAX)
-            scale = cls(float(d["min"]), float(d["max"]))
-        except (AttributeError, KeyError, TypeError, ValueError) as exc:
-            raise DataFormatError(f"not a latent scale (expected {{\"min\", \"max\"}}): {d!r}"
-                                  ) from exc
-        if levels != LATENT_MAX:
-            raise DataFormatError(f"latent scale for 0..{levels}, expected 0..{LATENT_MAX}")
-        return scale
-
-
-def fit_scale(latents) -> LatentScale:
-    """The global min and max of ``latents`` (ndarray (N, D) float): fit on the data set."""
-    z = np.asarray(latents, dtype=np.float32)
-    if z.ndim != 2 or z.size == 0:
-        raise ValueError(f"latents must be a non-empty (N, D) matrix, got shape {z.shape}")
-    if not np.isfinite(z).all():
-        raise ValueError("latents contain NaN or infinite values")
-    return LatentScale(float(z.min()), float(z.max()))
-
-
-def to_uint16(latents, scale: LatentScale) -> np.ndarray:
-    """Float latents -> integers 0..25500 under ``scale``.
-
-    Parameters
-    ----------
-    latents : ndarray of shape (N, D), float
-    scale : LatentScale
-
-    Returns
-    -------
-    ndarray of shape (N, D), dtype uint16, values in 0..25500. Values below
-    ``scale.min`` become 0 and values above ``scale.max`` become 25500 (clipped);
-    a scale with min == max maps everything to 0.
-    """
-    z = np.asarray(latents, dtype=np.float64)
-    if z.ndim != 2:
-        raise ValueError(f"latents must have shape (N, D), got {z.shape}")
-    width = scale.max - scale.min
-    if width == 0:
-        return np.zeros(z.shape, dtype=np.uint16)
-    v = np.rint((z - scale.min) * (LATENT_MAX / width))
-    return np.clip(v, 0, LATENT_MAX).astype(np.uint16)
-
-
-def from_uint16(values, scale: LatentScale) -> np.ndarray:
-    """Integers 0..25500 -> float latents (within ``(max - min) / 51000`` of the originals).
-
-    Returns
-    -------
-    ndarray of shape (N, D), dtype float32
-    """
-    v = np.asarray(values)
-    if v.ndim != 2:
-        raise ValueError(f"latent values must have shape (N, D), got {v.shape}")
-    z = scale.min + v.astype(np.float64) * ((scale.max - scale.min) / LATENT_MAX)
-    return z.astype(np.float32)
-
-
-def scale_path(path) -> Path:
-    """Where the scale of a latent file is kept: ``<path>.json``."""
-    path = Path(path)
-    return path.with_name(path.name + ".json")
-
-
-def write_latent_file(path, latents, scale: LatentScale) -> Path:
-    """Write float ``latents`` (N, D) as a 0..25500 latent file plus ``<path>.json``.
-
-    The integers go through :func:`to_uint16` (clipping to the scale's range) and
-    :func:`imsim.datasets.write_latent`; the JSON holds the scale, so
-    :func:`read_latent_file` gives back floats.
-    """
-    path = Path(path)
-    write_latent(path, to_uint16(latents, scale))
-    write_text_atomic(scale_path(path), json.dumps(scale.to_json(), indent=2) + "\n")
-    return path
-
-
-def read_latent_file(path) -> tuple[np.ndarray, LatentScale]:
-    """Read a latent file and the scale beside it.
-
-    Returns
-    -------
-    latents : ndarray of shape (N, D), dtype float32
-    scale : LatentScale
-    """
-    values = read_latent(path)
-    spath = scale_path(path)
-    check_file(spath, f"latent scale for {path} (written beside it by imsim)")
-    try:
-        scale = LatentScale.from_json(json.loads(spath.read_text(encoding="utf-8")))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataFormatError(f"{spath}: not valid JSON ({exc})") from None
-    return from_uint16(values, scale), scale
-
-
 def fit_and_save(images, model_dir, model_config=None, train_config=None, *,
                  progress: bool = True, callback=None):
     """Train an autoencoder on ``images``, fit the latent scale on them, save both.
@@ -214,16 +85,32 @@ def fit_and_save(images, model_dir, model_config=None, train_config=None, *,
 
 
 def _fit_and_save(images, model_dir, model_config, train_config, progress, callback):
-    from .models import TrainConfig, fit_autoencoder, save_checkpoint
+    from .models import TrainConfig, fit_autoencoder
 
     train_config = train_config or TrainConfig()
     model, history = fit_autoencoder(images, model_config, train_config, progress=progress,
                                      callback=callback)
+    scale, latents = save_autoencoder(model_dir, model, images, history=history,
+                                      train_config=train_config, progress=progress)
+    return model, history, scale, latents
+
+
+def save_autoencoder(model_dir, model, images, *, history=None, train_config=None,
+                     progress: bool = True):
+    """Save a trained autoencoder with the latent scale fitted on ``images``' latents.
+
+    Returns
+    -------
+    scale : LatentScale
+    latents : ndarray of shape (N, latent_dim), float32, the latents of ``images``
+    """
+    from .models import save_checkpoint
+
     latents = encode(model, images, progress=progress)
     scale = fit_scale(latents)
-    save_checkpoint(model_dir, model, history=history, latent_scale=scale,
-                    extra={"train_config": train_config.to_dict()})
-    return model, history, scale, latents
+    extra = {"train_config": train_config.to_dict()} if train_config is not None else None
+    save_checkpoint(model_dir, model, history=history, latent_scale=scale, extra=extra)
+    return scale, latents
 
 
 def reduce_files(dataset, queryset, out_dataset, out_query, *, model_dir=None,
@@ -238,19 +125,23 @@ def reduce_files(dataset, queryset, out_dataset, out_query, *, model_dir=None,
     out_dataset, out_query : path-like
         Latent files to write (each with its ``.json`` scale beside it).
     model_dir : path-like, optional
-        A trained autoencoder. Without one, a model is trained on ``dataset`` with
-        ``model_config``/``train_config`` and saved to ``save_model_dir`` (default:
-        a ``model`` folder beside ``out_dataset``).
+        A trained autoencoder; it is only read. Its stored latent scale is used; a
+        checkpoint without one gets a scale fitted on ``dataset`` for these files
+        (the model folder is left as it was). Without ``model_dir``, a model is
+        trained on ``dataset`` with ``model_config``/``train_config`` and saved to
+        ``save_model_dir`` (default: a ``model`` folder beside ``out_dataset``).
 
     Returns
     -------
     dict with ``model_dir``, ``trained`` (bool), ``history`` (or None), ``scale``,
-    ``n_dataset``, ``n_query``, ``latent_dim``, ``clipped_query`` (share of query
-    values outside the scale, clipped) and ``encode_seconds`` (encoding wall time,
-    seconds; the query set only when the data set was encoded during training).
+    ``scale_source`` ("model": the one stored in ``model_dir``; "dataset": fitted on
+    the data set now), ``n_dataset``, ``n_query``,
+    ``latent_dim``, ``clipped_dataset`` / ``clipped_query`` (share of values outside
+    the scale, clipped) and ``encode_seconds`` (encoding wall time, seconds; the query
+    set only when the data set was encoded during training).
     """
     from .datasets import open_images
-    from .models import load_checkpoint, update_checkpoint_meta
+    from .models import load_checkpoint
 
     data = open_images(dataset)
     query = open_images(queryset)
@@ -263,22 +154,18 @@ def reduce_files(dataset, queryset, out_dataset, out_query, *, model_dir=None,
         model, history, scale, z_data = _fit_and_save(data, model_dir, model_config,
                                                       train_config, progress, callback)
     else:
-        model = load_checkpoint(model_dir, expect_input_shape=data.images.shape[1:],
-                                architecture="ConvAutoencoder")
-        if model.latent_scale is not None:
-            scale = LatentScale.from_json(model.latent_scale)
+        checkpoint = load_checkpoint(model_dir, expect_input_shape=data.images.shape[1:],
+                                     architecture="ConvAutoencoder")
+        model, scale = checkpoint.model, checkpoint.latent_scale
     start = time.perf_counter()
     if z_data is None:
         z_data = encode(model, data, progress=progress)
     z_query = encode(model, query, progress=progress)
     seconds = time.perf_counter() - start
-    if scale is None:  # a checkpoint without a scale: fit it on this data set, keep it
-        scale = fit_scale(z_data)
-        update_checkpoint_meta(model_dir, latent_scale=scale)
-    write_latent_file(out_dataset, z_data, scale)
-    write_latent_file(out_query, z_query, scale)
-    outside = (z_query < scale.min) | (z_query > scale.max)
+    files = write_latent_files(out_dataset, z_data, out_query, z_query, scale)
     return {"model_dir": str(model_dir), "trained": history is not None, "history": history,
-            "scale": scale, "n_dataset": len(data), "n_query": len(query),
-            "latent_dim": int(z_data.shape[1]), "clipped_query": float(outside.mean()),
-            "encode_seconds": seconds}
+            "scale": files.scale,
+            "scale_source": "model" if history is None and scale is not None else "dataset",
+            "n_dataset": files.n_dataset, "n_query": files.n_query,
+            "latent_dim": files.latent_dim, "clipped_dataset": files.clipped_dataset,
+            "clipped_query": files.clipped_query, "encode_seconds": seconds}

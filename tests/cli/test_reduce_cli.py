@@ -134,3 +134,31 @@ def test_interactive_train_menu_saves(files, capsys, monkeypatch):
     assert rc == 0
     assert "saved the model to" in capsys.readouterr().out
     assert (files / "saved" / "model.safetensors").exists()
+
+
+def test_reduce_with_a_model_only_reads_it(files, capsys):
+    model = files / "m"
+    assert main(["train", "-d", str(files / "data.idx.gz"), "--out", str(model), "--epochs", "1",
+                 "--no-plots", *SMALL]) == 0
+    meta = json.loads((model / "config.json").read_text())
+    args = ["reduce", "-d", str(files / "data.idx.gz"), "-q", str(files / "query.idx"),
+            "-od", str(files / "d.lat"), "-oq", str(files / "q.lat"), "--model", str(model)]
+    # an older checkpoint without a scale: one is fitted for these files, the folder stays
+    del meta["latent_scale"]
+    (model / "config.json").write_text(json.dumps(meta))
+    before = {p.name: p.read_bytes() for p in model.iterdir()}
+    capsys.readouterr()
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert f"note: {model} holds no latent scale: fitted one on the data set" in out
+    assert {p.name: p.read_bytes() for p in model.iterdir()} == before
+    assert read_latent(files / "d.lat").max() == 25500
+    # a stored scale narrower than the data: clipping is reported for both files
+    z = json.loads((files / "d.lat.json").read_text())
+    middle = (z["min"] + z["max"]) / 2
+    meta["latent_scale"] = {"min": middle, "max": middle + 1e-3, "levels": 25500}
+    (model / "config.json").write_text(json.dumps(meta))
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "of the data-set values fell outside the model's latent scale and were clipped" in out
+    assert "of the query values fell outside the model's latent scale and were clipped" in out

@@ -43,30 +43,6 @@ def test_labels_round_trip(tmp_path, rng):
     assert idx.read_idx(path)[0] == "labels"
 
 
-def test_latent_round_trip_and_layout(tmp_path, rng):
-    values = rng.integers(0, idx.LATENT_MAX + 1, size=(6, 10)).astype(np.uint16)
-    path = tmp_path / "latent"
-    idx.write_latent(path, values)
-    raw = path.read_bytes()
-    assert struct.unpack(">4i", raw[:16]) == (idx.LATENT_MAGIC, 6, 1, 10)
-    assert len(raw) == 16 + 6 * 10 * 2
-    assert struct.unpack(">H", raw[16:18])[0] == values[0, 0]
-    np.testing.assert_array_equal(idx.read_latent(path), values)
-    kind, data = idx.read_idx(path)
-    assert kind == "latent"
-    np.testing.assert_array_equal(data, values)
-
-
-@pytest.mark.parametrize("magic", [1, 69, 999])
-def test_legacy_latent_magics_warn(tmp_path, magic):
-    values = np.arange(12, dtype=np.uint16).reshape(3, 4)
-    path = tmp_path / "legacy"
-    path.write_bytes(struct.pack(">4i", magic, 3, 1, 4) + values.astype(">u2").tobytes())
-    with pytest.warns(UserWarning, match=str(magic)):
-        got = idx.read_latent(path)
-    np.testing.assert_array_equal(got, values)
-
-
 def test_mnist_real_files(mnist_dir):
     imgs = idx.read_images(mnist_dir / "t10k-images-idx3-ubyte.gz")
     labels = idx.read_labels(mnist_dir / "t10k-labels-idx1-ubyte.gz")
@@ -104,45 +80,13 @@ def test_read_images_errors(tmp_path, images, case, message):
         idx.read_images(path)
 
 
-def test_latent_column_count_disagrees_with_size(tmp_path):
-    values = np.zeros((4, 10), dtype=">u2")
-    path = _write(tmp_path / "lat", struct.pack(">4i", 2051, 4, 1, 12) + values.tobytes())
-    with pytest.raises(DataFormatError, match="12 values per vector.*gives 10"):
-        idx.read_latent(path)
-
-
-def test_latent_value_out_of_range(tmp_path):
-    values = np.full((2, 3), 30000, dtype=">u2")
-    path = _write(tmp_path / "lat", struct.pack(">4i", 2051, 2, 1, 3) + values.tobytes())
-    with pytest.raises(DataFormatError, match="out of range"):
-        idx.read_latent(path)
-
-
-def test_images_file_is_not_a_latent_file(tmp_path, images):
-    path = tmp_path / "imgs"
-    idx.write_images(path, images)
-    with pytest.raises(DataFormatError, match="images file"):
-        idx.read_latent(path)
-
-
-def test_latent_file_is_not_an_images_file(tmp_path):
-    path = tmp_path / "lat"
-    idx.write_latent(path, np.zeros((3, 4), dtype=np.uint16))
-    with pytest.raises(DataFormatError, match="latent file"):
-        idx.read_images(path)
-
-
 def test_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="not found"):
         idx.read_images(tmp_path / "nope")
 
 
 def test_write_rejects_bad_input_and_leaves_no_file(tmp_path):
-    path = tmp_path / "lat"
-    with pytest.raises(ValueError, match="0..25500"):
-        idx.write_latent(path, np.array([[0, 25501]]))
-    with pytest.raises(TypeError, match="integers"):
-        idx.write_latent(path, np.array([[0.5]]))
+    path = tmp_path / "imgs"
     with pytest.raises(TypeError, match="uint8"):
         idx.write_images(path, np.zeros((1, 2, 2), dtype=np.float32))
     assert list(tmp_path.iterdir()) == []

@@ -121,11 +121,15 @@ def test_latent_files_and_model_cache(tiny_run):
     z, scale = read_latent_file(ae["latent_files"]["train"]["path"])
     assert z.shape == (1442, 10) and ae["cached"] is False
     assert scale.min == ae["latent_scale"]["min"]
-    # a second run with the same configuration and data reuses the trained model
+    # a second run with the same configuration and data reuses the trained model, and
+    # only reads its folder
+    folder = run.out_dir / "models" / "autoencoder"
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
     lines = []
     again = run_demo(DemoConfig.from_preset("quick", **TINY), run.out_dir, log=lines.append,
                      progress=False)
     assert again.results["autoencoder"]["cached"] is True
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
     assert sum("reusing the model" in line for line in lines) == 2
     assert again.results["classifier"]["cached"] is True
     assert again.results["classifier"]["accuracy"] == run.results["classifier"]["accuracy"]
@@ -173,3 +177,46 @@ def test_pack_images_round_trip_and_plain_json(tmp_path):
     assert json.loads(path.read_text()) == {"a": 0.5, "b": [0, 1, 2], "c": None, "d": [None, 7]}
     with pytest.raises(FileNotFoundError, match="run.json"):
         load_results(tmp_path)
+
+
+def test_each_result_type_round_trips_its_json(tiny_run, tmp_path):
+    from imsim.cluster import SilhouetteResult
+    from imsim.evaluation.demo import read_results
+    from imsim.evaluation.demo.results import RESULT_TYPES
+    from imsim.evaluation.emd import EMDCorrectness
+
+    run, _ = tiny_run
+    for name, content in run.results.items():
+        typed = RESULT_TYPES[name].from_dict(content)
+        assert typed.to_dict() == content, name
+        assert json.loads(json.dumps(typed.to_dict())) == content  # plain JSON
+    typed = read_results(run.out_dir)
+    assert typed.to_dicts() == load_results(run.out_dir)
+    # what the report needs comes back typed: arrays, EMD runs, silhouettes
+    ex = typed.search.examples
+    assert ex["queries"].dtype == np.uint8 and ex["queries"].shape == (3, 8, 8)
+    assert ex["methods"][0]["images"].shape == (3, 3, 8, 8)
+    assert all(isinstance(r, EMDCorrectness) for r in typed.emd.results)
+    entry = typed.clustering.results[0]
+    assert isinstance(entry.silhouette, SilhouetteResult) and entry.labels.dtype == np.int64
+    assert entry.scores.correct.sum() + entry.scores.incorrect.sum() == 120
+    assert typed.autoencoder.reconstructions["originals"].shape == (10, 8, 8)
+    assert typed.autoencoder.clipped_train_share == 0.0  # the scale is the data set's
+
+
+def test_results_of_older_runs_still_read(tiny_run, tmp_path):
+    from imsim.evaluation.demo import read_results, summarize
+
+    run, _ = tiny_run
+    for name, content in run.results.items():
+        content = dict(content)
+        if name == "autoencoder":
+            del content["clipped_train_share"]  # not recorded before
+            content["from_the_future"] = {"kept": True}  # unknown keys are kept
+        write_result(tmp_path, name, content)
+    typed = read_results(tmp_path)
+    assert typed.autoencoder.clipped_train_share is None
+    assert typed.autoencoder.to_dict()["from_the_future"] == {"kept": True}
+    assert typed.to_dicts() == load_results(tmp_path)  # read and written again: unchanged
+    assert summarize(typed) == summarize(run.results)
+

@@ -6,8 +6,8 @@ import torch
 
 from imsim._validation import DataFormatError
 from imsim.embed import LatentScale, encode
-from imsim.models import (AutoencoderConfig, ConvAutoencoder, TrainConfig, fit_autoencoder,
-                          load_checkpoint, read_checkpoint_meta, save_checkpoint,
+from imsim.models import (AutoencoderConfig, Checkpoint, ConvAutoencoder, TrainConfig,
+                          fit_autoencoder, load_checkpoint, read_checkpoint_meta, save_checkpoint,
                           update_checkpoint_meta)
 
 CONFIG = AutoencoderConfig(input_shape=(8, 8, 1), n_layers=2, filters=[4, 8], hidden_dim=16,
@@ -30,12 +30,15 @@ def test_save_load_gives_identical_latents_and_metadata(tmp_path, trained):
     save_checkpoint(tmp_path / "m", model, history=history, latent_scale=scale,
                     extra={"note": "x"})
     loaded = load_checkpoint(tmp_path / "m", expect_input_shape=(8, 8))
-    assert isinstance(loaded, ConvAutoencoder) and not loaded.training
-    assert loaded.config == model.config
-    np.testing.assert_array_equal(encode(loaded, images, progress=False),
+    assert isinstance(loaded, Checkpoint) and loaded.path == tmp_path / "m"
+    assert isinstance(loaded.model, ConvAutoencoder) and not loaded.model.training
+    assert loaded.model.config == model.config and loaded.config == model.config_dict()
+    assert loaded.architecture == "ConvAutoencoder" and loaded.input_shape == (8, 8, 1)
+    np.testing.assert_array_equal(encode(loaded.model, images, progress=False),
                                   encode(model, images, progress=False))
     assert loaded.history.epochs == history.epochs
-    assert LatentScale.from_json(loaded.latent_scale) == scale
+    assert loaded.latent_scale == scale and loaded.extra == {"note": "x"}
+    assert not hasattr(loaded.model, "latent_scale")  # nothing attached to the torch module
     meta = read_checkpoint_meta(tmp_path / "m")
     assert meta["architecture"] == "ConvAutoencoder" and meta["input_shape"] == [8, 8, 1]
     assert meta["extra"] == {"note": "x"} and meta["imsim_version"]
@@ -47,8 +50,10 @@ def test_update_meta_keeps_weights(tmp_path, trained):
     assert load_checkpoint(tmp_path).latent_scale is None
     update_checkpoint_meta(tmp_path, latent_scale=LatentScale(0.0, 1.0))
     loaded = load_checkpoint(tmp_path)
-    assert loaded.latent_scale == {"min": 0.0, "max": 1.0, "levels": 25500}
-    np.testing.assert_array_equal(encode(loaded, images, progress=False),
+    assert loaded.latent_scale == LatentScale(0.0, 1.0)
+    assert read_checkpoint_meta(tmp_path)["latent_scale"] == {"min": 0.0, "max": 1.0,
+                                                              "levels": 25500}
+    np.testing.assert_array_equal(encode(loaded.model, images, progress=False),
                                   encode(model, images, progress=False))
 
 
@@ -87,6 +92,12 @@ def test_weights_of_another_architecture_or_corrupt_weights(tmp_path, trained):
     save_checkpoint(tmp_path, trained[0])
     (tmp_path / "model.safetensors").write_bytes(b"garbage")
     with pytest.raises(DataFormatError, match="unreadable weights"):
+        load_checkpoint(tmp_path)
+
+
+def test_a_malformed_stored_scale_is_rejected_on_load(tmp_path, trained):
+    save_checkpoint(tmp_path, trained[0], latent_scale={"min": 0.0, "max": 1.0, "levels": 255})
+    with pytest.raises(DataFormatError, match="config.json: latent scale for 0..255"):
         load_checkpoint(tmp_path)
 
 

@@ -24,10 +24,11 @@ def test_classifier_overfits_tiny_set_and_loads_back_identically(tmp_path, bars)
     assert [r["epoch"] for r in history.epochs] == list(range(1, 28))
     assert history.best_epoch > 2
     save_checkpoint(tmp_path, model, history=history)
-    loaded = load_checkpoint(tmp_path, architecture="Classifier", expect_input_shape=(8, 8))
+    checkpoint = load_checkpoint(tmp_path, architecture="Classifier", expect_input_shape=(8, 8))
+    loaded = checkpoint.model
     assert isinstance(loaded, Classifier) and loaded.config == model.config
     np.testing.assert_array_equal(predict_proba(loaded, images), predict_proba(model, images))
-    assert loaded.history.epochs == history.epochs
+    assert checkpoint.history.epochs == history.epochs and checkpoint.latent_scale is None
 
 
 def test_features_start_from_the_autoencoder_and_freeze(bars):

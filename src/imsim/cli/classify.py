@@ -83,7 +83,7 @@ def register(app: typer.Typer) -> None:
         train_set = open_images(data, labels=data_labels)
         test_set = open_images(test, labels=test_labels)
         autoencoder = load_checkpoint(model, expect_input_shape=train_set.images.shape[1:],
-                                      architecture="ConvAutoencoder")
+                                      architecture="ConvAutoencoder").model
         config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, shift=shift,
                              val_fraction=val_fraction, seed=seed, threads=threads)
 

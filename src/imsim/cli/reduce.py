@@ -101,6 +101,16 @@ def _trained_line(history, n_images: int) -> str:
             f"{history.seconds:.1f} s{best}")
 
 
+def _clipping_notes(clipped_dataset: float, clipped_query: float,
+                    model_scale: bool = False) -> None:
+    """One line per latent file whose values fell outside the scale (clipped)."""
+    scale = "the model's latent scale" if model_scale else "the data set's range"
+    for share, which in ((clipped_dataset, "data-set"), (clipped_query, "query")):
+        if share > 0:
+            typer.echo(f"note: {100 * share:.3f}% of the {which} values fell outside "
+                       f"{scale} and were clipped")
+
+
 def _write_plots(model, history, images, model_dir) -> list[Path]:
     from imsim.models import reconstruct
     from imsim.report.training_plots import plot_history, reconstruction_grid
@@ -156,27 +166,25 @@ class _Menu:
             typer.echo(f"wrote {path}")
 
     def save(self) -> Path:
-        from imsim.embed import encode, fit_scale
-        from imsim.models import save_checkpoint
+        from imsim.embed import save_autoencoder
 
         model_dir = Path(typer.prompt("model folder", default=str(self.out_dir)))
-        scale = fit_scale(encode(self.model, self.images))
-        save_checkpoint(model_dir, self.model, history=self.history, latent_scale=scale,
-                        extra={"train_config": self.tc.to_dict()})
+        save_autoencoder(model_dir, self.model, self.images, history=self.history,
+                         train_config=self.tc)
         typer.echo(f"saved the model to {model_dir}")
         return model_dir
 
     def write_latents(self):
-        from imsim.embed import encode, fit_scale, write_latent_file
+        from imsim.embed import encode, write_latent_files
 
         data, query, out_data, out_query = self.latent_jobs
-        z_data = encode(self.model, data)
-        scale = fit_scale(z_data)
-        write_latent_file(out_data, z_data, scale)
-        write_latent_file(out_query, encode(self.model, query), scale)
+        files = write_latent_files(out_data, encode(self.model, data), out_query,
+                                   encode(self.model, query))
+        scale = files.scale
         typer.echo(f"wrote {out_data} ({len(data)} x {self.mc.latent_dim}) and {out_query} "
                    f"({len(query)} x {self.mc.latent_dim}), one scale [{scale.min:.4g}, "
                    f"{scale.max:.4g}]")
+        _clipping_notes(files.clipped_dataset, files.clipped_query)
 
     def run(self):
         self.train()
@@ -334,6 +342,8 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"wrote {out_dataset} ({info['n_dataset']} x {info['latent_dim']}) and "
                    f"{out_query} ({info['n_query']} x {info['latent_dim']}), values 0..25500 on "
                    f"one scale [{scale.min:.4g}, {scale.max:.4g}] (in {out_dataset}.json)")
-        if info["clipped_query"] > 0:
-            typer.echo(f"note: {100 * info['clipped_query']:.3f}% of the query values fell "
-                       f"outside the data set's range and were clipped")
+        if info["scale_source"] == "dataset" and not info["trained"]:
+            typer.echo(f"note: {model} holds no latent scale: fitted one on the data set "
+                       f"(the model folder is unchanged)")
+        _clipping_notes(info["clipped_dataset"], info["clipped_query"],
+                        model_scale=info["scale_source"] == "model")

@@ -26,19 +26,17 @@ replaces that list with comma-separated base URLs of its own.
 """
 from __future__ import annotations
 
-import codecs
 import dataclasses
-import hashlib
 import os
-import pickle
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 
 from .._io import atomic_path
-from .._progress import progress
 from .._validation import DataFormatError, ImsimError
+from ._readers import _CIFAR_BATCHES, load_cifar_parts, load_digits
+from ._download import DOWNLOAD_TIMEOUT_S, ChecksumError, fetch, http_reason, verify  # noqa: F401
 from .folder import SUPPORTED_SUFFIXES, convert_images, load_folder, load_image
 from .idx import read_imageset
 from .imageset import ImageSet
@@ -51,15 +49,10 @@ __all__ = [
 
 SPLITS = ("train", "test")
 CACHE_ENV = "IMSIM_CACHE"
-DOWNLOAD_TIMEOUT_S = 30.0
 
 
 class DatasetUnavailableError(ImsimError, OSError):
     """A named data set is neither on disk nor downloadable (offline, bad checksum)."""
-
-
-class ChecksumError(DataFormatError):
-    """A downloaded file does not have the published checksum."""
 
 
 @dataclass(frozen=True)
@@ -89,7 +82,6 @@ _IDX_FILES = {
 }
 _CIFAR_ARCHIVE = "cifar-10-python.tar.gz"
 _CIFAR_FOLDER = "cifar-10-batches-py"
-_CIFAR_BATCHES = {"train": tuple(f"data_batch_{i}" for i in range(1, 6)), "test": ("test_batch",)}
 _DIGITS = 10
 
 DATASETS: dict[str, DatasetInfo] = {
@@ -252,62 +244,6 @@ def locate(name: str, split: str = "train", *, data_dir=None, cache_dir=None) ->
 
 # ---------------------------------------------------------------- downloading
 
-def _http_reason(exc: Exception) -> str:
-    reason = getattr(exc, "reason", None)
-    if reason is not None and not getattr(exc, "code", None):  # URLError: unwrap the socket error
-        return str(getattr(reason, "strerror", None) or reason)
-    return str(exc) or type(exc).__name__
-
-
-def _fetch(url: str, dest: Path, desc: str) -> None:
-    """Stream ``url`` into ``dest`` with a progress bar; OSError on any failure."""
-    import urllib.request
-
-    from .. import __version__
-
-    request = urllib.request.Request(url, headers={"User-Agent": f"imsim/{__version__}"})
-    with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT_S) as response, \
-            open(dest, "wb") as out:
-        length = response.headers.get("Content-Length")
-        total = int(length) if length and length.isdigit() else None
-        written = 0
-        with progress(total=total, desc=desc, unit="B") as bar:
-            while chunk := response.read(1 << 20):
-                out.write(chunk)
-                written += len(chunk)
-                bar.update(len(chunk))
-    if total is not None and written != total:
-        raise OSError(f"connection closed after {written} of {total} bytes")
-
-
-def _digest(path: Path, kind: str) -> str:
-    """Hex digest of ``path``: MD5 of its bytes, or SHA-256 of its gunzipped bytes."""
-    import gzip
-    import zlib
-
-    if kind == "md5":
-        h = hashlib.md5(usedforsecurity=False)
-        stream = open(path, "rb")
-    else:
-        h = hashlib.sha256()
-        stream = gzip.open(path, "rb")
-    try:
-        with stream:
-            while block := stream.read(1 << 20):
-                h.update(block)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise ChecksumError(f"not a valid gzip file ({exc})") from None
-    return h.hexdigest()
-
-
-def _verify(path: Path, expected: tuple[str, str]) -> None:
-    kind, digest = expected
-    got = _digest(path, kind)
-    if got != digest:
-        label = "SHA-256 of the decompressed content" if kind == "content-sha256" else "MD5"
-        raise ChecksumError(f"checksum mismatch: {label} is {got[:12]}..., expected {digest[:12]}...")
-
-
 def _missing_message(info: DatasetInfo, split: str, data_dir, cache_dir, problem: str) -> str:
     files = info.files[split]
     names = " and ".join(files) if len(files) <= 2 else ", ".join(files)
@@ -334,12 +270,12 @@ def _download(info: DatasetInfo, split: str, data_dir, cache_dir) -> None:
             url = base.rstrip("/") + "/" + file_name
             try:
                 with atomic_path(cache / file_name) as tmp:
-                    _fetch(url, tmp, desc=file_name)
-                    _verify(tmp, info.checksums[file_name])
+                    fetch(url, tmp, desc=file_name)
+                    verify(tmp, info.checksums[file_name])
                 break
             except (OSError, ValueError, http.client.HTTPException) as exc:
                 # unreachable, HTTP error, cut connection or ChecksumError: next mirror
-                failures.append(f"{url}: {_http_reason(exc)}")
+                failures.append(f"{url}: {http_reason(exc)}")
         else:
             for d in new_dirs:  # a failed download leaves no trace, not even folders
                 if d.is_dir() and not any(d.iterdir()):
@@ -351,109 +287,13 @@ def _download(info: DatasetInfo, split: str, data_dir, cache_dir) -> None:
 
 # ---------------------------------------------------------------- loading
 
-def _load_digits(split: str) -> ImageSet:
-    from sklearn.datasets import load_digits
-
-    bunch = load_digits()
-    # scikit-learn stores 0..16 (counts of set pixels in 4x4 blocks); scale to 0..255
-    images = np.rint(bunch.images * (255.0 / 16.0)).astype(np.uint8)
-    labels = bunch.target.astype(np.int64)
-    ids = np.arange(len(images), dtype=np.int64)
-    # Deterministic, stratified split: within each digit, in file order, every
-    # fifth image (the 5th, 10th, ...) is a test image.
-    by_label = np.argsort(labels, kind="stable")
-    first = np.searchsorted(labels[by_label], labels[by_label])
-    rank = np.empty_like(ids)
-    rank[by_label] = np.arange(len(ids)) - first
-    mask = (rank % 5 == 4) if split == "test" else (rank % 5 != 4)
-    return ImageSet(images[mask], labels=labels[mask], ids=ids[mask],
-                    name=f"digits {split} (scikit-learn)",
-                    meta={"dataset": "digits", "split": split, "source": "built in",
-                          "location": None, "classes": list(DATASETS["digits"].classes)})
-
-
-def _cifar_unpickler(stream):
-    """An unpickler that rebuilds numpy arrays and nothing else.
-
-    CIFAR batches are pickles, and a pickle can run arbitrary code; the files may
-    come from anywhere (a user's folder), so only the globals a numpy array needs
-    are allowed.
-    """
-    reconstruct = np.ndarray(0).__reduce__()[0]  # numpy's _reconstruct, wherever it lives
-    allowed = {
-        ("numpy.core.multiarray", "_reconstruct"): reconstruct,
-        ("numpy._core.multiarray", "_reconstruct"): reconstruct,
-        ("numpy", "ndarray"): np.ndarray,
-        ("numpy", "dtype"): np.dtype,
-        ("_codecs", "encode"): codecs.encode,  # how protocol 2 stores bytes
-    }
-
-    class _Unpickler(pickle.Unpickler):
-        def find_class(self, module, name):
-            if (module, name) not in allowed:
-                raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
-            return allowed[(module, name)]
-
-    # latin1 is how numpy arrays pickled under Python 2 (the published batches) load
-    return _Unpickler(stream, encoding="latin1")
-
-
-def _read_cifar_batch(stream, label: str) -> tuple[np.ndarray, np.ndarray]:
-    try:
-        batch = _cifar_unpickler(stream).load()
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a bad file
-        raise DataFormatError(f"{label}: not a CIFAR-10 python batch ({exc})") from None
-    if not isinstance(batch, dict):
-        raise DataFormatError(f"{label}: expected a dict with 'data' and 'labels', "
-                              f"found {type(batch).__name__}")
-    data = batch.get("data", batch.get(b"data"))
-    labels = batch.get("labels", batch.get(b"labels"))
-    data = np.asarray(data) if data is not None else None
-    if data is None or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
-        found = "nothing" if data is None else f"{data.dtype} {data.shape}"
-        raise DataFormatError(f"{label}: 'data' should be uint8 of shape (N, 3072), found {found}")
-    labels = np.asarray(labels if labels is not None else [], dtype=np.int64)
-    if labels.shape != (len(data),):
-        raise DataFormatError(f"{label}: {labels.size} labels for {len(data)} images")
-    # rows hold the red plane, then green, then blue, each 32x32 row-major
-    images = np.ascontiguousarray(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
-    return images, labels
-
-
-def _load_cifar_parts(what: Path, split: str) -> list[tuple[np.ndarray, np.ndarray]]:
-    wanted = _CIFAR_BATCHES[split]
-    if what.is_dir():
-        parts = []
-        for batch in wanted:
-            with open(what / batch, "rb") as f:
-                parts.append(_read_cifar_batch(f, str(what / batch)))
-        return parts
-    import tarfile
-    import zlib
-
-    found = {}
-    try:
-        with tarfile.open(what, "r:*") as tar:
-            for member in tar:
-                base = PurePosixPath(member.name).name
-                if member.isfile() and base in wanted and base not in found:
-                    # read in memory: nothing from the archive is written to disk
-                    found[base] = _read_cifar_batch(tar.extractfile(member), f"{what}:{member.name}")
-    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
-        raise DataFormatError(f"{what}: not a readable CIFAR-10 archive ({exc})") from None
-    missing = [b for b in wanted if b not in found]
-    if missing:
-        raise DataFormatError(f"{what}: archive lacks {', '.join(missing)}")
-    return [found[b] for b in wanted]
-
-
 def _load_found(info: DatasetInfo, split: str, source: str, directory: Path, what) -> ImageSet:
     name = f"{info.name} {split} ({source} {directory})"
     if info.layout == "idx":
         loaded = read_imageset(*what, name=name)
         images, labels = loaded.images, loaded.labels
     else:
-        parts = _load_cifar_parts(what, split)
+        parts = load_cifar_parts(what, split)
         images = np.concatenate([p[0] for p in parts])
         labels = np.concatenate([p[1] for p in parts])
     return ImageSet(images, labels=labels, name=name,
@@ -501,7 +341,7 @@ def load_dataset(name: str, split: str = "train", *, data_dir=None, cache_dir=No
     info = dataset_info(name)
     _check_split(split)
     if info.layout == "sklearn":
-        return _load_digits(split)
+        return load_digits(split, DATASETS["digits"].classes)
     found = _find_local(info, split, data_dir, cache_dir)
     if found is not None:
         return _load_found(info, split, *found)

@@ -1,17 +1,15 @@
-"""MNIST idx files, gzip'd or not, and the project's 2-byte latent format.
+"""MNIST idx files, gzip'd or not: the container, images and labels.
 
 Formats (every header integer is big-endian 32-bit):
 
 * images  : magic 2051, count N, rows H, columns W, then N*H*W unsigned bytes.
 * labels  : magic 2049, count N, then N unsigned bytes.
-* latents : magic 2051 (as the assignment writes them), count N, rows 1,
-  columns D, then N*D big-endian unsigned 16-bit integers in 0..LATENT_MAX.
-  The proper idx magic for 16-bit data (0x0B03 = 2819) is read too, and the magics
-  some original student programs wrote (1, 69, 999) are read with a warning.
 
-An images file and a latent file with magic 2051 are told apart by their size:
-the payload holds N*H*W bytes for images and 2*N*1*D bytes for latents. Every
-reader checks the declared sizes against the file size and says which is wrong.
+The project's 2-byte latent files are idx files too (magic 2051, rows 1); their
+format and scale live in :mod:`imsim.formats.latent`, which builds on the container
+helpers here. An images file and a latent file with magic 2051 are told apart by
+their size: the payload holds N*H*W bytes for images and 2*N*1*D bytes for latents.
+Every reader checks the declared sizes against the file size and says which is wrong.
 Writers are atomic (temporary file + rename).
 """
 from __future__ import annotations
@@ -34,12 +32,13 @@ LABELS_MAGIC = 2049
 LATENT_MAGIC = 2051
 LATENT_MAGIC_IDX16 = 0x0B03  # idx type code 0x0B (16-bit), 3 dimensions
 LEGACY_LATENT_MAGICS = (1, 69, 999)
-LATENT_MAX = 25500
+# the container knows every magic it reads; the latent format itself is
+# imsim.formats.latent's (values 0..25500, scale)
+LATENT_MAGICS = (LATENT_MAGIC, LATENT_MAGIC_IDX16, *LEGACY_LATENT_MAGICS)
 
 __all__ = [
-    "IMAGES_MAGIC", "LABELS_MAGIC", "LATENT_MAGIC", "LATENT_MAX",
-    "read_images", "read_labels", "read_latent", "read_idx",
-    "write_images", "write_labels", "write_latent", "read_imageset",
+    "IMAGES_MAGIC", "LABELS_MAGIC", "LATENT_MAGIC",
+    "read_images", "read_labels", "read_idx", "write_images", "write_labels", "read_imageset",
 ]
 
 
@@ -183,55 +182,17 @@ def _parse_labels(data: bytes, path) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8, offset=8).astype(np.int64)
 
 
-def read_latent(path) -> np.ndarray:
-    """Read a latent file of 2-byte integers.
-
-    Returns
-    -------
-    ndarray of shape (N, D), dtype uint16, values in 0..LATENT_MAX
-        Convert to floats with :func:`imsim.embed.from_uint16` and the scale stored
-        beside the file.
-    """
-    return _parse_latent(_read_raw(path), path)
-
-
-def _parse_latent(data: bytes, path) -> np.ndarray:
-    magic, n, rows, cols = _header(data, 4, path)
-    if magic in LEGACY_LATENT_MAGICS:
-        warnings.warn(f"{path}: magic number {magic} (written by an original student "
-                      f"program), reading it as a latent file", stacklevel=3)
-    elif magic not in (LATENT_MAGIC, LATENT_MAGIC_IDX16):
-        raise _magic_error(path, magic, f"{LATENT_MAGIC} for a latent file")
-    if n < 0 or rows <= 0 or cols <= 0:
-        raise DataFormatError(f"{path}: invalid header sizes count={n} rows={rows} columns={cols}")
-    payload = len(data) - 16
-    if payload == n * rows * cols and rows > 1:
-        raise DataFormatError(
-            f"{path}: this is a 1-byte images file ({n} x {rows} x {cols}), not a latent file"
-        )
-    dims = rows * cols
-    if n > 0 and payload % (2 * n) == 0 and payload != 2 * n * dims:
-        raise DataFormatError(
-            f"{path}: header says {dims} values per vector (rows={rows}, columns={cols}) but "
-            f"the file size gives {payload // (2 * n)} for {n} vectors"
-        )
-    _check_payload(path, payload, 2 * n * dims, f"{n} x {dims} x 2")
-    values = np.frombuffer(data, dtype=">u2", offset=16).astype(np.uint16).reshape(n, dims)
-    if values.size and values.max() > LATENT_MAX:
-        raise DataFormatError(
-            f"{path}: value {int(values.max())} out of range, latent values are 0..{LATENT_MAX}"
-        )
-    return values
-
-
 def read_idx(path) -> tuple[str, np.ndarray]:
     """Read any idx file this project knows and say which kind it is.
 
     Returns
     -------
     kind : {"images", "labels", "latent"}
-    data : ndarray (as :func:`read_images`, :func:`read_labels` or :func:`read_latent`)
+    data : ndarray (as :func:`read_images`, :func:`read_labels` or
+        :func:`imsim.formats.latent.read_latent`)
     """
+    from ..formats.latent import parse_latent
+
     data = _read_raw(path)
     magic = _header(data, 1, path)[0]
     if magic == LABELS_MAGIC:
@@ -240,8 +201,8 @@ def read_idx(path) -> tuple[str, np.ndarray]:
         n, rows, cols = struct.unpack(">3i", data[4:16])
         if not (rows == 1 and len(data) - 16 == 2 * n * cols and n > 0):
             return "images", _parse_images(data, path)
-    if magic in (LATENT_MAGIC, LATENT_MAGIC_IDX16, *LEGACY_LATENT_MAGICS):
-        return "latent", _parse_latent(data, path)
+    if magic in LATENT_MAGICS:
+        return "latent", parse_latent(data, path)
     raise _magic_error(path, magic, f"{IMAGES_MAGIC} (images), {LABELS_MAGIC} (labels) "
                        f"or {LATENT_MAGIC} (latent)")
 
@@ -283,23 +244,11 @@ def write_labels(path, labels) -> Path:
     return _write(path, header, labels.astype(np.uint8).tobytes())
 
 
-def write_latent(path, values) -> Path:
-    """Write integer latents of shape (N, D), values in 0..LATENT_MAX, as a latent file.
-
-    The header is (LATENT_MAGIC, N, 1, D) and each value is a big-endian uint16.
-    """
-    values = np.asarray(values)
-    if values.ndim != 2:
-        raise ValueError(f"latents must have shape (N, D), got {values.shape}")
-    if values.dtype.kind not in "ui":
-        raise TypeError(f"latent values must be integers, got {values.dtype}; "
-                        "convert with imsim.embed.to_uint16")
-    if values.size and (values.min() < 0 or values.max() > LATENT_MAX):
-        raise ValueError(f"latent values must be in 0..{LATENT_MAX}, got "
-                         f"{int(values.min())}..{int(values.max())}")
-    n, d = values.shape
-    header = struct.pack(">4i", LATENT_MAGIC, n, 1, d)
-    return _write(path, header, values.astype(">u2").tobytes())
+# The container as the other idx format of this project (the 2-byte latent files of
+# imsim.formats.latent) uses it: read (gunzipped, size-checked) bytes, parse a header,
+# check a payload size, name a wrong magic, write atomically.
+read_raw, read_header, check_payload, magic_error, write_idx = (
+    _read_raw, _header, _check_payload, _magic_error, _write)
 
 
 def read_imageset(images_path, labels_path=None, *, name: str | None = None):

@@ -67,11 +67,11 @@ class AutoencoderEncoder(Encoder):
     def load_checkpoint(cls, folder, input_shape=None) -> "AutoencoderEncoder":
         from ..models import ConvAutoencoder, load_checkpoint
 
-        model = load_checkpoint(Path(folder), expect_input_shape=input_shape,
-                                architecture=ConvAutoencoder.architecture)
-        h, w, c = model.input_shape
-        enc = cls(model.latent_dim, size=h, color=c == 3)
-        enc.model, enc.history = model, getattr(model, "history", None)
+        ck = load_checkpoint(Path(folder), expect_input_shape=input_shape,
+                             architecture=ConvAutoencoder.architecture)
+        h, w, c = ck.input_shape
+        enc = cls(ck.model.latent_dim, size=h, color=c == 3)
+        enc.model, enc.history = ck.model, ck.history
         if enc.history is not None:
             enc.train_seconds = float(getattr(enc.history, "seconds", 0.0) or 0.0)
         return enc

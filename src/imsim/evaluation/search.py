@@ -146,7 +146,8 @@ def _check_inputs(X, Q, Zx, Zq):
 
 
 def evaluate(X, Q, specs: list[dict], *, dataset: str = "data", metric: str = "l1",
-             Zx=None, Zq=None, k: int = 10, cache_dir=None, show_progress: bool = False) -> list[dict]:
+             Zx=None, Zq=None, k: int = 10, cache_dir=None, show_progress: bool = False,
+             on_fit=None) -> list[dict]:
     """Run a sweep of methods and parameters; one record per (method, params).
 
     Parameters
@@ -160,6 +161,9 @@ def evaluate(X, Q, specs: list[dict], *, dataset: str = "data", metric: str = "l
     Zx, Zq : latent vectors of the data and queries, for ``"reduced"`` (given to it
         as a :class:`~imsim.search.LatentTable` encoder)
     k : int, neighbours asked of every method (recall@10 needs 10)
+    on_fit : callable(spec, index), optional
+        Called with each fitted index before its searches, so a caller can ask it
+        more (the demo's example queries) without building it again.
 
     Returns
     -------
@@ -179,6 +183,8 @@ def evaluate(X, Q, specs: list[dict], *, dataset: str = "data", metric: str = "l
         t0 = time.perf_counter()
         index.fit(X)
         build_s = time.perf_counter() - t0
+        if on_fit is not None:
+            on_fit(spec, index)
         for query in spec.get("query") or [{}]:
             _, I, ms, cpu_ms = timed_search(index, Q, k, show_progress=show_progress, **query)
             records.append({"dataset": dataset, "method": method, "name": index.name,

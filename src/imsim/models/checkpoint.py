@@ -11,10 +11,13 @@ a file of another kind, or a model for other images, is rejected with a clear er
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .._io import atomic_path, write_text_atomic
 from .._validation import DataFormatError
+from ..formats.latent import LatentScale
 
 FORMAT = "imsim-checkpoint"
 WEIGHTS = "model.safetensors"
@@ -28,6 +31,43 @@ def _architectures() -> dict:
     return {cls.architecture: cls for cls in (ConvAutoencoder, Classifier)}
 
 
+@dataclass
+class Checkpoint:
+    """A model loaded by :func:`load_checkpoint`, with what its folder says about it.
+
+    Attributes
+    ----------
+    model : ConvAutoencoder or Classifier
+        In eval mode, on the CPU.
+    path : Path
+        The checkpoint folder.
+    architecture : str
+        ``"ConvAutoencoder"`` or ``"Classifier"``.
+    config : dict
+        The model's configuration (what rebuilt it).
+    input_shape : tuple of int
+        (H, W, C) of the images it takes.
+    history : History or None
+        The training history, when it was saved.
+    latent_scale : LatentScale or None
+        The scale of the 0..25500 latent files, when it was saved (autoencoders).
+    extra : dict
+        What the writer kept beside it (e.g. ``train_config``).
+    imsim_version : str or None
+        The imsim version that wrote it.
+    """
+
+    model: Any
+    path: Path
+    architecture: str
+    config: dict
+    input_shape: tuple
+    history: Any = None
+    latent_scale: LatentScale | None = None
+    extra: dict = field(default_factory=dict)
+    imsim_version: str | None = None
+
+
 def save_checkpoint(model_dir, model, *, history=None, latent_scale=None, extra=None) -> Path:
     """Write ``model`` to the folder ``model_dir`` (created if needed).
 
@@ -38,7 +78,7 @@ def save_checkpoint(model_dir, model, *, history=None, latent_scale=None, extra=
     history : History or dict, optional
         The training history, stored for plots and reports.
     latent_scale : LatentScale or dict, optional
-        The scale of the 0..25500 latent files (see :mod:`imsim.embed`).
+        The scale of the 0..25500 latent files (see :mod:`imsim.formats.latent`).
     extra : dict, optional
         Anything JSON-serialisable the caller wants kept (e.g. the training config).
 
@@ -96,7 +136,8 @@ def read_checkpoint_meta(model_dir) -> dict:
     return meta
 
 
-def load_checkpoint(model_dir, *, expect_input_shape=None, architecture: str | None = None):
+def load_checkpoint(model_dir, *, expect_input_shape=None,
+                    architecture: str | None = None) -> Checkpoint:
     """Rebuild the model saved in ``model_dir``, in eval mode on the CPU.
 
     Parameters
@@ -110,9 +151,10 @@ def load_checkpoint(model_dir, *, expect_input_shape=None, architecture: str | N
 
     Returns
     -------
-    ConvAutoencoder or Classifier
-        With ``.history`` (History or None), ``.latent_scale`` (dict or None) and
-        ``.checkpoint_meta`` (the whole JSON description) attached.
+    Checkpoint
+        ``.model`` is the ConvAutoencoder or Classifier; ``.history``,
+        ``.latent_scale`` (LatentScale or None), ``.config`` and ``.extra`` come
+        from the folder's JSON. A malformed stored scale is rejected here.
     """
     import torch
     from safetensors import SafetensorError
@@ -153,10 +195,16 @@ def load_checkpoint(model_dir, *, expect_input_shape=None, architecture: str | N
                               ) from None
     # the memory layout training used (see to_tensor), so latents match bit for bit
     model.to(memory_format=torch.channels_last).eval()
-    model.history = History.from_dict(meta["history"]) if meta.get("history") else None
-    model.latent_scale = meta.get("latent_scale")
-    model.checkpoint_meta = meta
-    return model
+    scale = meta.get("latent_scale")
+    try:
+        scale = None if scale is None else LatentScale.from_json(scale)
+    except DataFormatError as exc:
+        raise DataFormatError(f"{model_dir / CONFIG}: {exc}") from None
+    return Checkpoint(model=model, path=model_dir, architecture=arch, config=meta["config"],
+                      input_shape=shape,
+                      history=History.from_dict(meta["history"]) if meta.get("history") else None,
+                      latent_scale=scale, extra=dict(meta.get("extra") or {}),
+                      imsim_version=meta.get("imsim_version"))
 
 
 def update_checkpoint_meta(model_dir, **fields) -> None:

@@ -8,16 +8,15 @@ results; each table states the data sizes and parameters it was measured with.
 """
 from __future__ import annotations
 
-import base64
-import html
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
-
 from .._io import write_text_atomic
-from ..evaluation.demo import RESULTS, data_label, load_results, summarize, unpack_images
+from ..evaluation.demo.results import RESULTS, DemoResults, data_label, read_results
+from ._markup import _esc, _Figures, _missing, _secs, _when
+from ._sections import (_autoencoder, _classifier, _clustering, _emd, _examples, _latent_map,
+                        _machine, _search, _summary)
 
 __all__ = ["SECTIONS", "build_report", "render_report"]
 
@@ -79,462 +78,41 @@ pre{background:var(--soft);border:1px solid var(--line);border-radius:6px;paddin
 footer{margin-top:40px;font-size:12px;color:var(--muted)}
 """
 
-_SHORT = {"NEW SPACE": "new space (latent k-medians)",
-          "ORIGINAL SPACE": "original space (pixel k-medians)",
-          "CLASSES AS CLUSTERS": "classes as clusters (classifier)"}
-
-
-# ------------------------------------------------------------------ small helpers
-
-def _esc(value) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _num(value, digits: int = 4, *, signed: bool = False) -> str:
-    """A number as text: ``digits`` significant figures for floats, "–" for None."""
-    if value is None:
-        return "\u2013"
-    if isinstance(value, bool) or isinstance(value, (int, np.integer)):
-        return f"{int(value):,}"
-    value = float(value)
-    if value != 0 and abs(value) < 1e-4:
-        return f"{value:{'+' if signed else ''}.{digits - 1}e}"
-    return f"{value:{'+' if signed else ''},.{max(0, digits - 1 - _magnitude(value))}f}"
-
-
-def _magnitude(value: float) -> int:
-    return int(np.floor(np.log10(abs(value)))) if value else 0
-
-
-def _secs(value) -> str:
-    """Seconds as "850 ms", "12.3 s" or "8 min 27 s"."""
-    if value is None:
-        return "\u2013"
-    if value >= 120:
-        minutes, seconds = divmod(round(value), 60)
-        return f"{minutes} min {seconds} s"
-    return f"{value:.1f} s" if value >= 1 else f"{value * 1e3:.0f} ms"
-
-
-def _when(iso: str) -> str:
-    """An ISO time stamp as "2025-01-31 14:05 UTC"."""
-    try:
-        stamp = datetime.fromisoformat(iso).astimezone(timezone.utc)
-    except (TypeError, ValueError):
-        return str(iso)
-    return stamp.strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _params(items: dict) -> str:
-    """The line of data sizes and parameters shown beside a table."""
-    parts = [f"<b>{_esc(k)}</b> {_esc(v)}" for k, v in items.items() if v is not None]
-    return f'<p class="params">{" &middot; ".join(parts)}</p>'
-
-
-def _table(header: list[str] | None, rows: list[list], numeric=()) -> str:
-    """An HTML table (no header row when ``header`` is None); columns whose index is in
-    ``numeric`` are right-aligned.
-
-    Cells are escaped unless they are already marked up (wrapped as ``("html", s)``).
-    """
-    def cell(tag, i, v):
-        cls = ' class="num"' if i in numeric else ""
-        text = v[1] if isinstance(v, tuple) and v and v[0] == "html" else _esc(v)
-        return f"<{tag}{cls}>{text}</{tag}>"
-
-    head = "" if header is None else (
-        "<thead><tr>" + "".join(cell("th", i, h) for i, h in enumerate(header)) + "</tr></thead>")
-    body = "".join("<tr>" + "".join(cell("td", i, v) for i, v in enumerate(r)) + "</tr>"
-                   for r in rows)
-    return f'<div class="tablewrap"><table>{head}<tbody>{body}</tbody></table></div>'
-
-
-def _fmt_params(params: dict) -> str:
-    return ", ".join(f"{k}={v}" for k, v in params.items()) or "\u2013"
-
-
-class _Figures:
-    """Draws plots into a scratch folder and returns them as embedded <img> tags."""
-
-    def __init__(self, folder: Path):
-        self.folder = folder
-        self.count = 0
-
-    def img(self, draw, alt: str, *, width: int | None = None) -> str:
-        """``draw(path)`` writes a PNG; returns ``<img src="data:...">`` holding it."""
-        self.count += 1
-        path = self.folder / f"figure{self.count}.png"
-        draw(path)
-        data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
-        size = f' width="{width}"' if width else ""
-        return f'<img src="data:image/png;base64,{data}" alt="{_esc(alt)}"{size}>'
-
-    def figure(self, draw, alt: str, caption: str, *, cls: str = "") -> str:
-        klass = f' class="{cls}"' if cls else ""
-        return (f"<figure{klass}>{self.img(draw, alt)}<figcaption>{caption}</figcaption>"
-                "</figure>")
-
-
-def _missing(name: str) -> str:
-    return (f'<p class="missing">Not in these results: no {_esc(name)}.json was found '
-            f"(run <code>imsim demo</code> to produce it).</p>")
-
-
-# ------------------------------------------------------------------ sections
-
-def _summary(results: dict) -> str:
-    run = results["run"]
-    d = run["data"]
-    rows = [[r["step"], r["result"], _secs(r["seconds"])] for r in summarize(results)]
-    note = f'<p class="note">{_esc(d["note"])}</p>' if d.get("note") else ""
-    return (note + f"<p>imsim learned a {run['config']['latent_dim']}-number vector for every "
-            "image with a convolutional autoencoder, then searched, "
-            "compared, clustered and classified in that space and in the original pixel space. "
-            "The table gives the headline of each step; the sections below hold the details."
-            "</p>" + _params({"data set": data_label(d), "images": f"{d['n_train']:,} train, "
-                              f"{d.get('n_test_used', d['n_test']):,} test",
-                              "image size": "x".join(map(str, d["image_shape"])),
-                              "preset": run["config"]["preset"],
-                              "seed": run["config"]["seed"],
-                              "total time": _secs(run["wall_seconds"])})
-            + _table(["step", "result", "time"], rows, numeric=(2,)))
-
-
-def _autoencoder(ae: dict, figs: _Figures) -> str:
-    from .training_plots import plot_history, reconstruction_grid
-
-    m, t = ae["params"]["model"], ae["params"]["train"]
-    hist = ae.get("history")
-    out = [_params({
-        "architecture": f"{m['n_layers']} conv blocks, filters {m['filters']}, kernel "
-                        f"{m['kernel_size']}, hidden {m['hidden_dim']}, latent {m['latent_dim']}, "
-                        f"batch norm {'on' if m['batch_norm'] else 'off'}",
-        "parameters": f"{ae['params']['n_parameters']:,}",
-        "training images": f"{ae['params']['n_train_images']:,} "
-                           f"({1 - t['val_fraction']:.0%} train / {t['val_fraction']:.0%} "
-                           f"validation, seed {t['seed']})",
-        "schedule": f"{t['epochs']} epochs, batch {t['batch_size']}, {t['optimizer']} "
-                    f"lr {t['lr']} ({t['schedule']})"})]
-    cached = (" The model was reused from an earlier run with the same configuration and "
-              "data; the time is that run's.") if ae.get("cached") else ""
-    out.append(f"<p>Best validation MSE <b>{_num(ae['best_val_mse'])}</b> per pixel (pixels "
-               f"in [0, 1]) at epoch {hist['best_epoch'] if hist else '?'}; training took "
-               f"<b>{_secs(ae['train_seconds'])}</b>. Encoding {ae['encode']['n_images']:,} "
-               f"images took {_secs(ae['encode']['seconds'])}. The latent files hold integers "
-               f"0..25500 on one scale fitted on the data set (latent range "
-               f"{_num(ae['latent_scale']['min'])} to {_num(ae['latent_scale']['max'])}); "
-               f"{ae['clipped_test_share']:.2%} of the test values fell outside it and were "
-               f"clipped.{cached}</p>")
-    rec = ae["reconstructions"]
-    out.append(figs.figure(
-        lambda p: reconstruction_grid(unpack_images(rec["originals"]),
-                                      unpack_images(rec["reconstructions"]), p),
-        "reconstructions", "Test images, one per label (top), and their reconstructions from "
-                           f"the {m['latent_dim']}-number latent vector (bottom)."))
-    if hist and hist["epochs"]:
-        curves = figs.figure(
-            lambda p: plot_history(hist, p, title="autoencoder loss per epoch"),
-            "loss curves", "Training (dashed) and validation (solid) MSE per epoch.")
-        rows = [[e["epoch"], _num(e["train_loss"]), _num(e["val_loss"]), _secs(e["seconds"])]
-                for e in hist["epochs"]]
-        table = _table(["epoch", "train MSE", "validation MSE", "time"], rows,
-                       numeric=(0, 1, 2, 3))
-        out.append(f'<div class="grid">{curves}<div>{table}</div></div>')
-    return "".join(out)
-
-
-def _latent_map(ae: dict, figs: _Figures, seed: int) -> str:
-    from .map_plots import latent_map, project_2d
-
-    mp = ae["map"]
-    Z = np.asarray(mp["latents"], dtype=np.float32)
-    labels = np.asarray(mp["labels"], dtype=np.int64)
-    coords, used = project_2d(Z, method=mp["method"], seed=mp.get("seed", seed))
-    thumbs = unpack_images(mp["thumbnail_images"])
-    pairs = list(zip(mp["thumbnails"], thumbs))
-    name = {"tsne": "t-SNE", "pca": "PCA", "umap": "UMAP"}.get(used, used)
-    img = figs.figure(
-        lambda p: latent_map(coords, p, colors=labels, color_names=mp["classes"],
-                             thumbnails=pairs,
-                             title=f"{len(Z):,} {mp['split']} images, {name} of the "
-                                   f"{Z.shape[1]}-d latents"),
-        "latent map", f"Each point is a {mp['split']} image placed by a 2-D {name} projection "
-                      f"of its latent vector and coloured by its true label; framed "
-                      f"thumbnails show a few of the images. Images the autoencoder finds "
-                      f"alike sit together.", cls="wide")
-    return _params({"points": f"{len(Z):,} (seeded sample of the {mp['split']} split)",
-                    "projection": name, "seed": mp.get("seed", seed)}) + img
-
-
-def _search(se: dict, figs: _Figures, cores) -> str:
-    from .search_plots import plot_time_vs_approximation
-
-    p = se["params"]
-    records = se["records"]
-    exact = next((r for r in records if r["method"] == "exact"), None)
-    rows = []
-    for r in records:
-        speed = (exact["ms_per_query"] / r["ms_per_query"]) if exact and r["ms_per_query"] else None
-        rows.append([r["method"], _fmt_params(r["params"]), _secs(r["build_s"]),
-                     _num(r["ms_per_query"], 3), _num(r["cpu_ms_per_query"], 3),
-                     "\u2013" if speed is None else f"{speed:.1f}x",
-                     _num(r["approx_factor"], 4), _num(r.get("recall_at_1"), 3),
-                     _num(r.get("recall_at_10"), 3), r["n_not_found"]])
-    table = _table(["method", "parameters", "build", "ms / query", "CPU ms / query",
-                    "vs exact", "approx. factor", "recall@1", "recall@10", "not found"],
-                   rows, numeric=tuple(range(2, 10)))
-    plot = figs.figure(
-        lambda path: plot_time_vs_approximation(
-            records, path, title=f"{p['n_queries']:,} queries over {p['n_data']:,} images"),
-        "time against approximation factor",
-        "Milliseconds per query (log scale) against the approximation factor, one point per "
-        "method and parameter setting; each method's fastest-for-its-accuracy settings are "
-        "joined.")
-    return (_params({"data": f"{p['n_data']:,} images ({p['data']})",
-                     "queries": f"{p['n_queries']:,} ({p['queries']})",
-                     "dimensions": p["dimensions"], "k": p["k"], "metric": "L1 (pixels)",
-                     "reduced": p["latent"], "cores": cores})
-            + "<p>Every answer is measured in the original pixel space against the exact "
-              "nearest neighbours. <b>Approximation factor</b>: mean over queries of the "
-              "distance of a method's first answer divided by the true nearest distance "
-              "(1 = exact). <b>Recall@k</b>: share of the true k nearest found (ties count). "
-              "Times are wall milliseconds per query for the whole batch (building excluded); "
-              "CPU ms counts every thread of the process.</p>"
-            + table + plot)
-
-
-def _strip(figs: _Figures, images: np.ndarray, titles: list[str], k: int) -> str:
-    from .grid import image_grid
-
-    side = max(images.shape[1:3])
-    scale = max(1, 60 // side)
-    return figs.img(lambda p: image_grid(images, p, titles=titles, ncols=k, scale=scale, pad=3),
-                    "neighbours")
-
-
-def _examples(se: dict, figs: _Figures) -> str:
-    from .grid import image_grid
-
-    ex = se["examples"]
-    queries = unpack_images(ex["queries"])
-    k = ex["k"]
-    side = max(queries.shape[1:3])
-    cards = []
-    for q, (img, label) in enumerate(zip(queries, ex["query_labels"])):
-        qimg = figs.img(lambda p, img=img: image_grid(img[None], p, scale=max(1, 84 // side)),
-                        f"query {q + 1}")
-        rows = []
-        for m in ex["methods"]:
-            neigh = unpack_images(m["images"])[q]
-            labs = m["labels"][q]
-            dists = m["distances"][q]
-            titles = [f"{lab} \u00b7 {d:.0f}" if d is not None else f"{lab}"
-                      for lab, d in zip(labs, dists)]
-            same = sum(int(lab == label) for lab in labs)
-            rows.append(f"<tr><th>{_esc(m['label'])}<br><span class=\"small\">{same} of "
-                        f"{len(labs)} labelled {label}</span></th>"
-                        f"<td>{_strip(figs, neigh, titles, k)}</td></tr>")
-        body = "".join(rows)
-        cards.append(f'<div class="card"><div class="query">{qimg}<div><b>query {q + 1}</b>'
-                     f"<br>label {label}</div></div><table>{body}</table></div>")
-    settings = "; ".join(f"{m['label']}: {_fmt_params(m['params'])}" for m in ex["methods"])
-    return (_params({"queries": f"{len(queries)} (one per label where possible, seeded)",
-                     "neighbours shown": k, "settings": settings})
-            + "<p>Each query with its nearest images by each method, nearest first. Above "
-              "each image: its label and its L1 distance to the query in pixels (measured "
-              "in the original space whatever space the method searched in).</p>"
-            + f'<div class="cards">{"".join(cards)}</div>')
-
-
-def _emd(emd: dict, figs: _Figures) -> str:
-    from ..evaluation.emd import EMDCorrectness
-    from .emd_plots import plot_emd_sweep
-
-    p = emd["params"]
-    runs = [EMDCorrectness(**r) for r in emd["results"]]
-    rows = [[r.window, r.bins, _num(r.emd_correct, 4), _num(r.manhattan_correct, 4),
-             _secs(r.emd_seconds), _num(1e3 * r.emd_seconds / max(r.n_queries, 1), 3),
-             _secs(r.manhattan_seconds), _num(r.exact_per_query, 3)] for r in runs]
-    table = _table(["window (px)", "bins", "EMD correct", "Manhattan correct", "EMD time",
-                    "EMD ms / query", "Manhattan time", "exact EMDs / query"],
-                   rows, numeric=tuple(range(8)))
-    plot = figs.figure(lambda path: plot_emd_sweep(runs, path), "EMD sweep",
-                       "Correctness (left) and search time (right, log scale) against the "
-                       "window size of the EMD signatures.")
-    return (_params({"queries": f"{p['n_queries']:,} (first of the test split)",
-                     "data": f"{p['n_data']:,} images (train split)", "k": p["k"],
-                     "ground distance": p["ground"], "windows": p["windows"]})
-            + f"<p><b>Correct</b>: {_esc(p['correct'])}, averaged over the queries. EMD "
-              "compares images as piles of ink moved between windows (exact transport on "
-              "window signatures, with lower bounds that skip most images); Manhattan is the "
-              "pixel L1 distance.</p>" + table + plot)
-
-
-def _clustering(cl: dict, figs: _Figures) -> str:
-    from ..cluster import SilhouetteResult
-    from ..evaluation.clustering import LabelScores
-    from .cluster_plots import plot_label_counts, plot_silhouette
-
-    p = cl["params"]
-    rows, panels = [], []
-    for r in cl["results"]:
-        s = r["scores"]
-        rows.append([_SHORT.get(r["name"], r["name"]), r["k"], _secs(r["clustering_time"]),
-                     r["n_iter"] if r["n_iter"] is not None else "\u2013",
-                     _num(r["silhouette"]["total"], 4, signed=True), f"{r['objective']:,.0f}",
-                     _num(s["purity"], 4), _num(s["ari"], 4), _num(s["nmi"], 4)])
-        sil = SilhouetteResult(
-            samples=np.asarray(r["silhouette"]["samples"], dtype=np.float64),
-            per_cluster=np.array([np.nan if v is None else v
-                                  for v in r["silhouette"]["per_cluster"]], dtype=np.float64),
-            total=r["silhouette"]["total"])
-        labels = np.asarray(r["labels"], dtype=np.int64)
-        scores = LabelScores(
-            cluster_label=np.empty(0, np.int64), found=np.empty(0, np.int64),
-            purity=s["purity"], ari=s["ari"], nmi=s["nmi"],
-            label_values=np.asarray(s["label_values"]), correct=np.asarray(s["correct"]),
-            incorrect=np.asarray(s["incorrect"]))
-        title = _SHORT.get(r["name"], r["name"])
-        silhouette_png = figs.img(
-            lambda path, sil=sil, labels=labels, t=title: plot_silhouette(sil, labels, path,
-                                                                          title=t),
-            f"silhouette {title}")
-        counts_png = figs.img(
-            lambda path, sc=scores, t=title: plot_label_counts(sc, path, title=t),
-            f"labels {title}")
-        panels.append(f"<div>{silhouette_png}{counts_png}</div>")
-    table = _table(["labelling", "k", "clustering time", "iterations", "silhouette",
-                    "objective", "purity", "ARI", "NMI"], rows, numeric=tuple(range(1, 9)))
-    return (_params({"images": f"{p['n_images']:,} ({p['split']} split)",
-                     "k": p["n_clusters"], "seed": p["seed"], "measured in": p["metric"],
-                     "new space": f"{p['latent_dimensions']}-d latents",
-                     "silhouette time": _secs(cl["silhouette_time"])})
-            + "<p>k-medians in the latent space and in the pixel space, and the classifier's "
-              "classes taken as clusters, all <b>measured in the original space with L1</b> "
-              "so the numbers compare: exact silhouette (higher is better, in [-1, 1]) and the "
-              "k-medians objective (sum of L1 distances to each cluster's pixel median, lower "
-              "is better). Purity, ARI and NMI score each clustering against the true labels "
-              "(a cluster's label is its majority label).</p>" + table
-            + f'<div class="grid">{"".join(panels)}</div>')
-
-
-def _classifier(clf: dict, figs: _Figures) -> str:
-    if clf.get("status") != "ok":
-        return (f'<p class="missing">The classifier did not run: '
-                f'{_esc(clf.get("reason", "no reason recorded"))}.</p>')
-    from .classifier_plots import examples_grid, plot_confusion
-
-    p, t = clf["params"], clf["params"]["train"]
-    names = p["classes"]
-    rows = [[names[r["class"]], _num(r["precision"], 4), _num(r["recall"], 4), _num(r["f1"], 4),
-             r["support"]] for r in clf["per_class"]]
-    table = _table(["class", "precision", "recall", "F1", "test images"], rows,
-                   numeric=(1, 2, 3, 4))
-    confusion = figs.figure(
-        lambda path: plot_confusion(np.asarray(clf["confusion"]), path, class_names=names),
-        "confusion matrix", "Test images by true class (rows) and predicted class (columns); "
-                            "off-diagonal cells are shaded by their share of the row.")
-    parts = [f'<div class="grid"><div>{table}</div>{confusion}</div>']
-    hist = clf.get("history")
-    if hist and hist["epochs"]:
-        rows = [[e["epoch"], e.get("phase", "\u2013"), _num(e["train_loss"]), _num(e["val_loss"]),
-                 _num(e.get("val_accuracy"), 4), _secs(e["seconds"])] for e in hist["epochs"]]
-        parts.append("<h3>Per epoch</h3><p class='small'>Phase 1 trains the head alone on the "
-                     "frozen features, phase 2 everything; losses are cross-entropy per "
-                     "image.</p>"
-                     + _table(["epoch", "phase", "train loss", "validation loss",
-                               "validation accuracy", "time"], rows, numeric=(0, 1, 2, 3, 4, 5)))
-    grids = []
-    for kind, text in (("incorrect", "Misclassified test images, titled true -> predicted."),
-                       ("correct", "Correctly classified test images, titled by class.")):
-        ex = clf["examples"][kind]
-        images = unpack_images(ex["images"])
-        if len(images):
-            grids.append(figs.figure(
-                lambda path, ex=ex, images=images, kind=kind: examples_grid(
-                    images, ex["true"], ex["predicted"], path, correct=kind == "correct",
-                    class_names=names),
-                f"{kind} examples", text))
-    parts.append(f'<div class="grid">{"".join(grids)}</div>')
-    cached = (" The model was reused from an earlier run with the same configuration and "
-              "data; the time is that run's.") if clf.get("cached") else ""
-    return (_params({"training images": f"{p['n_train_images']:,} ({1 - t['val_fraction']:.0%} "
-                                        f"train / {t['val_fraction']:.0%} validation)",
-                     "test images": f"{p['n_test_images']:,}",
-                     "head": f"dense {p['fc_units']}, dropout {p['dropout']}",
-                     "schedule": f"{p['head_epochs']} epoch head only, then {t['epochs']} "
-                                 f"epochs of everything, batch {t['batch_size']}, "
-                                 f"{t['optimizer']} lr {t['lr']}, "
-                                 + (f"random shifts of up to {t['shift']} px" if t["shift"]
-                                    else "no shifts"),
-                     "features": p["features"]})
-            + f"<p>Test accuracy <b>{clf['accuracy']:.2%}</b> ({clf['n_correct']:,} correct, "
-              f"{clf['n_incorrect']:,} incorrect); training took "
-              f"<b>{_secs(clf['train_seconds'])}</b>, predicting the test images "
-              f"{_secs(clf['predict_seconds'])}.{cached}</p>" + "".join(parts))
-
-
-def _machine(run: dict) -> str:
-    m = run["machine"]
-    v = m.get("versions", {})
-    load = m.get("load_average")
-    load_end = m.get("load_average_end")
-    rows = [["CPU", m["cpu"]],
-            ["cores", f"{m['logical_cores']} logical, {m['usable_cores']} usable by the run"],
-            ["memory", f"{m['memory_gb']:.1f} GiB" if m.get("memory_gb") else "\u2013"],
-            ["load average (1, 5, 15 min)",
-             f"{', '.join(f'{x:.2f}' for x in load)} at the start"
-             + (f"; {', '.join(f'{x:.2f}' for x in load_end)} at the end" if load_end else "")
-             if load else "\u2013"],
-            ["distance kernel", m["distance_kernel"]],
-            ["environment", ", ".join(f"{k}={v}" for k, v in m.get("environment", {}).items()
-                                      if v is not None) or "\u2013"],
-            ["platform", m["platform"]], ["Python", m["python"]], ["imsim", m["imsim"]]]
-    rows += [[name, ver or "not installed"] for name, ver in v.items()]
-    steps = [[s["step"], _secs(s["seconds"])] for s in run["steps"]]
-    steps.append([("html", "<b>total</b>"), ("html", f"<b>{_secs(run['wall_seconds'])}</b>")])
-    command = run.get("command") or "(not recorded)"
-    return (_table(None, rows)
-            + f"<h3>Command</h3><pre>{_esc(command)}</pre>"
-            + f"<p>Started {_esc(_when(run['started']))}; results in <code>{_esc(run['out_dir'])}"
-              f"</code>.</p><h3>Time per step</h3>"
-            + _table(["step", "wall time"], steps, numeric=(1,))
-            + "<p class='small'>Wall times depend on what else the machine was doing: a load "
-              "average above the number of cores means the run shared them.</p>")
-
 
 # ------------------------------------------------------------------ the page
 
-def render_report(results: dict, *, scratch_dir) -> str:
-    """The report as one HTML string, from :func:`imsim.evaluation.demo.load_results`.
+def render_report(results, *, scratch_dir) -> str:
+    """The report as one HTML string, from a demo's results.
 
     Parameters
     ----------
-    results : dict
-        {"run": ..., "autoencoder": ..., ...}; experiments that are missing get a
-        section that says so.
+    results : DemoResults or dict
+        :func:`imsim.evaluation.demo.read_results`, or the {"run": ..., "autoencoder":
+        ..., ...} of :func:`imsim.evaluation.demo.load_results`; experiments that are
+        missing get a section that says so.
     scratch_dir : path-like
         Folder for the PNG files while they are drawn (their bytes end up in the HTML).
     """
+    if not isinstance(results, DemoResults):
+        results = DemoResults.from_dicts(results)
     figs = _Figures(Path(scratch_dir))
-    run = results["run"]
-    seed = run["config"]["seed"]
-    cores = run["machine"].get("usable_cores")
-    ae, se = results.get("autoencoder"), results.get("search")
+    run = results.run
+    seed = run.config["seed"]
+    cores = run.machine.get("usable_cores")
+    ae, se, emd, cl, clf = (results.autoencoder, results.search, results.emd,
+                            results.clustering, results.classifier)
     bodies = {
         "summary": _summary(results),
         "autoencoder": _autoencoder(ae, figs) if ae else _missing("autoencoder"),
         "latent-map": _latent_map(ae, figs, seed) if ae else _missing("autoencoder"),
         "search": _search(se, figs, cores) if se else _missing("search"),
         "query-examples": _examples(se, figs) if se else _missing("search"),
-        "emd": _emd(results["emd"], figs) if "emd" in results else _missing("emd"),
-        "clustering": (_clustering(results["clustering"], figs) if "clustering" in results
-                       else _missing("clustering")),
-        "classifier": (_classifier(results["classifier"], figs) if "classifier" in results
-                       else _missing("classifier")),
+        "emd": _emd(emd, figs) if emd else _missing("emd"),
+        "clustering": _clustering(cl, figs) if cl else _missing("clustering"),
+        "classifier": _classifier(clf, figs) if clf else _missing("classifier"),
         "machine": _machine(run),
     }
-    d = run["data"]
+    d = run.data
     toc = "".join(f'<li><a href="#{a}">{_esc(t)}</a></li>' for a, t in SECTIONS)
     sections = "".join(f'<section id="{a}"><h2>{_esc(t)}</h2>{bodies[a]}</section>'
                        for a, t in SECTIONS)
@@ -547,9 +125,9 @@ def render_report(results: dict, *, scratch_dir) -> str:
         f"<title>imsim demo report: {_esc(d['dataset'])}</title><style>{_CSS}</style></head>"
         f"<body><main><h1>imsim demo report</h1>"
         f"<p class=\"sub\">{_esc(data_label(d))} &middot; preset "
-        f"{_esc(run['config']['preset'])} &middot; {_esc(_when(run['started']))} &middot; "
-        f"{_secs(run['wall_seconds'])} on "
-        f"{_esc(run['machine']['cpu'])}</p>"
+        f"{_esc(run.config['preset'])} &middot; {_esc(_when(run.started))} &middot; "
+        f"{_secs(run.wall_seconds)} on "
+        f"{_esc(run.machine['cpu'])}</p>"
         f"<nav class=\"toc\"><b>Contents</b><ol>{toc}</ol></nav>{sections}"
         f"<footer>Written by imsim {_esc(__version__)} on {made} from the results JSON "
         f"files alone; every number above comes from the run they record.</footer>"
@@ -571,7 +149,7 @@ def build_report(results_dir, path=None) -> Path:
     Path of the report (written atomically).
     """
     results_dir = Path(results_dir)
-    results = load_results(results_dir)
+    results = read_results(results_dir)
     if path is None:
         base = results_dir.parent if results_dir.name == RESULTS else results_dir
         path = base / "report.html"
