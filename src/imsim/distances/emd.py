@@ -571,7 +571,7 @@ def _n_workers(n_jobs) -> int:
 
 def emd_knn(queries, data, k: int = 10, window: int = 4, ground: str = "euclidean",
             shortlist: int | None = None, n_jobs: int | None = None,
-            return_stats: bool = False):
+            return_stats: bool = False, *, engine=None):
     """The k nearest images under EMD, exactly (or re-ranked from an L1 shortlist).
 
     Exact mode visits the images in increasing order of a lower bound (the
@@ -600,6 +600,9 @@ def emd_knn(queries, data, k: int = 10, window: int = 4, ground: str = "euclidea
         Worker processes for the queries (default: every usable core).
     return_stats : bool
         Also return an :class:`EMDKnnStats`.
+    engine : None, "local", "dask" or :class:`imsim.engine.Engine`
+        A distributed engine runs the query chunks on its workers instead of
+        ``n_jobs`` local processes (:func:`imsim.engine.jobs.emd_chunks`); same result.
 
     Returns
     -------
@@ -633,8 +636,15 @@ def emd_knn(queries, data, k: int = 10, window: int = 4, ground: str = "euclidea
     size = max(1, min(16, len(queries) // (4 * n_jobs)))
     chunks = [slice(i, i + size) for i in range(0, len(queries), size)]
     results = [None] * len(chunks)
-    with progress(total=len(queries), desc="EMD k-NN", unit="query") as bar:
-        if n_jobs == 1:
+    from ..engine import using
+
+    with using(engine) as eng, progress(total=len(queries), desc="EMD k-NN", unit="query") as bar:
+        if eng.distributed:
+            from ..engine.jobs import emd_chunks
+
+            results = [emd_chunks(eng, searcher, Wq, cands, k)]
+            bar.update(len(queries))
+        elif n_jobs == 1:
             from threadpoolctl import threadpool_limits
 
             with threadpool_limits(1):
