@@ -46,6 +46,7 @@ _LAZY = {
     "LSHIndex": "imsim.search",
     "HNSWIndex": "imsim.search",
     "ReducedIndex": "imsim.search",
+    "ShardedIndex": "imsim.search",
     "Collection": "imsim.collection",
     "KMedians": "imsim.cluster",
     "KMedoids": "imsim.cluster",

@@ -226,9 +226,27 @@ def _fit_and_save(images, model_dir, model_config, train_config, progress, callb
     return model, history, scale, latents
 
 
+def _encode_source(model, model_dir, source, images, engine, progress) -> np.ndarray:
+    """``encode(model, images)``, or on a distributed engine's workers, each reading its
+    own rows of ``source`` when it is an idx file (:func:`imsim.engine.jobs.encode_images`)."""
+    from .engine import using
+
+    with using(engine) as eng:
+        if not eng.distributed:
+            return encode(model, images, progress=progress)
+        from .engine.blocks import image_shape
+        from .engine.jobs import encode_images
+
+        try:
+            image_shape(source)
+        except (TypeError, ValueError, OSError):
+            source = images.images  # not an idx file: the pixels travel with the tasks
+        return encode_images(model_dir, source, engine=eng, input_shape=model.input_shape)
+
+
 def reduce_files(dataset, queryset, out_dataset, out_query, *, model_dir=None,
                  save_model_dir=None, model_config=None, train_config=None,
-                 progress: bool = True, callback=None) -> dict:
+                 progress: bool = True, callback=None, engine=None) -> dict:
     """The ``reduce`` job: encode a data set and a query set into two latent files.
 
     Parameters
@@ -241,6 +259,9 @@ def reduce_files(dataset, queryset, out_dataset, out_query, *, model_dir=None,
         A trained autoencoder. Without one, a model is trained on ``dataset`` with
         ``model_config``/``train_config`` and saved to ``save_model_dir`` (default:
         a ``model`` folder beside ``out_dataset``).
+    engine : None, "local", "dask" or :class:`imsim.engine.Engine`
+        Where the images are encoded (:mod:`imsim.engine`: each worker reads its own
+        rows of an idx file); training always runs here.
 
     Returns
     -------
@@ -269,8 +290,8 @@ def reduce_files(dataset, queryset, out_dataset, out_query, *, model_dir=None,
             scale = LatentScale.from_json(model.latent_scale)
     start = time.perf_counter()
     if z_data is None:
-        z_data = encode(model, data, progress=progress)
-    z_query = encode(model, query, progress=progress)
+        z_data = _encode_source(model, model_dir, dataset, data, engine, progress)
+    z_query = _encode_source(model, model_dir, queryset, query, engine, progress)
     seconds = time.perf_counter() - start
     if scale is None:  # a checkpoint without a scale: fit it on this data set, keep it
         scale = fit_scale(z_data)

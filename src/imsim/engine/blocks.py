@@ -34,11 +34,12 @@ def image_shape(path) -> tuple[int, int, int]:
             head = f.read(16)
     except (OSError, EOFError) as exc:
         raise DataFormatError(f"{path}: corrupt gzip data ({exc})") from None
+    magic = struct.unpack(">i", head[:4])[0] if len(head) >= 4 else None
+    if magic is not None and magic != IMAGES_MAGIC:
+        raise DataFormatError(f"{path}: wrong magic number {magic}, expected {IMAGES_MAGIC} (images)")
     if len(head) < 16:
         raise DataFormatError(f"{path}: file has {len(head)} bytes, shorter than the 16-byte idx header")
-    magic, n, rows, cols = struct.unpack(">4i", head)
-    if magic != IMAGES_MAGIC:
-        raise DataFormatError(f"{path}: wrong magic number {magic}, expected {IMAGES_MAGIC}")
+    _, n, rows, cols = struct.unpack(">4i", head)
     if n < 0 or rows <= 0 or cols <= 0:
         raise DataFormatError(f"{path}: invalid header sizes count={n} rows={rows} columns={cols}")
     return n, rows, cols

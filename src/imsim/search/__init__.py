@@ -1,4 +1,5 @@
-"""Nearest-neighbour search: one ``Index`` protocol, four methods.
+"""Nearest-neighbour search: one ``Index`` protocol, four methods (and
+``ShardedIndex``: row-range shards of any of them).
 
 Every index: ``fit(X)``, ``search(Q, k) -> (D, I)``, ``save(path)``,
 ``Index.load(path)``, ``name``, ``ntotal``. See :mod:`imsim.search.base`.
@@ -8,5 +9,6 @@ from .exact import ExactIndex
 from .hnsw import HNSWIndex
 from .lsh import LSHIndex
 from .reduced import ReducedIndex
+from .sharded import ShardedIndex
 
-__all__ = ["ExactIndex", "HNSWIndex", "Index", "LSHIndex", "ReducedIndex"]
+__all__ = ["ExactIndex", "HNSWIndex", "Index", "LSHIndex", "ReducedIndex", "ShardedIndex"]

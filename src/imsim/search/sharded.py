@@ -98,6 +98,7 @@ class ShardedIndex(Index):
         if self.base not in Index._registry or Index._registry[self.base] is ShardedIndex:
             raise ValueError(f"unknown shard index {self.base!r}")
         check_positive_int(self.n_shards, "n_shards")
+        self.metrics = Index._registry[self.base].metrics  # what the shards support
         return super()._validated_metric()
 
     def _fit(self, X: np.ndarray, **fit_params) -> None:
