@@ -7,6 +7,8 @@ from typing import Optional
 
 import typer
 
+from ._engine import ADDRESS, ENGINE, engine_for
+
 _COLLECTION = typer.Option(..., "-c", "--collection", help="The collection directory.")
 
 
@@ -44,6 +46,8 @@ def register(app: typer.Typer) -> None:
             None, "--labels-from-subdirs/--no-labels", help="Label photos by their sub-folder."),
         seed: Optional[int] = typer.Option(None, "--seed", help="Training seed [new: 0]."),
         workers: Optional[int] = typer.Option(None, "--workers", help="Threads reading photos."),
+        engine: str = ENGINE,
+        address: Optional[str] = ADDRESS,
     ):
         """Index a folder of photos: train (or reuse) a model, encode, build the search index.
 
@@ -54,13 +58,13 @@ def register(app: typer.Typer) -> None:
 
         from imsim.collection import Collection
 
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), engine_for(engine, address) as eng:
             # the summary below lists every skipped file once
             warnings.filterwarnings("ignore", message="skipping ")
             coll = Collection.index(photos_dir, collection, retrain=retrain, model=model, epochs=epochs,
                                     seed=seed, workers=workers, size=size, color=color,
                                     latent_dim=latent, metric=metric, n_cached=cache,
-                                    labels_from_subdirs=labels_from_subdirs)
+                                    labels_from_subdirs=labels_from_subdirs, engine=eng)
         typer.echo("\n".join(_index_summary(coll)))
 
     @app.command("query")

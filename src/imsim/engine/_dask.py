@@ -15,7 +15,7 @@ def _import_distributed():
     try:
         import distributed
     except ImportError:
-        raise ImportError("the dask engine needs the optional extra: pip install 'imsim[dask]'") from None
+        raise RuntimeError("the dask engine needs the optional extra: pip install 'imsim[dask]'") from None
     return distributed
 
 
