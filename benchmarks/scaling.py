@@ -20,7 +20,8 @@ os.environ["OMP_NUM_THREADS"] = "1"
 
 import numpy as np  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent))
+from emd import _mnist_dir  # noqa: E402  (the benchmarks' MNIST finder)
 
 
 def _cpu(fn, *args, **kw):
@@ -47,9 +48,7 @@ def main() -> None:
 
     torch.set_num_threads(1)
     threadpool_limits(1)
-    mnist = next(d for d in (ROOT.parent / "shared" / "datasets" / "mnist",
-                             ROOT.parent.parent / "shared" / "datasets" / "mnist")
-                 if (d / "train-images-idx3-ubyte.gz").exists())
+    mnist = _mnist_dir(None)
     X = read_images(mnist / "train-images-idx3-ubyte.gz")
     Q = read_images(mnist / "t10k-images-idx3-ubyte.gz")[:200]
     y = read_labels(mnist / "train-labels-idx1-ubyte.gz")
