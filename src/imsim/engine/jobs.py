@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._validation import check_positive_int
 from . import using
 from .blocks import Block, row_ranges, split
 
@@ -88,9 +89,11 @@ def exact_knn(queries, data, k: int = 10, metric: str = "l1", *, engine=None):
     with using(engine) as eng:
         if not eng.distributed:
             return ExactIndex(metric).fit(_vectors(data)).search(Q, k)
+        k = check_positive_int(k, "k")
         blocks, _ = split(data, _n_tasks(eng))
-        probe = ExactIndex(metric).fit(blocks[0].load().reshape(blocks[0].hi - blocks[0].lo, -1))
-        Q = probe._check_queries(Q)  # the dimension and dtype checks of a search, up front
+        # the dimension and dtype checks of a search, up front, on the first data row
+        first = Block(0, 1, path=blocks[0].path, rows=None if blocks[0].rows is None else blocks[0].rows[:1])
+        Q = ExactIndex(metric).fit(first.load().reshape(1, -1))._check_queries(Q)
         parts = eng.map(_knn_block, blocks, eng.put(Q), k, metric)
     return merge_topk(parts, k)
 
