@@ -154,16 +154,21 @@ def _stamp(model_dir) -> tuple:
 
 
 @functools.lru_cache(maxsize=2)
-def _cached_model(model_dir: str, input_shape, stamp):
-    """A worker loads each model once (the stamp sees a rewritten checkpoint)."""
+def _cached_model(model_dir: str, input_shape, stamp, collection: bool):
+    """A worker loads each model once (the stamp sees a rewritten checkpoint), with the
+    loader of the collection build or of ``imsim reduce``."""
+    if collection:
+        from ..collection import _model as cmodel
+
+        return cmodel.load_model(Path(model_dir), input_shape)
     from ..models import load_checkpoint
 
     return load_checkpoint(model_dir, expect_input_shape=input_shape, architecture="ConvAutoencoder")
 
 
-def _model(model_dir, input_shape):
+def _model(model_dir, input_shape, collection: bool = False):
     return _cached_model(str(model_dir), None if input_shape is None else tuple(input_shape),
-                         _stamp(model_dir))
+                         _stamp(model_dir), collection)
 
 
 def _encode_block(block: Block, model_dir: str, input_shape):
@@ -197,7 +202,7 @@ def _encode_paths(paths: list, model_dir: str, size: int, color: bool):
             raise ValueError(f"{p}: {error}")
         pixels.append(pix)
     shape = (size, size, 3 if color else 1)
-    return cmodel.encode(_model(model_dir, shape), np.stack(pixels), progress=False)
+    return cmodel.encode(_model(model_dir, shape, collection=True), np.stack(pixels), progress=False)
 
 
 def encode_files(engine, model_dir, paths: list, *, size: int, color: bool) -> np.ndarray:
