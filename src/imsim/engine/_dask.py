@@ -45,15 +45,13 @@ class DaskEngine(Engine):
         self.timeout = timeout
         self._cluster = None
         if address is None:
+            import dask
+
             threads = str(threads_per_worker)
-            self._cluster = distributed.LocalCluster(
-                n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True,
-                # every socket on loopback; the scheduler's small HTTP server (health
-                # checks, no dashboard) on a free port, not 8787
-                host="127.0.0.1", dashboard_address="127.0.0.1:0",
-                scheduler_kwargs={"dashboard": False}, scheduler_port=0,
-                env={"IMSIM_NUM_THREADS": threads, "OMP_NUM_THREADS": threads},
-                silence_logs=40)  # errors only: a job's own messages stay readable
+            # no statistical profiler on the workers: it samples every task's stack
+            # and cost ~20% of the CPU of the Python-heavy EMD k-NN tasks
+            with dask.config.set({"distributed.worker.profile.enabled": False}):
+                self._cluster = self._local_cluster(distributed, n_workers, threads_per_worker, threads)
             address = self._cluster.scheduler_address
         try:
             self.client = distributed.Client(address, timeout=timeout, set_as_default=False)
@@ -63,6 +61,17 @@ class DaskEngine(Engine):
         self.address = address
         #: tasks run by each worker in the last :meth:`map` (worker address -> count)
         self.last_placement: Counter = Counter()
+
+    @staticmethod
+    def _local_cluster(distributed, n_workers, threads_per_worker, threads):
+        return distributed.LocalCluster(
+            n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True,
+            # every socket on loopback; the scheduler's small HTTP server (health
+            # checks, no dashboard) on a free port, not 8787
+            host="127.0.0.1", dashboard_address="127.0.0.1:0",
+            scheduler_kwargs={"dashboard": False}, scheduler_port=0,
+            env={"IMSIM_NUM_THREADS": threads, "OMP_NUM_THREADS": threads},
+            silence_logs=40)  # errors only: a job's own messages stay readable
 
     @property
     def n_workers(self) -> int:
