@@ -49,6 +49,7 @@ _LAZY = {
     "HNSWIndex": "imsim.search",
     "ReducedIndex": "imsim.search",
     "LatentTable": "imsim.search",
+    "ShardedIndex": "imsim.search",
     "Collection": "imsim.collection",
     "KMedians": "imsim.cluster",
     "KMedoids": "imsim.cluster",

@@ -8,6 +8,7 @@ and :func:`reduce_files` (the ``imsim reduce`` job).
 """
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 
@@ -113,9 +114,26 @@ def save_autoencoder(model_dir, model, images, *, history=None, train_config=Non
     return scale, latents
 
 
+def _encode_source(model, model_dir, source, images, engine, progress) -> np.ndarray:
+    """``encode(model, images)``, or on a distributed engine's workers, each reading its
+    own rows of ``source`` when it is an idx file (:func:`encode_images`)."""
+    from .engine import using
+
+    with using(engine) as eng:
+        if not eng.distributed:
+            return encode(model, images, progress=progress)
+        from .engine.blocks import image_shape
+
+        try:
+            image_shape(source)
+        except (TypeError, ValueError, OSError):
+            source = images.images  # not an idx file: the pixels travel with the tasks
+        return encode_images(model_dir, source, engine=eng, input_shape=model.input_shape)
+
+
 def reduce_files(dataset, queryset, out_dataset, out_query, *, model_dir=None,
                  save_model_dir=None, model_config=None, train_config=None,
-                 progress: bool = True, callback=None) -> dict:
+                 progress: bool = True, callback=None, engine=None) -> dict:
     """The ``reduce`` job: encode a data set and a query set into two latent files.
 
     Parameters
@@ -130,6 +148,9 @@ def reduce_files(dataset, queryset, out_dataset, out_query, *, model_dir=None,
         (the model folder is left as it was). Without ``model_dir``, a model is
         trained on ``dataset`` with ``model_config``/``train_config`` and saved to
         ``save_model_dir`` (default: a ``model`` folder beside ``out_dataset``).
+    engine : None, "local", "dask" or :class:`imsim.engine.Engine`
+        Where the images are encoded (:mod:`imsim.engine`: each worker reads its own
+        rows of an idx file); training always runs here.
 
     Returns
     -------
@@ -159,8 +180,8 @@ def reduce_files(dataset, queryset, out_dataset, out_query, *, model_dir=None,
         model, scale = checkpoint.model, checkpoint.latent_scale
     start = time.perf_counter()
     if z_data is None:
-        z_data = encode(model, data, progress=progress)
-    z_query = encode(model, query, progress=progress)
+        z_data = _encode_source(model, model_dir, dataset, data, engine, progress)
+    z_query = _encode_source(model, model_dir, queryset, query, engine, progress)
     seconds = time.perf_counter() - start
     files = write_latent_files(out_dataset, z_data, out_query, z_query, scale)
     return {"model_dir": str(model_dir), "trained": history is not None, "history": history,
@@ -169,3 +190,48 @@ def reduce_files(dataset, queryset, out_dataset, out_query, *, model_dir=None,
             "n_dataset": files.n_dataset, "n_query": files.n_query,
             "latent_dim": files.latent_dim, "clipped_dataset": files.clipped_dataset,
             "clipped_query": files.clipped_query, "encode_seconds": seconds}
+
+
+# --------------------------------------------------------------- encoding on an engine
+
+@functools.lru_cache(maxsize=2)
+def _cached_model(model_dir: str, input_shape, stamp):
+    """A worker loads each checkpoint once (``stamp`` sees a rewritten one)."""
+    from .models import load_checkpoint
+
+    return load_checkpoint(model_dir, expect_input_shape=input_shape,
+                           architecture="ConvAutoencoder").model
+
+
+def _worker_model(model_dir, input_shape):
+    from .engine import folder_stamp
+
+    return _cached_model(str(model_dir), None if input_shape is None else tuple(input_shape),
+                         folder_stamp(model_dir))
+
+
+def _encode_block(block, model_dir: str, input_shape):
+    return encode(_worker_model(model_dir, input_shape), block.load(), progress=False)
+
+
+def encode_images(model_dir, images, *, engine=None, input_shape=None) -> np.ndarray:
+    """Latents of an idx images file (or a uint8 array) under the autoencoder checkpoint
+    in ``model_dir``, on ``engine``: each worker loads the model once and encodes its own
+    rows (it reads only its block of the file).
+
+    Returns
+    -------
+    ndarray of shape (N, latent_dim), float32, equal (within float tolerance) to
+    :func:`encode` of the same images here.
+    """
+    from .engine import n_tasks, using
+    from .engine.blocks import split
+
+    with using(engine) as eng:
+        if not eng.distributed:
+            from .datasets import read_images
+
+            pixels = read_images(images) if isinstance(images, (str, Path)) else images
+            return encode(_worker_model(model_dir, input_shape), pixels, progress=False)
+        blocks, _ = split(images, n_tasks(eng))
+        return np.concatenate(eng.map(_encode_block, blocks, str(model_dir), input_shape))

@@ -11,7 +11,8 @@ from _reference import brute_knn, check_knn_with_ties
 
 from imsim._validation import DataFormatError, NotFittedError
 from imsim.distances import distances_at
-from imsim.search import ExactIndex, HNSWIndex, Index, LSHIndex, ReducedIndex, SearchStats
+from imsim.search import (ExactIndex, HNSWIndex, Index, LSHIndex, ReducedIndex, SearchStats,
+                          ShardedIndex)
 
 D_DIMS = 32
 _P = np.random.default_rng(7).standard_normal((D_DIMS, 6)).astype(np.float32)
@@ -193,9 +194,9 @@ def test_name_and_repr(case):
 # ------------------------------------------------------------ the registry
 
 def test_create_makes_each_kind_and_refuses_unknown_names():
-    assert Index.kinds() == ("exact", "hnsw", "lsh", "reduced")
+    assert Index.kinds() == ("exact", "hnsw", "lsh", "reduced", "sharded")
     for kind, cls in [("exact", ExactIndex), ("lsh", LSHIndex), ("hnsw", HNSWIndex),
-                      ("reduced", ReducedIndex)]:
+                      ("reduced", ReducedIndex), ("sharded", ShardedIndex)]:
         assert type(Index.create(kind)) is cls and cls.kind == kind
     assert Index.create("HNSW", M=8).get_params()["M"] == 8
     with pytest.raises(TypeError, match=r"^HNSWIndex\(\) got an unknown parameter 'm'; it takes: "

@@ -7,6 +7,8 @@ from typing import Optional
 
 import typer
 
+from ._engine import ADDRESS, ENGINE, engine_for
+
 
 def _summary(comparison, with_scores: bool) -> str:
     lines = []
@@ -43,6 +45,8 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, "--seed", help="Seed for k-means++ seeding."),
         n_init: int = typer.Option(1, "--n-init", help="k-medians runs per space (best kept)."),
         max_iter: int = typer.Option(300, "--max-iter", help="k-medians iterations at most."),
+        engine: str = ENGINE,
+        address: Optional[str] = ADDRESS,
     ):
         """k-medians in the new and the original space, against the classifier's classes.
 
@@ -65,9 +69,10 @@ def register(app: typer.Typer) -> None:
         Z = None if latent is None else read_latent(latent)
         cls = None if classes is None else read_classes(classes, n_images=len(images))
         true = None if labels is None else read_labels(labels)
-        comparison = compare_clusterings(
-            images, conf.number_of_clusters, X_latent=Z, classes=cls, true_labels=true,
-            seed=seed, n_init=n_init, max_iter=max_iter)
+        with engine_for(engine, address) as eng:  # the exact silhouettes run there
+            comparison = compare_clusterings(
+                images, conf.number_of_clusters, X_latent=Z, classes=cls, true_labels=true,
+                seed=seed, n_init=n_init, max_iter=max_iter, engine=eng)
         write_cluster_output(output, [r.to_section() for r in comparison.results])
         summary = _summary(comparison, true is not None)
         typer.echo(summary)

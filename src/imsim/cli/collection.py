@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from imsim._text import safe_name
+from ._engine import ADDRESS, ENGINE, engine_for
 
 _COLLECTION = typer.Option(..., "-c", "--collection", help="The collection directory.")
 
@@ -82,6 +83,8 @@ def register(app: typer.Typer) -> None:
         workers: Optional[int] = typer.Option(None, "--workers", help="Threads reading photos."),
         replace: bool = typer.Option(False, "--replace", help="Index another folder than the "
                                                               "collection's, replacing its photos."),
+        engine: str = ENGINE,
+        address: Optional[str] = ADDRESS,
     ):
         """Index a folder of photos: train (or reuse) a model, encode, build the search index.
 
@@ -92,14 +95,15 @@ def register(app: typer.Typer) -> None:
 
         from imsim.collection import Collection
 
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), engine_for(engine, address) as eng:
             # the summary below lists every skipped file once
             warnings.filterwarnings("ignore", message="skipping ")
             coll = Collection.index(photos_dir, collection, retrain=retrain, model=model, epochs=epochs,
                                     seed=seed, encoder=encoder, weights=weights, steps=steps,
                                     workers=workers, size=size, color=color,
                                     latent_dim=latent, metric=metric, n_cached=cache,
-                                    labels_from_subdirs=labels_from_subdirs, replace=replace)
+                                    labels_from_subdirs=labels_from_subdirs, replace=replace,
+                                    engine=eng)
         typer.echo("\n".join(_index_summary(coll)))
 
     @app.command("query")

@@ -39,7 +39,7 @@ def _load(images_path, labels_path, what: str, limit: Optional[int], flag: str,
 def run_emd_search(*, data, queries, data_labels, query_labels, output, window: int = 4,
                    n_queries: Optional[int] = None, data_limit: Optional[int] = None,
                    ground: str = "euclidean", shortlist: Optional[int] = None,
-                   json_out: bool = False) -> None:
+                   json_out: bool = False, engine=None) -> None:
     """The assignment's EMD experiment: 10-NN by EMD and by Manhattan, correctness and times.
 
     Reads idx files, runs :func:`imsim.evaluation.emd.emd_correctness` on the
@@ -62,6 +62,8 @@ def run_emd_search(*, data, queries, data_labels, query_labels, output, window: 
         Re-rank this many L1 neighbours by EMD (approximate) instead of exact EMD k-NN.
     json_out : bool
         Print the result as JSON instead of text.
+    engine : :class:`imsim.engine.Engine`, optional
+        Run the EMD queries there.
     """
     from imsim._io import check_output
     from imsim.evaluation.emd import emd_correctness
@@ -75,7 +77,7 @@ def run_emd_search(*, data, queries, data_labels, query_labels, output, window: 
         raise ValueError(f"--window {window} is larger than the {X.shape[1]}x{X.shape[2]} images; "
                          f"use at most {side} pixels (a few pixels is usual)")
     result = emd_correctness(X, Q, y, yq, window=window, k=10, ground=ground,
-                             shortlist=shortlist)
+                             shortlist=shortlist, engine=engine)
     report = EMDReport(
         emd_correct=result.emd_correct, manhattan_correct=result.manhattan_correct,
         emd_seconds=result.emd_seconds, manhattan_seconds=result.manhattan_seconds,

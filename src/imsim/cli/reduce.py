@@ -16,6 +16,8 @@ from typing import List, Optional
 
 import typer
 
+from ._engine import ADDRESS, ENGINE, engine_for
+
 _CTX = {"help_option_names": ["-h", "--help"]}
 
 # flag -> (config, field, type); the menu and `sweep --param` use the same names
@@ -314,6 +316,8 @@ def register(app: typer.Typer) -> None:
         interactive: bool = typer.Option(False, "--interactive",
                                          help="The original menu: retrain, plots, save, "
                                               "write the latent files, exit."),
+        engine: str = ENGINE,
+        address: Optional[str] = ADDRESS,
     ):
         """Encode a data set and a query set into 0..25500 latent files (one shared scale)."""
         from imsim._io import check_output
@@ -333,8 +337,9 @@ def register(app: typer.Typer) -> None:
 
         if model is None:
             typer.echo(f"no --model: training the default autoencoder on {dataset}")
-        info = reduce_files(dataset, queryset, out_dataset, out_query, model_dir=model,
-                            callback=_epoch_printer())
+        with engine_for(engine, address) as eng:  # encoding runs there; training stays here
+            info = reduce_files(dataset, queryset, out_dataset, out_query, model_dir=model,
+                                callback=_epoch_printer(), engine=eng)
         if info["trained"]:
             typer.echo(_trained_line(info["history"], info["n_dataset"]))
             typer.echo(f"saved the model to {info['model_dir']}")

@@ -17,6 +17,8 @@ from typing import List, Optional
 
 import typer
 
+from ._engine import ADDRESS, ENGINE, engine_for
+
 _EMD_ONLY = ("-l1", "-l2", "--window", "--ground", "--shortlist", "--data-limit")
 
 
@@ -111,6 +113,8 @@ def register(app: typer.Typer) -> None:
             None, "--shortlist", help="EMD: candidates from an L1 pre-filter."),
         data_limit: Optional[int] = typer.Option(
             None, "--data-limit", help="EMD: use only the first N data images."),
+        engine: str = ENGINE,
+        address: Optional[str] = ADDRESS,
     ):
         """Nearest neighbours of every query: Reduced (latent), LSH, HNSW and exact search.
 
@@ -124,10 +128,11 @@ def register(app: typer.Typer) -> None:
                 raise ValueError(f"-EMD needs {', '.join(missing)}")
             from imsim.cli.emd import run_emd_search
 
-            return run_emd_search(data=data, queries=query, data_labels=data_labels,
-                                  query_labels=query_labels, output=output, window=window,
-                                  n_queries=n_queries, data_limit=data_limit, ground=ground,
-                                  shortlist=shortlist, json_out=json_out)
+            with engine_for(engine, address) as eng:
+                return run_emd_search(data=data, queries=query, data_labels=data_labels,
+                                      query_labels=query_labels, output=output, window=window,
+                                      n_queries=n_queries, data_limit=data_limit, ground=ground,
+                                      shortlist=shortlist, json_out=json_out, engine=eng)
 
         used = [flag for flag, param in zip(_EMD_ONLY, ("data_labels", "query_labels", "window",
                                                          "ground", "shortlist", "data_limit"))
@@ -163,12 +168,13 @@ def register(app: typer.Typer) -> None:
             Q = Q[:n_queries]
             Zq = None if Zq is None else Zq[:n_queries]
 
-        runs = compare(
-            X, Q, methods, n_neighbors=n_neighbors, metric=metric, Zx=Zx, Zq=Zq,
-            lsh={"n_hashes": k, "n_tables": L, "w": lsh_w, "seed": seed},
-            lsh_query={"max_candidates": max_candidates},
-            hnsw={"M": hnsw_m, "ef_construction": ef_construction, "seed": seed},
-            hnsw_query={"ef": ef}, rerank=rerank, show_progress=not json_out)
+        with engine_for(engine, address) as eng:
+            runs = compare(
+                X, Q, methods, n_neighbors=n_neighbors, metric=metric, Zx=Zx, Zq=Zq,
+                lsh={"n_hashes": k, "n_tables": L, "w": lsh_w, "seed": seed},
+                lsh_query={"max_candidates": max_candidates},
+                hnsw={"M": hnsw_m, "ef_construction": ef_construction, "seed": seed},
+                hnsw_query={"ef": ef}, rerank=rerank, show_progress=not json_out, engine=eng)
         report = to_report(runs)
         if output is not None:
             write_search_output(output, report)

@@ -30,6 +30,7 @@ import numpy as np
 from .._progress import progress
 from .._validation import check_array, check_labels, check_metric
 from ..distances import pairwise
+from ..engine import n_tasks, using
 
 __all__ = ["SilhouetteResult", "silhouette", "silhouettes"]
 
@@ -56,7 +57,8 @@ class SilhouetteResult:
     total: float
 
 
-def silhouettes(X, labelings, metric: str = "l1", n_clusters=None) -> list[SilhouetteResult]:
+def silhouettes(X, labelings, metric: str = "l1", n_clusters=None, *,
+                engine=None) -> list[SilhouetteResult]:
     """Exact silhouettes of several labellings of the same data, sharing the distances.
 
     Parameters
@@ -69,6 +71,8 @@ def silhouettes(X, labelings, metric: str = "l1", n_clusters=None) -> list[Silho
     n_clusters : int or sequence of int, optional
         K per labelling, so empty clusters keep their place in ``per_cluster``
         (default: largest label + 1).
+    engine : None, "local", "dask" or :class:`imsim.engine.Engine`
+        Where the row blocks run (:mod:`imsim.engine`); the result is the same.
 
     Returns
     -------
@@ -104,11 +108,12 @@ def silhouettes(X, labelings, metric: str = "l1", n_clusters=None) -> list[Silho
     stacked = np.stack([lab for lab, _ in checked])
     joint, joint_id = np.unique(stacked, axis=1, return_inverse=True)
     if len(checked) > 1 and joint.shape[1] * n > _MAX_JOINT:  # sums too large: pass by pass
-        return [silhouettes(X, [lab], metric, k)[0] for lab, k in checked]
+        return [silhouettes(X, [lab], metric, k, engine=engine)[0] for lab, k in checked]
     joint_id = joint_id.ravel()
     order = np.argsort(joint_id, kind="stable")
     sums = np.empty((n, joint.shape[1]), dtype=np.float64)
-    sums[order] = _cluster_sums(X[order], joint_id[order], joint.shape[1], metric)
+    with using(engine) as eng:
+        sums[order] = _cluster_sums(X[order], joint_id[order], joint.shape[1], metric, eng)
     results = []
     for row, (lab, k) in zip(joint, checked):
         merge = np.zeros((joint.shape[1], k))  # joint cluster -> its cluster here
@@ -117,7 +122,7 @@ def silhouettes(X, labelings, metric: str = "l1", n_clusters=None) -> list[Silho
     return results
 
 
-def silhouette(X, labels, metric: str = "l1", n_clusters=None) -> SilhouetteResult:
+def silhouette(X, labels, metric: str = "l1", n_clusters=None, *, engine=None) -> SilhouetteResult:
     """Exact silhouette of one labelling: per sample, per cluster and in total.
 
     Parameters
@@ -127,6 +132,7 @@ def silhouette(X, labels, metric: str = "l1", n_clusters=None) -> SilhouetteResu
     metric : {"l1", "l2", "cosine"}
     n_clusters : int, optional
         K, so empty clusters keep their place in ``per_cluster`` (NaN there).
+    engine : None, "local", "dask" or :class:`imsim.engine.Engine`
 
     Returns
     -------
@@ -141,35 +147,44 @@ def silhouette(X, labels, metric: str = "l1", n_clusters=None) -> SilhouetteResu
     --------
     silhouettes : several labellings for the price of one.
     """
-    return silhouettes(X, [labels], metric=metric, n_clusters=n_clusters)[0]
+    return silhouettes(X, [labels], metric=metric, n_clusters=n_clusters, engine=engine)[0]
 
 
-def _cluster_sums(X: np.ndarray, labels: np.ndarray, k: int, metric: str) -> np.ndarray:
+def _cluster_sums(X: np.ndarray, labels: np.ndarray, k: int, metric: str, engine=None) -> np.ndarray:
     """Sums ``S[i, c]`` of shape (N, k) for ``X`` sorted so that ``labels`` is
     non-decreasing (every cluster non-empty); int64 for integer distances."""
     n = len(X)
-    starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])  # cluster ranges
-    ends = np.r_[starts[1:], n]
-    sums = None
     rows = max(1, _BLOCK_ELEMENTS // n)
+    if engine is not None and engine.distributed:
+        return _cluster_sums_on(engine, X, labels, k, metric, rows)
+    sums = None
     with progress(total=n * (n + 1) // 2, desc="silhouette", unit="pair") as bar:
         for s in range(0, n, rows):
             e = min(n, s + rows)
-            D = pairwise(X[s:e], X[s:], metric=metric)
-            if sums is None:
-                acc = np.int64 if D.dtype.kind == "i" else np.float64
-                sums = np.zeros((n, k), dtype=acc)
-            if metric != "l1":  # rounding leaves tiny self-distances; they are 0
-                np.fill_diagonal(D[:, :e - s], 0)
-            # rows [s, e) against the clusters whose ranges reach into columns [s, N)
-            seg = np.searchsorted(ends, s, side="right")
-            local = np.maximum(starts[seg:] - s, 0)
-            sums[s:e, labels[starts[seg:]]] += np.add.reduceat(D, local, axis=1, dtype=acc)
-            # the same block by column: rows [s, e), a few clusters, seen from rows [e, N)
-            if e < n:
-                for r0, r1 in _runs(labels[s:e]):
-                    sums[e:, labels[s + r0]] += D[r0:r1, e - s:].sum(axis=0, dtype=acc)
+            sums = _add_block(sums, X, labels, k, s, e, metric)
             bar.update((e - s) * (n - s) - (e - s) * (e - s - 1) // 2)
+    return sums
+
+
+def _add_block(sums, X: np.ndarray, labels: np.ndarray, k: int, s: int, e: int, metric: str):
+    """Add row block ``[s, e)`` against rows ``[s, N)`` to ``sums`` (None: a new array)."""
+    n = len(X)
+    starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])  # cluster ranges
+    ends = np.r_[starts[1:], n]
+    D = pairwise(X[s:e], X[s:], metric=metric)
+    acc = np.int64 if D.dtype.kind == "i" else np.float64
+    if sums is None:
+        sums = np.zeros((n, k), dtype=acc)
+    if metric != "l1":  # rounding leaves tiny self-distances; they are 0
+        np.fill_diagonal(D[:, :e - s], 0)
+    # rows [s, e) against the clusters whose ranges reach into columns [s, N)
+    seg = np.searchsorted(ends, s, side="right")
+    local = np.maximum(starts[seg:] - s, 0)
+    sums[s:e, labels[starts[seg:]]] += np.add.reduceat(D, local, axis=1, dtype=acc)
+    # the same block by column: rows [s, e), a few clusters, seen from rows [e, N)
+    if e < n:
+        for r0, r1 in _runs(labels[s:e]):
+            sums[e:, labels[s + r0]] += D[r0:r1, e - s:].sum(axis=0, dtype=acc)
     return sums
 
 
@@ -198,3 +213,28 @@ def _finish(sums: np.ndarray, labels: np.ndarray, k: int) -> SilhouetteResult:
         per_cluster = np.bincount(labels, weights=s, minlength=k) / sizes
     per_cluster[sizes == 0] = np.nan
     return SilhouetteResult(samples=s, per_cluster=per_cluster, total=float(s.mean()))
+
+
+def _sums_task(ranges, X, labels, k: int, metric: str):
+    sums = None
+    for s, e in ranges:
+        sums = _add_block(sums, X, labels, k, s, e, metric)
+    return sums
+
+
+def _cluster_sums_on(engine, X: np.ndarray, labels: np.ndarray, k: int, metric: str,
+                 rows: int) -> np.ndarray:
+    """The silhouette's sums ``S[i, c]`` (N, k) on ``engine``: the row blocks of ``rows``
+    rows are dealt to tasks of about equal work (the upper triangle makes early blocks
+    dearer); each task returns its (N, k) partial sums, added in task order."""
+    n = len(X)
+    starts = list(range(0, n, rows))
+    work = np.array([(min(n, s + rows) - s) * (n - s) for s in starts], dtype=np.float64)
+    cut = np.searchsorted(np.cumsum(work), np.linspace(0, work.sum(), n_tasks(engine) + 1)[1:-1])
+    groups = [g for g in np.split(np.arange(len(starts)), cut) if len(g)]
+    tasks = [[(starts[i], min(n, starts[i] + rows)) for i in g] for g in groups]
+    parts = engine.map(_sums_task, tasks, engine.put(X), engine.put(labels), k, metric)
+    total = parts[0]
+    for p in parts[1:]:
+        total += p
+    return total

@@ -308,7 +308,8 @@ class Collection:
               metric: str = "l2", n_cached: int = 32, labels_from_subdirs: bool = False,
               model=None, epochs: int = _model.DEFAULT_EPOCHS, seed: int = 0,
               encoder: str = "auto", weights=None, steps: int | None = None,
-              workers: int | None = None, progress: bool | None = None) -> "Collection":
+              workers: int | None = None, progress: bool | None = None,
+              engine=None) -> "Collection":
         """Index every image of ``photos_dir`` into a new version of the collection ``path``.
 
         Trains an autoencoder on the folder (unless ``model`` is given), encodes every
@@ -344,6 +345,9 @@ class Collection:
             Threads that read and decode files.
         progress : bool, optional
             Show progress bars (default: when stderr is a terminal).
+        engine : None, "local", "dask" or :class:`imsim.engine.Engine`
+            Where the photos are decoded and encoded (:mod:`imsim.engine`; the
+            workers must see the photo folder at the same path). Training stays local.
 
         Returns
         -------
@@ -362,11 +366,11 @@ class Collection:
                           model=model, training=_model.training_settings(
                               epochs=epochs, seed=seed, encoder=encoder, weights=weights, steps=steps,
                               latent_dim=latent_dim),
-                          workers=workers, progress=progress)
+                          workers=workers, progress=progress, engine=engine)
 
     def update(self, photos_dir=None, *, retrain: bool = False, model=None,
                epochs: int | None = None, seed: int | None = None, workers: int | None = None,
-               progress: bool | None = None, replace: bool = False) -> "Collection":
+               progress: bool | None = None, replace: bool = False, engine=None) -> "Collection":
         """Bring the collection up to date with its photo folder; returns the new version.
 
         Only new or changed files (size or mtime differ, then the SHA-256) are decoded
@@ -398,13 +402,14 @@ class Collection:
         incremental = not retrain and model is None
         return type(self)._write(self.path, photos, self.settings,
                                  previous=self if incremental else None, model=model,
-                                 training=training, workers=workers, progress=progress)
+                                 training=training, workers=workers, progress=progress,
+                                 engine=engine)
 
     @classmethod
     def index(cls, photos_dir, path, *, retrain: bool = False, model=None,
               epochs: int | None = None, seed: int | None = None, encoder: str | None = None,
               weights=None, steps: int | None = None, workers: int | None = None,
-              progress: bool | None = None, replace: bool = False, **settings) -> "Collection":
+              progress: bool | None = None, replace: bool = False, engine=None, **settings) -> "Collection":
         """Build the collection ``path`` from ``photos_dir``, or update it when it exists.
 
         ``settings`` (size, color, latent_dim, metric, n_cached, labels_from_subdirs)
@@ -429,7 +434,7 @@ class Collection:
         if not _store.is_collection(root):
             training = {k: v for k, v in (("epochs", epochs), ("seed", seed)) if v is not None}
             return cls.build(photos_dir, root, model=model, workers=workers, progress=progress,
-                             **training, **enc, **given)
+                             engine=engine, **training, **enc, **given)
         if retrain:
             try:
                 cls.open(root).close()
@@ -450,7 +455,8 @@ class Collection:
                                  f"(retrain=True) to rebuild it with the new settings")
             if not changed and not (retrain and enc):
                 return current.update(photos_dir, retrain=retrain, model=model, epochs=epochs,
-                                      seed=seed, workers=workers, progress=progress, replace=replace)
+                                      seed=seed, workers=workers, progress=progress, replace=replace,
+                                      engine=engine)
             training = dict(current.manifest.get("training") or {})
             training.update({k: v for k, v in (("epochs", epochs), ("seed", seed)) if v is not None})
             training.update(enc)
@@ -459,11 +465,11 @@ class Collection:
             old["latent_dim"] = training.pop("latent_dim", None)
             photos = current.photos_root if photos_dir is None else photos_dir
             return cls.build(photos, root, model=model, workers=workers, progress=progress,
-                             **training, **{**old, **given})
+                             engine=engine, **training, **{**old, **given})
 
     @classmethod
     def _write(cls, root: Path, photos: Path, settings: CollectionSettings, *, previous,
-               model, training: dict, workers, progress) -> "Collection":
+               model, training: dict, workers, progress, engine=None) -> "Collection":
         """Scan, (train,) encode, index, cache, and commit one new version."""
         start = time.perf_counter()
         photos = photos.resolve()
@@ -486,7 +492,7 @@ class Collection:
                 version = previous.version
             else:
                 version = cls._commit(root, photos, settings, res, previous=previous, model=model,
-                                      training=training, progress=progress)
+                                      training=training, progress=progress, engine=engine)
             _store.prune_versions(root)
         coll = cls(root, version)
         coll.last_index = IndexReport(
@@ -499,7 +505,7 @@ class Collection:
 
     @classmethod
     def _commit(cls, root: Path, photos: Path, settings: CollectionSettings, res, *, previous,
-                model, training: dict, progress) -> str:
+                model, training: dict, progress, engine=None) -> str:
         """Write the scanned state as a new version and make it current; returns its name."""
         staging = _store.new_staging_dir(root)
         try:
@@ -520,7 +526,8 @@ class Collection:
                 _model.save_model(model_dir, net)
                 provenance = {"source": "trained", "n_images": len(res.records), **training}
             _store.fault_point("after-model")
-            latents = _assemble_latents(res, net, previous, settings, progress)
+            latents = _assemble_latents(res, net, previous, settings, progress,
+                                        _encode_on_engine(engine, model_dir, photos, res, settings))
             _store.fault_point("after-encode")
             encoder["dim"] = int(latents.shape[1])
             settings = replace(settings, latent_dim=int(latents.shape[1]))
@@ -767,11 +774,27 @@ def _unchanged(previous: Collection, photos: Path, res) -> bool:
             and res.skipped == _store.read_skipped(previous._con))
 
 
-def _assemble_latents(res, net, previous, settings: CollectionSettings, progress) -> np.ndarray:
-    """Latents in record order: reused rows from ``previous``, the rest encoded now."""
+def _encode_on_engine(engine, model_dir: Path, photos: Path, res, settings) -> np.ndarray | None:
+    """The files to encode, decoded and encoded by the model in ``model_dir`` on a
+    distributed engine's workers (:func:`_model.encode_files`); None locally."""
+    if engine is None or not len(res.pixels):
+        return None
+    from ..engine import using
+
+    paths = [photos / r.path for r, row in zip(res.records, res.reuse) if row < 0]
+    with using(engine) as eng:
+        return _model.encode_files(eng, model_dir, paths, size=settings.size, color=settings.color) \
+            if eng.distributed else None
+
+
+def _assemble_latents(res, net, previous, settings: CollectionSettings, progress,
+                      fresh: np.ndarray | None = None) -> np.ndarray:
+    """Latents in record order: reused rows from ``previous``, the rest encoded now
+    (or ``fresh``, encoded elsewhere)."""
     dim = previous.latents.shape[1] if previous is not None else None
-    fresh = (_model.encode(net, res.pixels, progress=progress) if len(res.pixels)
-             else np.zeros((0, dim or settings.latent_dim), dtype=np.float32))
+    if fresh is None:
+        fresh = (_model.encode(net, res.pixels, progress=progress) if len(res.pixels)
+                 else np.zeros((0, dim or settings.latent_dim), dtype=np.float32))
     if dim is not None and fresh.shape[1] != dim:
         raise ValueError(f"the model makes {fresh.shape[1]}-dimensional latents, the collection "
                          f"holds {dim}-dimensional ones")

@@ -5,6 +5,7 @@ collection and answering cached queries loads neither.
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -111,3 +112,41 @@ def _show(progress) -> bool:
 
         return _enabled()
     return bool(progress)
+
+
+# --------------------------------------------------------------- encoding on an engine
+
+@functools.lru_cache(maxsize=2)
+def _cached_encoder(model_dir: str, input_shape, stamp):
+    """A worker loads each collection model once (``stamp`` sees a rewritten one)."""
+    return load_model(Path(model_dir), input_shape)
+
+
+def _encode_paths(paths: list, model_dir: str, size: int, color: bool):
+    from ..engine import folder_stamp
+    from ._scan import _read
+
+    pixels = []
+    for p in paths:
+        *_, pix, _, error = _read(Path(p), size, color, {})
+        if error is not None:
+            raise ValueError(f"{p}: {error}")
+        pixels.append(pix)
+    shape = (size, size, 3 if color else 1)
+    net = _cached_encoder(str(model_dir), shape, folder_stamp(model_dir))
+    return encode(net, np.stack(pixels), progress=False)
+
+
+def encode_files(engine, model_dir, paths: list, *, size: int, color: bool) -> np.ndarray:
+    """Decode and encode image files on ``engine``'s workers (the build's hook).
+
+    Each task gets a list of paths (readable by the workers at the same place), decodes
+    them exactly as a query is decoded and encodes them with the collection model in
+    ``model_dir``. Returns float32 (len(paths), dim), in the order of ``paths``.
+    """
+    from ..engine import n_tasks
+    from ..engine.blocks import row_ranges
+
+    chunks = row_ranges(len(paths), max(n_tasks(engine), len(paths) // 512))
+    tasks = [[str(p) for p in paths[a:b]] for a, b in chunks]
+    return np.concatenate(engine.map(_encode_paths, tasks, str(model_dir), size, color))

@@ -19,6 +19,8 @@ import numpy as np
 from .._progress import progress
 from .._threads import kernel_threads
 from .._validation import check_array, check_ground, check_k, check_positive_int
+from ..engine import n_tasks, using
+from ..engine.blocks import row_ranges
 from .emd import _Bounds, _emd_network, _load_emd_c, ground_distance, signatures
 
 # Bounds may exceed a computed EMD by rounding; prune only beyond this relative slack.
@@ -169,7 +171,7 @@ def _n_workers(n_jobs) -> int:
 
 def emd_knn(queries, data, k: int = 10, window: int = 4, ground: str = "euclidean",
             shortlist: int | None = None, n_jobs: int | None = None,
-            return_stats: bool = False):
+            return_stats: bool = False, *, engine=None):
     """The k nearest images under EMD, exactly (or re-ranked from an L1 shortlist).
 
     Exact mode visits the images in increasing order of a lower bound (the
@@ -199,6 +201,9 @@ def emd_knn(queries, data, k: int = 10, window: int = 4, ground: str = "euclidea
         usable core, see :mod:`imsim._threads`).
     return_stats : bool
         Also return an :class:`EMDKnnStats`.
+    engine : None, "local", "dask" or :class:`imsim.engine.Engine`
+        A distributed engine runs the query chunks on its workers instead of
+        ``n_jobs`` local processes; same result.
 
     Returns
     -------
@@ -232,8 +237,11 @@ def emd_knn(queries, data, k: int = 10, window: int = 4, ground: str = "euclidea
     size = max(1, min(16, len(queries) // (4 * n_jobs)))
     chunks = [slice(i, i + size) for i in range(0, len(queries), size)]
     results = [None] * len(chunks)
-    with progress(total=len(queries), desc="EMD k-NN", unit="query") as bar:
-        if n_jobs == 1:
+    with using(engine) as eng, progress(total=len(queries), desc="EMD k-NN", unit="query") as bar:
+        if eng.distributed:
+            results = [_emd_chunks(eng, searcher, Wq, cands, k)]
+            bar.update(len(queries))
+        elif n_jobs == 1:
             from threadpoolctl import threadpool_limits
 
             with threadpool_limits(1):
@@ -261,3 +269,19 @@ def emd_knn(queries, data, k: int = 10, window: int = 4, ground: str = "euclidea
     stats = EMDKnnStats(n_exact=np.array([r[2] for r in flat], dtype=np.int64),
                         n_data=len(data), seconds=time.perf_counter() - start)
     return D, I, stats
+
+
+def _emd_task(task, searcher, k: int):
+    from threadpoolctl import threadpool_limits
+
+    Q, cands = task
+    with threadpool_limits(1):  # the products are small: one BLAS thread per worker
+        return _run_chunk(searcher, Q, cands, k)
+
+
+def _emd_chunks(engine, searcher, Wq: np.ndarray, cands, k: int) -> list:
+    """Per-query results ``(d, ids, n_exact)`` of the EMD k-NN, queries split into
+    chunks; the data signatures (``searcher``) are sent once to each worker."""
+    chunks = row_ranges(len(Wq), max(n_tasks(engine), len(Wq) // 16))
+    tasks = [(Wq[a:b], None if cands is None else cands[a:b]) for a, b in chunks]
+    return [r for part in engine.map(_emd_task, tasks, engine.put(searcher), k) for r in part]

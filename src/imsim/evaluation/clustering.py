@@ -151,7 +151,7 @@ def label_scores(labels, true_labels, n_clusters=None) -> LabelScores:
 
 def compare_clusterings(X_original, n_clusters: int, *, X_latent=None, classes=None,
                         true_labels=None, seed=0, n_init: int = 1, max_iter: int = 300,
-                        tol: float = 1e-4, random_state=None) -> ClusteringComparison:
+                        tol: float = 1e-4, random_state=None, engine=None) -> ClusteringComparison:
     """Cluster in the new and the original space and compare with the classes.
 
     Parameters
@@ -170,6 +170,8 @@ def compare_clusterings(X_original, n_clusters: int, *, X_latent=None, classes=N
     seed, n_init, max_iter, tol
         Passed to :class:`~imsim.cluster.KMedians` (the same seed for both spaces).
     random_state : alias of ``seed`` (scikit-learn's name); wins when given
+    engine : None, "local", "dask" or :class:`imsim.engine.Engine`
+        Where the exact silhouettes run (:mod:`imsim.engine`); the k-medians runs stay here.
 
     Returns
     -------
@@ -200,7 +202,8 @@ def compare_clusterings(X_original, n_clusters: int, *, X_latent=None, classes=N
         runs.append(("CLASSES AS CLUSTERS", cls, kc, None, None))
 
     t0 = time.perf_counter()
-    sils = silhouettes(X, [r[1] for r in runs], metric="l1", n_clusters=[r[2] for r in runs])
+    sils = silhouettes(X, [r[1] for r in runs], metric="l1", n_clusters=[r[2] for r in runs],
+                       engine=engine)
     sil_time = time.perf_counter() - t0
     results = []
     for (name, labels, kk, seconds, n_iter), sil in zip(runs, sils):

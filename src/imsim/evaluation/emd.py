@@ -85,9 +85,9 @@ def _manhattan(data, queries, data_labels, query_labels, k) -> tuple[float, floa
 
 
 def _emd_run(data, queries, data_labels, query_labels, *, window, k, ground, shortlist,
-             n_jobs, manhattan) -> EMDCorrectness:
+             n_jobs, manhattan, engine=None) -> EMDCorrectness:
     _, I, stats = emd_knn(queries, data, k=k, window=window, ground=ground,
-                          shortlist=shortlist, n_jobs=n_jobs, return_stats=True)
+                          shortlist=shortlist, n_jobs=n_jobs, return_stats=True, engine=engine)
     return EMDCorrectness(
         window=int(window), bins=math.ceil(data.shape[1] / window) * math.ceil(data.shape[2] / window),
         ground=str(ground), k=k, n_queries=len(queries), n_data=len(data),
@@ -99,7 +99,7 @@ def _emd_run(data, queries, data_labels, query_labels, *, window, k, ground, sho
 
 def emd_correctness(data, queries, data_labels, query_labels, *, window: int = 4, k: int = 10,
                     ground: str = "euclidean", shortlist: int | None = None,
-                    n_jobs: int | None = None) -> EMDCorrectness:
+                    n_jobs: int | None = None, engine=None) -> EMDCorrectness:
     """Correctness and time of EMD k-NN and Manhattan k-NN on the same queries.
 
     Parameters
@@ -118,6 +118,8 @@ def emd_correctness(data, queries, data_labels, query_labels, *, window: int = 4
         Re-rank this many L1 neighbours by EMD instead of the exact EMD search.
     n_jobs : int, optional
         Worker processes for the EMD queries (default: every usable core).
+    engine : None, "local", "dask" or :class:`imsim.engine.Engine`
+        Run the EMD queries on a distributed engine's workers instead (:mod:`imsim.engine`).
 
     Returns
     -------
@@ -129,7 +131,7 @@ def emd_correctness(data, queries, data_labels, query_labels, *, window: int = 4
     ground = check_ground(ground)
     manhattan = _manhattan(data, queries, data_labels, query_labels, k)
     return _emd_run(data, queries, data_labels, query_labels, window=window, k=k, ground=ground,
-                    shortlist=shortlist, n_jobs=n_jobs, manhattan=manhattan)
+                    shortlist=shortlist, n_jobs=n_jobs, manhattan=manhattan, engine=engine)
 
 
 def emd_sweep(data, queries, data_labels, query_labels, *, windows=(14, 7, 4, 2, 1),

@@ -43,7 +43,7 @@ def _digest(A: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def ground_truth(X, Q, k: int = 10, metric: str = "l1", *, cache_dir=None):
+def ground_truth(X, Q, k: int = 10, metric: str = "l1", *, cache_dir=None, engine=None):
     """Exact k nearest neighbours of the queries, cached.
 
     Parameters
@@ -52,6 +52,8 @@ def ground_truth(X, Q, k: int = 10, metric: str = "l1", *, cache_dir=None):
     k : int, at most n
     cache_dir : path, optional
         Also keep the result in ``cache_dir/gt-<hash>.npz`` for later runs.
+    engine : None, "local", "dask" or :class:`imsim.engine.Engine`
+        Where the exact search runs (:func:`imsim.search.sharded.exact_knn`); same result.
 
     Returns
     -------
@@ -70,7 +72,9 @@ def ground_truth(X, Q, k: int = 10, metric: str = "l1", *, cache_dir=None):
             with np.load(path) as f:
                 _gt_cache[key] = (f["D"], f["I"])
                 return _gt_cache[key]
-    D, I = ExactIndex(metric).fit(X).search(Q, k)
+    from ..search.sharded import exact_knn
+
+    D, I = exact_knn(Q, X, k, metric, engine=engine)
     if path is not None:
         with atomic_path(path) as tmp, open(tmp, "wb") as f:
             np.savez(f, D=D, I=I)
@@ -216,7 +220,7 @@ def compare(X, Q, methods=("reduced", "lsh", "exact"), *, n_neighbors: int = 1,
             metric: str = "l1", Zx=None, Zq=None, lsh: dict | None = None,
             hnsw: dict | None = None, lsh_query: dict | None = None,
             hnsw_query: dict | None = None, rerank: int = 0,
-            show_progress: bool = False) -> list[MethodRun]:
+            show_progress: bool = False, engine=None) -> list[MethodRun]:
     """Answer every query with each method and measure it: the ``imsim search`` run.
 
     The exact search always runs (it is the reference) and comes last.
@@ -229,6 +233,8 @@ def compare(X, Q, methods=("reduced", "lsh", "exact"), *, n_neighbors: int = 1,
     Zx, Zq : latent vectors, needed for "reduced"
     lsh, hnsw : build parameters; lsh_query, hnsw_query : search parameters
     rerank : int, for "reduced"
+    engine : :class:`imsim.engine.Engine`, optional
+        Run the exact search (the reference) there (:func:`imsim.search.sharded.exact_knn`).
 
     Returns
     -------
@@ -250,6 +256,13 @@ def compare(X, Q, methods=("reduced", "lsh", "exact"), *, n_neighbors: int = 1,
     indexes = {m: _new_index(m, build[m], metric, encode).check_params() for m in order}
     answers = {}
     for method, index in indexes.items():
+        if method == "exact" and engine is not None:  # the reference, on the engine's workers
+            from ..search.sharded import exact_knn
+
+            t0 = time.perf_counter()
+            _, I = exact_knn(Q, X, k, metric, engine=engine)
+            answers[method] = (f"Exact({metric})", I, 1e3 * (time.perf_counter() - t0) / len(Q), 0.0)
+            continue
         t0 = time.perf_counter()
         index.fit(X)
         build_s = time.perf_counter() - t0

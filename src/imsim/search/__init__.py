@@ -1,4 +1,5 @@
-"""Nearest-neighbour search: one ``Index`` protocol, four methods.
+"""Nearest-neighbour search: one ``Index`` protocol, four methods (and
+``ShardedIndex``: row-range shards of any of them).
 
 Every index: ``fit(X)``, ``search(Q, k) -> (D, I)``, ``save(path)``,
 ``Index.load(path)``, ``name``, ``ntotal``; ``Index.create(kind, **params)`` makes
@@ -9,6 +10,7 @@ from .exact import ExactIndex
 from .hnsw import HNSWIndex
 from .lsh import LSHIndex
 from .reduced import LatentTable, ReducedIndex
+from .sharded import ShardedIndex
 
 __all__ = ["ExactIndex", "HNSWIndex", "Index", "LSHIndex", "LatentTable", "ReducedIndex",
-           "SearchStats"]
+           "SearchStats", "ShardedIndex"]

@@ -92,7 +92,8 @@ class Index(abc.ABC):
             Index._kinds[kind] = cls
         cls.build_params = tuple(p for p in inspect.signature(cls.__init__).parameters
                                  if p != "self")
-        cls.query_params = tuple(inspect.signature(cls._search).parameters)[3:]  # self, Q, k
+        if "query_params" not in cls.__dict__:  # a class may declare them (ShardedIndex)
+            cls.query_params = tuple(inspect.signature(cls._search).parameters)[3:]  # self, Q, k
 
     # ------------------------------------------------------------ protocol
 
