@@ -9,6 +9,7 @@ shows the traceback instead.
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 import pkgutil
 import sys
@@ -66,6 +67,45 @@ def _register_all() -> None:
 
 
 _register_all()
+
+
+def _plain_help(app: typer.Typer) -> None:
+    """Help text is written as plain text, whatever Rich would make of it.
+
+    Typer renders help through Rich markup, where ``[new: 64]`` or ``[the collection's]``
+    is a style tag and vanishes; escaping every help string and docstring keeps them.
+    Boolean flags take no value, so their ``<bool>`` placeholder goes (``--help`` too).
+    """
+    from rich.markup import escape
+    from typer.core import TyperOption
+    from typer.models import ArgumentInfo, ParameterInfo
+
+    for info in app.registered_commands:
+        if info.help:
+            info.help = escape(info.help)
+        elif info.callback is not None and info.callback.__doc__:
+            info.callback.__doc__ = escape(info.callback.__doc__)
+        if info.callback is None:
+            continue
+        for name, param in inspect.signature(info.callback).parameters.items():
+            default = param.default
+            if not isinstance(default, ParameterInfo):
+                continue
+            if default.help:
+                default.help = escape(default.help)
+            if isinstance(default, ArgumentInfo) and default.metavar is None:
+                default.metavar = name.upper()  # "IMAGE", as the docstrings name it
+    if not getattr(TyperOption, "_imsim_flags", False):
+        shown = TyperOption.display_type_rich
+
+        def display_type_rich(self, ctx):
+            return None if self.is_flag and not self.count else shown(self, ctx)
+
+        TyperOption.display_type_rich = display_type_rich
+        TyperOption._imsim_flags = True
+
+
+_plain_help(app)
 
 
 def _usage_errors() -> tuple[type, ...]:
