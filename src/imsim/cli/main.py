@@ -123,9 +123,48 @@ _USAGE_ERRORS = _usage_errors()
 USER_ERRORS = (ValueError, TypeError, OSError, KeyError, RuntimeError)
 
 
+# Warnings meant for the programmers of a library, not for the person at the command line.
+_DEVELOPER_WARNINGS = (DeprecationWarning, PendingDeprecationWarning, FutureWarning,
+                       ImportWarning)
+
+
+def _one_line_warnings(debug: bool):
+    """Print each warning as one ``warning: ...`` line, without a source path or code line.
+
+    Returns the previous ``warnings.showwarning`` (the caller puts it back). Library
+    deprecation notices are hidden unless ``--debug``.
+    """
+    import warnings
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, _DEVELOPER_WARNINGS) and not debug:
+            return
+        text = " ".join(str(message).split()) or category.__name__
+        if debug:
+            text += f" ({category.__name__} at {filename}:{lineno})"
+        try:
+            print(f"warning: {text}", file=sys.stderr if file is None else file, flush=True)
+        except (OSError, ValueError):  # stderr closed: nowhere to say it
+            pass
+
+    previous = warnings.showwarning
+    warnings.showwarning = show
+    return previous
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
+    import warnings
+
     argv = list(sys.argv[1:] if argv is None else argv)
+    previous = _one_line_warnings("--debug" in argv)
+    try:
+        return _run(argv)
+    finally:
+        warnings.showwarning = previous
+
+
+def _run(argv: list[str]) -> int:
     # Before torch and faiss load: OpenMP threads that sleep while they wait instead of
     # spinning. Where other work shares the cores, spinning threads fight it and training
     # ran 4-8x slower (measured on 2 busy cores); on idle cores sleeping costs about 15%.
