@@ -77,3 +77,11 @@ def bars():
     set for classifiers. Label 0: a horizontal bar, 1: a vertical bar, 2: a dot, at
     random places."""
     return _bars
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _imsim_home(tmp_path_factory):
+    """Collections that tests index without -c (and known.json) stay out of the real home."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("IMSIM_HOME", str(tmp_path_factory.mktemp("imsim-home")))
+        yield

@@ -47,8 +47,8 @@ def _root(
 # `imsim --help` lists the commands in the order of the work: data, reduce, search,
 # EMD, cluster and classify, photo collections, demo and report, web; a new module
 # not named here comes last.
-_ORDER = ("datasets", "reduce", "search", "emd", "cluster", "classify", "collection", "demo",
-          "serve")
+_ORDER = ("datasets", "reduce", "search", "emd", "cluster", "classify", "collection",
+          "collections", "demo", "serve")
 
 
 def _register_all() -> None:
@@ -80,6 +80,7 @@ def _plain_help(app: typer.Typer) -> None:
     from typer.core import TyperOption
     from typer.models import ArgumentInfo, ParameterInfo
 
+    seen: set[int] = set()  # an option shared by several commands is escaped once
     for info in app.registered_commands:
         if info.help:
             info.help = escape(info.help)
@@ -89,8 +90,9 @@ def _plain_help(app: typer.Typer) -> None:
             continue
         for name, param in inspect.signature(info.callback).parameters.items():
             default = param.default
-            if not isinstance(default, ParameterInfo):
+            if not isinstance(default, ParameterInfo) or id(default) in seen:
                 continue
+            seen.add(id(default))
             if default.help:
                 default.help = escape(default.help)
             if isinstance(default, ArgumentInfo) and default.metavar is None:
@@ -129,26 +131,24 @@ _DEVELOPER_WARNINGS = (DeprecationWarning, PendingDeprecationWarning, FutureWarn
 
 
 def _one_line_warnings(debug: bool):
-    """Print each warning as one ``warning: ...`` line, without a source path or code line.
+    """Format each warning as one ``warning: ...`` line, without a source path or code line.
 
-    Returns the previous ``warnings.showwarning`` (the caller puts it back). Library
-    deprecation notices are hidden unless ``--debug``.
+    Replaces ``warnings.formatwarning`` (not ``showwarning``, so code that records
+    warnings still records them) and returns the previous one for the caller to put
+    back. Library deprecation notices are hidden unless ``--debug``.
     """
     import warnings
 
-    def show(message, category, filename, lineno, file=None, line=None):
+    def format_warning(message, category, filename, lineno, line=None):
         if issubclass(category, _DEVELOPER_WARNINGS) and not debug:
-            return
+            return ""
         text = " ".join(str(message).split()) or category.__name__
         if debug:
             text += f" ({category.__name__} at {filename}:{lineno})"
-        try:
-            print(f"warning: {text}", file=sys.stderr if file is None else file, flush=True)
-        except (OSError, ValueError):  # stderr closed: nowhere to say it
-            pass
+        return f"warning: {text}\n"
 
-    previous = warnings.showwarning
-    warnings.showwarning = show
+    previous = warnings.formatwarning
+    warnings.formatwarning = format_warning
     return previous
 
 
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _run(argv)
     finally:
-        warnings.showwarning = previous
+        warnings.formatwarning = previous
 
 
 def _run(argv: list[str]) -> int:

@@ -2,14 +2,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
+
+from .collections import COLLECTION_HELP, resolve_collection
 
 
 def register(app: typer.Typer) -> None:
     @app.command("serve")
     def serve_cmd(
-        collection: Path = typer.Option(..., "-c", "--collection", help="The collection directory."),
+        collection: Optional[Path] = typer.Option(None, "-c", "--collection",
+                                                  help=COLLECTION_HELP),
         host: str = typer.Option("127.0.0.1", "--host",
                                  help="Address to listen on (0.0.0.0: every network interface)."),
         port: int = typer.Option(8000, "--port", help="TCP port (0: any free port)."),
@@ -24,6 +28,7 @@ def register(app: typer.Typer) -> None:
         from imsim.web import WebServer, create_app, is_loopback
         from imsim.web.server import LOOPBACK_NAMES
 
+        collection = resolve_collection(collection)
         loopback = is_loopback(host)
         web = create_app(collection, max_upload_mb=max_upload_mb,
                          allowed_hosts=(*LOOPBACK_NAMES, host) if loopback else None)
