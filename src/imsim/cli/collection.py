@@ -98,8 +98,9 @@ def register(app: typer.Typer) -> None:
         same bytes as an indexed file), so the answer is read from the neighbour lists
         stored at index time; instant, and the image itself is left out of its results.
         Default mode: any other image is decoded, resized, encoded by the collection's
-        model and searched in its index. A --metric other than the collection's (or -n
-        beyond the cached lists) always runs the default mode, with an exact search.
+        model and searched in its index; an indexed image is searched too when -n is
+        longer than its stored list, and any image with a --metric other than the
+        collection's (an exact search over every vector).
         """
         from imsim.collection import Collection
 
