@@ -66,7 +66,7 @@ def report_screenshots(report: Path, out_dir: Path, *, full: bool = False) -> li
             section = page.locator("#clustering")
             section.screenshot(path=out_dir / "report-clustering.png")
             written.append(out_dir / "report-clustering.png")
-            page.locator("#clustering figure img, #clustering .grid img").first.click()
+            page.locator("#clustering .pair img").first.click()
             page.wait_for_selector("#zoom[open]", timeout=5000)
             page.screenshot(path=out_dir / "report-enlarged.png")
             written.append(out_dir / "report-enlarged.png")

@@ -692,7 +692,7 @@ def run_demo(config: DemoConfig | None = None, out_dir="imsim-demo", *,
     config = config or DemoConfig.from_preset("default")
     log = log or (lambda line: None)
     out_dir = Path(out_dir)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     machine = machine_info()
     steps = []
@@ -727,7 +727,8 @@ def run_demo(config: DemoConfig | None = None, out_dir="imsim-demo", *,
     machine["load_average_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     run.results["run"] = {
         "experiment": "run", "command": command, "started": started,
-        "wall_seconds": time.perf_counter() - start, "steps": steps, "config": config.to_dict(),
+        "wall_seconds": time.perf_counter() - start,
+        "cpu_seconds": time.process_time() - cpu_start, "steps": steps, "config": config.to_dict(),
         "data": data, "machine": machine, "out_dir": str(out_dir)}
     write_result(ctx.results_dir, "run", run.results["run"])
     run.results = _plain(run.results)
