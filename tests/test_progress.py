@@ -22,8 +22,8 @@ def test_lines_every_ten_seconds_then_done():
             lines.update(1)
     text = out.getvalue().splitlines()
     assert len(text) == 6  # at 10, 20, 30, 40, 50 s, then "done"
-    assert text[0] == "encoding: 20/100 batch (20%), 10 s, about 40 s left"
-    assert text[-1] == "encoding: done, 100 batch in 50 s"
+    assert text[0] == "encoding: 20/100 batches (20%), 10 s, about 40 s left"
+    assert text[-1] == "encoding: done, 100 batches in 50 s"
 
 
 def test_short_work_prints_nothing():
@@ -38,9 +38,9 @@ def test_iterating_counts_items_and_knows_the_length():
     assert bar.total == 4
     for _ in bar:
         clock.now += 6
-    assert out.getvalue().splitlines() == ["reading images: 2/4 img (50%), 12 s, about 12 s left",
-                                           "reading images: 4/4 img (100%), 24 s",
-                                           "reading images: done, 4 img in 24 s"]
+    assert out.getvalue().splitlines() == ["reading images: 2/4 images (50%), 12 s, about 12 s left",
+                                           "reading images: 4/4 images (100%), 24 s",
+                                           "reading images: done, 4 images in 24 s"]
 
 
 def test_mode_follows_the_environment(monkeypatch):

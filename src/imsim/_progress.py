@@ -3,7 +3,7 @@
 On a terminal a tqdm bar on stderr. When stderr is not a terminal (a pipe, a log file,
 ``make demo 2>&1 | tee``) a bar would be a stream of carriage returns, so plain lines
 go there instead: one every :data:`EVERY_S` seconds while the work lasts
-(``encoding: 1,200/5,000 batch (24%), 10 s, about 32 s left``) and one when it ends;
+(``encoding: 40/160 batches (25%), 10 s, about 32 s left``) and one when it ends;
 work shorter than that prints nothing, so tests stay clean.
 ``IMSIM_PROGRESS=1`` forces bars, ``IMSIM_PROGRESS=lines`` forces lines and
 ``IMSIM_PROGRESS=0`` turns progress off.
@@ -52,6 +52,13 @@ def progress(iterable=None, *, total=None, desc: str = "", unit: str = "it", dis
     return tqdm(iterable, total=total, desc=desc, unit=unit, unit_scale=unit == "B",
                 disable=mode == "off",
                 leave=False, dynamic_ncols=True, file=sys.stderr)
+
+
+_PLURAL = {"batch": "batches", "query": "queries", "img": "images", "it": "steps"}
+
+
+def _units(unit: str) -> str:
+    return _PLURAL.get(unit, unit if unit == "B" or unit.endswith("s") else unit + "s")
 
 
 def _amount(n: float, unit: str) -> str:
@@ -119,20 +126,20 @@ class _Lines:
         if self.printed:  # a long job says that it ended; a short one said nothing
             elapsed = self.clock() - self.start
             self._write(f"{self.desc or 'progress'}: done, {_amount(self.n, self.unit)} "
-                        f"{self.unit} in {_duration(elapsed)}")
+                        f"{_units(self.unit)} in {_duration(elapsed)}")
 
     def _line(self, now: float) -> str:
         elapsed = now - self.start
         done = f"{_amount(self.n, self.unit)}"
         if self.total:
             share = self.n / self.total
-            done += f"/{_amount(self.total, self.unit)} {self.unit} ({share:.0%})"
+            done += f"/{_amount(self.total, self.unit)} {_units(self.unit)} ({share:.0%})"
             if 0 < share < 1:
                 done += f", {_duration(elapsed)}, about {_duration(elapsed / share - elapsed)} left"
             else:
                 done += f", {_duration(elapsed)}"
         else:
-            done += f" {self.unit}, {_duration(elapsed)}"
+            done += f" {_units(self.unit)}, {_duration(elapsed)}"
         return f"{self.desc or 'progress'}: {done}"
 
     def _write(self, line: str) -> None:

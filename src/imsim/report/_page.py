@@ -97,7 +97,7 @@ ZOOM_DIALOG = ('<dialog id="zoom" aria-label="enlarged figure"><div class="bar">
                '<button type="button" aria-label="close">close</button></div></dialog>')
 
 # Every <img> in the report opens enlarged, as large as the window allows (sharp pixels
-# when scaled up more than 1.5x).
+# for small pictures (digit strips) scaled up more than 1.5x).
 SCRIPT = """
 (function(){
  var d=document.getElementById('zoom');
@@ -110,7 +110,7 @@ SCRIPT = """
   var fit=Math.min(0.94*window.innerWidth/w,(0.92*window.innerHeight-44)/h);
   var s=Math.max(1,Math.min(fit,8));
   big.src=img.src;big.alt=img.alt;big.style.width=Math.round(w*s)+'px';
-  big.style.imageRendering=s>1.5?'pixelated':'auto';
+  big.style.imageRendering=s>1.5&&w<400?'pixelated':'auto';  // digit strips stay sharp
   var f=img.closest('figure'),c=f&&f.querySelector('figcaption');
   cap.textContent=c?c.textContent:img.alt;
   d.showModal();
