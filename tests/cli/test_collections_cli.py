@@ -53,7 +53,7 @@ def test_query_finds_the_collection_of_the_photo(home, capsys):
     assert main(["query", str(home["pair"] / "0.png"), "-n", "1"]) == 0
     captured = capsys.readouterr()
     assert f"collection: {default_location(home['pair'])} (2 images of {home['pair']}; " \
-           f"it indexed {home['pair']}" in captured.err
+           f"it indexed {home['pair']})" in captured.err
     assert "1 results for" in captured.out and "cached mode" in captured.out
     # a photo from elsewhere: the newest collection, and the message says why
     outside = _photos(home["base"] / "elsewhere", 1, seed=5) / "0.png"

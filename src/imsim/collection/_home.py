@@ -136,8 +136,8 @@ def find_collection(near=None) -> tuple[KnownCollection, str]:
         holders = [c for c in known if near == c.photos_root or c.photos_root in near.parents]
         if holders:
             best = max(holders, key=lambda c: (len(c.photos_root.parts), c.updated))
-            return best, f"it indexed {best.photos_root}, which holds {near}"
+            return best, f"it indexed {best.photos_root}"
     if len(known) == 1:
-        return known[0], "the only collection"
+        return known[0], "the only one"
     return known[0], (f"the most recently updated of {len(known)} collections; "
                       f"`imsim collections` lists them, -c picks one")
