@@ -3,6 +3,7 @@
     python docs/report_screenshots.py                     # runs `imsim demo --quick` first
     python docs/report_screenshots.py --report imsim-demo/report.html [--out docs/img]
     python docs/report_screenshots.py --report R --full   # every section, desktop and phone
+    python docs/report_screenshots.py --report R --plots  # and the README's search/EMD plots
 
 Opens the self-contained report in headless Chromium (Debian's /usr/bin/chromium, or
 $IMSIM_CHROMIUM, driven by Playwright) at a desktop width (1280 px) and a phone width
@@ -90,6 +91,24 @@ def report_screenshots(report: Path, out_dir: Path, *, full: bool = False) -> li
     return written
 
 
+def readme_plots(results_dir: Path, out_dir: Path) -> list[Path]:
+    """The README's search and EMD plots, drawn from the demo's results as the report draws them."""
+    sys.path.insert(0, str(ROOT / "src"))
+    from imsim.evaluation.demo import load_results
+    from imsim.evaluation.emd import EMDCorrectness
+    from imsim.report.emd_plots import plot_emd_sweep
+    from imsim.report.search_plots import plot_time_vs_approximation
+
+    results = load_results(results_dir)
+    p = results["search"]["params"]
+    written = [plot_time_vs_approximation(
+        results["search"]["records"], out_dir / "search-tradeoff.png",
+        title=f"{p['n_queries']:,} queries over {p['n_data']:,} images")]
+    runs = [EMDCorrectness(**r) for r in results["emd"]["results"]]
+    written.append(plot_emd_sweep(runs, out_dir / "emd-windows.png"))
+    return written
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--report", type=Path, help="report.html (default: run imsim demo "
@@ -98,11 +117,17 @@ def main(argv=None) -> int:
                         help="folder for the PNG files (default: docs/img)")
     parser.add_argument("--full", action="store_true",
                         help="also full-page screenshots at both widths")
+    parser.add_argument("--plots", action="store_true",
+                        help="also the README's search-tradeoff.png and emd-windows.png, drawn "
+                             "from the report's results/")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="imsim-shots-") as tmp:
         report = args.report or quick_report(Path(tmp) / "demo")
         for path in report_screenshots(report, args.out, full=args.full):
             print(f"wrote {path}")
+        if args.plots:
+            for path in readme_plots(Path(report).parent / "results", args.out):
+                print(f"wrote {path}")
     return 0
 
 
