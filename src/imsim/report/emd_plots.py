@@ -73,7 +73,7 @@ def plot_emd_sweep(results, path, *, title: str | None = None) -> Path:
         ax.legend()
     readable_log_axis(tim, "y")
     r0 = results[0]
-    fig.suptitle(title or f"EMD vs Manhattan: {r0.n_queries} queries, {r0.n_data} images")
+    fig.suptitle(title or f"EMD vs Manhattan: {r0.n_queries:,} queries, {r0.n_data:,} images")
     path = Path(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110, facecolor="white")
