@@ -9,10 +9,10 @@ Opens the self-contained report in headless Chromium (Debian's /usr/bin/chromium
 $IMSIM_CHROMIUM, driven by Playwright) at a desktop width (1280 px) and a phone width
 (390 px, 3x pixels) and writes:
 
-- ``report-summary.png``: the top of the report at desktop width (summary and run context);
-- ``report-clustering.png``: the clustering section (the charts at page width);
-- ``report-enlarged.png``: a chart opened by a click (the enlarged view);
-- ``report-phone.png``: the top of the report on a phone.
+- ``report-summary.jpg``: the top of the report at desktop width (summary and run context);
+- ``report-clustering.jpg``: the clustering section (the charts at page width);
+- ``report-enlarged.jpg``: a chart opened by a click (the enlarged view);
+- ``report-phone.jpg``: the top of the report on a phone.
 
 The web page's screenshots are another script's job; this one only knows the report.
 """
@@ -62,23 +62,23 @@ def report_screenshots(report: Path, out_dir: Path, *, full: bool = False) -> li
         try:
             page = browser.new_page(viewport=DESKTOP)
             page.goto(url)
-            page.screenshot(path=out_dir / "report-summary.png")
-            written.append(out_dir / "report-summary.png")
+            page.screenshot(path=out_dir / "report-summary.jpg", quality=85)
+            written.append(out_dir / "report-summary.jpg")
             section = page.locator("#clustering")
-            section.screenshot(path=out_dir / "report-clustering.png")
-            written.append(out_dir / "report-clustering.png")
+            section.screenshot(path=out_dir / "report-clustering.jpg", quality=85)
+            written.append(out_dir / "report-clustering.jpg")
             page.locator("#clustering .pair img").first.click()
             page.wait_for_selector("#zoom[open]", timeout=5000)
-            page.screenshot(path=out_dir / "report-enlarged.png")
-            written.append(out_dir / "report-enlarged.png")
+            page.screenshot(path=out_dir / "report-enlarged.jpg", quality=85)
+            written.append(out_dir / "report-enlarged.jpg")
             page.keyboard.press("Escape")
             if full:
                 page.screenshot(path=out_dir / "report-desktop-full.png", full_page=True)
                 written.append(out_dir / "report-desktop-full.png")
             phone = browser.new_page(viewport=PHONE, device_scale_factor=2, is_mobile=True)
             phone.goto(url)
-            phone.screenshot(path=out_dir / "report-phone.png")
-            written.append(out_dir / "report-phone.png")
+            phone.screenshot(path=out_dir / "report-phone.jpg", quality=85)
+            written.append(out_dir / "report-phone.jpg")
             width = phone.evaluate("document.documentElement.scrollWidth")
             if width > PHONE["width"]:
                 print(f"warning: the report scrolls sideways on a phone ({width} px wide)",
