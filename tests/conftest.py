@@ -81,7 +81,10 @@ def bars():
 
 @pytest.fixture(scope="session", autouse=True)
 def _imsim_home(tmp_path_factory):
-    """Collections that tests index without -c (and known.json) stay out of the real home."""
+    """Collections that tests index without -c (and known.json) stay out of the real home;
+    no progress lines (they would land in whichever test's stderr is being captured;
+    tests/test_progress.py checks them)."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("IMSIM_HOME", str(tmp_path_factory.mktemp("imsim-home")))
+        mp.setenv("IMSIM_PROGRESS", "0")
         yield

@@ -51,3 +51,21 @@ def test_mode_follows_the_environment(monkeypatch):
     assert _progress._mode() == "lines"  # pytest's stderr is not a terminal
     assert isinstance(progress(range(3)), _Lines)
     assert not isinstance(progress(range(3), disable=True), _Lines)
+
+
+def test_short_bars_in_a_row_still_report_every_ten_seconds(monkeypatch):
+    """Many bars of 2 s each (a search step of many settings) print a line every 10 s."""
+    clock = _Clock()
+    out = io.StringIO()
+    monkeypatch.setattr(_progress.time, "monotonic", clock)
+    monkeypatch.setattr(_progress, "_LAST_LINE", [None])
+    for b in range(12):
+        bar = _Lines(total=4, desc=f"setting {b}", unit="query", file=out, clock=clock)
+        with bar:
+            for _ in range(4):
+                clock.now += 0.5
+                bar.update(1)
+    lines = out.getvalue().splitlines()
+    # 24 s of work: lines at 10 and 20 s, each followed by its bar's "done"
+    assert [line.split(":")[0] for line in lines] == ["setting 4", "setting 4", "setting 9",
+                                                      "setting 9"]

@@ -2,9 +2,10 @@
 
 On a terminal a tqdm bar on stderr. When stderr is not a terminal (a pipe, a log file,
 ``make demo 2>&1 | tee``) a bar would be a stream of carriage returns, so plain lines
-go there instead: one every :data:`EVERY_S` seconds while the work lasts
-(``encoding: 40/160 batches (25%), 10 s, about 32 s left``) and one when it ends;
-work shorter than that prints nothing, so tests stay clean.
+go there instead: one every :data:`EVERY_S` seconds while work with progress goes on
+(``encoding: 40/160 batches (25%), 10 s, about 32 s left``, counted across bars, so many
+short searches in a row report too) and one when a bar that printed ends; a process's
+first 10 s print nothing.
 ``IMSIM_PROGRESS=1`` forces bars, ``IMSIM_PROGRESS=lines`` forces lines and
 ``IMSIM_PROGRESS=0`` turns progress off.
 """
@@ -16,6 +17,7 @@ import time
 
 #: seconds between two plain progress lines
 EVERY_S = 10.0
+_LAST_LINE: list = [None]  # monotonic time of the last line (or of the first bar), any bar
 
 
 def _mode() -> str:
@@ -87,7 +89,13 @@ class _Lines:
         self.iterable, self.total, self.desc, self.unit = iterable, total, desc, unit
         self.n = 0
         self.every, self.file, self.clock = every, file, clock
-        self.start = self.last = clock()
+        self.start = clock()
+        # With the real clock the 10 s count across bars: a step made of many short
+        # searches (each under 10 s) still reports every 10 s, as one long bar would.
+        self.shared = clock is time.monotonic
+        if self.shared and _LAST_LINE[0] is None:
+            _LAST_LINE[0] = self.start
+        self.last = _LAST_LINE[0] if self.shared else self.start
         self.printed = 0
         self.closed = False
 
@@ -109,8 +117,12 @@ class _Lines:
     def update(self, n: float = 1) -> None:
         self.n += n
         now = self.clock()
+        if self.shared:
+            self.last = _LAST_LINE[0]
         if now - self.last >= self.every:
             self.last = now
+            if self.shared:
+                _LAST_LINE[0] = now
             self._write(self._line(now))
 
     def set_postfix(self, *args, **kwargs) -> None:  # tqdm's; the lines have no room
