@@ -10,9 +10,9 @@ $IMSIM_CHROMIUM, driven by Playwright) at a desktop width (1280 px) and a phone 
 (390 px, 3x pixels) and writes:
 
 - ``report-summary.jpg``: the top of the report at desktop width (summary and run context);
-- ``report-clustering.jpg``: the clustering section (the charts at page width);
 - ``report-enlarged.jpg``: a chart opened by a click (the enlarged view);
-- ``report-phone.jpg``: the top of the report on a phone.
+- ``report-phone.jpg``: the top of the report on a phone;
+- with ``--full``: ``report-clustering.jpg`` (that section) and full-page PNGs at both widths.
 
 The web page's screenshots are another script's job; this one only knows the report.
 """
@@ -64,9 +64,10 @@ def report_screenshots(report: Path, out_dir: Path, *, full: bool = False) -> li
             page.goto(url)
             page.screenshot(path=out_dir / "report-summary.jpg", quality=85)
             written.append(out_dir / "report-summary.jpg")
-            section = page.locator("#clustering")
-            section.screenshot(path=out_dir / "report-clustering.jpg", quality=85)
-            written.append(out_dir / "report-clustering.jpg")
+            if full:
+                section = page.locator("#clustering")
+                section.screenshot(path=out_dir / "report-clustering.jpg", quality=85)
+                written.append(out_dir / "report-clustering.jpg")
             page.locator("#clustering .pair img").first.click()
             page.wait_for_selector("#zoom[open]", timeout=5000)
             page.screenshot(path=out_dir / "report-enlarged.jpg", quality=85)

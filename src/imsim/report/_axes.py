@@ -78,11 +78,30 @@ def text_color_on(background) -> str:
     return "black" if contrast(background, (0, 0, 0)) >= contrast(background, (1, 1, 1)) else "white"
 
 
-# offsets (points) tried for a point's label, nearest first: right, left, above, below
-_OFFSETS = ((5, 3, "left", "bottom"), (5, -3, "left", "top"), (-5, 3, "right", "bottom"),
-            (-5, -3, "right", "top"), (0, 7, "center", "bottom"), (0, -7, "center", "top"),
-            (5, 12, "left", "bottom"), (5, -12, "left", "top"), (-5, 12, "right", "bottom"),
-            (-5, -12, "right", "top"), (0, 18, "center", "bottom"), (0, -18, "center", "top"))
+# offsets (points) tried for a point's label, nearest first: right, left, above, below,
+# then the same further out
+def _offsets():
+    out = []
+    for r in (1, 2, 3, 4):
+        out += [(5 * r, 3 * r, "left", "bottom"), (5 * r, -3 * r, "left", "top"),
+                (-5 * r, 3 * r, "right", "bottom"), (-5 * r, -3 * r, "right", "top"),
+                (0, 7 * r, "center", "bottom"), (0, -7 * r, "center", "top"),
+                (8 * r, 0, "left", "center"), (-8 * r, 0, "right", "center")]
+    return tuple(out)
+
+
+_OFFSETS = _offsets()
+
+
+def _overlap_area(box, others) -> float:
+    from matplotlib.transforms import Bbox
+
+    total = 0.0
+    for other in others:
+        inter = Bbox.intersection(box, other)
+        if inter is not None:
+            total += max(inter.width, 0) * max(inter.height, 0)
+    return total
 
 
 def place_labels(ax, labels, *, point_radius_px: float = 5.0) -> list:
@@ -98,8 +117,8 @@ def place_labels(ax, labels, *, point_radius_px: float = 5.0) -> list:
 
     Returns
     -------
-    list of the Annotation artists, in the order of ``labels``. A label that fits
-    nowhere keeps the first offset (the tests would then report it).
+    list of the Annotation artists, in the order of ``labels``. Where no position is
+    free, the one that overlaps least (in pixels²) is taken.
     """
     from matplotlib.transforms import Bbox
 
@@ -110,12 +129,18 @@ def place_labels(ax, labels, *, point_radius_px: float = 5.0) -> list:
     r = point_radius_px * fig.dpi / 100
     taken = [Bbox.from_extents(px - r, py - r, px + r, py + r)
              for px, py in (ax.transData.transform((x, y)) for x, y, _t, _c in labels)]
-    placed = []
-    for x, y, text, color in labels:
+    # the most crowded points choose first, while there is still room around them
+    pixels = [ax.transData.transform((x, y)) for x, y, _t, _c in labels]
+    crowd = [sum(abs(px - qx) < 60 and abs(py - qy) < 40 for qx, qy in pixels)
+             for px, py in pixels]
+    order = sorted(range(len(labels)), key=lambda i: -crowd[i])
+    placed = [None] * len(labels)
+    for i in order:
+        x, y, text, color = labels[i]
         ann = ax.annotate(text, (x, y), textcoords="offset points", xytext=(5, 3), fontsize=8,
                           color=color, zorder=4)
         ann.set_in_layout(False)
-        fallback = None
+        best = None  # (overlap with labels and points in px², candidate, box)
         for dx, dy, ha, va in _OFFSETS:
             ann.xyann = (dx, dy)
             ann.set_horizontalalignment(ha)
@@ -123,16 +148,23 @@ def place_labels(ax, labels, *, point_radius_px: float = 5.0) -> list:
             box = ann.get_window_extent(renderer).expanded(1.04, 1.1)
             inside = (box.x0 >= frame.x0 and box.x1 <= frame.x1 and box.y0 >= frame.y0
                       and box.y1 <= frame.y1)
-            fallback = fallback or ((dx, dy, ha, va), box)
-            if inside and not any(box.overlaps(t) for t in taken):
+            if not inside:
+                continue
+            cost = _overlap_area(box, taken)
+            if best is None or cost < best[0]:
+                best = (cost, (dx, dy, ha, va), box)
+            if cost == 0:
                 break
-        else:  # fits nowhere: the first position
-            (dx, dy, ha, va), box = fallback
-            ann.xyann = (dx, dy)
-            ann.set_horizontalalignment(ha)
-            ann.set_verticalalignment(va)
+        if best is None:  # nowhere inside the axes: the first position
+            best = (None, _OFFSETS[0], None)
+        (dx, dy, ha, va), box = best[1], best[2]
+        ann.xyann = (dx, dy)
+        ann.set_horizontalalignment(ha)
+        ann.set_verticalalignment(va)
+        if box is None:
+            box = ann.get_window_extent(renderer)
         taken.append(box)
-        placed.append(ann)
+        placed[i] = ann
     return placed
 
 
