@@ -97,11 +97,15 @@ def _plain_help(app: typer.Typer) -> None:
                 default.help = escape(default.help)
             if isinstance(default, ArgumentInfo) and default.metavar is None:
                 default.metavar = name.upper()  # "IMAGE", as the docstrings name it
-    if not getattr(TyperOption, "_imsim_flags", False):
+    # Typer >= 0.26 prints a type beside every option, "<bool>" on flags too; older
+    # versions print none and have no such method
+    if hasattr(TyperOption, "display_type_rich") and not getattr(TyperOption, "_imsim_flags",
+                                                                   False):
         shown = TyperOption.display_type_rich
 
         def display_type_rich(self, ctx):
-            return None if self.is_flag and not self.count else shown(self, ctx)
+            flag = getattr(self, "is_flag", False) and not getattr(self, "count", False)
+            return None if flag else shown(self, ctx)
 
         TyperOption.display_type_rich = display_type_rich
         TyperOption._imsim_flags = True
