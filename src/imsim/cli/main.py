@@ -97,7 +97,7 @@ def _plain_help(app: typer.Typer) -> None:
                 default.help = escape(default.help)
             if isinstance(default, ArgumentInfo) and default.metavar is None:
                 default.metavar = name.upper()  # "IMAGE", as the docstrings name it
-    # Typer >= 0.26 prints a type beside every option, "<bool>" on flags too; older
+    # recent Typer (0.29 here) prints a type beside every option, "<bool>" on flags too; older
     # versions print none and have no such method
     if hasattr(TyperOption, "display_type_rich") and not getattr(TyperOption, "_imsim_flags",
                                                                    False):
