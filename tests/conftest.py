@@ -99,3 +99,14 @@ def hostile_folder(tmp_path, hostile_env):
     from _hostile import make_hostile_folder
 
     return make_hostile_folder(tmp_path / "hostile")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _imsim_home(tmp_path_factory):
+    """Collections that tests index without -c (and known.json) stay out of the real home;
+    no progress lines (they would land in whichever test's stderr is being captured;
+    tests/test_progress.py checks them)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("IMSIM_HOME", str(tmp_path_factory.mktemp("imsim-home")))
+        mp.setenv("IMSIM_PROGRESS", "0")
+        yield

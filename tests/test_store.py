@@ -69,13 +69,13 @@ def test_failed_first_builds_leave_a_folder_the_next_run_accepts(model, tmp_path
     coll = tmp_path / "c"
     assert main(["index", str(empty), "-c", str(coll)]) == 1
     assert "no readable images" in _err(capsys)
-    assert main(["query", str(empty), "-c", str(coll)]) == 1
+    photos = make_photos(tmp_path / "photos", n=6)
+    assert main(["query", str(photos / "p0_0.png"), "-c", str(coll)]) == 1
     assert "never completed" in _err(capsys)
 
     def interrupted(*args, **kwargs):  # Ctrl+C during training
         raise KeyboardInterrupt
 
-    photos = make_photos(tmp_path / "photos", n=6)
     monkeypatch.setattr(model_impl, "train", interrupted)
     with pytest.raises(KeyboardInterrupt):
         Collection.index(photos, coll, epochs=1, progress=False, **SMALL)

@@ -67,7 +67,8 @@ def test_query_json_and_grid(folder, collection, tmp_path, capsys):
     assert main(["query", str(folder / "fam1" / "0.jpg"), "-c", str(collection), "-n", "5",
                  "--metric", "cosine", "--threshold", "2"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert "(default mode, cosine)" in lines[0] and "sim" in lines[1] and len(lines) == 6
+    assert "(default mode: " in lines[0] and "; cosine distance" in lines[0]
+    assert "sim" in lines[1] and len(lines) == 6
 
 
 def test_groups_export_and_map(collection, tmp_path, capsys):

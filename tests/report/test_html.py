@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import base64
+import re
 import shutil
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 
@@ -77,7 +79,9 @@ def test_report_has_every_section_and_parses(results_dir, tmp_path):
     for src in page.images:
         assert src.startswith("data:image/png;base64,")
         assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
-    assert all(tag == "a" and href.startswith("#") for tag, href in page.links)
+    # ... and the one script is inline (no src): the enlarge-on-click
+    assert all((tag == "a" and href.startswith("#")) or (tag == "script" and href == "")
+               for tag, href in page.links)
     text = " ".join(page.text)
     assert "imsim demo --quick" in text  # the exact command
     assert "The classifier did not run" in text or "accuracy" in text
@@ -106,3 +110,66 @@ def test_default_path_and_missing_experiment(results_dir, tmp_path):
     page = _parse(path)
     assert page.errors == [] and "emd" in page.ids
     assert "no emd.json was found" in " ".join(page.text)
+
+
+def test_summary_has_the_run_context_beside_it(results_dir, tmp_path):
+    results = load_results(results_dir)
+    run = results["run"]
+    page = build_report(results_dir, tmp_path / "r.html").read_text(encoding="utf-8")
+    summary = page[page.index('id="summary"'):page.index('id="autoencoder"')]
+    assert '<div class="summary">' in summary and '<aside class="context">' in summary
+    context = summary[summary.index('<aside class="context">'):]
+    assert run["machine"]["cpu"] in context
+    assert f"{run['machine']['load_average'][0]:.2f} at the start" in context
+    wall, cpu = run["wall_seconds"], run["cpu_seconds"]
+    assert 0 < cpu and f"{cpu / wall:.1f} of" in context
+    # the layout follows the window: no width fixed in pixels beyond a phone's
+    css = page[page.index("<style>"):page.index("</style>")]
+    fixed = [int(w) for w in re.findall(r"(?<![-\w])width:(\d+)px", css)]
+    assert all(w <= 360 for w in fixed), fixed
+
+
+def _chromium():
+    import os
+    import shutil as sh
+
+    for candidate in (os.environ.get("IMSIM_CHROMIUM"), sh.which("chromium"), "/usr/bin/chromium"):
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+@pytest.mark.skipif(_chromium() is None, reason="no Chromium to drive (apt-get install chromium "
+                                                "or set IMSIM_CHROMIUM)")
+def test_report_in_a_browser_fits_a_phone_and_enlarges_figures(results_dir, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    url = build_report(results_dir, tmp_path / "r.html").resolve().as_uri()
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=_chromium(), headless=True,
+                                    args=["--no-sandbox", "--disable-gpu"])
+        try:
+            errors = []
+            phone = browser.new_page(viewport={"width": 390, "height": 844})
+            phone.on("pageerror", lambda exc: errors.append(str(exc)))
+            phone.goto(url)
+            assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+            desk = browser.new_page(viewport={"width": 1280, "height": 900})
+            desk.on("pageerror", lambda exc: errors.append(str(exc)))
+            desk.goto(url)
+            n_images = desk.locator("main img").count()
+            assert desk.locator("main img.zoomable").count() == n_images >= 10
+            chart = desk.locator("#clustering .pair img").first
+            shown = chart.evaluate("i => i.getBoundingClientRect().width")
+            # a clustering chart is at least 40% of the column (it was shrunk to ~30%)
+            column = desk.evaluate("document.querySelector('#clustering').clientWidth")
+            assert shown >= 0.4 * column, (shown, column)
+            chart.click()
+            dialog = desk.locator("dialog#zoom")
+            sync_api.expect(dialog).to_have_attribute("open", "")
+            big = desk.locator("dialog#zoom img").evaluate("i => i.getBoundingClientRect().width")
+            assert big > shown * 1.2
+            desk.keyboard.press("Escape")
+            sync_api.expect(dialog).not_to_have_attribute("open", "")
+            assert errors == []
+        finally:
+            browser.close()

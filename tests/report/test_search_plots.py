@@ -11,3 +11,60 @@ def test_time_vs_approximation_plot(tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="no record"):
         plot_time_vs_approximation([], tmp_path / "empty.png")
+
+
+def _demo_like_records():
+    """The default demo's settings, with HNSW ef=16 and Reduced rerank=100 nearly on top of
+    each other (they overlapped before labels were placed)."""
+    rows = [("exact", {}, 0.238, 1.0), ("lsh", {"k": 4, "L": 5}, 0.112, 1.011),
+            ("lsh", {"k": 4, "L": 10}, 0.19, 1.004)]
+    rows += [("hnsw", {"M": 16, "ef": ef}, t, f) for ef, t, f in
+             [(16, 0.0471, 1.0045), (32, 0.07, 1.002), (64, 0.12, 1.001), (128, 0.21, 1.0)]]
+    rows += [("reduced", {"rerank": rr}, t, f) for rr, t, f in
+             [(0, 0.018, 1.145), (20, 0.03, 1.012), (50, 0.04, 1.006), (100, 0.0472, 1.0043)]]
+    return [{"method": m, "params": p, "ms_per_query": t, "approx_factor": f}
+            for m, p, t, f in rows]
+
+
+def _full_demo_records():
+    """The default demo's 11 settings as measured on a loaded machine (labels crowd there)."""
+    rows = [("exact", {}, 2.8808, 1.0), ("lsh", {"k": 4, "L": 5}, 4.1655, 1.0188),
+            ("lsh", {"k": 8, "L": 20, "max_candidates": 2000}, 1.0891, 1.0224),
+            ("lsh", {"k": 8, "L": 20}, 2.0737, 1.0114)]
+    rows += [("hnsw", {"M": 16, "ef_construction": 100, "ef": ef}, t, f) for ef, t, f in
+             [(16, 1.21, 1.007), (32, 1.7648, 1.0029), (64, 4.0984, 1.0006), (128, 5.1618, 1.0002)]]
+    rows += [("reduced", {"rerank": rr}, t, f) for rr, t, f in
+             [(0, 0.3666, 1.1495), (20, 0.5314, 1.0103), (100, 1.1725, 1.0027)]]
+    return [{"method": m, "params": p, "ms_per_query": t, "approx_factor": f}
+            for m, p, t, f in rows]
+
+
+@pytest.mark.parametrize("records", [_demo_like_records(), _full_demo_records()],
+                         ids=["quiet", "loaded"])
+@pytest.mark.parametrize("dpi", [100, 110])
+def test_labels_do_not_overlap_and_the_log_axis_has_labels(records, dpi):
+    from imsim.report._axes import overlaps
+    from imsim.report.search_plots import time_vs_approximation_figure
+
+    fig = time_vs_approximation_figure(records, title="t")
+    fig.set_dpi(dpi)  # as saved
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    texts = list(ax.texts)
+    assert {t.get_text() for t in texts} >= {"ef=16", "rerank=100"}
+    assert overlaps(texts, renderer) == []
+    frame = ax.get_window_extent(renderer)
+    for t in texts:  # inside the axes, clear of the legend outside them
+        box = t.get_window_extent(renderer)
+        assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 <= box.y1 <= frame.y1
+    for legend in fig.legends:
+        assert not legend.get_window_extent(renderer).overlaps(frame)
+    # each label also keeps clear of every point
+    points = [ax.transData.transform((r["approx_factor"], r["ms_per_query"]))
+              for r in records]
+    for t in texts:
+        box = t.get_window_extent(renderer)
+        assert not any(box.x0 < x < box.x1 and box.y0 < y < box.y1 for x, y in points)
+    shown = [tick.get_text() for tick in ax.get_yticklabels() if tick.get_text()]
+    assert len(shown) > 2, shown

@@ -9,8 +9,9 @@ import typer
 
 from imsim._text import safe_name
 from ._engine import ADDRESS, ENGINE, engine_for
+from .collections import COLLECTION_HELP, check_query_args, index_location, resolve_collection
 
-_COLLECTION = typer.Option(..., "-c", "--collection", help="The collection directory.")
+_COLLECTION = typer.Option(None, "-c", "--collection", help=COLLECTION_HELP)
 
 
 def _index_summary(coll) -> list[str]:
@@ -49,11 +50,23 @@ def _skipped_lines(skipped) -> list[str]:
     return lines
 
 
+def _mode_text(result) -> str:
+    """The query mode in words, for the line above the results."""
+    if result.mode == "cached":
+        return "cached mode: the image is in the collection, answered from its stored neighbours"
+    if result.query_id is not None:
+        return "default mode: the image is in the collection, its vector searched in the index"
+    return "default mode: the image was encoded and searched in the index"
+
+
 def register(app: typer.Typer) -> None:
     @app.command("index")
     def index_cmd(
         photos_dir: Path = typer.Argument(..., help="Folder of photos (scanned recursively)."),
-        collection: Path = _COLLECTION,
+        collection: Optional[Path] = typer.Option(
+            None, "-c", "--collection", help="The collection directory to create or update "
+                                             "[default: $IMSIM_HOME/collections/NAME-HASH, "
+                                             "NAME-HASH from the photos folder's path]."),
         size: Optional[int] = typer.Option(
             None, "--size", help="Resize photos to SIZE x SIZE pixels (a multiple of 4) [new: 64]."),
         color: Optional[bool] = typer.Option(None, "--color/--gray", help="RGB or grayscale [new: color]."),
@@ -94,7 +107,9 @@ def register(app: typer.Typer) -> None:
         import warnings
 
         from imsim.collection import Collection
+        from imsim.collection.home import remember
 
+        collection = index_location(photos_dir, collection)
         with warnings.catch_warnings(), engine_for(engine, address) as eng:
             # the summary below lists every skipped file once
             warnings.filterwarnings("ignore", message="skipping ")
@@ -104,12 +119,13 @@ def register(app: typer.Typer) -> None:
                                     latent_dim=latent, metric=metric, n_cached=cache,
                                     labels_from_subdirs=labels_from_subdirs, replace=replace,
                                     engine=eng)
+        remember(coll.path)
         typer.echo("\n".join(_index_summary(coll)))
 
     @app.command("query")
     def query_cmd(
         image: Path = typer.Argument(..., help="The query photo."),
-        collection: Path = _COLLECTION,
+        collection: Optional[Path] = _COLLECTION,
         n: int = typer.Option(10, "-n", help="Number of results."),
         metric: Optional[str] = typer.Option(
             None, "--metric", help="cosine, l1 or l2 [the collection's]."),
@@ -120,22 +136,39 @@ def register(app: typer.Typer) -> None:
         encoder: Optional[str] = typer.Option(
             None, "--encoder", help="Refuse to answer unless the collection was built with this encoder."),
     ):
-        """The photos of a collection most like IMAGE, nearest first."""
+        """The photos of a collection most like IMAGE, nearest first.
+
+        Two modes, chosen for you. Cached mode: IMAGE is already in the collection (the
+        same bytes as an indexed file), so the answer is read from the neighbour lists
+        stored at index time; instant, and the image itself is left out of its results.
+        Default mode: any other image is decoded, resized, encoded by the collection's
+        model and searched in its index; an indexed image is searched too when -n is
+        longer than its stored list, and any image with a --metric other than the
+        collection's (an exact search over every vector).
+        """
         from imsim._io import check_output
         from imsim.collection import Collection
 
+        check_query_args(image, collection)
         if grid is not None:
             check_output(grid, image)
+        collection = resolve_collection(collection, near=image)
         with Collection.open(collection) as coll:
             result = coll.query(image, n, metric=metric, threshold=threshold, encoder=encoder)
+            others = len(coll) - (result.query_id is not None)
             if grid is not None:
                 from imsim.report.map_plots import query_grid
 
                 query_grid(result, image, grid, color=coll.settings.color)
+        if n > others:
+            typer.echo(f"note: asked for {n} results but the collection holds {len(coll):,} "
+                       f"images, so only {others:,} " + ("others " if others < len(coll) else "")
+                       + "can be returned", err=True)
         if as_json:
             typer.echo(json.dumps(result.to_dict(), indent=2))
         else:
-            typer.echo(f"{len(result)} results for {safe_name(image)} ({result.mode} mode, {result.metric})")
+            typer.echo(f"{len(result)} results for {safe_name(image)} ({_mode_text(result)}; "
+                       f"{result.metric} distance, smaller is nearer)")
             for rank, hit in enumerate(result, 1):
                 score = f"{hit.distance:10.4f}"
                 if hit.similarity is not None:
@@ -146,7 +179,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("groups")
     def groups_cmd(
-        collection: Path = _COLLECTION,
+        collection: Optional[Path] = _COLLECTION,
         k: str = typer.Option("auto", "-k", help="Number of groups, or 'auto' (elbow method)."),
         method: str = typer.Option("kmedoids", "--method", help="kmedoids or kmedians."),
         k_min: int = typer.Option(2, "--k-min", help="Smallest k tried by -k auto."),
@@ -164,6 +197,7 @@ def register(app: typer.Typer) -> None:
                 k = int(k)
             except ValueError:
                 raise ValueError(f"-k must be 'auto' or a positive integer, got {k!r}") from None
+        collection = resolve_collection(collection)
         with Collection.open(collection) as coll:
             groups = coll.groups(k, method=method, k_range=range(k_min, k_max + 1), seed=seed)
             if groups.elbow is not None:
@@ -190,7 +224,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("duplicates")
     def duplicates_cmd(
-        collection: Path = _COLLECTION,
+        collection: Optional[Path] = _COLLECTION,
         threshold: Optional[float] = typer.Option(
             None, "--threshold", help="Largest distance between two duplicates, in the collection's "
                                       "metric [calibrated for its encoder]."),
@@ -200,9 +234,9 @@ def register(app: typer.Typer) -> None:
         copy: bool = typer.Option(False, "--copy", help="Copy the photos (default: symlinks)."),
     ):
         """Groups of near-duplicate photos (crops, resizes, re-encodes, edits of one picture)."""
-        from imsim.collection import Collection
-        from imsim.collection import beta_of, export_duplicates
+        from imsim.collection import Collection, beta_of, export_duplicates
 
+        collection = resolve_collection(collection)
         with Collection.open(collection) as coll:
             dup = coll.duplicates(threshold)
             how = ("given" if threshold is not None else
@@ -217,14 +251,15 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"{len(dup)} groups of near-duplicates ({dup.n_images} of {n} photos) at "
                        f"{dup.metric} distance <= {dup.threshold:.4g} ({how})")
             for j, rel in enumerate(dup.relpaths):
-                typer.echo(f"  group {j}: {len(rel)} photos: " + ", ".join(rel[:6])
+                typer.echo(f"  group {j}: {len(rel)} photos: " + ", ".join(map(safe_name, rel[:6]))
                            + (f", ... ({len(rel) - 6} more)" if len(rel) > 6 else ""))
         if export is not None:
-            typer.echo(f"exported to {export} ({'copies' if copy else 'symlinks'})", err=as_json)
+            typer.echo(f"exported to {safe_name(export)} ({'copies' if copy else 'symlinks'})",
+                       err=as_json)
 
     @app.command("map")
     def map_cmd(
-        collection: Path = _COLLECTION,
+        collection: Optional[Path] = _COLLECTION,
         out: Path = typer.Option(..., "--out", "-o", help="Output PNG."),
         method: str = typer.Option("auto", "--method", help="auto, umap, tsne or pca."),
         color_by: str = typer.Option("auto", "--color-by", help="auto, label, group or none."),
@@ -237,6 +272,7 @@ def register(app: typer.Typer) -> None:
         from imsim.report.map_plots import collection_map
 
         check_output(out)
+        collection = resolve_collection(collection)
         with Collection.open(collection) as coll:
             info = collection_map(coll, out, method=method, color_by=color_by,
                                   n_thumbnails=thumbnails, seed=seed)

@@ -9,6 +9,7 @@ shows the traceback instead.
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 import pkgutil
 import sys
@@ -46,8 +47,8 @@ def _root(
 # `imsim --help` lists the commands in the order of the work: data, reduce, search,
 # EMD, cluster and classify, photo collections, demo and report, web; a new module
 # not named here comes last.
-_ORDER = ("datasets", "reduce", "search", "emd", "cluster", "classify", "collection", "demo",
-          "serve")
+_ORDER = ("datasets", "reduce", "search", "emd", "cluster", "classify", "collection",
+          "collections", "demo", "serve")
 
 
 def _register_all() -> None:
@@ -68,6 +69,51 @@ def _register_all() -> None:
 _register_all()
 
 
+def _plain_help(app: typer.Typer) -> None:
+    """Help text is written as plain text, whatever Rich would make of it.
+
+    Typer renders help through Rich markup, where ``[new: 64]`` or ``[the collection's]``
+    is a style tag and vanishes; escaping every help string and docstring keeps them.
+    Boolean flags take no value, so their ``<bool>`` placeholder goes (``--help`` too).
+    """
+    from rich.markup import escape
+    from typer.core import TyperOption
+    from typer.models import ArgumentInfo, ParameterInfo
+
+    seen: set[int] = set()  # an option shared by several commands is escaped once
+    for info in app.registered_commands:
+        if info.help:
+            info.help = escape(info.help)
+        elif info.callback is not None and info.callback.__doc__:
+            info.callback.__doc__ = escape(info.callback.__doc__)
+        if info.callback is None:
+            continue
+        for name, param in inspect.signature(info.callback).parameters.items():
+            default = param.default
+            if not isinstance(default, ParameterInfo) or id(default) in seen:
+                continue
+            seen.add(id(default))
+            if default.help:
+                default.help = escape(default.help)
+            if isinstance(default, ArgumentInfo) and default.metavar is None:
+                default.metavar = name.upper()  # "IMAGE", as the docstrings name it
+    # recent Typer (0.29 here) prints a type beside every option, "<bool>" on flags too; older
+    # versions print none and have no such method
+    if hasattr(TyperOption, "display_type_rich") and not getattr(TyperOption, "_imsim_flags",
+                                                                   False):
+        shown = TyperOption.display_type_rich
+
+        def display_type_rich(self, ctx):
+            flag = getattr(self, "is_flag", False) and not getattr(self, "count", False)
+            return None if flag else shown(self, ctx)
+
+        TyperOption.display_type_rich = display_type_rich
+        TyperOption._imsim_flags = True
+
+
+_plain_help(app)
+
+
 def _usage_errors() -> tuple[type, ...]:
     """Click's exception base, wherever this Typer version keeps it."""
     try:  # Typer >= 0.26 vendors click
@@ -83,9 +129,46 @@ _USAGE_ERRORS = _usage_errors()
 USER_ERRORS = (ValueError, TypeError, OSError, KeyError, RuntimeError)
 
 
+# Warnings meant for the programmers of a library, not for the person at the command line.
+_DEVELOPER_WARNINGS = (DeprecationWarning, PendingDeprecationWarning, FutureWarning,
+                       ImportWarning)
+
+
+def _one_line_warnings(debug: bool):
+    """Format each warning as one ``warning: ...`` line, without a source path or code line.
+
+    Replaces ``warnings.formatwarning`` (not ``showwarning``, so code that records
+    warnings still records them) and returns the previous one for the caller to put
+    back. Library deprecation notices are hidden unless ``--debug``.
+    """
+    import warnings
+
+    def format_warning(message, category, filename, lineno, line=None):
+        if issubclass(category, _DEVELOPER_WARNINGS) and not debug:
+            return ""
+        text = " ".join(str(message).split()) or category.__name__
+        if debug:
+            text += f" ({category.__name__} at {filename}:{lineno})"
+        return f"warning: {text}\n"
+
+    previous = warnings.formatwarning
+    warnings.formatwarning = format_warning
+    return previous
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
+    import warnings
+
     argv = list(sys.argv[1:] if argv is None else argv)
+    previous = _one_line_warnings("--debug" in argv)
+    try:
+        return _run(argv)
+    finally:
+        warnings.formatwarning = previous
+
+
+def _run(argv: list[str]) -> int:
     # Before torch and faiss load: OpenMP threads that sleep while they wait instead of
     # spinning. Where other work shares the cores, spinning threads fight it and training
     # ran 4-8x slower (measured on 2 busy cores); on idle cores sleeping costs about 15%.

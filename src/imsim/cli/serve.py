@@ -7,11 +7,14 @@ from typing import List, Optional
 
 import typer
 
+from .collections import COLLECTION_HELP, resolve_collection
+
 
 def register(app: typer.Typer) -> None:
     @app.command("serve")
     def serve_cmd(
-        collection: Path = typer.Option(..., "-c", "--collection", help="The collection directory."),
+        collection: Optional[Path] = typer.Option(None, "-c", "--collection",
+                                                  help=COLLECTION_HELP),
         host: str = typer.Option("127.0.0.1", "--host",
                                  help="Address to listen on (0.0.0.0: every network interface)."),
         port: int = typer.Option(8000, "--port", help="TCP port (0: any free port)."),
@@ -47,6 +50,7 @@ def register(app: typer.Typer) -> None:
         from imsim.web import WebServer, create_app, is_loopback
         from imsim.web.server import host_names
 
+        collection = resolve_collection(collection)
         hosts = (*host_names(host), *(h.strip().lower() for h in allow_host or ()))
         web = create_app(collection, max_upload_mb=max_upload_mb, max_pixels=max_pixels,
                          decode_budget_mb=decode_memory_mb, allowed_hosts=hosts)

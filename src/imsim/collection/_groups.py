@@ -41,11 +41,14 @@ def compute_groups(latents: np.ndarray, *, k, method: str, metric: str, k_range,
     if isinstance(k, str):
         if k != "auto":
             raise ValueError(f"k must be 'auto' or a positive integer, got {k!r}")
-        ks = [int(v) for v in (DEFAULT_K_RANGE if k_range is None else k_range)
-              if 1 <= int(v) <= len(Xs)]
+        asked = [int(v) for v in (DEFAULT_K_RANGE if k_range is None else k_range)]
+        ks = [v for v in asked if 1 <= v <= len(Xs)]
         if len(ks) < 3:
-            raise ValueError(f"k='auto' needs at least 3 values of k between 1 and {len(Xs)} "
-                             f"(the images), got {list(k_range or DEFAULT_K_RANGE)}")
+            span = f"k={min(asked)}..{max(asked)}" if asked else "no k at all"
+            raise ValueError(f"k='auto' tries {span}, but only {len(ks)} of these fit "
+                             f"{len(Xs)} images and a knee needs 3: give the number of "
+                             f"groups with -k (1..{len(Xs)})"
+                             + (", or widen --k-min/--k-max" if len(Xs) >= 3 else ""))
         if method == "kmedoids":
             res = elbow(D, ks, method="kmedoids", metric="precomputed", seed=seed)
         else:

@@ -31,8 +31,40 @@ def _summary(results: DemoResults) -> str:
                               "image size": "x".join(map(str, d["image_shape"])),
                               "preset": run.config["preset"],
                               "seed": run.config["seed"],
-                              "total time": _secs(run.wall_seconds)})
-            + _table(["step", "result", "time"], rows, numeric=(2,)))
+                              "experiments' wall time": _secs(run.wall_seconds)})
+            + '<div class="summary">' + _table(["step", "result", "time"], rows, numeric=(2,))
+            + _context(run) + "</div>")
+
+
+def _context(run) -> str:
+    """The box beside the summary: the machine, its load, and wall against CPU time."""
+    m = run.machine
+    cores = m.get("usable_cores") or m.get("logical_cores")
+    load, load_end = m.get("load_average"), m.get("load_average_end")
+    items = [("machine", f"{m['cpu']}; {cores} cores usable"
+                         + (f" of {m['logical_cores']}" if m.get("logical_cores") != cores else "")
+                         + (f", {m['memory_gb']:.0f} GiB" if m.get("memory_gb") else ""))]
+    if load:
+        busiest = max([load[0]] + ([load_end[0]] if load_end else []))
+        verdict = (f'<span class="busy">a load of {busiest:.1f} on {cores} cores: the run '
+                   "shared them, so its times are slower than on a quiet machine</span>"
+                   if cores and busiest > 0.75 * cores else "quiet enough for the times to hold")
+        items.append(("load (1-minute average)",
+                      f"{load[0]:.2f} at the start" + (f", {load_end[0]:.2f} at the end"
+                                                       if load_end else "")
+                      + f"; {verdict}"))
+    wall, cpu = run.wall_seconds, run.cpu_seconds
+    if cpu is not None and wall:
+        items.append(("time", f"{_secs(wall)} wall, {_secs(cpu)} CPU: {cpu / wall:.1f} of "
+                              f"{cores} cores busy on average"))
+    else:
+        items.append(("time", f"{_secs(wall)} wall (CPU time not recorded by this run)"))
+    items.append(("total", f"{_secs(wall)} for the experiments; the total that "
+                           "<code>imsim demo</code> prints also counts drawing this report"))
+    rows = "".join(f"<dt>{_esc(k)}</dt><dd>{v}</dd>" for k, v in items)
+    return (f'<aside class="context"><h3>Where it ran</h3><dl>{rows}</dl>'
+            '<p class="small"><a href="#machine">Machine and command</a> has the rest.</p>'
+            "</aside>")
 
 
 def _autoencoder(ae: AutoencoderResult, figs: _Figures) -> str:
@@ -223,7 +255,8 @@ def _clustering(cl: ClusteringResult, figs: _Figures) -> str:
         counts_png = figs.img(
             lambda path, sc=scores, t=title: plot_label_counts(sc, path, title=t),
             f"labels {title}")
-        panels.append(f"<div>{silhouette_png}{counts_png}</div>")
+        panels.append(f'<div class="pair"><h3>{_esc(title)}</h3>{silhouette_png}{counts_png}'
+                      "</div>")
     table = _table(["labelling", "k", "clustering time", "iterations", "silhouette",
                     "objective", "purity", "ARI", "NMI"], rows, numeric=tuple(range(1, 9)))
     return (_params({"images": f"{p['n_images']:,} ({p['split']} split)",
@@ -236,7 +269,7 @@ def _clustering(cl: ClusteringResult, figs: _Figures) -> str:
               "k-medians objective (sum of L1 distances to each cluster's pixel median, lower "
               "is better). Purity, ARI and NMI score each clustering against the true labels "
               "(a cluster's label is its majority label).</p>" + table
-            + f'<div class="grid">{"".join(panels)}</div>')
+            + "".join(panels))
 
 
 def _classifier(clf: ClassifierResult, figs: _Figures) -> str:

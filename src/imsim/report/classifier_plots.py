@@ -8,7 +8,7 @@ import numpy as np
 from .grid import image_grid
 from .training_plots import _figure, _save
 
-__all__ = ["plot_confusion", "examples_grid"]
+__all__ = ["plot_confusion", "confusion_figure", "examples_grid"]
 
 
 def plot_confusion(confusion, path, *, class_names=None, title: str | None = None) -> Path:
@@ -20,27 +20,44 @@ def plot_confusion(confusion, path, *, class_names=None, title: str | None = Non
         ``confusion[t, p]`` = images of true class t predicted as p.
     class_names : list of str, optional
     """
+    return _save(confusion_figure(confusion, class_names=class_names, title=title), path)
+
+
+def confusion_figure(confusion, *, class_names=None, title: str | None = None):
+    """The figure of :func:`plot_confusion`, drawn but not saved.
+
+    Off-diagonal cells are shaded by their share of the row; each count is written in
+    black or white, whichever contrasts more with its cell.
+    """
+    from matplotlib import colormaps
+    from matplotlib.colors import Normalize
+
+    from ._axes import text_color_on
+
     cm = np.asarray(confusion)
     if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
         raise ValueError(f"confusion must be a square matrix, got shape {cm.shape}")
     k = cm.shape[0]
     names = [str(n) for n in class_names] if class_names is not None else [str(i) for i in range(k)]
-    fig, ax = _figure(figsize=(1.2 + 0.55 * k, 1.0 + 0.5 * k))
+    fig, ax = _figure(figsize=(1.4 + 0.5 * k, 1.0 + 0.45 * k))
     # colour by row share so that the few errors stay visible beside the large diagonal
     share = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
-    ax.imshow(np.where(np.eye(k, dtype=bool), np.nan, share), cmap="Reds", vmin=0,
-              vmax=max(share[~np.eye(k, dtype=bool)].max(initial=0), 1e-9))
+    off = ~np.eye(k, dtype=bool)
+    cmap, norm = colormaps["Reds"], Normalize(0, max(share[off].max(initial=0), 1e-9))
+    ax.imshow(np.where(off, share, np.nan), cmap=cmap, norm=norm)
     for t in range(k):
         for p in range(k):
-            ax.text(p, t, str(int(cm[t, p])), ha="center", va="center", fontsize=7,
-                    color="black", fontweight="bold" if t == p else "normal")
-    ax.set_xticks(range(k), names, fontsize=8)
-    ax.set_yticks(range(k), names, fontsize=8)
+            background = cmap(norm(share[t, p])) if off[t, p] else (1.0, 1.0, 1.0)
+            ax.text(p, t, str(int(cm[t, p])), ha="center", va="center", fontsize=8,
+                    color=text_color_on(background),
+                    fontweight="bold" if t == p else "normal")
+    ax.set_xticks(range(k), names, fontsize=9)
+    ax.set_yticks(range(k), names, fontsize=9)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     accuracy = np.trace(cm) / max(cm.sum(), 1)
-    ax.set_title(title or f"confusion matrix (accuracy {100 * accuracy:.2f}%)", fontsize=9)
-    return _save(fig, path)
+    ax.set_title(title or f"confusion matrix (accuracy {100 * accuracy:.2f}%)", fontsize=10)
+    return fig
 
 
 def examples_grid(images, true, predicted, path, *, correct: bool, n: int = 36,

@@ -45,7 +45,7 @@ def plot_silhouette(result, labels, path, *, title: str = "Silhouette") -> Path:
     s = np.asarray(result.samples)
     if labels.shape != s.shape:
         raise ValueError(f"labels have shape {labels.shape}, the silhouette {s.shape}")
-    fig = _figure(6.5, 5.5)
+    fig = _figure(5.6, 4.6)  # beside the label counts, at half the page width
     ax = fig.add_subplot()
     k = len(result.per_cluster)
     from matplotlib import colormaps
@@ -87,7 +87,7 @@ def plot_label_counts(scores, path, *, title: str = "Found label per true label"
     """
     values = np.asarray(scores.label_values)
     x = np.arange(len(values))
-    fig = _figure(max(4.5, 0.5 * len(values) + 2), 4)
+    fig = _figure(max(5.6, 0.4 * len(values) + 2), 4.6)
     ax = fig.add_subplot()
     ax.bar(x - 0.2, scores.correct, width=0.4, color="tab:green", label="correct")
     ax.bar(x + 0.2, scores.incorrect, width=0.4, color="tab:red", label="incorrect")

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .._io import atomic_path
+from ._axes import readable_log_axis
 
 __all__ = ["sweep_table", "plot_emd_sweep"]
 
@@ -70,8 +71,9 @@ def plot_emd_sweep(results, path, *, title: str | None = None) -> Path:
         ax.set_xticks(windows)
         ax.grid(alpha=0.3)
         ax.legend()
+    readable_log_axis(tim, "y")
     r0 = results[0]
-    fig.suptitle(title or f"EMD vs Manhattan: {r0.n_queries} queries, {r0.n_data} images")
+    fig.suptitle(title or f"EMD vs Manhattan: {r0.n_queries:,} queries, {r0.n_data:,} images")
     path = Path(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110, facecolor="white")

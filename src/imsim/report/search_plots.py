@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .._io import atomic_path
 
-__all__ = ["plot_time_vs_approximation"]
+__all__ = ["plot_time_vs_approximation", "time_vs_approximation_figure"]
 
 _ORDER = ("exact", "faiss-flat", "hnsw", "lsh", "reduced")
 
@@ -31,7 +31,8 @@ def plot_time_vs_approximation(records, path, *, title: str = "Search: time vs a
     """Milliseconds per query (log axis) against approximation factor, one point per record.
 
     Each method gets one colour; its points are joined along its Pareto front
-    (no other setting of that method is both faster and more exact).
+    (no other setting of that method is both faster and more exact). Labels are placed
+    where they overlap no other label or point; the legend sits outside the axes.
 
     Parameters
     ----------
@@ -44,19 +45,32 @@ def plot_time_vs_approximation(records, path, *, title: str = "Search: time vs a
     -------
     Path
     """
+    fig = time_vs_approximation_figure(records, title=title, annotate=annotate)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, facecolor="white")
+    return path
+
+
+def time_vs_approximation_figure(records, *, title: str = "Search: time vs accuracy",
+                                 annotate: bool = True):
+    """The figure of :func:`plot_time_vs_approximation`, drawn but not saved."""
     from matplotlib import colormaps
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+
+    from ._axes import place_labels, readable_log_axis
 
     points = [r for r in records
               if r["ms_per_query"] > 0 and not math.isnan(r.get("approx_factor", math.nan))]
     if not points:
         raise ValueError("no record has both a time and an approximation factor to plot")
-    fig = Figure(figsize=(7.5, 5.0), layout="constrained")
+    fig = Figure(figsize=(8.0, 5.0), layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     methods = sorted({r["method"] for r in points},
                      key=lambda m: (_ORDER.index(m) if m in _ORDER else len(_ORDER), m))
+    labels = []
     for c, method in enumerate(methods):
         mine = sorted((r for r in points if r["method"] == method),
                       key=lambda r: (r["ms_per_query"], r["approx_factor"]))
@@ -73,16 +87,18 @@ def plot_time_vs_approximation(records, path, *, title: str = "Search: time vs a
             ax.plot([r["approx_factor"] for r in front], [r["ms_per_query"] for r in front],
                     color=color, linewidth=1, alpha=0.6, zorder=2)
         if annotate:
-            for r, label in zip(mine, _labels(mine)):
-                ax.annotate(label, (r["approx_factor"], r["ms_per_query"]),
-                            textcoords="offset points", xytext=(4, 3), fontsize=7, color=color)
+            labels += [(r["approx_factor"], r["ms_per_query"], label, color)
+                       for r, label in zip(mine, _labels(mine)) if label]
     ax.set_yscale("log")
+    # room around the points for their labels
+    ax.margins(x=0.12, y=0.12)
     ax.set_xlabel("approximation factor (mean d_method / d_true, 1 = exact)")
     ax.set_ylabel("milliseconds per query (log scale)")
     ax.set_title(title)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, facecolor="white")
-    return path
+    ax.grid(True, which="major", alpha=0.35)
+    ax.grid(True, which="minor", alpha=0.12)
+    fig.legend(loc="outside right upper", fontsize=9)
+    readable_log_axis(ax, "y")
+    if labels:
+        place_labels(ax, labels)
+    return fig

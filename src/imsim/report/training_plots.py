@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .._io import atomic_path
+from ._axes import integer_axis, readable_log_axis
 from .grid import image_grid
 
 __all__ = ["plot_history", "plot_sweep", "reconstruction_grid"]
@@ -61,7 +62,10 @@ def plot_history(histories, path, *, title: str | None = None) -> Path:
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss (MSE per pixel, pixels in [0, 1])")
-    ax.grid(True, which="both", alpha=0.3)
+    ax.grid(True, which="major", alpha=0.35)
+    ax.grid(True, which="minor", alpha=0.12)
+    integer_axis(ax, "x")
+    readable_log_axis(ax, "y")
     ax.legend(fontsize=7, ncol=2 if len(histories) > 3 else 1)
     ax.set_title(title or "training")
     return _save(fig, path)
@@ -118,6 +122,7 @@ def plot_sweep(result, out_dir) -> list[Path]:
     ax.set_ylabel("MSE per pixel")
     ax.set_yscale("log")
     ax.grid(True, which="both", alpha=0.3)
+    readable_log_axis(ax, "y")
     ax.legend(fontsize=8)
     ax.set_title(f"loss against {param}")
     vs = _save(fig, out_dir / f"val_loss_vs_{param}.png")
