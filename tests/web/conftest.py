@@ -62,3 +62,16 @@ def grouped_collection(bare_collection, tmp_path_factory) -> Path:
     with Collection.open(path) as coll:
         coll.groups(N_FAMILIES, seed=0)
     return path
+
+
+@pytest.fixture(scope="session")
+def old_collection(bare_collection, tmp_path_factory) -> Path:
+    """A copy of the collection as indexed before thumbnails were stored in versions."""
+    import json
+
+    path = tmp_path_factory.mktemp("web") / "old"
+    shutil.copytree(bare_collection, path, dirs_exist_ok=True)
+    version = json.loads((path / "collection.json").read_text())["current"]
+    for name in ("thumbs.bin", "thumbs.npy"):
+        (path / "versions" / version / name).unlink()
+    return path

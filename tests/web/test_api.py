@@ -319,22 +319,20 @@ def test_thumbnail_and_original(client, ref, photos):
     original = np.asarray(Image.open(photos / rec.path).convert("RGB"))
     assert thumb.shape == original.shape  # 32x32: small images are never enlarged
     np.testing.assert_array_equal(thumb, original)  # and tiny thumbnails are lossless
+    assert r.headers["cache-control"] == "no-cache"  # an id alone may name another photo later
     again = client.get("/api/images/4", headers={"if-none-match": r.headers["etag"]})
     assert again.status_code == 304 and not again.content
+    # the listing's URL names the content: cached for good, and the same bytes
+    url = client.get("/api/images", params={"offset": 4, "limit": 1}).json()["items"][0]["thumbnail_url"]
+    assert url == f"/api/images/4?h={rec.sha256[:12]}"
+    r2 = client.get(url)
+    assert r2.content == r.content and "immutable" in r2.headers["cache-control"]
+    assert r2.headers["etag"] == r.headers["etag"] and rec.sha256[:12] in r.headers["etag"]
+    big = client.get(url + "&size=thumbnail-2x")
+    assert big.status_code == 200 and Image.open(io.BytesIO(big.content)).size == (32, 32)
     r = client.get("/api/images/4", params={"size": "original"})
     assert r.status_code == 200 and r.headers["content-type"] == "image/png"
     assert r.content == (photos / rec.path).read_bytes()
-
-
-def test_thumbnail_of_a_large_photo_keeps_its_aspect(tmp_path):
-    from imsim.web._images import make_thumbnail, thumbnail_size
-
-    assert thumbnail_size(1000, 500) == (256, 128) and thumbnail_size(30, 90) == (30, 90)
-    rng = np.random.default_rng(0)
-    path = tmp_path / "wide.jpg"
-    Image.fromarray(rng.integers(0, 256, (300, 900, 3), dtype=np.uint8)).save(path)
-    data, media = make_thumbnail(path, 900, 300)
-    assert media == "image/jpeg" and Image.open(io.BytesIO(data)).size == (256, 85)
 
 
 def test_image_errors(client, app, tmp_path, monkeypatch):
@@ -342,10 +340,23 @@ def test_image_errors(client, app, tmp_path, monkeypatch):
     assert_error(client.get("/api/images/-1"), 404, "no image with id -1")
     assert_error(client.get("/api/images/abc"), 422, "image_id:.*integer")
     assert_error(client.get("/api/images/1", params={"size": "huge"}), 422, "size:")
-    # a photo deleted since indexing
+    # a photo deleted since indexing: its stored thumbnail is still shown
     monkeypatch.setattr(app.state.collection, "image_path", lambda i: tmp_path / "gone.png")
     assert_error(client.get("/api/images/1", params={"size": "original"}), 404, "gone")
-    assert_error(client.get("/api/images/2"), 404, "can no longer be read")
+    assert client.get("/api/images/2").status_code == 200
+
+
+def test_a_version_without_stored_thumbnails_makes_them_on_demand(old_collection, photos,
+                                                                  tmp_path, monkeypatch):
+    """Collections indexed before thumbnails were stored keep working, the same pixels."""
+    with TestClient(create_app(old_collection)) as c, Collection.open(old_collection) as ref:
+        rec = ref.records()[3]
+        r = c.get("/api/images/3")
+        assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+        thumb = np.asarray(Image.open(io.BytesIO(r.content)).convert("RGB"))
+        np.testing.assert_array_equal(thumb, np.asarray(Image.open(photos / rec.path).convert("RGB")))
+        monkeypatch.setattr(c.app.state.collection, "image_path", lambda i: tmp_path / "gone.png")
+        assert_error(c.get("/api/images/2"), 404, "can no longer be read")
 
 
 @pytest.mark.parametrize("path", [

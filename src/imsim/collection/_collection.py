@@ -16,7 +16,7 @@ import numpy as np
 from .. import __version__
 from .._io import write_text_atomic
 from .._validation import DataFormatError, check_positive_int
-from . import _groups, _model, _store
+from . import _groups, _model, _store, _thumbs
 from ._results import Groups, Hit, QueryResult
 from ._scan import scan
 
@@ -436,6 +436,7 @@ class Collection:
             _store.save_array(staging / "neighbors_ids.npy", ids)
             _store.save_array(staging / "neighbors_dist.npy", dist)
             _store.write_metadata(staging / "images.sqlite", res.records, res.skipped)
+            _thumbs.write(staging, photos, res.records, previous, progress_bar=progress)
             _store.write_json(staging / "manifest.json", {
                 "imsim_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "photos_root": str(photos), "settings": asdict(settings),

@@ -14,7 +14,6 @@ JSON with its HTTP status.
 from __future__ import annotations
 
 import contextlib
-import functools
 import tempfile
 import threading
 import time
@@ -31,7 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .. import __version__
 from .._validation import UnreadableImageError
 from ..collection import METRICS, Collection
-from . import _http, _images
+from . import _http, _images, _views
 from ._schemas import (
     MAX_LIST,
     MAX_N,
@@ -50,7 +49,6 @@ from ._schemas import Query as QueryInfo
 
 STATIC = Path(__file__).parent / "static"
 MAP_POINTS = 2000  # the map projects a seeded sample of this many images (t-SNE stays seconds)
-_THUMB_CACHE = 2048  # thumbnails kept in memory (up to ~15 KB each)
 
 MapMethod = Literal["auto", "umap", "tsne", "pca"]
 
@@ -105,6 +103,10 @@ def create_app(collection_path, *, max_upload_mb: float = 10, allowed_hosts=None
     records = coll.records()
     n_images = len(records)
     _warm_up(coll)
+    thumbs = _views.Thumbs(coll, records)
+    typical = _views.Cached(lambda metric: _views.typical_distance(coll, metric))
+    points = _views.Cached(lambda method: _views.map_points(coll, records, method=method))
+    dups = _views.Cached(lambda threshold: _views.duplicates(coll, threshold))
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
@@ -161,14 +163,15 @@ def create_app(collection_path, *, max_upload_mb: float = 10, allowed_hosts=None
             raise HTTPException(415, str(exc)) from None
         elapsed = (time.perf_counter() - start) * 1e3
         hits = [Hit(rank=rank, id=h.id, relpath=h.relpath, distance=h.distance,
-                    similarity=h.similarity, label=h.label, thumbnail_url=f"/api/images/{h.id}",
+                    similarity=h.similarity, label=h.label, thumbnail_url=thumbs.url(h.id),
                     image_url=f"/api/images/{h.id}?size=original")
                 for rank, h in enumerate(result.hits, 1)]
         qid = result.query_id
         query = QueryInfo(kind="id" if isinstance(image, int) else "upload", id=qid,
                           relpath=None if qid is None else records[qid].path)
         return SearchResponse(query=query, metric=result.metric, n=params.n, mode=result.mode,
-                              elapsed_ms=round(elapsed, 3), results=hits)
+                              elapsed_ms=round(elapsed, 3), results=hits,
+                              typical_distance=typical(result.metric))
 
     @app.post("/api/search", response_model=SearchResponse, tags=["search"],
               responses=_errors(400, 404, 413, 415, 422), openapi_extra={"requestBody": _search_body()})
@@ -201,22 +204,22 @@ def create_app(collection_path, *, max_upload_mb: float = 10, allowed_hosts=None
                                          f"(0..{len(groups.groups) - 1})")
             ids = found.members
         items = [ImageInfo(id=i, relpath=records[i].path, label=records[i].label,
-                           width=records[i].width, height=records[i].height)
+                           width=records[i].width, height=records[i].height,
+                           thumbnail_url=thumbs.url(i))
                  for i in ids[offset:offset + limit]]
         return ImageList(total=len(ids), offset=offset, limit=limit, items=items)
-
-    @functools.lru_cache(maxsize=_THUMB_CACHE)
-    def thumbnail(image_id: int) -> tuple[bytes, str]:
-        rec = records[image_id]
-        return _images.make_thumbnail(coll.image_path(image_id), rec.width, rec.height)
 
     @app.get("/api/images/{image_id}", tags=["collection"], response_class=Response,
              responses={200: {"content": {"image/jpeg": {}, "image/png": {}},
                               "description": "The image"}, **_errors(404, 422)})
     def image(request: Request, image_id: int,
-              size: Literal["thumbnail", "original"] = Query(
-                  "thumbnail", description=f"'thumbnail' (longest side at most "
-                                           f"{_images.THUMB_PX} px) or 'original' (the file).")):
+              size: Literal["thumbnail", "thumbnail-2x", "original"] = Query(
+                  "thumbnail", description="'thumbnail' (longest side at most 160 px), "
+                                           "'thumbnail-2x' (320 px, for 2x screens) or "
+                                           "'original' (the file)."),
+              h: Optional[str] = Query(None, max_length=64,
+                                       description="The photo's content hash as the listings "
+                                                   "give it: the answer is then cached for good.")):
         """One collection image by id: a thumbnail, or the original file."""
         rec = record(image_id)
         path = coll.image_path(image_id)
@@ -227,16 +230,43 @@ def create_app(collection_path, *, max_upload_mb: float = 10, allowed_hosts=None
             return FileResponse(path, media_type=_images.MEDIA_TYPES.get(path.suffix.lower(),
                                                                          "application/octet-stream"),
                                 filename=path.name, content_disposition_type="inline")
-        etag = f'"{coll.version}-{image_id}-{_images.THUMB_PX}"'
-        headers = {"ETag": etag, "Cache-Control": "no-cache"}
+        # named by content: the same id in a later version is another photo, another tag
+        etag = f'"{thumbs.hash(image_id)}-{size}"'
+        headers = {"ETag": etag,
+                   "Cache-Control": _views.IMMUTABLE if h == thumbs.hash(image_id) else "no-cache"}
         if request.headers.get("if-none-match") == etag:
             return Response(status_code=304, headers=headers)
         try:
-            data, media = thumbnail(image_id)
+            data, media = thumbs.get(image_id, size)
         except ValueError as exc:
             raise HTTPException(404, f"image {image_id} ({rec.path}) can no longer be read: "
                                      f"{str(exc).rsplit(': ', 1)[-1]}") from None
         return Response(data, media_type=media, headers=headers)
+
+    @app.get("/api/map/points", tags=["collection"], responses=_errors(422))
+    def map_points(method: MapMethod = Query("auto", description="2-D projection: 'auto' is UMAP "
+                                                                   "when installed, else t-SNE up "
+                                                                   f"to {_views.MAP_TSNE_MAX:,} "
+                                                                   "images, else PCA.")):
+        """Every image's position on the 2-D latent map, for the page to draw.
+
+        Compact arrays, point ``i`` being image id ``i``: ``x``, ``y`` (integers
+        0..65535, one scale for both axes), ``color`` (index into ``legend``, -1 for
+        none; groups when computed, else labels), ``relpaths``. Computed on the first
+        request for this version and kept.
+        """
+        try:
+            return points(method)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+
+    @app.get("/api/duplicates", tags=["collection"], responses=_errors(422))
+    def duplicates(threshold: Optional[float] = Query(
+            None, description="Largest distance between duplicates, in the collection's metric "
+                              "(default: the collection's own choice).")):
+        """Groups of images that are (near-)duplicates of each other, largest first:
+        ``{"threshold", "metric", "groups": [{"ids", "relpaths"}]}``."""
+        return dups(threshold)
 
     @app.get("/api/groups", response_model=GroupsResponse, tags=["collection"], responses=_errors(404))
     def groups():

@@ -1,0 +1,158 @@
+"""What the page shows besides search: thumbnails, the latent map's points, the
+distance scale and the duplicate groups. Each is computed once per served version and
+kept in memory (versions are immutable)."""
+from __future__ import annotations
+
+import functools
+import math
+import threading
+from collections import OrderedDict
+
+import numpy as np
+from fastapi import HTTPException
+
+from ..collection import _thumbs
+
+MAP_TSNE_MAX = 5_000  # "auto" maps up to this many images with t-SNE (seconds), more with PCA
+_SCALE_SAMPLE = 1_000  # images whose nearest neighbour sets the scale of another metric
+_ON_DEMAND_CACHE = 2048  # thumbnails made on demand kept in memory (up to ~15 KB each)
+HASH_CHARS = 12  # of the photo's SHA-256 in a thumbnail's URL and ETag
+IMMUTABLE = "public, max-age=31536000, immutable"
+THUMB_SIZES = {"thumbnail": 0, "thumbnail-2x": 1}  # the ?size= values, index into _thumbs.SIZES
+
+
+class Thumbs:
+    """Thumbnails of the served version: stored at indexing, else made on demand."""
+
+    def __init__(self, coll, records):
+        self.coll = coll
+        self.records = records
+        self.stored = _thumbs.Thumbnails.open(coll._dir)
+        if self.stored is not None and len(self.stored) != len(records):
+            self.stored = None
+        self._on_demand = functools.lru_cache(maxsize=_ON_DEMAND_CACHE)(self._render)
+
+    def url(self, image_id: int, size: str = "thumbnail") -> str:
+        """The thumbnail's URL, named by the photo's content: cacheable for ever."""
+        extra = "" if size == "thumbnail" else f"&size={size}"
+        return f"/api/images/{image_id}?h={self.hash(image_id)}{extra}"
+
+    def hash(self, image_id: int) -> str:
+        return self.records[image_id].sha256[:HASH_CHARS]
+
+    def _render(self, image_id: int, size_index: int) -> bytes:
+        rec = self.records[image_id]
+        return _thumbs.render(self.coll.image_path(image_id), rec.width, rec.height,
+                              sizes=(_thumbs.SIZES[size_index],))[0]
+
+    def get(self, image_id: int, size: str) -> tuple[bytes, str]:
+        """(encoded thumbnail, media type); ValueError when it must be made and cannot."""
+        j = THUMB_SIZES[size]
+        data = self.stored.get(image_id, j) if self.stored is not None else None
+        if data is None:
+            data = self._on_demand(image_id, j)
+        return data, _thumbs.media_type(data)
+
+
+def map_points(coll, records, *, method: str = "auto") -> dict:
+    """The latent map's data: every image's 2-D position, colour and name.
+
+    Positions are scaled into 0..65535 (integers, the same scale on both axes, so
+    distances on the map keep their proportions); point ``i`` is image id ``i``.
+    Colours are the groups of ``imsim groups`` when computed for this version, else
+    the sub-folder labels, else none (-1).
+    """
+    from ..report.map_plots import project_2d
+
+    n = len(records)
+    if method == "auto":
+        try:
+            import umap  # noqa: F401
+            method = "umap"
+        except ImportError:
+            method = "tsne" if n <= MAP_TSNE_MAX else "pca"
+    if n >= 2:
+        coords, used = project_2d(np.asarray(coll.latents), method=method, seed=0)
+    else:
+        coords, used = np.zeros((n, 2), dtype=np.float32), "none"
+    coords = coords.astype(np.float64)
+    lo = coords.min(axis=0) if n else np.zeros(2)
+    span = float((coords.max(axis=0) - lo).max()) if n else 0.0
+    pad = (span - (coords.max(axis=0) - lo)) / 2 if n else np.zeros(2)  # centre the short axis
+    q = np.rint((coords - lo + pad) / (span or 1.0) * 65535).astype(np.int64)
+
+    color = np.full(n, -1, dtype=np.int64)
+    legend, color_by = [], "none"
+    groups = coll.load_groups()
+    if groups is not None:
+        color_by = "group"
+        for c, g in enumerate(sorted(groups.groups, key=lambda g: g.index)):
+            color[np.asarray(g.members, dtype=np.int64)] = c
+            legend.append({"name": f"group {g.index}", "size": g.size})
+    elif any(r.label is not None for r in records):
+        color_by = "label"
+        names = sorted({r.label for r in records if r.label is not None})
+        index = {name: c for c, name in enumerate(names)}
+        color[:] = [index.get(r.label, -1) for r in records]
+        counts = np.bincount(color[color >= 0], minlength=len(names))
+        legend = [{"name": name, "size": int(k)} for name, k in zip(names, counts)]
+    return {"version": coll.version, "method": used, "n": n, "x": q[:, 0].tolist(),
+            "y": q[:, 1].tolist(), "color": color.tolist(), "color_by": color_by,
+            "legend": legend, "relpaths": [r.path for r in records]}
+
+
+def typical_distance(coll, metric: str) -> float | None:
+    """Median distance from a collection image to its nearest other image, in ``metric``.
+
+    The page draws each result's distance against it. The collection's own metric
+    reads it from the cached neighbour lists; another metric searches a seeded
+    sample of 1,000 images exactly. None for a collection of one image.
+    """
+    n = len(coll)
+    if n < 2:
+        return None
+    if metric == coll.settings.metric:
+        nearest = np.asarray(coll.neighbors()[1][:, 0])
+    else:
+        from ..distances import topk
+
+        rows = np.arange(n)
+        if n > _SCALE_SAMPLE:
+            rows = np.sort(np.random.default_rng(0).choice(n, _SCALE_SAMPLE, replace=False))
+        latents = np.asarray(coll.latents)
+        D, I = topk(latents[rows], latents, 2, metric)
+        nearest = np.where(I[:, 0] == rows, D[:, 1], D[:, 0])
+    nearest = nearest[np.isfinite(nearest)]
+    return float(np.median(nearest)) if nearest.size else None
+
+
+class Cached:
+    """``fn(key)`` computed once per key (the latest ``maxsize`` keys kept), one at a time."""
+
+    def __init__(self, fn, maxsize: int = 16):
+        self.fn = fn
+        self.maxsize = maxsize
+        self.lock = threading.Lock()
+        self.done: OrderedDict = OrderedDict()
+
+    def __call__(self, key):
+        with self.lock:
+            if key not in self.done:
+                self.done[key] = self.fn(key)
+                if len(self.done) > self.maxsize:
+                    self.done.popitem(last=False)
+            self.done.move_to_end(key)
+            return self.done[key]
+
+
+def duplicates(coll, threshold: float | None) -> dict:
+    """``coll.duplicates(threshold).to_dict()``, or the HTTP error that says why not."""
+    if threshold is not None and not (math.isfinite(threshold) and threshold >= 0):
+        raise HTTPException(422, f"threshold must be a distance >= 0, got {threshold}")
+    finder = getattr(coll, "duplicates", None)
+    if finder is None:
+        raise HTTPException(501, "this imsim cannot find duplicates yet: update imsim")
+    try:
+        return finder(threshold).to_dict()
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
