@@ -75,3 +75,46 @@ def old_collection(bare_collection, tmp_path_factory) -> Path:
     for name in ("thumbs.bin", "thumbs.npy"):
         (path / "versions" / version / name).unlink()
     return path
+
+
+class FakeDuplicates:
+    """The result ``Collection.duplicates`` returns by its contract (BRIEF), made here from
+    the cached neighbour lists until the real method lands: images within ``threshold``
+    of each other, joined transitively (union-find), largest group first."""
+
+    def __init__(self, coll, threshold=None):
+        import numpy as np
+
+        ids, dist = coll.neighbors()
+        ids, dist = np.asarray(ids), np.asarray(dist)
+        self.threshold = float(np.median(dist[:, 0]) if threshold is None else threshold)
+        self.metric = coll.settings.metric
+        parent = list(range(len(coll)))
+
+        def root(i):
+            while parent[i] != i:
+                parent[i] = parent[parent[i]]
+                i = parent[i]
+            return i
+
+        for i, j in zip(*np.nonzero((dist <= self.threshold) & (ids >= 0))):
+            parent[root(i)] = root(int(ids[i, j]))
+        members: dict = {}
+        for i in range(len(coll)):
+            members.setdefault(root(i), []).append(i)
+        self.groups = sorted((m for m in members.values() if len(m) > 1), key=lambda m: (-len(m), m))
+        self._paths = [r.path for r in coll.records()]
+
+    def to_dict(self):
+        return {"threshold": self.threshold, "metric": self.metric,
+                "groups": [{"ids": g, "relpaths": [self._paths[i] for i in g]} for g in self.groups]}
+
+
+@pytest.fixture
+def with_duplicates(monkeypatch):
+    """``Collection.duplicates`` per the contract (monkeypatched: see FakeDuplicates)."""
+    from imsim.collection import Collection
+
+    monkeypatch.setattr(Collection, "duplicates", lambda self, threshold=None:
+                        FakeDuplicates(self, threshold), raising=False)
+    return FakeDuplicates

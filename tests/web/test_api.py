@@ -429,6 +429,66 @@ def test_map_is_a_png_drawn_once(client):
 
 # -- the rest: unknown routes, hosts, crashes --------------------------------------------
 
+def test_map_points_are_the_projection_of_every_image(client, ref):
+    from imsim.report.map_plots import project_2d
+
+    r = client.get("/api/map/points", params={"method": "pca"})
+    assert r.status_code == 200
+    m = r.json()
+    assert m["n"] == N_IMAGES and m["method"] == "pca" and m["version"] == ref.version
+    assert m["relpaths"] == [rec.path for rec in ref.records()]
+    coords, _ = project_2d(np.asarray(ref.latents), method="pca", seed=0)
+    q = np.column_stack([m["x"], m["y"]]).astype(np.float64)
+    assert q.min() >= 0 and q.max() == 65535
+    # one scale for both axes: the map is the projection, moved and scaled uniformly
+    d_map = np.linalg.norm(q[:, None] - q[None], axis=-1)
+    d_ref = np.linalg.norm(coords[:, None] - coords[None], axis=-1).astype(np.float64)
+    np.testing.assert_allclose(d_map / d_map.max(), d_ref / d_ref.max(), atol=1e-4)
+    groups = ref.load_groups()  # coloured by the groups: colour c is the c-th group by index
+    order = sorted(groups.groups, key=lambda g: g.index)
+    assert [e["name"] for e in m["legend"]] == [f"group {g.index}" for g in order]
+    for c, g in enumerate(order):
+        assert [i for i, col in enumerate(m["color"]) if col == c] == g.members
+    assert client.get("/api/map/points", params={"method": "pca"}).json() == m  # kept
+    assert_error(client.get("/api/map/points", params={"method": "mds"}), 422, "method:")
+
+
+def test_map_points_colour_by_label_without_groups(bare_collection):
+    with TestClient(create_app(bare_collection)) as c:
+        m = c.get("/api/map/points", params={"method": "pca"}).json()
+    assert m["color_by"] == "label"
+    assert [e["name"] for e in m["legend"]] == [f"fam{f}" for f in range(4)]
+    assert [e["size"] for e in m["legend"]] == [6] * 4
+    assert m["color"] == [int(p.split("/")[0][3:]) for p in m["relpaths"]]
+
+
+@pytest.mark.parametrize("metric", ["l2", "cosine", "l1"])
+def test_search_gives_the_typical_nearest_neighbour_distance(client, ref, metric):
+    from imsim.distances import pairwise
+
+    X = np.asarray(ref.latents)
+    D = pairwise(X, X, metric).astype(np.float64)
+    np.fill_diagonal(D, np.inf)
+    r = client.post("/api/search", data={"id": 0, "n": 3, "metric": metric}).json()
+    assert r["typical_distance"] == pytest.approx(np.median(D.min(axis=1)), rel=1e-5)
+
+
+def test_duplicates_route_follows_the_contract(client, ref, with_duplicates):
+    r = client.get("/api/duplicates")
+    assert r.status_code == 200
+    assert r.json() == with_duplicates(ref).to_dict()
+    some = client.get("/api/duplicates", params={"threshold": 0.0}).json()
+    assert some == with_duplicates(ref, 0.0).to_dict()
+    assert_error(client.get("/api/duplicates", params={"threshold": -1}), 422, "threshold")
+    assert_error(client.get("/api/duplicates", params={"threshold": "x"}), 422, "threshold")
+
+
+def test_duplicates_route_says_when_imsim_cannot_find_them(client, monkeypatch):
+    monkeypatch.delattr(Collection, "duplicates", raising=False)
+    monkeypatch.setattr(client.app.state.collection, "duplicates", None, raising=False)
+    assert_error(client.get("/api/duplicates", params={"threshold": 0.5}), 501, "cannot find duplicates")
+
+
 def test_unknown_routes_and_methods_are_json(client):
     assert_error(client.get("/api/nothing"), 404, "not found")
     r = client.get("/api/search")
