@@ -99,7 +99,7 @@ def test_page_and_static_files_load_nothing_from_outside(client):
     assert 'src="/static/app.js"' in page.text and 'href="/static/style.css"' in page.text
     csp = page.headers["content-security-policy"]
     assert "default-src 'self'" in csp and page.headers["x-content-type-options"] == "nosniff"
-    for name in ("app.js", "style.css"):
+    for name in ("app.js", "ui.js", "map.js", "style.css"):
         r = client.get(f"/static/{name}")
         assert r.status_code == 200
         assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", r.text, re.I), name
@@ -109,7 +109,7 @@ def test_page_and_static_files_load_nothing_from_outside(client):
 def test_openapi_documents_every_route_and_the_upload(client):
     spec = client.get("/api/openapi.json").json()
     assert {"/api/search", "/api/images", "/api/images/{image_id}", "/api/groups", "/api/health",
-            "/api/map"} <= set(spec["paths"])
+            "/api/map", "/api/map/points", "/api/duplicates"} <= set(spec["paths"])
     search = spec["paths"]["/api/search"]["post"]
     form = search["requestBody"]["content"]["multipart/form-data"]["schema"]
     assert form["properties"]["image"]["format"] == "binary"
@@ -486,7 +486,7 @@ def test_duplicates_route_follows_the_contract(client, ref, with_duplicates):
 def test_duplicates_route_says_when_imsim_cannot_find_them(client, monkeypatch):
     monkeypatch.delattr(Collection, "duplicates", raising=False)
     monkeypatch.setattr(client.app.state.collection, "duplicates", None, raising=False)
-    assert_error(client.get("/api/duplicates", params={"threshold": 0.5}), 501, "cannot find duplicates")
+    assert_error(client.get("/api/duplicates", params={"threshold": 0.5}), 501, "cannot find duplicate images")
 
 
 def test_unknown_routes_and_methods_are_json(client):

@@ -57,8 +57,8 @@ class Thumbs:
 def map_points(coll, records, *, method: str = "auto") -> dict:
     """The latent map's data: every image's 2-D position, colour and name.
 
-    Positions are scaled into 0..65535 (integers, the same scale on both axes, so
-    distances on the map keep their proportions); point ``i`` is image id ``i``.
+    Positions are integers from 0 to 65535 along the longer axis (one scale for both
+    axes, so distances on the map keep their proportions); point ``i`` is image id ``i``.
     Colours are the groups of ``imsim groups`` when computed for this version, else
     the sub-folder labels, else none (-1).
     """
@@ -78,8 +78,7 @@ def map_points(coll, records, *, method: str = "auto") -> dict:
     coords = coords.astype(np.float64)
     lo = coords.min(axis=0) if n else np.zeros(2)
     span = float((coords.max(axis=0) - lo).max()) if n else 0.0
-    pad = (span - (coords.max(axis=0) - lo)) / 2 if n else np.zeros(2)  # centre the short axis
-    q = np.rint((coords - lo + pad) / (span or 1.0) * 65535).astype(np.int64)
+    q = np.rint((coords - lo) / (span or 1.0) * 65535).astype(np.int64)
 
     color = np.full(n, -1, dtype=np.int64)
     legend, color_by = [], "none"
@@ -151,7 +150,7 @@ def duplicates(coll, threshold: float | None) -> dict:
         raise HTTPException(422, f"threshold must be a distance >= 0, got {threshold}")
     finder = getattr(coll, "duplicates", None)
     if finder is None:
-        raise HTTPException(501, "this imsim cannot find duplicates yet: update imsim")
+        raise HTTPException(501, "this version of imsim cannot find duplicate images: update imsim")
     try:
         return finder(threshold).to_dict()
     except ValueError as exc:
