@@ -183,7 +183,7 @@ def new_page(browser, tmp_path):
 
     opened = []
 
-    def make(url, **context_args):
+    def make(url, ready=True, **context_args):
         context = browser.new_context(**{"viewport": {"width": 1280, "height": 900}, **context_args})
         pg = context.new_page()
         problems = []
@@ -194,7 +194,8 @@ def new_page(browser, tmp_path):
               if m.type == "error" and "Failed to load resource" not in m.text else None)
         opened.append((context, pg, problems))
         pg.goto(url)
-        expect(pg.locator("body")).to_have_attribute("data-ready", "true")
+        if ready:
+            expect(pg.locator("body")).to_have_attribute("data-ready", "true")
         return pg
 
     yield make

@@ -41,7 +41,7 @@ export function explain(err, { what = "That", info = null } = {}) {
   switch (err.status) {
     case 0: return UNREACHABLE;
     case 413: {
-      const m = /request body is (?:over )?([\d,]+) bytes.*up to ([\d,]+) bytes/.exec(d);
+      const m = /([\d,]+) bytes.*up to ([\d,]+) bytes/.exec(d);
       if (m) {
         const size = parseInt(m[1].replace(/,/g, ""), 10);
         const limit = parseInt(m[2].replace(/,/g, ""), 10);
