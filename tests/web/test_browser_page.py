@@ -44,30 +44,41 @@ def small_server(grouped_collection):
 # -- thumbnails -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("dpr", [1, 2])
-def test_collection_tab_shows_stored_thumbnails_at_once(new_page, server, ref, monkeypatch, dpr):
+def test_stored_thumbnails_at_once_and_cached_for_good(new_page, server, ref, monkeypatch, dpr):
     made = []
     real = _thumbs.render
     monkeypatch.setattr(_thumbs, "render", lambda *a, **k: made.append(a) or real(*a, **k))
     pg = new_page(server.url, device_scale_factor=dpr)
     responses = []
     pg.on("response", lambda r: responses.append(r) if "/api/images/" in r.url else None)
+    size = 1 if dpr == 2 else 0  # 320 px thumbnails on a 2x screen
+    stored = _thumbs.Thumbnails.open(ref._dir)
+
+    # the Collection tab: the page's thumbnails arrive inside the listing, in one answer
     pg.click("#tab-browse")
     tiles = pg.locator("#browse .tile")
     expect(tiles).to_have_count(N_IMAGES)
     all_loaded(tiles)
-    assert made == []  # every thumbnail came from the version, none was made on demand
-    stored = _thumbs.Thumbnails.open(ref._dir)
-    records = ref.records()
-    size = "&size=thumbnail-2x" if dpr == 2 else ""
     for i, t in enumerate(tiles.all()):
-        src = t.locator("img").evaluate("el => el.currentSrc")
-        assert src.endswith(f"/api/images/{i}?h={records[i].sha256[:12]}{size}")
+        data = stored.get(i, size)
+        assert t.locator("img").get_attribute("src") == \
+            f"data:{_thumbs.media_type(data)};base64,{base64.b64encode(data).decode()}"
+    assert responses == []
+
+    # results: one URL per thumbnail, named by the photo's content and cached for good
+    pg.evaluate("location.hash = '#id=0&n=10&metric=l2'")
+    results = pg.locator("#results .tile")
+    expect(results).to_have_count(10)
+    all_loaded(results)
+    records = ref.records()
     by_url = {r.url: r for r in responses}
-    assert len(by_url) == N_IMAGES
-    for url, r in by_url.items():
-        i = int(re.search(r"/api/images/(\d+)", url).group(1))
+    for i in ids_of(results):
+        url = f"{server.url}api/images/{i}?h={records[i].sha256[:12]}" + ("&size=thumbnail-2x" if dpr == 2 else "")
+        assert url in by_url, (url, list(by_url))
+        r = by_url[url]
         assert r.status == 200 and "immutable" in r.headers["cache-control"]
-        assert r.body() == stored.get(i, 1 if dpr == 2 else 0)
+        assert r.body() == stored.get(i, size)
+    assert made == []  # every thumbnail came from the version, none was made on demand
 
 
 def test_an_older_collection_makes_thumbnails_on_demand(new_page, old_collection):

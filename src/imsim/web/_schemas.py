@@ -75,6 +75,8 @@ class ImageInfo(ImageRef):
     width: int = Field(..., description="Pixels, upright.")
     height: int
     thumbnail_url: str = Field(..., description="Named by the photo's content: cacheable for good.")
+    thumbnail_data: Optional[str] = Field(None, description="The thumbnail as a data: URI, when "
+                                                            "asked for (embed=) and stored.")
 
 
 class ImageList(BaseModel):

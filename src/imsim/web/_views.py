@@ -3,6 +3,7 @@ distance scale and the duplicate groups. Each is computed once per served versio
 kept in memory (versions are immutable)."""
 from __future__ import annotations
 
+import base64
 import functools
 import math
 import threading
@@ -44,6 +45,14 @@ class Thumbs:
         rec = self.records[image_id]
         return _thumbs.render(self.coll.image_path(image_id), rec.width, rec.height,
                               sizes=(_thumbs.SIZES[size_index],))[0]
+
+    def data_uri(self, image_id: int, size: str) -> str | None:
+        """The stored thumbnail as a ``data:`` URI (None when not stored): a listing
+        carries a page of them in one answer, so a tab shows its tiles at once."""
+        data = self.stored.get(image_id, THUMB_SIZES[size]) if self.stored is not None else None
+        if data is None:
+            return None
+        return f"data:{_thumbs.media_type(data)};base64,{base64.b64encode(data).decode('ascii')}"
 
     def get(self, image_id: int, size: str) -> tuple[bytes, str]:
         """(encoded thumbnail, media type); ValueError when it must be made and cannot."""

@@ -192,7 +192,10 @@ def create_app(collection_path, *, max_upload_mb: float = 10, allowed_hosts=None
     @app.get("/api/images", response_model=ImageList, tags=["collection"], responses=_errors(404, 422))
     def list_images(offset: int = Query(0, ge=0), limit: int = Query(60, ge=1, le=MAX_LIST),
                     group: Optional[int] = Query(None, ge=0, description="Only this group's members "
-                                                                          "(see /api/groups).")):
+                                                                          "(see /api/groups)."),
+                    embed: Optional[Literal["thumbnail", "thumbnail-2x"]] = Query(
+                        None, description="Also give each image's stored thumbnail of this size "
+                                          "as a data: URI (one answer for a page of tiles).")):
         """The collection's images in id order (or one group's), a page at a time."""
         if group is None:
             ids = range(n_images)
@@ -205,7 +208,8 @@ def create_app(collection_path, *, max_upload_mb: float = 10, allowed_hosts=None
             ids = found.members
         items = [ImageInfo(id=i, relpath=records[i].path, label=records[i].label,
                            width=records[i].width, height=records[i].height,
-                           thumbnail_url=thumbs.url(i))
+                           thumbnail_url=thumbs.url(i),
+                           thumbnail_data=thumbs.data_uri(i, embed) if embed else None)
                  for i in ids[offset:offset + limit]]
         return ImageList(total=len(ids), offset=offset, limit=limit, items=items)
 

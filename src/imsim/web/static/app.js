@@ -192,7 +192,9 @@ function showTab(name) {
 async function loadPage(grid, pager, statusEl, url, offset) {
   setStatus(statusEl, "Loading images…", { busy: true });
   try {
-    const page = await api(`${url}${url.includes("?") ? "&" : "?"}offset=${offset}&limit=${PAGE}`);
+    // the page's thumbnails come inside the listing: one answer, every tile at once
+    const embed = (window.devicePixelRatio || 1) > 1 ? "thumbnail-2x" : "thumbnail";
+    const page = await api(`${url}${url.includes("?") ? "&" : "?"}offset=${offset}&limit=${PAGE}&embed=${embed}`);
     grid.replaceChildren(...page.items.map((item) => tile(item, searchById)));
     const last = Math.min(offset + page.items.length, page.total);
     pager.querySelector(".pos").textContent = page.total

@@ -46,7 +46,7 @@ export class LatentMap {
     this.selecting = false; // the Select button's mode (touch screens have no Shift)
     this.selection = null; // Int32Array of selected ids, ascending
     this.hover = -1;
-    this.perf = { firstDraw: null, hover: [] };
+    this.perf = { firstDraw: null, hover: [], hoverFrame: [] };
     this.queued = false;
   }
 
@@ -345,9 +345,11 @@ export class LatentMap {
       }
       const i = this.pick(x, y);
       if (i !== this.hover || i >= 0) this.setHover(i, x, y);
-      // time from the input event to the hover drawn and the tooltip filled
-      this.perf.hover.push(performance.now() - e.timeStamp);
-      if (this.perf.hover.length > 1000) this.perf.hover.shift();
+      // from the input event to the ring drawn and the tip filled, and to the next frame
+      const t = e.timeStamp;
+      this.perf.hover.push(performance.now() - t);
+      requestAnimationFrame(() => this.perf.hoverFrame.push(performance.now() - t));
+      if (this.perf.hover.length > 1000) { this.perf.hover.shift(); this.perf.hoverFrame.shift(); }
     });
     el.addEventListener("pointerup", (e) => {
       const [x, y] = at(e);

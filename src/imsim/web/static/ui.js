@@ -121,9 +121,14 @@ export function thumbImg(item) {
   img.loading = "lazy";
   img.decoding = "async";
   img.alt = item.relpath;
-  const url = item.thumbnail_url || `/api/images/${item.id}`;
-  img.src = url;
-  img.srcset = `${url} 1x, ${url}${url.includes("?") ? "&" : "?"}size=thumbnail-2x 2x`;
+  if (item.thumbnail_data) {
+    img.loading = "eager"; // already here, in the listing's answer
+    img.src = item.thumbnail_data;
+  } else {
+    const url = item.thumbnail_url || `/api/images/${item.id}`;
+    img.src = url;
+    img.srcset = `${url} 1x, ${url}${url.includes("?") ? "&" : "?"}size=thumbnail-2x 2x`;
+  }
   img.addEventListener("load", () => {
     // tiny images (digits, icons) stay crisp when scaled up
     if (Math.max(img.naturalWidth, img.naturalHeight) < 64) img.classList.add("pixelated");
