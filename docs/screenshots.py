@@ -2,8 +2,8 @@
 
     .venv/bin/python docs/screenshots.py --page      # the web page: docs/img/web-*.jpg
 
-``--page`` builds a demo collection of generated pictures (benchmarks/_photos.py: 600
-photos and transparent icons in 30 families, a few exact copies) into ``--workdir``
+``--page`` builds a demo collection of generated pictures (benchmarks/_photos.py: 400
+photos and transparent icons in 20 families, a few exact copies) into ``--workdir``
 (reused by later runs), groups it, serves it with ``imsim serve``'s server and takes
 each screenshot as a person would see the page: a search with its distance bars, the
 Collection tab with a full name on hover, the latent map with a hovered point and a
@@ -34,9 +34,9 @@ def demo_collection(workdir: Path) -> Path:
 
     coll = workdir / "demo.imsim"
     if not (coll / "collection.json").is_file():
-        photos = make_photos(workdir / "photos", 600, families=30, size=(480, 360), duplicates=8)
-        with Collection.build(photos, coll, epochs=10, seed=0, progress=False) as c:
-            c.groups(12, seed=0)
+        photos = make_photos(workdir / "photos", 400, families=20, size=(320, 240), duplicates=8)
+        with Collection.build(photos, coll, epochs=3, seed=0, progress=False) as c:
+            c.groups(10, seed=0)
     return coll
 
 

@@ -373,7 +373,8 @@ export class LatentMap {
       this.zoom(Math.exp(-e.deltaY * (e.deltaMode === 1 ? 0.05 : 0.0015)), x, y);
     }, { passive: false });
     new ResizeObserver(() => {
-      if (Math.abs(this.root.clientWidth - this.w) > 1) this.resize();
+      // a hidden tab has no width: keep the view until it shows again
+      if (this.root.clientWidth > 0 && Math.abs(this.root.clientWidth - this.w) > 1) this.resize();
     }).observe(this.root);
   }
 }
