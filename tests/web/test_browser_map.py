@@ -164,3 +164,14 @@ def test_a_legend_entry_selects_its_group(map_page, ref):
     tiles = map_page.locator("#selection-grid .tile")
     expect(tiles).to_have_count(groups[2].size)
     assert [int(t.get_attribute("data-id")) for t in tiles.all()] == groups[2].members
+
+
+def test_the_view_survives_leaving_the_tab(map_page):
+    map_page.click("#map-zoom-in")
+    before = screen_points(map_page)
+    scale = map_page.evaluate("imsimMap.scale")
+    map_page.click("#tab-search")
+    map_page.wait_for_timeout(100)  # a resize observer would fire now
+    map_page.click("#tab-map")
+    assert map_page.evaluate("imsimMap.scale") == scale
+    np.testing.assert_allclose(screen_points(map_page), before, atol=0.01)
