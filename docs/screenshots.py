@@ -92,7 +92,9 @@ def page_shots(workdir: Path, out: Path, fmt: str = "jpeg") -> list[Path]:
             far = max(range(len(xy)), key=lambda i: xy[i][0] - xy[i][1])
             pg.mouse.move(box["x"] + xy[far][0], box["y"] + xy[far][1])
             expect(pg.locator(".map-tip img")).to_have_js_property("complete", True)
-            shot("map", full_page=True)
+            pg.set_viewport_size({"width": DESKTOP["width"], "height": 1060})
+            shot("map")
+            pg.set_viewport_size(DESKTOP)
 
             if hasattr(Collection, "duplicates"):
                 pg.click("#tab-dups")

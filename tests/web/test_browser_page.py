@@ -159,7 +159,7 @@ def test_an_upload_over_the_limit_names_the_flag(new_page, small_server, grouped
     status2 = pg2.locator("#status")
     expect(status2).to_contain_text("This image is too large to upload")
     expect(status2).to_contain_text("--max-upload-mb")
-    expect(status2).to_contain_text(f"imsim serve -c {grouped_collection.name} --max-upload-mb 1`")
+    expect(status2.locator("code")).to_have_text(f"imsim serve -c {grouped_collection.name} --max-upload-mb 1")
     no_status_code(status2.text_content())
 
 
@@ -168,8 +168,9 @@ def test_an_unreachable_server_is_explained(page):
     page.fill("#n", "3")
     page.evaluate("location.hash = '#id=2&n=3&metric=l2'")
     status = page.locator("#status")
-    expect(status).to_have_text("The server cannot be reached: is `imsim serve` still running? "
+    expect(status).to_have_text("The server cannot be reached: is imsim serve still running? "
                                 "Start it again, then reload this page.")
+    expect(status.locator("code")).to_have_text("imsim serve")  # a command, shown as code
     expect(status).to_have_attribute("role", "alert")
 
 

@@ -45,6 +45,7 @@ function searchUpload(file) {
     state.seq++;
     $("results").replaceChildren();
     $("scale-note").hidden = true;
+    $("query").hidden = true;
     setStatus($("status"), tooLarge(file.size, limit, state.info), { error: true });
     return;
   }

@@ -27,8 +27,8 @@ function rgba32(css) {
 }
 
 function faded(c32) {
-  // the colour 75% of the way to white: points outside a selection
-  const ch = (s) => Math.round(((c32 >>> s) & 255) * 0.25 + 255 * 0.75);
+  // the colour 65% of the way to white: points outside a selection
+  const ch = (s) => Math.round(((c32 >>> s) & 255) * 0.35 + 255 * 0.65);
   return (255 << 24 | ch(16) << 16 | ch(8) << 8 | ch(0)) >>> 0;
 }
 
@@ -157,7 +157,7 @@ export class LatentMap {
 
   pointSize() {
     const n = this.n;
-    const base = n > 20000 ? 2 : n > 2000 ? 3 : n > 200 ? 5 : 8;
+    const base = n > 20000 ? 2 : n > 5000 ? 3 : n > 500 ? 5 : 7;
     const zoom = this.scale / this.fit;
     return Math.max(1, Math.round(Math.min(base * Math.sqrt(zoom), base * 4) * this.dpr));
   }

@@ -73,8 +73,14 @@ export function tooLarge(size, limit, info) {
 }
 
 // A status line: plain text, an error (role=alert), or busy (a spinner before the text).
+// `backquoted` parts are commands: shown as code, never broken across lines.
 export function setStatus(el, text, { error = false, busy = false } = {}) {
-  el.textContent = text;
+  el.replaceChildren(...text.split("`").map((part, k) => {
+    if (k % 2 === 0) return document.createTextNode(part);
+    const code = document.createElement("code");
+    code.textContent = part;
+    return code;
+  }));
   el.classList.toggle("error", error);
   el.classList.toggle("busy", busy);
   if (error) el.setAttribute("role", "alert"); else el.removeAttribute("role");
