@@ -62,3 +62,113 @@ def grouped_collection(bare_collection, tmp_path_factory) -> Path:
     with Collection.open(path) as coll:
         coll.groups(N_FAMILIES, seed=0)
     return path
+
+
+@pytest.fixture(scope="session")
+def old_collection(bare_collection, tmp_path_factory) -> Path:
+    """A copy of the collection as indexed before thumbnails were stored in versions."""
+    import json
+
+    path = tmp_path_factory.mktemp("web") / "old"
+    shutil.copytree(bare_collection, path, dirs_exist_ok=True)
+    version = json.loads((path / "collection.json").read_text())["current"]
+    for name in ("thumbs.bin", "thumbs.npy"):
+        (path / "versions" / version / name).unlink()
+    return path
+
+
+@pytest.fixture
+def with_duplicates():
+    """What the page's duplicate groups must equal: the library's own answer,
+    ``Collection.duplicates(threshold).to_dict()``."""
+    return lambda coll, threshold=None: coll.duplicates(threshold)
+
+
+# -- the browser tests' fixtures (tests/web/test_browser*.py) -------------------------
+
+def _chromium():
+    import os
+
+    for candidate in (os.environ.get("IMSIM_CHROMIUM"), shutil.which("chromium"),
+                      shutil.which("chromium-browser"), "/usr/bin/chromium"):
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+CHROMIUM = _chromium()
+# Headless and quiet: no sandbox (CI runs as root), no calls home on a closed network.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-quic"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium; the test is skipped, with the reason, only where none is installed."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not "
+                                   "installed (pip install -e '.[dev]')")
+    if CHROMIUM is None:
+        pytest.skip("no Chromium to drive: install Debian's package (apt-get install chromium; "
+                    ".ci/run does) or set IMSIM_CHROMIUM to a Chromium binary")
+    sync_api.expect.set_options(timeout=15_000)  # a loaded 2-core CI machine can be slow to answer
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def server(grouped_collection):
+    """``imsim serve``'s server on the grouped collection, in this process (so a test can
+    monkeypatch what the server calls)."""
+    from imsim.web import WebServer, create_app
+
+    srv = WebServer(create_app(grouped_collection), port=0, access_log=False,
+                    log_level="warning").start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def ref(grouped_collection):
+    """The same collection opened by the library: the reference answers."""
+    from imsim.collection import Collection
+
+    with Collection.open(grouped_collection) as coll:
+        yield coll
+
+
+@pytest.fixture
+def new_page(browser, tmp_path):
+    """``new_page(url, **context_args)``: a fresh page on ``url``, its body ready. Each
+    page's test fails on any script error or CSP violation it logged."""
+    from playwright.sync_api import expect
+
+    opened = []
+
+    def make(url, ready=True, **context_args):
+        context = browser.new_context(**{"viewport": {"width": 1280, "height": 900}, **context_args})
+        pg = context.new_page()
+        problems = []
+        pg.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+        # a failed API call is logged as "Failed to load resource": the tests that cause
+        # one check the message the page shows instead
+        pg.on("console", lambda m: problems.append(f"console: {m.text}")
+              if m.type == "error" and "Failed to load resource" not in m.text else None)
+        opened.append((context, pg, problems))
+        pg.goto(url)
+        if ready:
+            expect(pg.locator("body")).to_have_attribute("data-ready", "true")
+        return pg
+
+    yield make
+    for k, (context, pg, problems) in enumerate(opened):
+        pg.screenshot(path=str(tmp_path / f"page{k}.png"), full_page=True)  # for a person debugging
+        context.close()
+    assert not [p for _, _, probs in opened for p in probs]
+
+
+@pytest.fixture
+def page(new_page, server):
+    return new_page(server.url)

@@ -99,7 +99,7 @@ def test_page_and_static_files_load_nothing_from_outside(client):
     assert 'src="/static/app.js"' in page.text and 'href="/static/style.css"' in page.text
     csp = page.headers["content-security-policy"]
     assert "default-src 'self'" in csp and page.headers["x-content-type-options"] == "nosniff"
-    for name in ("app.js", "style.css"):
+    for name in ("app.js", "ui.js", "map.js", "style.css"):
         r = client.get(f"/static/{name}")
         assert r.status_code == 200
         assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", r.text, re.I), name
@@ -109,7 +109,7 @@ def test_page_and_static_files_load_nothing_from_outside(client):
 def test_openapi_documents_every_route_and_the_upload(client):
     spec = client.get("/api/openapi.json").json()
     assert {"/api/search", "/api/images", "/api/images/{image_id}", "/api/groups", "/api/health",
-            "/api/map"} <= set(spec["paths"])
+            "/api/map", "/api/map/points", "/api/duplicates"} <= set(spec["paths"])
     search = spec["paths"]["/api/search"]["post"]
     form = search["requestBody"]["content"]["multipart/form-data"]["schema"]
     assert form["properties"]["image"]["format"] == "binary"
@@ -321,29 +321,56 @@ def test_thumbnail_and_original(client, ref, photos):
     original = np.asarray(Image.open(photos / rec.path).convert("RGB"))
     assert thumb.shape == original.shape  # 32x32: small images are never enlarged
     np.testing.assert_array_equal(thumb, original)  # and tiny thumbnails are lossless
+    assert r.headers["cache-control"] == "no-cache"  # an id alone may name another photo later
     again = client.get("/api/images/4", headers={"if-none-match": r.headers["etag"]})
     assert again.status_code == 304 and not again.content
+    # the listing's URL names the content: cached for good, and the same bytes
+    url = client.get("/api/images", params={"offset": 4, "limit": 1}).json()["items"][0]["thumbnail_url"]
+    assert url == f"/api/images/4?h={rec.sha256[:12]}"
+    r2 = client.get(url)
+    assert r2.content == r.content and "immutable" in r2.headers["cache-control"]
+    assert r2.headers["etag"] == r.headers["etag"] and rec.sha256[:12] in r.headers["etag"]
+    big = client.get(url + "&size=thumbnail-2x")
+    assert big.status_code == 200 and Image.open(io.BytesIO(big.content)).size == (32, 32)
     r = client.get("/api/images/4", params={"size": "original"})
     assert r.status_code == 200 and r.headers["content-type"] == "image/png"
     assert r.content == (photos / rec.path).read_bytes()
 
 
 def test_thumbnail_of_a_large_photo_keeps_its_aspect(tmp_path):
-    from imsim.web._images import make_thumbnail, thumbnail_size
+    from imsim.collection import thumbnail_size
+    from imsim.web._images import make_thumbnail
 
-    assert thumbnail_size(1000, 500) == (256, 128) and thumbnail_size(30, 90) == (30, 90)
+    assert thumbnail_size(1000, 500, 256) == (256, 128) and thumbnail_size(30, 90, 256) == (30, 90)
     rng = np.random.default_rng(0)
     path = tmp_path / "wide.jpg"
     Image.fromarray(rng.integers(0, 256, (300, 900, 3), dtype=np.uint8)).save(path)
-    data, media = make_thumbnail(path, 900, 300)
+    data, media = make_thumbnail(path, 900, 300, max_side=256)
     assert media == "image/jpeg" and Image.open(io.BytesIO(data)).size == (256, 85)
 
 
-def test_image_errors(client):
+def test_image_errors(client, app, tmp_path, monkeypatch):
     assert_error(client.get(f"/api/images/{N_IMAGES}"), 404, "no image with id 24")
     assert_error(client.get("/api/images/-1"), 404, "no image with id -1")
     assert_error(client.get("/api/images/abc"), 422, "image_id:.*integer")
     assert_error(client.get("/api/images/1", params={"size": "huge"}), 422, "size:")
+    # a photo deleted since indexing: its stored thumbnail is still shown
+    monkeypatch.setattr(app.state.live.current, "photos_root", tmp_path)
+    assert_error(client.get("/api/images/1", params={"size": "original"}), 404, "gone")
+    assert client.get("/api/images/2").status_code == 200
+
+
+def test_a_version_without_stored_thumbnails_makes_them_on_demand(old_collection, photos,
+                                                                  tmp_path, monkeypatch):
+    """Collections indexed before thumbnails were stored keep working, the same pixels."""
+    with TestClient(create_app(old_collection)) as c, Collection.open(old_collection) as ref:
+        rec = ref.records()[3]
+        r = c.get("/api/images/3")
+        assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+        thumb = np.asarray(Image.open(io.BytesIO(r.content)).convert("RGB"))
+        np.testing.assert_array_equal(thumb, np.asarray(Image.open(photos / rec.path).convert("RGB")))
+        monkeypatch.setattr(c.app.state.live.current, "photos_root", tmp_path)
+        assert_error(c.get("/api/images/2"), 404, "gone from the photo folder")
 
 
 @pytest.mark.parametrize("path", [
@@ -416,6 +443,60 @@ def test_map_is_a_png_drawn_once(client):
 
 
 # -- the rest: unknown routes, hosts, crashes --------------------------------------------
+
+def test_map_points_are_the_projection_of_every_image(client, ref):
+    from imsim.report.map_plots import project_2d
+
+    r = client.get("/api/map/points", params={"method": "pca"})
+    assert r.status_code == 200
+    m = r.json()
+    assert m["n"] == N_IMAGES and m["method"] == "pca" and m["version"] == ref.version
+    assert m["relpaths"] == [rec.path for rec in ref.records()]
+    coords, _ = project_2d(np.asarray(ref.latents), method="pca", seed=0)
+    q = np.column_stack([m["x"], m["y"]]).astype(np.float64)
+    assert q.min() >= 0 and q.max() == 65535
+    # one scale for both axes: the map is the projection, moved and scaled uniformly
+    d_map = np.linalg.norm(q[:, None] - q[None], axis=-1)
+    d_ref = np.linalg.norm(coords[:, None] - coords[None], axis=-1).astype(np.float64)
+    np.testing.assert_allclose(d_map / d_map.max(), d_ref / d_ref.max(), atol=1e-4)
+    groups = ref.load_groups()  # coloured by the groups: colour c is the c-th group by index
+    order = sorted(groups.groups, key=lambda g: g.index)
+    assert [e["name"] for e in m["legend"]] == [f"group {g.index}" for g in order]
+    for c, g in enumerate(order):
+        assert [i for i, col in enumerate(m["color"]) if col == c] == g.members
+    assert client.get("/api/map/points", params={"method": "pca"}).json() == m  # kept
+    assert_error(client.get("/api/map/points", params={"method": "mds"}), 422, "method:")
+
+
+def test_map_points_colour_by_label_without_groups(bare_collection):
+    with TestClient(create_app(bare_collection)) as c:
+        m = c.get("/api/map/points", params={"method": "pca"}).json()
+    assert m["color_by"] == "label"
+    assert [e["name"] for e in m["legend"]] == [f"fam{f}" for f in range(4)]
+    assert [e["size"] for e in m["legend"]] == [6] * 4
+    assert m["color"] == [int(p.split("/")[0][3:]) for p in m["relpaths"]]
+
+
+@pytest.mark.parametrize("metric", ["l2", "cosine", "l1"])
+def test_search_gives_the_typical_nearest_neighbour_distance(client, ref, metric):
+    from imsim.distances import pairwise
+
+    X = np.asarray(ref.latents)
+    D = pairwise(X, X, metric).astype(np.float64)
+    np.fill_diagonal(D, np.inf)
+    r = client.post("/api/search", data={"id": 0, "n": 3, "metric": metric}).json()
+    assert r["typical_distance"] == pytest.approx(np.median(D.min(axis=1)), rel=1e-5)
+
+
+def test_duplicates_route_follows_the_contract(client, ref, with_duplicates):
+    r = client.get("/api/duplicates")
+    assert r.status_code == 200
+    assert r.json() == with_duplicates(ref).to_dict()
+    some = client.get("/api/duplicates", params={"threshold": 0.0}).json()
+    assert some == with_duplicates(ref, 0.0).to_dict()
+    assert_error(client.get("/api/duplicates", params={"threshold": -1}), 422, "threshold")
+    assert_error(client.get("/api/duplicates", params={"threshold": "x"}), 422, "threshold")
+
 
 def test_unknown_routes_and_methods_are_json(client):
     assert_error(client.get("/api/nothing"), 404, "not found")

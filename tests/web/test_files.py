@@ -25,13 +25,23 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 
+def _drop_stored_thumbnails(coll) -> None:
+    """Make ``coll`` a version indexed before thumbnails were stored: the server then
+    decodes the photo file for each thumbnail (the path these tests guard)."""
+    for version in (coll / "versions").iterdir():
+        for name in ("thumbs.bin", "thumbs.npy"):
+            (version / name).unlink(missing_ok=True)
+
+
 @pytest.fixture(scope="module")
 def own(photos, tmp_path_factory):
-    """A collection of its own over a copy of the photos (the tests change the folder)."""
+    """A collection of its own over a copy of the photos (the tests change the folder),
+    without stored thumbnails."""
     root = tmp_path_factory.mktemp("files")
     shutil.copytree(photos, root / "photos")
     Collection.build(root / "photos", root / "coll", size=16, latent_dim=8, n_cached=8, epochs=1,
                      seed=0, progress=False).close()
+    _drop_stored_thumbnails(root / "coll")
     return root
 
 
@@ -100,6 +110,7 @@ def test_a_huge_photo_is_thumbnailed_once_under_concurrent_requests(own, tmp_pat
     (photos / "huge.png").write_bytes(bomb_png(4000, 3000))  # 12 MP, 48 MB decoded
     Collection.build(photos, tmp_path / "coll", size=16, latent_dim=8, n_cached=4, epochs=1, seed=0,
                      progress=False).close()
+    _drop_stored_thumbnails(tmp_path / "coll")
     app = create_app(tmp_path / "coll", follow=False)
     view = app.state.live.current
     huge = next(i for i, r in enumerate(view.records) if r.path == "huge.png")
@@ -120,7 +131,7 @@ def test_a_huge_photo_is_thumbnailed_once_under_concurrent_requests(own, tmp_pat
         server.stop()
     assert [r.status_code for r in answers] == [200] * 6
     assert len({r.content for r in answers}) == 1
-    assert Image.open(io.BytesIO(answers[0].content)).size == (256, 192)
+    assert Image.open(io.BytesIO(answers[0].content)).size == (160, 120)
     assert view.thumbs.computed == 1  # decoded once, the other five waited for it
     # one raster (48 MB) and the reduced copy were ever held for it, never six
     assert 4000 * 3000 * 4 <= app.state.budget.peak < 2 * 4000 * 3000 * 4
@@ -135,7 +146,7 @@ def test_thumbnails_of_rotated_jpegs_are_upright(tmp_path):
     exif = Image.Exif()
     exif[0x0112] = 6  # stored landscape, shown rotated 90 degrees clockwise
     Image.fromarray(pixels).save(path, exif=exif.tobytes(), quality=95)
-    data, media = make_thumbnail(path, 600, 1200, budget=DecodeBudget())
+    data, media = make_thumbnail(path, 600, 1200, max_side=256, budget=DecodeBudget())
     thumb = np.asarray(Image.open(io.BytesIO(data)).convert("L"), dtype=float)
     assert media == "image/jpeg" and thumb.shape == (256, 128)
     assert thumb[:100].mean() > 200 and thumb[-100:].mean() < 50  # the white half is on top

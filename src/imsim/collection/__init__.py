@@ -9,7 +9,11 @@ from ._collection import METRICS, Collection, CollectionSettings, IndexReport
 from ._duplicates import Duplicates, beta_of, export_duplicates
 from ._results import Group, Groups, Hit, QueryResult
 from ._store import FORMAT_VERSION, POINTER, ImageRecord
+from ._thumbs import SIZES as THUMBNAIL_SIDES
+from ._thumbs import fit_size as thumbnail_size
+from ._thumbs import media_type
 
 __all__ = ["Collection", "CollectionSettings", "IndexReport", "QueryResult", "Hit", "Groups",
            "Group", "Duplicates", "ImageRecord", "FORMAT_VERSION", "METRICS",
-           "POINTER", "beta_of", "export_duplicates"]
+           "POINTER", "beta_of", "export_duplicates", "THUMBNAIL_SIDES", "media_type",
+           "thumbnail_size"]

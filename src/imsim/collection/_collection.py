@@ -17,7 +17,7 @@ from .._io import write_text_atomic
 from .._text import safe_name
 from .._validation import DataFormatError, ImageTooLargeError, check_metric, check_positive_int
 from ..datasets.image import limits, read_image_file
-from . import _groups, _model, _store
+from . import _groups, _model, _store, _thumbs
 from ._results import Groups, Hit, QueryResult
 from ._guard import check_same_folder as _check_same_folder
 from ._guard import check_write_args as _check_write_args
@@ -237,6 +237,14 @@ class Collection:
     def skipped(self) -> list[tuple[str, str]]:
         """``(relative path, reason)`` of the files the last run could not read."""
         return [(s.path, s.reason) for s in _store.read_skipped(self._con)]
+
+    def thumbnails(self) -> "_thumbs.Thumbnails | None":
+        """The thumbnails stored in this version at index time (longest side
+        ``THUMBNAIL_SIDES`` = 160 and 320 px; ``.get(image_id, j)`` gives the encoded bytes of
+        size ``j``, None when that photo could not be read then), or None for a version
+        written before thumbnails were stored."""
+        stored = _thumbs.Thumbnails.open(self._dir)
+        return stored if stored is not None and len(stored) == len(self) else None
 
     def image_path(self, image_id: int) -> Path:
         """Absolute path of the photo with id ``image_id``."""
@@ -539,6 +547,7 @@ class Collection:
             _store.save_array(staging / "neighbors_dist.npy", dist)
             _store.fault_point("after-arrays")
             _store.write_metadata(staging / "images.sqlite", res.records, res.skipped)
+            _thumbs.write(staging, photos, res.records, previous, progress_bar=progress)
             _store.write_json(staging / "manifest.json", {
                 "imsim_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "photos_root": str(photos), "settings": asdict(settings),

@@ -27,7 +27,6 @@ from pathlib import Path
 
 from fastapi import HTTPException
 
-THUMB_PX = 256  # longest side of a thumbnail (tiles show about 150 CSS px, sharp at 2x)
 _LOSSLESS_PX = 128 * 128  # thumbnails this small are PNG (JPEG smears tiny images)
 MAX_PIXELS = 50_000_000  # default cap of a decoded upload or photo (a 50 MP phone camera)
 DECODE_BUDGET = 512 * 2**20  # default bytes of rasters decoded at once
@@ -222,13 +221,8 @@ def reduced_upload(data: bytes, side: int, *, max_pixels: int, budget: "DecodeBu
     return buf.getvalue(), 6 * 4 * small.width * small.height
 
 
-def thumbnail_size(width: int, height: int, max_side: int = THUMB_PX) -> tuple[int, int]:
-    """(width, height) scaled so the longest side is at most ``max_side``; never enlarged."""
-    scale = min(1.0, max_side / max(width, height, 1))
-    return max(1, round(width * scale)), max(1, round(height * scale))
-
-
-def make_thumbnail(path, width: int, height: int, *, max_pixels: int = MAX_PIXELS,
+def make_thumbnail(path, width: int, height: int, *, max_side: int,
+                   max_pixels: int = MAX_PIXELS,
                    budget: DecodeBudget | None = None, what: str | None = None) -> tuple[bytes, str]:
     """Encoded thumbnail of the photo at ``path`` whose upright size is ``width`` x ``height``.
 
@@ -237,7 +231,9 @@ def make_thumbnail(path, width: int, height: int, *, max_pixels: int = MAX_PIXEL
     """
     from PIL import Image
 
-    size = thumbnail_size(width, height)
+    from ..collection import thumbnail_size
+
+    size = thumbnail_size(width, height, max_side)
     img = open_reduced(path, max(size), max_pixels=max_pixels,
                        budget=budget if budget is not None else DecodeBudget(),
                        what=what or str(path))

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ..collection import Collection
 from ..collection import POINTER
+from . import _views
 
 log = logging.getLogger("imsim.web")
 CHECK_EVERY = 1.0  # seconds between two stats of collection.json
@@ -89,7 +90,9 @@ class View:
     by_sha : dict
         SHA-256 (hex) of a file -> the lowest id with those bytes.
     thumbs : SingleFlight
-        Encoded thumbnails of this version.
+        Thumbnails made on demand (versions indexed before thumbnails were stored).
+    extras : imsim.web._views.Extras
+        Stored thumbnails, the distance scale, the map's points, the duplicate groups.
     """
 
     def __init__(self, coll: Collection, thumbs: int):
@@ -99,6 +102,7 @@ class View:
         for i, r in enumerate(self.records):
             self.by_sha.setdefault(r.sha256, i)
         self.thumbs = SingleFlight(thumbs)
+        self.extras = _views.Extras(coll, self.records)
         self.photos_root = Path(os.path.realpath(coll.photos_root))
         self._users = 0
         self._retired = False

@@ -63,6 +63,10 @@ class SearchResponse(BaseModel):
     mode: Literal["cached", "default"] = Field(..., description="'cached': answered from the "
                                                                 "neighbour lists stored at indexing.")
     elapsed_ms: float = Field(..., description="Server time of the search, milliseconds.")
+    typical_distance: Optional[float] = Field(None, description="Median distance, in this metric, "
+                                                                "from a collection image to its "
+                                                                "nearest other image: the scale "
+                                                                "the page draws distances on.")
     results: list[Hit]
 
 
@@ -70,6 +74,9 @@ class ImageInfo(ImageRef):
     label: Optional[str] = None
     width: int = Field(..., description="Pixels, upright.")
     height: int
+    thumbnail_url: str = Field(..., description="Named by the photo's content: cacheable for good.")
+    thumbnail_data: Optional[str] = Field(None, description="The thumbnail as a data: URI, when "
+                                                            "asked for (embed=) and stored.")
 
 
 class ImageList(BaseModel):

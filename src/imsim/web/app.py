@@ -31,7 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .. import __version__
 from .._validation import UnreadableImageError
 from ..collection import METRICS
-from . import _files, _http, _images
+from . import _files, _http, _images, _views
 from ._live import LiveCollection, View
 from ._schemas import (
     MAX_LIST,
@@ -51,7 +51,7 @@ from ._schemas import Query as QueryInfo
 
 STATIC = Path(__file__).parent / "static"
 MAP_POINTS = 2000  # the map projects a seeded sample of this many images (t-SNE stays seconds)
-_THUMB_CACHE = 2048  # thumbnails kept in memory per version (up to ~15 KB each)
+_THUMB_CACHE = 2048  # thumbnails made on demand kept per version (older versions store none)
 DEFAULT_UPLOAD_MB = 32.0  # a camera JPEG is 3-15 MB; a phone's 50 MP PNG ~60 MB
 
 MapMethod = Literal["auto", "umap", "tsne", "pca"]
@@ -195,14 +195,15 @@ def create_app(collection_path, *, max_upload_mb: float = DEFAULT_UPLOAD_MB, all
             raise HTTPException(415, str(exc)) from None
         elapsed = (time.perf_counter() - start) * 1e3
         hits = [Hit(rank=rank, id=h.id, relpath=h.relpath, distance=h.distance,
-                    similarity=h.similarity, label=h.label, thumbnail_url=f"/api/images/{h.id}",
+                    similarity=h.similarity, label=h.label, thumbnail_url=view.extras.url(h.id),
                     image_url=f"/api/images/{h.id}?size=original")
                 for rank, h in enumerate(result.hits, 1)]
         qid = result.query_id
         query = QueryInfo(kind="upload" if upload else "id", id=qid,
                           relpath=None if qid is None else view.records[qid].path)
         return SearchResponse(query=query, metric=result.metric, n=params.n, mode=result.mode,
-                              elapsed_ms=round(elapsed, 3), results=hits)
+                              elapsed_ms=round(elapsed, 3), results=hits,
+                              typical_distance=view.extras.typical(result.metric))
 
     @app.post("/api/search", response_model=SearchResponse, tags=["search"],
               responses=_errors(400, 403, 404, 413, 415, 422), openapi_extra={"requestBody": _search_body()})
@@ -223,6 +224,9 @@ def create_app(collection_path, *, max_upload_mb: float = DEFAULT_UPLOAD_MB, all
     def list_images(offset: int = Query(0, ge=0), limit: int = Query(60, ge=1, le=MAX_LIST),
                     group: Optional[int] = Query(None, ge=0, description="Only this group's members "
                                                                           "(see /api/groups)."),
+                    embed: Optional[Literal["thumbnail", "thumbnail-2x"]] = Query(
+                        None, description="Also give each image's stored thumbnail of this size "
+                                          "as a data: URI (one answer for a page of tiles)."),
                     view: View = current):
         """The collection's images in id order (or one group's), a page at a time."""
         records = view.records
@@ -235,42 +239,85 @@ def create_app(collection_path, *, max_upload_mb: float = DEFAULT_UPLOAD_MB, all
                 raise HTTPException(404, f"no group {group}: there are {len(groups.groups)} groups "
                                          f"(0..{len(groups.groups) - 1})")
             ids = found.members
+        extras = view.extras
         items = [ImageInfo(id=i, relpath=records[i].path, label=records[i].label,
-                           width=records[i].width, height=records[i].height)
+                           width=records[i].width, height=records[i].height,
+                           thumbnail_url=extras.url(i),
+                           thumbnail_data=extras.data_uri(i, embed) if embed else None)
                  for i in ids[offset:offset + limit]]
         return ImageList(total=len(ids), offset=offset, limit=limit, items=items)
 
-    def thumbnail(view: View, image_id: int) -> tuple[bytes, str]:
-        def make():
+    def thumbnail(view: View, image_id: int, size: str) -> tuple[bytes, str]:
+        stored = view.extras.stored(image_id, size)
+        if stored is not None:
+            return stored
+
+        def make():  # a version indexed before thumbnails were stored, or a file unread then
             rec = view.records[image_id]
             with _files.open_photo(view, rec) as fp:
-                return _images.make_thumbnail(fp, rec.width, rec.height, max_pixels=max_pixels,
-                                              budget=budget, what=f"image {image_id} ({rec.path})")
-        return view.thumbs.get(image_id, make)  # decoded once, even when asked concurrently
+                return _images.make_thumbnail(fp, rec.width, rec.height,
+                                              max_side=_views.THUMB_SIDES[size],
+                                              max_pixels=max_pixels, budget=budget,
+                                              what=f"image {image_id} ({rec.path})")
+        return view.thumbs.get((image_id, size), make)  # decoded once, even when asked concurrently
 
     @app.get("/api/images/{image_id}", tags=["collection"], response_class=Response,
              responses={200: {"content": {"image/jpeg": {}, "image/png": {}},
                               "description": "The image"}, **_errors(404, 409, 413, 415, 422)})
     def image(request: Request, image_id: int,
-              size: Literal["thumbnail", "original"] = Query(
-                  "thumbnail", description=f"'thumbnail' (longest side at most "
-                                           f"{_images.THUMB_PX} px) or 'original' (the file)."),
+              size: Literal["thumbnail", "thumbnail-2x", "original"] = Query(
+                  "thumbnail", description="'thumbnail' (longest side at most 160 px), "
+                                           "'thumbnail-2x' (320 px, for 2x screens) or "
+                                           "'original' (the file)."),
+              h: Optional[str] = Query(None, max_length=64,
+                                       description="The photo's content hash as the listings "
+                                                   "give it: the answer is then cached for good."),
               view: View = current):
         """One collection image by id: a thumbnail, or the original file.
 
-        Only a regular file inside the photo folder that is still the file indexed (same
-        size and modification time) is read: 404 when it is gone or leads outside, 409
-        when it changed since ``imsim index``.
+        Thumbnails are made at index time and stored in the version. Only a regular file
+        inside the photo folder that is still the file indexed (same size and
+        modification time) is read: 404 when it is gone or leads outside, 409 when it
+        changed since ``imsim index``.
         """
         rec = record(view, image_id)
         if size == "original":
             return _files.original_response(view, rec)
-        etag = f'"{view.coll.version}-{image_id}-{_images.THUMB_PX}"'
-        headers = {"ETag": etag, "Cache-Control": "no-cache"}
+        # named by content: the same id in a later version is another photo, another tag
+        digest = view.extras.hash(image_id)
+        etag = f'"{digest}-{size}"'
+        headers = {"ETag": etag, "Cache-Control": _views.IMMUTABLE if h == digest else "no-cache"}
         if request.headers.get("if-none-match") == etag:
             return Response(status_code=304, headers=headers)
-        data, media = thumbnail(view, image_id)
+        data, media = thumbnail(view, image_id, size)
         return Response(data, media_type=media, headers=headers)
+
+    @app.get("/api/map/points", tags=["collection"], responses=_errors(422))
+    def map_points(method: MapMethod = Query("auto", description="2-D projection: 'auto' is UMAP "
+                                                                   "when installed, else t-SNE up "
+                                                                   f"to {_views.MAP_TSNE_MAX:,} "
+                                                                   "images, else PCA."),
+                   view: View = current):
+        """Every image's position on the 2-D latent map, for the page to draw.
+
+        Compact arrays, point ``i`` being image id ``i``: ``x``, ``y`` (integers
+        0..65535, one scale for both axes), ``color`` (index into ``legend``, -1 for
+        none; groups when computed, else labels), ``relpaths``. Computed on the first
+        request for this version and kept.
+        """
+        try:
+            return view.extras.points(method)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+
+    @app.get("/api/duplicates", tags=["collection"], responses=_errors(422))
+    def duplicates(threshold: Optional[float] = Query(
+            None, description="Largest distance between duplicates, in the collection's metric "
+                              "(default: the threshold calibrated for its encoder)."),
+                   view: View = current):
+        """Groups of images that are (near-)duplicates of each other, largest first:
+        ``{"threshold", "metric", "groups": [{"ids", "relpaths"}]}``."""
+        return view.extras.duplicates(threshold)
 
     @app.get("/api/groups", response_model=GroupsResponse, tags=["collection"], responses=_errors(404))
     def groups(view: View = current):

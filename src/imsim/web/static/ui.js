@@ -1,0 +1,183 @@
+// Shared pieces of the page: talking to the API, messages for people, status lines
+// with a spinner, and the image tiles. Text from the server (file names) only ever
+// goes into textContent / attributes, never innerHTML.
+
+export const $ = (id) => document.getElementById(id);
+
+export class ApiError extends Error {
+  constructor(status, detail) {
+    super(detail);
+    this.status = status;
+    this.detail = detail;
+  }
+}
+
+export async function api(url, options) {
+  let response;
+  try {
+    response = await fetch(url, options);
+  } catch (err) {
+    throw new ApiError(0, "no answer");
+  }
+  const body = await response.json().catch(() => null);
+  if (!response.ok) {
+    throw new ApiError(response.status, (body && body.detail) || response.statusText || "no details");
+  }
+  return body;
+}
+
+export function formatBytes(b) {
+  if (b < 1024) return `${b} byte${b === 1 ? "" : "s"}`;
+  return b >= 1048576 ? `${(b / 1048576).toFixed(1)} MB` : `${Math.round(b / 1024)} KB`;
+}
+
+const UNREACHABLE = "The server cannot be reached: is `imsim serve` still running? " +
+  "Start it again, then reload this page.";
+
+// What went wrong and what to do, in words: never a bare status code.
+export function explain(err, { what = "That", info = null } = {}) {
+  if (!(err instanceof ApiError)) return `${what} failed in this page: ${err.message}. Reload the page and try again.`;
+  const d = err.detail.replace(/[.\s]+$/, "");
+  switch (err.status) {
+    case 0: return UNREACHABLE;
+    case 413: {
+      const m = /([\d,]+) bytes.*up to ([\d,]+) bytes/.exec(d);
+      if (m) {
+        const size = parseInt(m[1].replace(/,/g, ""), 10);
+        const limit = parseInt(m[2].replace(/,/g, ""), 10);
+        return tooLarge(size, limit, info);
+      }
+      return `This image is refused: ${d}. Try a smaller image.`;
+    }
+    case 415: return `This file is not an image the server can read (${d}). ` +
+      "Use a JPEG, PNG, WebP, BMP, GIF or TIFF file.";
+    case 404: return `${sentence(d)} The collection may have changed: reload the page.`;
+    case 422: return `The server did not accept the request: ${d}.`;
+    case 500: return `The server failed while answering (${d}). Its console says more; try again.`;
+    case 501: return sentence(d);
+    default: return `${what} failed: the server answered “${d}”. Try again, or reload the page.`;
+  }
+}
+
+// "no such thing" -> "No such thing."
+export function sentence(text) {
+  const t = text.replace(/[.\s]+$/, "");
+  return `${t.charAt(0).toUpperCase()}${t.slice(1)}.`;
+}
+
+export function tooLarge(size, limit, info) {
+  const mb = Math.max(1, Math.ceil((size / 1048576) * 1.2));
+  const coll = info ? ` -c ${info.collection}` : "";
+  return `This image is too large to upload: ${formatBytes(size)}, and this server accepts up to ` +
+    `${formatBytes(limit)}. Restart it with a higher limit: \`imsim serve${coll} --max-upload-mb ${mb}\`.`;
+}
+
+// A status line: plain text, an error (role=alert), or busy (a spinner before the text).
+// `backquoted` parts are commands: shown as code, never broken across lines.
+export function setStatus(el, text, { error = false, busy = false } = {}) {
+  el.replaceChildren(...text.split("`").map((part, k) => {
+    if (k % 2 === 0) return document.createTextNode(part);
+    const code = document.createElement("code");
+    code.textContent = part;
+    return code;
+  }));
+  el.classList.toggle("error", error);
+  el.classList.toggle("busy", busy);
+  if (error) el.setAttribute("role", "alert"); else el.removeAttribute("role");
+}
+
+export function formatDistance(d) {
+  if (d === 0) return "0";
+  return Math.abs(d) >= 1000 || Math.abs(d) < 0.001 ? d.toExponential(2) : d.toPrecision(3);
+}
+
+// The distance scale: the bar grows with the distance and is full at twice the
+// typical distance from an image to its nearest neighbour; the mark is that typical
+// distance. Under the mark: as close as neighbours usually are.
+export function distanceBar(distance, typical, metric) {
+  const box = document.createElement("div");
+  box.className = "dist";
+  const num = document.createElement("span");
+  num.className = "distance";
+  num.textContent = formatDistance(distance);
+  const what = metric === "cosine" ? "cosine distance (1 − cosine similarity)" : `${metric} distance`;
+  let title = `${what} between latent vectors: ${distance.toPrecision(4)}`;
+  box.append(num);
+  if (typical) {
+    const ratio = distance / typical;
+    const bar = document.createElement("span");
+    bar.className = "bar";
+    const fill = document.createElement("span");
+    fill.className = ratio <= 1 ? "fill near" : ratio <= 1.6 ? "fill mid" : "fill far";
+    fill.style.width = `${Math.min(ratio / 2, 1) * 100}%`;
+    bar.append(fill);
+    const rel = document.createElement("span");
+    rel.className = "ratio";
+    rel.textContent = `${ratio < 10 ? ratio.toFixed(1) : Math.round(ratio)}×`;
+    box.append(bar, rel);
+    title += ` — ${ratio.toFixed(2)}× the typical distance from an image to its nearest neighbour ` +
+      `in this collection (${formatDistance(typical)})`;
+  }
+  box.title = title;
+  return box;
+}
+
+export function thumbImg(item) {
+  const img = document.createElement("img");
+  img.loading = "lazy";
+  img.decoding = "async";
+  img.alt = item.relpath;
+  if (item.thumbnail_data) {
+    img.loading = "eager"; // already here, in the listing's answer
+    img.src = item.thumbnail_data;
+  } else {
+    const url = item.thumbnail_url || `/api/images/${item.id}`;
+    img.src = url;
+    img.srcset = `${url} 1x, ${url}${url.includes("?") ? "&" : "?"}size=thumbnail-2x 2x`;
+  }
+  img.addEventListener("load", () => {
+    // tiny images (digits, icons) stay crisp when scaled up
+    if (Math.max(img.naturalWidth, img.naturalHeight) < 64) img.classList.add("pixelated");
+  });
+  return img;
+}
+
+// One image tile: the thumbnail (click: search for it), the full name on hover, and for
+// a result its rank and distance on the collection's scale.
+export function tile(item, onPick, { rank = null, typical = null, metric = null } = {}) {
+  const fig = document.createElement("figure");
+  fig.className = "tile";
+  fig.dataset.id = item.id;
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "thumb";
+  button.title = `Find the images most like ${item.relpath}`;
+  button.append(thumbImg(item));
+  button.addEventListener("click", () => onPick(item.id));
+  const cap = document.createElement("figcaption");
+  if (rank !== null) {
+    const top = document.createElement("div");
+    top.className = "score";
+    const r = document.createElement("span");
+    r.className = "rank";
+    r.textContent = `#${rank}`;
+    top.append(r, distanceBar(item.distance, typical, metric));
+    cap.append(top);
+  }
+  const name = document.createElement("a");
+  name.className = "name";
+  name.href = `/api/images/${item.id}?size=original`;
+  name.target = "_blank";
+  name.rel = "noopener";
+  name.textContent = item.relpath;
+  name.title = `${item.relpath} (open the original)`;
+  cap.append(name);
+  if (item.label) {
+    const lab = document.createElement("span");
+    lab.className = "label";
+    lab.textContent = item.label;
+    cap.append(lab);
+  }
+  fig.append(button, cap);
+  return fig;
+}
