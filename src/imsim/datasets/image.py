@@ -238,11 +238,11 @@ def _opened(data, desc: str, cap: int, draft=None):
 
     try:
         with Image.open(data if hasattr(data, "read") else io.BytesIO(data)) as img:
+            width, height = img.size
             if draft is not None and img.format == "JPEG":
                 img.draft(None, draft)
-            width, height = img.size
-            if width * height > cap:
-                raise _too_many_pixels(desc, width, height, cap)
+            if img.size[0] * img.size[1] > cap:
+                raise _too_many_pixels(desc, *img.size, cap)
             if _orientation(img) in (5, 6, 7, 8):
                 # orientations 5-8 turn the image by 90 degrees: the upright size is transposed
                 width, height = height, width
@@ -368,7 +368,7 @@ def open_image(source, *, draft=None, max_bytes: int | None = None, max_pixels: 
     ------
     (PIL.Image.Image, int, int)
         The opened image (header read, pixels not decoded yet: ``img.size`` is the
-        raster that decoding makes) and its upright width and height. Any error inside
+        raster that decoding makes) and its upright width and height in the file. Any error inside
         the ``with`` block, the decode included, is raised as in :func:`decode_image`.
     """
     lim = limits()
