@@ -159,6 +159,25 @@ def test_open_image_caps_the_drafted_size_and_reads_open_files_in_place(rng, tmp
             img.load()  # a failure while decoding inside the block is typed too
 
 
+def test_opening_a_png_decodes_no_pixel_and_keeps_its_orientation(monkeypatch, rng):
+    """Pillow's PNG getexif() decodes the image: opening must not call it, or every decode
+    of a PNG bomb would happen before (and outside) the decode budget's hold."""
+    from PIL import ImageFile
+
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored 40x20, shown 20x40
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (20, 40, 3), dtype=np.uint8)).save(buf, "PNG", exif=exif.tobytes())
+    loads = []
+    real_load = ImageFile.ImageFile.load
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: loads.append(self.size) or real_load(self))
+    assert probe_image(bomb_png(3000)) == (3000, 3000, "PNG")
+    assert probe_image(buf.getvalue()) == (20, 40, "PNG")
+    assert loads == []
+    got = decode_image(buf.getvalue())
+    assert (got.width, got.height) == (20, 40) and got.pixels.shape == (40, 20, 3) and loads
+
+
 def test_decode_budget_bounds_concurrent_pixels():
     budget = DecodeBudget(100)
     lock = threading.Lock()

@@ -215,6 +215,11 @@ def to_mode(img, color: bool):
 
 
 def _orientation(img) -> int | None:
+    """The EXIF orientation found in the header, without decoding any pixel."""
+    if img.format == "PNG" and "exif" not in img.info:
+        # Pillow's PNG getexif() decodes the whole image to look for an eXIf chunk after
+        # the pixels: that would decode outside the caller's budget (16 bombs at once)
+        return None
     try:
         return img.getexif().get(0x0112)
     except Exception:  # noqa: BLE001 - a damaged EXIF block only loses the rotation
@@ -281,6 +286,8 @@ def _decode_bytes(data: bytes, desc: str, target, color: bool, cap: int, budget)
             img.draft(None, (side, side))
         with budget.hold(img.size[0] * img.size[1]):
             img = ImageOps.exif_transpose(img)
+            if fmt != "JPEG":  # not drafted: a PNG's eXIf chunk after the pixels is seen now
+                width, height = img.size
             img = to_mode(img, color)
             if target is not None and img.size != target:
                 img = img.resize(target, Image.Resampling.BILINEAR)
