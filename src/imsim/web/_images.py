@@ -113,8 +113,7 @@ def _opened(source, min_side: int, max_pixels: int, what: str):
                                      f"{max_pixels:,} pixels)") from None
         raise HTTPException(413, f"cannot read {what}: {exc.reason}") from None
     except UnreadableImageError as exc:
-        raise HTTPException(415, f"cannot read {what}: {exc.reason} (this server decodes JPEG, "
-                                 f"PNG, WebP, BMP, GIF and TIFF)") from None
+        raise HTTPException(415, f"cannot read {what}: {exc.reason}") from None
 
 
 def _cost(img) -> int:
