@@ -48,8 +48,8 @@ def write_version(cls, root: Path, photos: Path, settings: CollectionSettings, *
         if previous is not None and _unchanged(previous, photos, res):
             version = previous.version
         else:
-            version = commit_version(root, photos, settings, res, previous=previous, model=model,
-                                     training=training, progress=progress, engine=engine)
+            version = _commit(root, photos, settings, res, previous=previous, model=model,
+                              training=training, progress=progress, engine=engine)
         _store.prune_versions(root)
     coll = cls(root, version)
     coll.last_index = IndexReport(
@@ -61,8 +61,8 @@ def write_version(cls, root: Path, photos: Path, settings: CollectionSettings, *
     return coll
 
 
-def commit_version(root: Path, photos: Path, settings: CollectionSettings, res, *, previous,
-                   model, training: dict, progress, engine=None) -> str:
+def _commit(root: Path, photos: Path, settings: CollectionSettings, res, *, previous,
+            model, training: dict, progress, engine=None) -> str:
     """Write the scanned state as a new version and make it current; returns its name."""
     staging = _store.new_staging_dir(root)
     try:
