@@ -1,4 +1,4 @@
-"""The torchvision:NAME encoder's messages and wiring, without a working torchvision.
+"""The torchvision:NAME and open_clip:NAME encoders: messages and wiring, without either library.
 
 PyPI's torchvision 0.28 does not import with the CPU torch 2.13 this project pins
 ("operator torchvision::nms does not exist"), so the tests put a small package named
@@ -149,3 +149,30 @@ def _pixels(path) -> np.ndarray:
     from imsim.datasets.image import load_image
 
     return load_image(path, size=16, color=True)[None]
+
+
+def test_open_clip_missing_or_given_other_weights_is_one_line(tmp_path, capsys, monkeypatch):
+    """open_clip is not installed here: the line says what to install; a stand-in open_clip
+    that cannot build the model from the file gives the line naming both."""
+    from imsim.encoders import make_encoder
+
+    monkeypatch.setitem(sys.modules, "open_clip", None)  # what "not installed" looks like
+    (tmp_path / "w.bin").write_bytes(b"weights")
+    with pytest.raises(RuntimeError, match=r"^open_clip is not installed \(pip install open_clip_torch\)"):
+        make_encoder("open_clip:ViT-B-32", weights=tmp_path / "w.bin")
+    site = tmp_path / "site"
+    (site / "open_clip").mkdir(parents=True)
+    (site / "open_clip" / "__init__.py").write_text(
+        "def create_model_and_transforms(arch, pretrained=None):\n"
+        "    raise RuntimeError(f'Error(s) in loading state_dict for {arch}:\\n  size mismatch')\n")
+    monkeypatch.delitem(sys.modules, "open_clip")
+    monkeypatch.syspath_prepend(str(site))
+    try:
+        with pytest.raises(ValueError) as err:
+            make_encoder("open_clip:ViT-B-32", weights=tmp_path / "w.bin")
+    finally:
+        sys.modules.pop("open_clip", None)
+    assert str(err.value) == (f"the weights in {tmp_path / 'w.bin'} do not fit open_clip's ViT-B-32 "
+                              f"(Error(s) in loading state_dict for ViT-B-32:)")
+    with pytest.raises(ValueError, match="needs --weights FILE"):
+        make_encoder("open_clip:ViT-B-32")
