@@ -181,7 +181,8 @@ class _VectorEncoder(Encoder):
             self.note = (f"PCA{'-whitened' if whiten else ' (not whitened: under ' + str(MIN_PCA_IMAGES) + ' images)'}"
                          f" to {len(self.pca_.components_)} dimensions on {len(pixels)} images")
         elif self.whiten:
-            self.note = f"no PCA: {len(pixels)} images are too few (< {MIN_FIT_IMAGES})"
+            self.note = (f"no PCA: {len(pixels)} image{' is' if len(pixels) == 1 else 's are'} "
+                         f"too few (< {MIN_FIT_IMAGES})")
         return self
 
     def encode(self, pixels, *, progress: bool = False):
