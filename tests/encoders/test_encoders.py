@@ -164,3 +164,34 @@ def load_like(enc):
     other = FeaturesEncoder(enc.latent_dim)
     other._restore(None, enc.arrays())
     return other
+
+
+def test_cell_orientations_match_a_loop_over_pixels():
+    from imsim.encoders.handcrafted import cell_orientations
+
+    rng = np.random.default_rng(3)
+    mag, theta = rng.random((2, 10, 7)), rng.uniform(0, np.pi, (2, 10, 7))
+    got = cell_orientations(mag, theta, grid=3, bins=4).reshape(2, 3, 3, 4)
+    ref = np.zeros((2, 3, 3, 4))
+    for k in range(2):
+        for r in range(10):
+            for c in range(7):
+                ref[k, r * 3 // 10, c * 3 // 7, min(int(theta[k, r, c] / np.pi * 4), 3)] += mag[k, r, c]
+    np.testing.assert_allclose(got, ref)
+
+
+def test_features_saved_before_the_orientation_grid_load_as_they_were(tmp_path):
+    import json
+
+    from imsim.encoders.handcrafted import FeaturesEncoder
+
+    x = _images(60)
+    old = FeaturesEncoder(grid=0).fit(x)
+    old.save(tmp_path / "old")
+    spec = json.loads((tmp_path / "old" / "encoder.json").read_text())
+    del spec["grid"]  # what collections indexed before the grid wrote
+    (tmp_path / "old" / "encoder.json").write_text(json.dumps(spec))
+    loaded = load_encoder(tmp_path / "old")
+    assert loaded.grid == 0
+    np.testing.assert_allclose(loaded.encode(x), old.encode(x), atol=1e-6)
+    assert make_encoder("features").grid == 4

@@ -111,6 +111,8 @@ def load_encoder(folder, *, input_shape=None) -> Encoder:
 
     options = {k: v for k, v in spec.items() if k not in ("name", "latent_dim")}
     name = spec["name"]
+    if name == "features":
+        options.setdefault("grid", 0)  # saved before the orientation grid: computed as then
     if name in ("thumbnail", "features"):
         from .handcrafted import FeaturesEncoder, ThumbnailEncoder
 
