@@ -10,8 +10,9 @@ duplicate threshold calibrated by ``benchmarks/photos.py`` carries over.
 * ``features``: what survives the edits a photo folder holds (other crops and
   aspect ratios, resizing, exposure, flips, JPEG, small rotations): a flip-symmetric
   8 x 8 thumbnail of exposure-normalised pixels, a chromaticity histogram (exposure
-  does not move it), a luminance histogram after normalisation and flip-folded
-  gradient-orientation histograms in three horizontal bands; each block
+  does not move it), a luminance histogram after normalisation, flip-folded
+  gradient-orientation histograms in three horizontal bands and unfolded ones on a
+  4 x 4 grid of cells (what tells digits and drawings apart); each block
   Hellinger/L2-normalised, then PCA-whitened on the folder.
 """
 from __future__ import annotations
