@@ -69,3 +69,23 @@ def test_short_bars_in_a_row_still_report_every_ten_seconds(monkeypatch):
     # 24 s of work: lines at 10 and 20 s, each followed by its bar's "done"
     assert [line.split(":")[0] for line in lines] == ["setting 4", "setting 4", "setting 9",
                                                       "setting 9"]
+
+
+def test_a_bar_just_started_gives_no_estimate():
+    """The first line of a bar started when the last line is 10 s old has no
+    "about 0 s left" guessed from no time at all."""
+    clock, out = _Clock(), io.StringIO()
+    bar = _Lines(total=1000, desc="thumbnails", unit="img", file=out, clock=clock)
+    clock.now += 10.0
+    bar.start = clock.now  # started only now
+    bar.update(1)
+    assert out.getvalue().splitlines() == ["thumbnails: 1/1,000 images (0%), 0 s"]
+
+
+def test_zip_with_the_bar_first_counts_the_last_item():
+    clock, out = _Clock(), io.StringIO()
+    bar = _Lines(range(3), desc="x", unit="img", file=out, clock=clock)
+    bar.printed = 1  # as if a line had been printed: close() then says "done"
+    for _item, _i in zip(bar, range(3)):
+        clock.now += 1
+    assert out.getvalue().splitlines()[-1] == "x: done, 3 images in 3 s"

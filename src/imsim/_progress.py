@@ -146,7 +146,7 @@ class _Lines:
         if self.total:
             share = self.n / self.total
             done += f"/{_amount(self.total, self.unit)} {_units(self.unit)} ({share:.0%})"
-            if 0 < share < 1:
+            if 0 < share < 1 and elapsed >= 1:  # no estimate from a bar just started
                 done += f", {_duration(elapsed)}, about {_duration(elapsed / share - elapsed)} left"
             else:
                 done += f", {_duration(elapsed)}"

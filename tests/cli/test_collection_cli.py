@@ -78,7 +78,7 @@ def test_groups_export_and_map(collection, tmp_path, capsys):
     assert rc == 0
     out = capsys.readouterr().out
     groups = json.loads((collection / "groups.json").read_text())
-    assert f"{groups['k']} groups (kmedoids, k={groups['k']} (elbow knee))" in out
+    assert f"{groups['k']} groups (kmedoids, k={groups['k']}, the knee of the elbow curve)" in out
     assert (collection / "elbow.png").is_file()
     exported = sorted(p.relative_to(export).as_posix() for p in export.rglob("*.jpg"))
     expected = sorted(f"group_{g['group']:02d}/{Path(m['path']).parent.name}/{Path(m['path']).name}"

@@ -361,7 +361,7 @@ async function loadDuplicates() {
   $("dups").replaceChildren();
   try {
     const res = await api(`/api/duplicates${t !== "" ? `?threshold=${encodeURIComponent(t)}` : ""}`);
-    $("dups-threshold").value = String(res.threshold);
+    $("dups-threshold").value = String(Number(res.threshold.toPrecision(4)));
     const groups = res.groups;
     const n = groups.reduce((s, g) => s + g.ids.length, 0);
     setStatus($("dups-status"), groups.length
