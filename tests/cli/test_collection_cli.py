@@ -89,6 +89,9 @@ def test_groups_export_and_map(collection, tmp_path, capsys):
                  "--thumbnails", "4", "--color-by", "group"]) == 0
     assert "coloured by group, 4 thumbnails" in capsys.readouterr().out
     assert Image.open(tmp_path / "map.png").format == "PNG"
+    assert main(["map", "-c", str(collection), "--out", str(tmp_path / "map.png"),
+                 "--thumbnails", "4", "--color-by", "none"]) == 0
+    assert "one colour, 4 thumbnails" in capsys.readouterr().out
 
 
 def test_user_errors_are_one_line(tmp_path, capsys):

@@ -149,9 +149,13 @@ def register(app: typer.Typer) -> None:
         longer than its stored list, and any image with a --metric other than the
         collection's (an exact search over every vector).
         """
+        import math
+
         from imsim._io import check_output
         from imsim.collection import Collection
 
+        if threshold is not None and not (math.isfinite(threshold) and threshold >= 0):
+            raise ValueError(f"--threshold must be a distance, a finite number >= 0, got {threshold}")
         check_query_args(image, collection)
         if grid is not None:
             check_output(grid, image)
@@ -281,5 +285,9 @@ def register(app: typer.Typer) -> None:
         with Collection.open(collection) as coll:
             info = collection_map(coll, out, method=method, color_by=color_by,
                                   n_thumbnails=thumbnails, seed=seed)
+        colour = f"coloured by {info['color_by']}"
+        if info["color_by"] == "none":
+            colour = "one colour" + (": no labels or groups yet (`imsim groups` makes groups)"
+                                     if color_by == "auto" else "")
         typer.echo(f"wrote {safe_name(info['path'])} ({info['n_points']} images, {info['method']}, "
-                   f"coloured by {info['color_by']}, {info['n_thumbnails']} thumbnails)")
+                   f"{colour}, {info['n_thumbnails']} thumbnails)")
