@@ -89,3 +89,13 @@ def test_zip_with_the_bar_first_counts_the_last_item():
     for _item, _i in zip(bar, range(3)):
         clock.now += 1
     assert out.getvalue().splitlines()[-1] == "x: done, 3 images in 3 s"
+
+
+def test_the_vector_encoders_count_their_chunks(monkeypatch):
+    """features/thumbnail encoders report progress over their 1,024-image chunks
+    (minutes on thousands of photos, silent before)."""
+    from imsim.encoders.handcrafted import _chunks
+
+    monkeypatch.setenv("IMSIM_PROGRESS", "lines")
+    assert list(_chunks(2500, "features: encoding", True)) == [0, 1024, 2048]
+    assert list(_chunks(0, "features: encoding", False)) == []

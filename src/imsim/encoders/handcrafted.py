@@ -158,7 +158,8 @@ class _VectorEncoder(Encoder):
     def fit(self, pixels, *, seed: int = 0, progress: bool = False):
         self.pca_ = None
         if self.whiten and len(pixels) >= MIN_FIT_IMAGES:
-            x = np.concatenate([self.vectors(pixels[i:i + 1024]) for i in range(0, len(pixels), 1024)])
+            x = np.concatenate([self.vectors(pixels[i:i + 1024])
+                                for i in _chunks(len(pixels), f"{self.name}: fitting", progress)])
             # whitening needs variances estimated on enough images; a plain PCA does not
             whiten = len(pixels) >= MIN_PCA_IMAGES
             # about 3 images per whitened dimension (benchmarks/photos.py: 64 dimensions on
@@ -173,7 +174,7 @@ class _VectorEncoder(Encoder):
 
     def encode(self, pixels, *, progress: bool = False):
         out = []
-        for i in range(0, len(pixels), 1024):  # bounded temporary memory
+        for i in _chunks(len(pixels), f"{self.name}: encoding", progress):  # bounded memory
             x = self.vectors(pixels[i:i + 1024])
             out.append(unit(self.pca_.transform(x)) if self.pca_ is not None else x)
         return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
@@ -186,6 +187,18 @@ class _VectorEncoder(Encoder):
 
     def _restore(self, folder, arrays):
         self.pca_ = PCAWhitening.from_state(arrays) if arrays else None
+
+
+def _chunks(n: int, desc: str, show: bool, size: int = 1024):
+    """Starts of ``size``-image chunks of ``n`` images, counted on stderr when ``show``
+    (a bar on a terminal, a plain line every 10 s in a pipe: thousands of photos take
+    minutes)."""
+    from .._progress import progress
+
+    with progress(total=n, desc=desc, unit="img", disable=None if show else True) as bar:
+        for start in range(0, n, size):
+            yield start
+            bar.update(min(size, n - start))
 
 
 class ThumbnailEncoder(_VectorEncoder):
