@@ -83,7 +83,8 @@ def register(app: typer.Typer) -> None:
         cache: Optional[int] = typer.Option(
             None, "--cache", help="Neighbours cached per image [new: 32]."),
         labels_from_subdirs: Optional[bool] = typer.Option(
-            None, "--labels-from-subdirs/--no-labels", help="Label photos by their sub-folder [new: no labels]."),
+            None, "--labels-from-subdirs/--no-labels",
+            help="Label photos by their sub-folder [new: no labels]."),
         seed: Optional[int] = typer.Option(None, "--seed", help="Training seed [new: 0]."),
         encoder: Optional[str] = typer.Option(
             None, "--encoder", help="What turns photos into vectors: auto, thumbnail, features, "
@@ -94,7 +95,8 @@ def register(app: typer.Typer) -> None:
                                     "encoder."),
         steps: Optional[int] = typer.Option(
             None, "--steps", help="Training steps of the contrastive encoder [scaled to the folder]."),
-        workers: Optional[int] = typer.Option(None, "--workers", help="Threads reading photos [default: the CPU count, at most 8]."),
+        workers: Optional[int] = typer.Option(
+            None, "--workers", help="Threads reading photos [default: the CPU count, at most 8]."),
         replace: bool = typer.Option(False, "--replace", help="Index another folder than the "
                                                               "collection's, replacing its photos."),
         engine: str = ENGINE,
@@ -287,7 +289,7 @@ def register(app: typer.Typer) -> None:
                                   n_thumbnails=thumbnails, seed=seed)
         colour = f"coloured by {info['color_by']}"
         if info["color_by"] == "none":
-            colour = "one colour" + (": no labels or groups yet (`imsim groups` makes groups)"
+            colour = "one colour" + (": no labels or groups yet, `imsim groups` makes groups"
                                      if color_by == "auto" else "")
         typer.echo(f"wrote {safe_name(info['path'])} ({info['n_points']} images, {info['method']}, "
                    f"{colour}, {info['n_thumbnails']} thumbnails)")
