@@ -71,15 +71,18 @@ def test_short_bars_in_a_row_still_report_every_ten_seconds(monkeypatch):
                                                       "setting 9"]
 
 
-def test_a_bar_just_started_gives_no_estimate():
-    """The first line of a bar started when the last line is 10 s old has no
-    "about 0 s left" guessed from no time at all."""
+def test_a_bar_just_started_waits_a_second():
+    """A bar started when the last line is 10 s old prints nothing in its first second
+    (no "1/1,000 images (0%), 0 s"), then its line with an estimate."""
     clock, out = _Clock(), io.StringIO()
     bar = _Lines(total=1000, desc="thumbnails", unit="img", file=out, clock=clock)
     clock.now += 10.0
     bar.start = clock.now  # started only now
     bar.update(1)
-    assert out.getvalue().splitlines() == ["thumbnails: 1/1,000 images (0%), 0 s"]
+    assert out.getvalue() == ""
+    clock.now += 1.0
+    bar.update(99)
+    assert out.getvalue().splitlines() == ["thumbnails: 100/1,000 images (10%), 1 s, about 9 s left"]
 
 
 def test_zip_with_the_bar_first_counts_the_last_item():

@@ -119,7 +119,9 @@ class _Lines:
         now = self.clock()
         if self.shared:
             self.last = _LAST_LINE[0]
-        if now - self.last >= self.every:
+        # a bar started when the last line is old says nothing in its first second
+        # ("1/4,847 images (0%), 0 s" told nothing)
+        if now - self.last >= self.every and now - self.start >= 1.0:
             self.last = now
             if self.shared:
                 _LAST_LINE[0] = now
@@ -146,7 +148,7 @@ class _Lines:
         if self.total:
             share = self.n / self.total
             done += f"/{_amount(self.total, self.unit)} {_units(self.unit)} ({share:.0%})"
-            if 0 < share < 1 and elapsed >= 1:  # no estimate from a bar just started
+            if 0 < share < 1:
                 done += f", {_duration(elapsed)}, about {_duration(elapsed / share - elapsed)} left"
             else:
                 done += f", {_duration(elapsed)}"
