@@ -69,3 +69,36 @@ def test_short_bars_in_a_row_still_report_every_ten_seconds(monkeypatch):
     # 24 s of work: lines at 10 and 20 s, each followed by its bar's "done"
     assert [line.split(":")[0] for line in lines] == ["setting 4", "setting 4", "setting 9",
                                                       "setting 9"]
+
+
+def test_a_bar_just_started_waits_a_second():
+    """A bar started when the last line is 10 s old prints nothing in its first second
+    (no "1/1,000 images (0%), 0 s"), then its line with an estimate."""
+    clock, out = _Clock(), io.StringIO()
+    bar = _Lines(total=1000, desc="thumbnails", unit="img", file=out, clock=clock)
+    clock.now += 10.0
+    bar.start = clock.now  # started only now
+    bar.update(1)
+    assert out.getvalue() == ""
+    clock.now += 1.0
+    bar.update(99)
+    assert out.getvalue().splitlines() == ["thumbnails: 100/1,000 images (10%), 1 s, about 9 s left"]
+
+
+def test_zip_with_the_bar_first_counts_the_last_item():
+    clock, out = _Clock(), io.StringIO()
+    bar = _Lines(range(3), desc="x", unit="img", file=out, clock=clock)
+    bar.printed = 1  # as if a line had been printed: close() then says "done"
+    for _item, _i in zip(bar, range(3)):
+        clock.now += 1
+    assert out.getvalue().splitlines()[-1] == "x: done, 3 images in 3 s"
+
+
+def test_the_vector_encoders_count_their_chunks(monkeypatch):
+    """features/thumbnail encoders report progress over their 1,024-image chunks
+    (minutes on thousands of photos, silent before)."""
+    from imsim.encoders.handcrafted import _chunks
+
+    monkeypatch.setenv("IMSIM_PROGRESS", "lines")
+    assert list(_chunks(2500, "features: encoding", True)) == [0, 1024, 2048]
+    assert list(_chunks(0, "features: encoding", False)) == []

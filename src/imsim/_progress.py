@@ -119,7 +119,9 @@ class _Lines:
         now = self.clock()
         if self.shared:
             self.last = _LAST_LINE[0]
-        if now - self.last >= self.every:
+        # a bar started when the last line is old says nothing in its first second
+        # ("1/4,847 images (0%), 0 s" told nothing)
+        if now - self.last >= self.every and now - self.start >= 1.0:
             self.last = now
             if self.shared:
                 _LAST_LINE[0] = now

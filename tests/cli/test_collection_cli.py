@@ -78,7 +78,7 @@ def test_groups_export_and_map(collection, tmp_path, capsys):
     assert rc == 0
     out = capsys.readouterr().out
     groups = json.loads((collection / "groups.json").read_text())
-    assert f"{groups['k']} groups (kmedoids, k={groups['k']} (elbow knee))" in out
+    assert f"{groups['k']} groups (kmedoids, k={groups['k']}, the knee of the elbow curve)" in out
     assert (collection / "elbow.png").is_file()
     exported = sorted(p.relative_to(export).as_posix() for p in export.rglob("*.jpg"))
     expected = sorted(f"group_{g['group']:02d}/{Path(m['path']).parent.name}/{Path(m['path']).name}"
@@ -89,6 +89,9 @@ def test_groups_export_and_map(collection, tmp_path, capsys):
                  "--thumbnails", "4", "--color-by", "group"]) == 0
     assert "coloured by group, 4 thumbnails" in capsys.readouterr().out
     assert Image.open(tmp_path / "map.png").format == "PNG"
+    assert main(["map", "-c", str(collection), "--out", str(tmp_path / "map.png"),
+                 "--thumbnails", "4", "--color-by", "none"]) == 0
+    assert "one colour, 4 thumbnails" in capsys.readouterr().out
 
 
 def test_user_errors_are_one_line(tmp_path, capsys):

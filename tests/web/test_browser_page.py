@@ -101,7 +101,7 @@ PASTE = """async ([b64, type, text]) => {
   const dt = new DataTransfer();
   if (b64 !== null) {
     const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-    dt.items.add(new File([bytes], "", { type }));
+    dt.items.add(new File([bytes], "image.png", { type }));  // Chromium's name for any paste
   }
   if (text !== null) dt.setData("text/plain", text);
   document.dispatchEvent(new ClipboardEvent("paste", { clipboardData: dt, bubbles: true }));
@@ -115,7 +115,7 @@ def test_paste_an_image_to_search(page, ref, photos):
     tiles = page.locator("#results .tile")
     expect(tiles).to_have_count(10)
     assert ids_of(tiles) == ref.query(data, 10).ids
-    expect(page.locator("#query-desc")).to_have_text(f"Uploaded: pasted image ({round(len(data) / 1024)} KB)")
+    expect(page.locator("#query-desc")).to_have_text(f"Pasted image ({round(len(data) / 1024)} KB)")
 
     page.evaluate(PASTE, [None, None, "just some words"])
     expect(page.locator("#status")).to_have_text(re.compile(r"^The clipboard holds no image: copy the image"))
@@ -199,7 +199,8 @@ def test_duplicates_tab_shows_the_groups(page, ref, with_duplicates):
     status = page.locator("#dups-status")
     expect(status).to_contain_text(f"{len(expected['groups'])} group{'s' if len(groups.all()) > 1 else ''} "
                                    f"of near-duplicates ({n} images)")
-    assert float(page.input_value("#dups-threshold")) == expected["threshold"]
+    # shown to 4 significant digits, as a person would type it
+    assert float(page.input_value("#dups-threshold")) == float(f"{expected['threshold']:.4g}")
 
     page.fill("#dups-threshold", "0")
     page.click("#dups-form button")
@@ -261,6 +262,9 @@ def test_every_tab_fits_a_phone(new_page, server, with_duplicates):
     pg = new_page(server.url + "#id=3&n=10&metric=l2", viewport={"width": 390, "height": 844},
                   device_scale_factor=3, is_mobile=True, has_touch=True)
     expect(pg.locator("#results .tile")).to_have_count(10)
+    for tab in ("search", "browse", "groups", "map", "dups"):  # every tab in sight, none scrolled away
+        box = pg.locator(f"#tab-{tab}").bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390, (tab, box)
     for tab in ("search", "browse", "groups", "map", "dups"):
         pg.click(f"#tab-{tab}")
         if tab == "map":

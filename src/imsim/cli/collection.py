@@ -30,24 +30,25 @@ def _index_summary(coll) -> list[str]:
     return lines
 
 
-_OTHER_TYPES_SHOWN = 10
+_OTHER_TYPES_LISTED = 3
 
 
 def _skipped_lines(skipped) -> list[str]:
-    """One line per skipped file; files of another type (.svg, .txt) past the first
-    ten of each kind are counted in one line (Collection.skipped() lists them all)."""
-    lines, hidden = [], {}
+    """One line per skipped file, the files that failed to decode first; files of
+    another type (.svg, .txt) are counted in one line per type when there are more than
+    three of it (Collection.skipped() lists them all)."""
+    failed, other_types = [], {}
     for path, reason in skipped:
         if reason.startswith("not a supported image type"):
-            kind = hidden.setdefault(reason, [0])
-            kind[0] += 1
-            if kind[0] > _OTHER_TYPES_SHOWN:
-                continue
-        lines.append(f"    {safe_name(path)}: {safe_name(reason)}")
-    for reason, (count,) in hidden.items():
-        if count > _OTHER_TYPES_SHOWN:
-            lines.append(f"    ... and {count - _OTHER_TYPES_SHOWN} more: {safe_name(reason)}")
-    return lines
+            other_types.setdefault(reason, []).append(path)
+        else:
+            failed.append(f"    {safe_name(path)}: {safe_name(reason)}")
+    for reason, paths in other_types.items():
+        if len(paths) <= _OTHER_TYPES_LISTED:
+            failed += [f"    {safe_name(p)}: {safe_name(reason)}" for p in paths]
+        else:
+            failed.append(f"    {len(paths):,} files, e.g. {safe_name(paths[0])}: {safe_name(reason)}")
+    return failed
 
 
 def _mode_text(result) -> str:
@@ -82,7 +83,8 @@ def register(app: typer.Typer) -> None:
         cache: Optional[int] = typer.Option(
             None, "--cache", help="Neighbours cached per image [new: 32]."),
         labels_from_subdirs: Optional[bool] = typer.Option(
-            None, "--labels-from-subdirs/--no-labels", help="Label photos by their sub-folder."),
+            None, "--labels-from-subdirs/--no-labels",
+            help="Label photos by their sub-folder [new: no labels]."),
         seed: Optional[int] = typer.Option(None, "--seed", help="Training seed [new: 0]."),
         encoder: Optional[str] = typer.Option(
             None, "--encoder", help="What turns photos into vectors: auto, thumbnail, features, "
@@ -93,7 +95,8 @@ def register(app: typer.Typer) -> None:
                                     "encoder."),
         steps: Optional[int] = typer.Option(
             None, "--steps", help="Training steps of the contrastive encoder [scaled to the folder]."),
-        workers: Optional[int] = typer.Option(None, "--workers", help="Threads reading photos."),
+        workers: Optional[int] = typer.Option(
+            None, "--workers", help="Threads reading photos [default: the CPU count, at most 8]."),
         replace: bool = typer.Option(False, "--replace", help="Index another folder than the "
                                                               "collection's, replacing its photos."),
         engine: str = ENGINE,
@@ -128,13 +131,15 @@ def register(app: typer.Typer) -> None:
         collection: Optional[Path] = _COLLECTION,
         n: int = typer.Option(10, "-n", help="Number of results."),
         metric: Optional[str] = typer.Option(
-            None, "--metric", help="cosine, l1 or l2 [the collection's]."),
+            None, "--metric", help="cosine, l1 or l2 [default: the collection's]."),
         threshold: Optional[float] = typer.Option(
-            None, "--threshold", help="Keep results at distance <= this (cosine: 1 - similarity)."),
+            None, "--threshold", help="Keep results at distance <= this (cosine: 1 - similarity) "
+                                     "[default: no limit]."),
         as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
         grid: Optional[Path] = typer.Option(None, "--grid", help="Draw the query and results to this PNG."),
         encoder: Optional[str] = typer.Option(
-            None, "--encoder", help="Refuse to answer unless the collection was built with this encoder."),
+            None, "--encoder", help="Refuse to answer unless the collection was built with this encoder "
+                                    "[default: any encoder]."),
     ):
         """The photos of a collection most like IMAGE, nearest first.
 
@@ -146,9 +151,13 @@ def register(app: typer.Typer) -> None:
         longer than its stored list, and any image with a --metric other than the
         collection's (an exact search over every vector).
         """
+        import math
+
         from imsim._io import check_output
         from imsim.collection import Collection
 
+        if threshold is not None and not (math.isfinite(threshold) and threshold >= 0):
+            raise ValueError(f"--threshold must be a distance, a finite number >= 0, got {threshold}")
         check_query_args(image, collection)
         if grid is not None:
             check_output(grid, image)
@@ -212,7 +221,7 @@ def register(app: typer.Typer) -> None:
                 plot = plot_elbow(curve, coll.path / "elbow.png")
             if export is not None:
                 coll.export_groups(groups, export, copy=copy)
-        how = f"k={groups.k}" + (" (elbow knee)" if groups.elbow else "")
+        how = f"k={groups.k}" + (", the knee of the elbow curve" if groups.elbow else "")
         typer.echo(f"{len(groups.groups)} groups ({groups.method}, {how}); "
                    f"wrote {safe_name(Path(collection) / 'groups.json')}")
         for g in groups.groups:
@@ -227,7 +236,7 @@ def register(app: typer.Typer) -> None:
         collection: Optional[Path] = _COLLECTION,
         threshold: Optional[float] = typer.Option(
             None, "--threshold", help="Largest distance between two duplicates, in the collection's "
-                                      "metric [calibrated for its encoder]."),
+                                      "metric [default: calibrated for its encoder]."),
         as_json: bool = typer.Option(False, "--json", help="Print the groups as JSON."),
         export: Optional[Path] = typer.Option(
             None, "--export", help="Put each group's photos into DIR/group_NN/."),
@@ -248,8 +257,10 @@ def register(app: typer.Typer) -> None:
         if as_json:
             typer.echo(json.dumps(dup.to_dict(), indent=2))
         else:
-            typer.echo(f"{len(dup)} groups of near-duplicates ({dup.n_images} of {n} photos) at "
-                       f"{dup.metric} distance <= {dup.threshold:.4g} ({how})")
+            found = (f"{len(dup)} group{'s' * (len(dup) != 1)} of near-duplicates "
+                     f"({dup.n_images} of {n} photos)" if len(dup) else
+                     f"no near-duplicates among the {n} photos")
+            typer.echo(f"{found} at {dup.metric} distance <= {dup.threshold:.4g} ({how})")
             for j, rel in enumerate(dup.relpaths):
                 typer.echo(f"  group {j}: {len(rel)} photos: " + ", ".join(map(safe_name, rel[:6]))
                            + (f", ... ({len(rel) - 6} more)" if len(rel) > 6 else ""))
@@ -276,5 +287,9 @@ def register(app: typer.Typer) -> None:
         with Collection.open(collection) as coll:
             info = collection_map(coll, out, method=method, color_by=color_by,
                                   n_thumbnails=thumbnails, seed=seed)
+        colour = f"coloured by {info['color_by']}"
+        if info["color_by"] == "none":
+            colour = "one colour" + (": no labels or groups yet, `imsim groups` makes groups"
+                                     if color_by == "auto" else "")
         typer.echo(f"wrote {safe_name(info['path'])} ({info['n_points']} images, {info['method']}, "
-                   f"coloured by {info['color_by']}, {info['n_thumbnails']} thumbnails)")
+                   f"{colour}, {info['n_thumbnails']} thumbnails)")

@@ -51,6 +51,9 @@ def check_query_args(image: Path, collection: Optional[Path]) -> None:
         raise ValueError(f"{image} is a folder, not a photo: query takes one image file "
                          f"(`imsim index {image}` indexes a whole folder)")
     check_collection_arg(collection)
+    if collection is None and not p.exists() and not p.is_symlink():
+        # said before a collection is chosen (and named on stderr) for nothing
+        raise ValueError(f"{image}: no such file (query takes the path of one image file)")
 
 
 def resolve_collection(collection: Optional[Path], *, near=None) -> Path:

@@ -167,7 +167,7 @@ def write(version_dir, photos_root, records, previous=None, *, workers: int | No
     with ThreadPoolExecutor(max_workers=workers) as pool:
         made = progress(pool.map(one, to_render), total=len(to_render), desc="thumbnails",
                         unit="img", disable=progress_bar if progress_bar is None else not progress_bar)
-        for i, b in zip(to_render, made):
+        for b, i in zip(made, to_render):  # the bar first: it counts its last item
             blobs[i] = b
     index = np.zeros((len(records), len(SIZES), 2), dtype=np.int64)
     offset = 0

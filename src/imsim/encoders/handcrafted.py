@@ -190,7 +190,8 @@ class _VectorEncoder(Encoder):
         self.pca_ = None
         self._fitted = None
         if self.whiten and len(pixels) >= MIN_FIT_IMAGES:
-            x = np.concatenate([self.vectors(pixels[i:i + 1024]) for i in range(0, len(pixels), 1024)])
+            x = np.concatenate([self.vectors(pixels[i:i + 1024])
+                                for i in _chunks(len(pixels), f"{self.name}: fitting", progress)])
             # a build encodes the very images it fitted on: keep their vectors for that
             # one call (half the build's feature time), checked by content, not identity
             self._fitted = (_fingerprint(pixels), x)
@@ -213,7 +214,7 @@ class _VectorEncoder(Encoder):
             vectors = fitted[1]
             return unit(self.pca_.transform(vectors)) if self.pca_ is not None else vectors
         out = []
-        for i in range(0, len(pixels), 1024):  # bounded temporary memory
+        for i in _chunks(len(pixels), f"{self.name}: encoding", progress):  # bounded memory
             x = self.vectors(pixels[i:i + 1024])
             out.append(unit(self.pca_.transform(x)) if self.pca_ is not None else x)
         return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
@@ -226,6 +227,18 @@ class _VectorEncoder(Encoder):
 
     def _restore(self, folder, arrays):
         self.pca_ = PCAWhitening.from_state(arrays) if arrays else None
+
+
+def _chunks(n: int, desc: str, show: bool, size: int = 1024):
+    """Starts of ``size``-image chunks of ``n`` images, counted on stderr when ``show``
+    (a bar on a terminal, a plain line every 10 s in a pipe: thousands of photos take
+    minutes)."""
+    from .._progress import progress
+
+    with progress(total=n, desc=desc, unit="img", disable=None if show else True) as bar:
+        for start in range(0, n, size):
+            yield start
+            bar.update(min(size, n - start))
 
 
 class ThumbnailEncoder(_VectorEncoder):

@@ -306,7 +306,7 @@ def create_app(collection_path, *, max_upload_mb: float = DEFAULT_UPLOAD_MB, all
         request for this version and kept.
         """
         try:
-            return view.extras.points(method)
+            return Response(view.extras.points(method), media_type="application/json")
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
 

@@ -53,7 +53,7 @@ function searchUpload(file) {
   if (location.hash) history.pushState(null, "", location.pathname);
   const { n, metric } = searchParams();
   const form = new FormData();
-  form.append("image", file, file.name || "pasted image");
+  form.append("image", file, file.name || PASTED);
   form.append("n", String(n));
   form.append("metric", metric);
   runSearch(form, { kind: "upload", file });
@@ -89,7 +89,8 @@ function showQuery(query) {
     const url = URL.createObjectURL(query.file);
     img.dataset.objectUrl = url;
     img.src = url;
-    $("query-desc").textContent = `Uploaded: ${query.file.name || "pasted image"} (${formatBytes(query.file.size)})`;
+    const what = query.file.name === PASTED ? "Pasted image" : `Uploaded: ${query.file.name || "an image"}`;
+    $("query-desc").textContent = `${what} (${formatBytes(query.file.size)})`;
     link.hidden = true;
   } else {
     img.src = `/api/images/${query.id}?size=thumbnail-2x`;
@@ -157,6 +158,8 @@ function clearSearch() {
   setStatus($("status"), "");
 }
 
+const PASTED = "pasted image";
+
 function onPaste(e) {
   const target = e.target;
   if (target && (target.tagName === "INPUT" || target.tagName === "TEXTAREA")) return;
@@ -165,7 +168,8 @@ function onPaste(e) {
   e.preventDefault();
   if (item) {
     const file = item.getAsFile();
-    searchUpload(file.name ? file : new File([file], "pasted image", { type: file.type }));
+    // named for what the person did: browsers call every pasted picture "image.png"
+    searchUpload(new File([file], PASTED, { type: file.type }));
   } else {
     showTab("search");
     setStatus($("status"), "The clipboard holds no image: copy the image itself (not its file name " +
@@ -362,7 +366,7 @@ async function loadDuplicates() {
   $("dups").replaceChildren();
   try {
     const res = await api(`/api/duplicates${t !== "" ? `?threshold=${encodeURIComponent(t)}` : ""}`);
-    $("dups-threshold").value = String(res.threshold);
+    $("dups-threshold").value = String(Number(res.threshold.toPrecision(4)));
     const groups = res.groups;
     const n = groups.reduce((s, g) => s + g.ids.length, 0);
     setStatus($("dups-status"), groups.length
