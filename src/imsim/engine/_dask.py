@@ -5,7 +5,7 @@ import os
 import time
 from collections import Counter
 
-from . import Engine
+from . import DEFAULT_WORKERS, Engine
 
 #: seconds a job may wait for its results, and for workers to connect
 DEFAULT_TIMEOUT = 600.0
@@ -74,7 +74,7 @@ class DaskEngine(Engine):
 
     name = "dask"
 
-    def __init__(self, address: str | None = None, *, n_workers: int = 2,
+    def __init__(self, address: str | None = None, *, n_workers: int = DEFAULT_WORKERS,
                  threads_per_worker: int = 1, timeout: float = DEFAULT_TIMEOUT):
         distributed = _import_distributed()
         self.timeout = timeout
