@@ -158,7 +158,7 @@ def main() -> None:
 
         coll, build_s, build_cpu = timed(Collection.build, photos, work / "coll", epochs=epochs,
                                          encoder=args.encoder, progress=False)
-        train_s = coll.model.train_seconds
+        train_s = coll.manifest["encoder"].get("train_seconds", 0.0)
         print(f"indexed {len(coll)} photos in {build_s:.1f} s with the {coll.encoder_name} encoder "
               f"(training {train_s:.1f} s)", flush=True)
         rows.append((f"index {n_photos} photos, training included ({coll.encoder_name})", build_s,

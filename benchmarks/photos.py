@@ -17,6 +17,8 @@ included) and is measured on what ``imsim query`` and ``imsim duplicates`` answe
   that are versions of one picture;
 * index time (scan, training, encoding, HNSW, cache) and the median time of a query
   by a photo file, decoded and encoded (``mode="default"``);
+* the thumbnails every build stores (160 and 320 px, collection/_thumbs.py): rendered
+  once more after the builds and timed, the share of each index time they are;
 * MNIST label precision@10: the encoder fitted on the first MNIST test images and
   each image's 10 nearest others (exact L2), so the digits task is not lost.
 
@@ -147,10 +149,26 @@ def run_folder(folder: Path, work: Path, encoders, *, calibrate_thresholds: bool
             row["calibrated"] = calibrate(coll, pic)
         rows.append(row)
         print(f"  {row['encoder']}: recall@5 {recall:.3f}, indexed in {index_s:.1f} s", flush=True)
+        if name == encoders[-1]:
+            rows.append(dict(encoder="thumbnails", thumbs_s=thumbnail_seconds(coll, folder, work)))
         coll.close()
         if not keep:
             shutil.rmtree(work / f"coll-{name}", ignore_errors=True)
     return rows
+
+
+def thumbnail_seconds(coll, folder: Path, work: Path) -> float:
+    """Seconds to render and store the thumbnails of ``coll``'s photos, as a build does."""
+    from imsim.collection import _thumbs
+
+    out = work / "thumbs-timed"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
+    start = time.perf_counter()
+    _thumbs.write(out, folder, coll.records(), progress_bar=False)
+    seconds = time.perf_counter() - start
+    shutil.rmtree(out, ignore_errors=True)
+    return seconds
 
 
 def main() -> None:
@@ -193,6 +211,9 @@ def main() -> None:
         floor = next((r["recall5"] for r in rows if r["encoder"] == "thumbnail"), None)
         today = next((r["index_s"] for r in rows if r["encoder"] == "autoencoder"), None)
         for r in rows:
+            if r["encoder"] == "thumbnails":
+                print(f"{n:>6} of each index time, the stored 160/320 px thumbnails: {r['thumbs_s']:.1f} s")
+                continue
             vs = "" if floor is None else f"{r['recall5'] - floor:+.3f}"
             ratio = "" if today is None else f"{r['index_s'] / today:.2f}x"
             print(f"{n:>6} {r['encoder']:<24} {r['recall5']:8.3f} {vs:>8} {r['mAP']:6.3f} "

@@ -119,6 +119,14 @@ def _baselines(X, Q, gt, sklearn_queries: int) -> list[dict]:
     return rows
 
 
+def _loadavg() -> str:
+    """The 1, 5 and 15-minute load averages (Linux), to say how busy the machine was."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
 def _table(records: list[dict], baseline_ms: float) -> str:
     head = (f"{'method':<14}{'params':<46}{'build s':>8}{'ms/query':>10}{'cpu ms':>8}{'x flat':>8}"
             f"{'factor':>9}{'R@1':>7}{'R@10':>7}{'not found':>10}{'target':>8}")
@@ -169,6 +177,7 @@ def main(argv=None) -> int:
 
     print(f"MNIST {len(X)} x {len(Q)} queries, {X.shape[1]} pixels; kernel {backend()}, "
           f"{kernel_threads()} threads; latent rows: {latent_source}", flush=True)
+    print(f"load average at start: {_loadavg()}", flush=True)
     t0 = time.perf_counter()
     gt = ground_truth(X, Q, 10, cache_dir=args.cache_dir)
     print(f"ground truth (exact 10-NN): {time.perf_counter() - t0:.1f} s", flush=True)
@@ -178,6 +187,7 @@ def main(argv=None) -> int:
     records += evaluate(X, Q, _load_config(args.config), dataset="mnist", Zx=Zx, Zq=Zq,
                         cache_dir=args.cache_dir, show_progress=True)
     print(_table(records, records[0]["ms_per_query"]))
+    print(f"load average at end: {_loadavg()} (figures on a loaded machine are slower and noisier)")
     exact = next(r for r in records if r["method"] == "exact")
     print(f"exact L1, all {len(Q)} queries: {exact['ms_per_query'] * len(Q) / 1e3:.2f} s "
           f"(FAISS flat L1: {records[0]['ms_per_query'] * len(Q) / 1e3:.2f} s)")

@@ -14,6 +14,26 @@ if str(ROOT / "tests") not in sys.path:
     sys.path.insert(0, str(ROOT / "tests"))
 
 
+# Whole modules of end-to-end runs, marked `slow` here so `pytest -m "not slow"` (the
+# fast feedback loop) leaves them out and `make test` runs them: each drives a headless
+# browser, starts a dask cluster, kills processes at fault points, measures a server
+# under 16 concurrent bombs, builds collections or trains encoders.
+SLOW_MODULES = (
+    "web/test_browser.py", "web/test_browser_page.py", "web/test_browser_map.py",
+    "web/test_memory.py", "engine/test_dask.py", "engine/test_cli.py", "engine/test_fault.py",
+    "test_store_faults.py", "test_store.py", "cli/test_hostile_cli.py", "cli/test_reduce_cli.py",
+    "encoders/test_collection_encoders.py", "encoders/test_encoders.py",
+    "report/test_search_plots.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    slow = tuple(str(ROOT / "tests" / m) for m in SLOW_MODULES)
+    for item in items:
+        if str(item.path).startswith(slow):
+            item.add_marker(pytest.mark.slow)
+
+
 def _mnist_dir() -> Path | None:
     env = os.environ.get("IMSIM_MNIST_DIR")
     candidates = [Path(env)] if env else []

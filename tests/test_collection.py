@@ -185,7 +185,7 @@ def test_unchanged_folder_keeps_its_version(coll, own_photos, tmp_path):
 
 
 def test_interrupted_indexing_leaves_the_previous_collection(coll, own_photos, tmp_path, monkeypatch):
-    import imsim.collection._collection as impl
+    import imsim.collection._write as impl
 
     a = Collection.build(own_photos, tmp_path / "a", model=coll.path, progress=False, **_no_train())
     expected = a.query(own_photos / "f0_v0.png", n=4).ids

@@ -6,7 +6,7 @@ import pytest
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
-from imsim.collection._collection import _neighbour_cache
+from imsim.collection._write import _neighbour_cache
 from imsim.collection._duplicates import BETA, Duplicates, default_threshold, duplicate_groups
 from imsim.distances import pairwise
 from imsim.search import ExactIndex

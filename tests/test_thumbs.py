@@ -105,3 +105,11 @@ def test_a_version_without_usable_thumbnails_opens_as_none(tmp_path, damage):
     if damage == "shape":
         np.save(tmp_path / "thumbs.npy", np.zeros((3, 5, 2), dtype=np.int64))
     assert _thumbs.Thumbnails.open(tmp_path) is None
+
+
+def test_a_small_photo_is_encoded_once_and_stays_lossless(tmp_path):
+    """Both sizes of a photo under 160 pixels are the same bytes: the photo's own pixels."""
+    root = _photos(tmp_path / "p")
+    small, big = _thumbs.render(root / "t1.png", 24, 24)
+    assert small is big and _thumbs.media_type(small) == "image/png"
+    np.testing.assert_array_equal(decode(small), np.asarray(Image.open(root / "t1.png").convert("RGB")))

@@ -36,7 +36,17 @@ class UnreadableImageError(ImsimError, ValueError):
 
 
 class ImageTooLargeError(UnreadableImageError):
-    """An image above imsim's byte or pixel cap (a possible decompression bomb)."""
+    """An image above imsim's byte or pixel cap (a possible decompression bomb).
+
+    ``pixels`` and ``limit`` are the image's pixel count and the cap it passed when a
+    pixel cap refused it (so a server can word its own hint); both None for the byte
+    cap, ``limit`` None when Pillow's own bomb limit refused it.
+    """
+
+    def __init__(self, source, reason: str, *, pixels: int | None = None, limit: int | None = None):
+        super().__init__(source, reason)
+        self.pixels = pixels
+        self.limit = limit
 
 
 class NotFittedError(ImsimError, ValueError, AttributeError):

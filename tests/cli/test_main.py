@@ -1,6 +1,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from imsim import __version__
 from imsim.cli.main import main
 
@@ -27,6 +29,7 @@ def test_import_imsim_is_light():
     assert out.stdout.strip() == ""
 
 
+@pytest.mark.slow  # runs imsim commands in fresh interpreters
 def test_warnings_reach_the_user_as_one_line(tmp_path):
     """A command that warns (an unknown key in cluster.conf, a student's latent file)
     prints ``warning: ...`` once, with no source path or code line."""

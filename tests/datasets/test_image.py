@@ -15,7 +15,7 @@ from PIL import Image
 
 from _hostile import MAX_PIXELS, bomb_png
 from imsim._validation import ImageTooLargeError, UnreadableImageError
-from imsim.datasets.image import DecodeBudget, decode_image, limits, probe_image, read_image_file
+from imsim.datasets.image import DecodeBudget, decode_image, limits, open_image, probe_image, read_image_file
 
 
 def _png(pixels) -> bytes:
@@ -134,6 +134,48 @@ def test_upright_size_and_draft_decoding(rng):
     got = decode_image(big.getvalue(), size=64, budget=budget)
     assert (got.width, got.height) == (1600, 1200) and got.pixels.shape == (64, 64, 3)
     assert budget.seen == 200 * 150  # libjpeg decoded at 1/8 scale, not 1.9 megapixels
+
+
+def test_open_image_caps_the_drafted_size_and_reads_open_files_in_place(rng, tmp_path):
+    """The web server's entry (open, then its own reduced decode): the pixel cap applies to
+    what libjpeg will decode after draft; an open regular file is checked by its size."""
+    path = tmp_path / "big.jpg"
+    Image.fromarray(rng.integers(0, 256, (1200, 1600, 3), dtype=np.uint8)).save(path, "JPEG")
+    with pytest.raises(ImageTooLargeError) as info:
+        with open_image(path, max_pixels=100_000):
+            pass
+    assert (info.value.pixels, info.value.limit) == (1600 * 1200, 100_000)
+    with open(path, "rb") as fp, open_image(fp, draft=(200, 150), max_pixels=100_000) as (img, w, h):
+        assert (w, h) == (1600, 1200) and img.size == (200, 150)  # libjpeg's 1/8 scale
+        img.load()
+        reference = np.asarray(Image.open(path).reduce(8), dtype=float)
+        assert np.abs(np.asarray(img, dtype=float) - reference).mean() < 8
+    with open(path, "rb") as fp, pytest.raises(ImageTooLargeError, match="bytes, the limit is 100") as info:
+        with open_image(fp, max_bytes=100):
+            pass
+    assert info.value.pixels is None and info.value.limit is None
+    with pytest.raises(UnreadableImageError, match="truncated"):
+        with open_image(path.read_bytes()[:5000]) as (img, _, _):
+            img.load()  # a failure while decoding inside the block is typed too
+
+
+def test_opening_a_png_decodes_no_pixel_and_keeps_its_orientation(monkeypatch, rng):
+    """Pillow's PNG getexif() decodes the image: opening must not call it, or every decode
+    of a PNG bomb would happen before (and outside) the decode budget's hold."""
+    from PIL import ImageFile
+
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored 40x20, shown 20x40
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (20, 40, 3), dtype=np.uint8)).save(buf, "PNG", exif=exif.tobytes())
+    loads = []
+    real_load = ImageFile.ImageFile.load
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: loads.append(self.size) or real_load(self))
+    assert probe_image(bomb_png(3000)) == (3000, 3000, "PNG")
+    assert probe_image(buf.getvalue()) == (20, 40, "PNG")
+    assert loads == []
+    got = decode_image(buf.getvalue())
+    assert (got.width, got.height) == (20, 40) and got.pixels.shape == (40, 20, 3) and loads
 
 
 def test_decode_budget_bounds_concurrent_pixels():

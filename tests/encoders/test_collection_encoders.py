@@ -20,15 +20,17 @@ def _folder(root, n, seed=0):
     return root
 
 
-def test_one_or_two_images_index_with_the_floor_and_say_why(tmp_path, capsys):
-    photos = _folder(tmp_path / "two", 2)
+@pytest.mark.parametrize("n, says", [(1, "1 image is"), (2, "2 images are")])
+def test_one_or_two_images_index_with_the_floor_and_say_why(tmp_path, capsys, n, says):
+    photos = _folder(tmp_path / "few", n)
     assert main(["index", str(photos), "-c", str(tmp_path / "c")]) == 0
     out = capsys.readouterr().out
-    assert "encoder: thumbnail (2 images are too few to learn from" in out
+    assert f"encoder: thumbnail ({says} too few to learn from (a PCA or a network needs >= 3): " \
+           f"using the thumbnail floor)" in out
     coll = Collection.open(tmp_path / "c")
     assert coll.encoder_name == "thumbnail"
     assert coll.manifest["encoder"]["requested"] == "auto"
-    assert [h.relpath for h in coll.query(photos / "p00.png", n=5)] == ["p01.png"]
+    assert [h.relpath for h in coll.query(photos / "p00.png", n=5)] == ["p01.png"][:n - 1]
 
 
 def test_the_encoder_is_recorded_and_another_is_refused(tmp_path, capsys):

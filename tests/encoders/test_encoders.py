@@ -125,3 +125,73 @@ def test_backbone_errors_are_one_line(tmp_path):
         make_encoder("torchscript")
     with pytest.raises(FileNotFoundError, match="weights file not found"):
         make_encoder("torchscript", weights=tmp_path / "missing.pt")
+
+
+def test_a_torchscript_model_for_other_images_is_one_line(tmp_path, one_torch_thread):
+    """A gray-image model given colour photos: the file, what it was given, torch's last line."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    torch.jit.save(torch.jit.script(net), str(tmp_path / "gray.pt"))
+    enc = make_encoder("torchscript", weights=tmp_path / "gray.pt").fit(_images(3, side=16))
+    with pytest.raises(ValueError) as err:
+        enc.encode(_images(3, side=16))
+    msg = str(err.value)
+    assert msg.startswith(f"the torchscript model in {tmp_path / 'gray.pt'} cannot encode 3-channel "
+                          f"224x224 images (RuntimeError: ") and "\n" not in msg
+    assert "to have 1 channels, but got 3 channels instead" in msg
+
+
+def test_encoding_the_fitted_images_reuses_their_vectors_only_when_unchanged():
+    """fit() keeps the vectors of its images for the build's encode() of the same images;
+    changed pixels (same array object) are computed again, as a fresh encoder would."""
+    x = _images(60)
+    enc = make_encoder("features").fit(x)
+    reference = load_like(enc)
+    np.testing.assert_allclose(enc.encode(x), reference.encode(x), atol=1e-6)
+    enc.fit(x)
+    x[0] = 255 - x[0]
+    np.testing.assert_allclose(enc.encode(x), reference.encode(x), atol=1e-6)
+    assert enc._fitted is None  # kept for one call only
+
+
+def load_like(enc):
+    """A second encoder with ``enc``'s fitted state and no memory of its images."""
+    from imsim.encoders.handcrafted import FeaturesEncoder
+
+    other = FeaturesEncoder(enc.latent_dim)
+    other._restore(None, enc.arrays())
+    return other
+
+
+def test_cell_orientations_match_a_loop_over_pixels():
+    from imsim.encoders.handcrafted import cell_orientations
+
+    rng = np.random.default_rng(3)
+    mag, theta = rng.random((2, 10, 7)), rng.uniform(0, np.pi, (2, 10, 7))
+    got = cell_orientations(mag, theta, grid=3, bins=4).reshape(2, 3, 3, 4)
+    ref = np.zeros((2, 3, 3, 4))
+    for k in range(2):
+        for r in range(10):
+            for c in range(7):
+                ref[k, r * 3 // 10, c * 3 // 7, min(int(theta[k, r, c] / np.pi * 4), 3)] += mag[k, r, c]
+    np.testing.assert_allclose(got, ref)
+
+
+def test_features_saved_before_the_orientation_grid_load_as_they_were(tmp_path):
+    import json
+
+    from imsim.encoders.handcrafted import FeaturesEncoder
+
+    x = _images(60)
+    old = FeaturesEncoder(grid=0).fit(x)
+    old.save(tmp_path / "old")
+    spec = json.loads((tmp_path / "old" / "encoder.json").read_text())
+    del spec["grid"]  # what collections indexed before the grid wrote
+    (tmp_path / "old" / "encoder.json").write_text(json.dumps(spec))
+    loaded = load_encoder(tmp_path / "old")
+    assert loaded.grid == 0
+    np.testing.assert_allclose(loaded.encode(x), old.encode(x), atol=1e-6)
+    assert make_encoder("features").grid == 4

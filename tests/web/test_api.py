@@ -301,7 +301,7 @@ def test_search_422_invalid_fields(client):
     cases = [({"id": 1, "n": 0}, "n:.*greater than or equal to 1"),
              ({"id": 1, "n": 101}, "n:.*less than or equal to 100"),
              ({"id": 1, "n": "ten"}, "n:.*integer"),
-             ({"id": 1, "metric": "emd"}, "metric:.*'l2', 'cosine' or 'l1'"),
+             ({"id": 1, "metric": "emd"}, "metric:.*unknown metric 'emd', expected one of l2, cosine, l1"),
              ({"id": "../../etc/passwd"}, "id:.*integer"),
              ({"id": "%2e%2e"}, "id:.*integer"),
              ({"id": 1, "k": 5}, "k:.*not permitted")]
@@ -309,6 +309,22 @@ def test_search_422_invalid_fields(client):
         r = client.post("/api/search", data=data)
         assert_error(r, 422, pattern)
         assert r.json()["errors"][0]["loc"][-1] in data
+
+
+@pytest.mark.parametrize("alias, metric", [("euclidean", "l2"), ("EUCLIDEAN", "l2"),
+                                           ("manhattan", "l1"), ("cityblock", "l1"), ("Cosine", "cosine")])
+def test_search_takes_the_library_metric_aliases(client, ref, alias, metric):
+    """One vocabulary: the API accepts what imsim.Collection.query (and `imsim query`) accepts."""
+    from imsim._validation import METRIC_ALIASES
+
+    assert client.get("/api/health").json()["metric_aliases"] == METRIC_ALIASES
+    for form in ({"data": {"id": "3", "n": "5", "metric": alias}},
+                 {"json": {"id": 3, "n": 5, "metric": alias}}):
+        body = client.post("/api/search", **form).json()
+        assert body["metric"] == metric
+        assert [h["id"] for h in body["results"]] == ref.query(3, 5, metric=alias).ids
+        assert [h["distance"] for h in body["results"]] == pytest.approx(
+            [h.distance for h in ref.query(3, 5, metric=metric)])
 
 
 # -- images ---------------------------------------------------------------------------

@@ -102,6 +102,7 @@ def test_a_crafted_images_sqlite_is_never_served(own, tmp_path, stored):
             assert r.status_code == 404 and "outside the photo folder" in r.json()["detail"], r.text
 
 
+@pytest.mark.slow  # builds a collection, then six concurrent 12 MP decodes over HTTP
 def test_a_huge_photo_is_thumbnailed_once_under_concurrent_requests(own, tmp_path):
     import httpx
 

@@ -21,6 +21,7 @@ class DecodeBudget:
     def __init__(self, pixels: int | None = None):
         self._total = pixels
         self._used = 0
+        self.peak = 0  # the most held at once (tests, benchmarks)
         self._cond = threading.Condition()
 
     @property
@@ -42,6 +43,7 @@ class DecodeBudget:
             while self._used and self._used + n > total:
                 self._cond.wait()
             self._used += n
+            self.peak = max(self.peak, self._used)
         return n
 
     def _release(self, n: int) -> None:

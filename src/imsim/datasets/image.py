@@ -36,9 +36,10 @@ import numpy as np
 
 from .._validation import ImageTooLargeError, UnreadableImageError
 from ._budget import DecodeBudget
+from ._regular import _too_many_bytes, file_kind, read_image_file  # noqa: F401 (public here)
 
 __all__ = ["DecodedImage", "DecodeBudget", "DECODE_BUDGET", "ImageLimits", "limits",
-           "read_image_file", "decode_image", "probe_image", "load_image", "target_size"]
+           "read_image_file", "decode_image", "probe_image", "open_image", "load_image", "target_size"]
 
 DEFAULT_MAX_BYTES = 256 * 2**20
 _PILLOW_READY = False
@@ -158,68 +159,6 @@ def target_size(size) -> tuple[int, int] | None:
     raise ValueError(f"size must be an int or a (width, height) pair of positive ints, got {size!r}")
 
 
-_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
-          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
-
-
-def file_kind(mode: int) -> str:
-    """What a non-regular ``st_mode`` is, in words ("a FIFO", "a character device", ...)."""
-    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
-
-
-def _too_many_bytes(source, n: int, cap: int) -> ImageTooLargeError:
-    return ImageTooLargeError(source, f"{n:,} bytes, the limit is {cap:,} "
-                                      f"(raise it with IMSIM_MAX_IMAGE_BYTES)")
-
-
-def read_image_file(path, *, max_bytes: int | None = None) -> bytes:
-    """The bytes of the image file ``path``, read only when it is a regular file under the cap.
-
-    Raises
-    ------
-    UnreadableImageError
-        Missing, unreadable, or not a regular file (FIFO, device, folder, socket; a
-        symlink to one counts as one). Such files are never read.
-    ImageTooLargeError
-        Longer than ``max_bytes`` (default :func:`limits`).
-    """
-    cap = limits().max_bytes if max_bytes is None else int(max_bytes)
-    name = os.fspath(path)
-    try:
-        st = os.stat(name)
-    except FileNotFoundError:
-        raise UnreadableImageError(name, "no such file" if not os.path.islink(name)
-                                   else "broken symbolic link") from None
-    except OSError as exc:
-        raise UnreadableImageError(name, _os_reason(exc)) from None
-    if not stat.S_ISREG(st.st_mode):
-        raise UnreadableImageError(name, f"not a regular file ({file_kind(st.st_mode)})")
-    if st.st_size > cap:
-        raise _too_many_bytes(name, st.st_size, cap)
-    try:
-        # non-blocking: a file swapped for a FIFO after the stat cannot hang the open
-        fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
-    except OSError as exc:
-        raise UnreadableImageError(name, _os_reason(exc)) from None
-    with os.fdopen(fd, "rb") as f:
-        st = os.fstat(f.fileno())
-        if not stat.S_ISREG(st.st_mode):
-            raise UnreadableImageError(name, f"not a regular file ({file_kind(st.st_mode)})")
-        try:
-            data = f.read(cap + 1)
-        except OSError as exc:
-            raise UnreadableImageError(name, _os_reason(exc)) from None
-    if len(data) > cap:
-        raise _too_many_bytes(name, len(data), cap)
-    return data
-
-
-def _os_reason(exc: OSError) -> str:
-    if exc.errno == 40:  # ELOOP
-        return "symbolic link loop"
-    return f"cannot read file: {exc.strerror or exc}"
-
-
 def _describe(source) -> str:
     if isinstance(source, (bytes, bytearray, memoryview)):
         return f"<{len(source)} bytes>"
@@ -276,6 +215,11 @@ def to_mode(img, color: bool):
 
 
 def _orientation(img) -> int | None:
+    """The EXIF orientation found in the header, without decoding any pixel."""
+    if img.format == "PNG" and "exif" not in img.info:
+        # Pillow's PNG getexif() decodes the whole image to look for an eXIf chunk after
+        # the pixels: that would decode outside the caller's budget (16 bombs at once)
+        return None
     try:
         return img.getexif().get(0x0112)
     except Exception:  # noqa: BLE001 - a damaged EXIF block only loses the rotation
@@ -285,21 +229,25 @@ def _orientation(img) -> int | None:
 def _too_many_pixels(desc: str, width: int, height: int, cap: int) -> ImageTooLargeError:
     return ImageTooLargeError(desc, f"{width}x{height} = {width * height:,} pixels, the limit is "
                                     f"{cap:,} (a possible decompression bomb; raise the limit with "
-                                    f"IMSIM_MAX_IMAGE_PIXELS)")
+                                    f"IMSIM_MAX_IMAGE_PIXELS)", pixels=width * height, limit=cap)
 
 
 @contextlib.contextmanager
-def _opened(data: bytes, desc: str, cap: int):
-    """Open ``data`` (header only) within the pixel cap; yield ``(img, width, height)``
-    with the upright size. Any failure inside, decoding included, becomes a typed error."""
+def _opened(data, desc: str, cap: int, draft=None):
+    """Open ``data`` (bytes or a binary file object; header only) within the pixel cap;
+    yield ``(img, width, height)`` with the upright size. With ``draft`` (width, height),
+    a JPEG is first set to decode at the smallest libjpeg scale covering it and the cap
+    applies to that size. Any failure inside, decoding included, becomes a typed error."""
     Image = _pillow()
     from PIL import UnidentifiedImageError
 
     try:
-        with Image.open(io.BytesIO(data)) as img:
+        with Image.open(data if hasattr(data, "read") else io.BytesIO(data)) as img:
             width, height = img.size
-            if width * height > cap:
-                raise _too_many_pixels(desc, width, height, cap)
+            if draft is not None and img.format == "JPEG":
+                img.draft(None, draft)
+            if img.size[0] * img.size[1] > cap:
+                raise _too_many_pixels(desc, *img.size, cap)
             if _orientation(img) in (5, 6, 7, 8):
                 # orientations 5-8 turn the image by 90 degrees: the upright size is transposed
                 width, height = height, width
@@ -312,7 +260,8 @@ def _opened(data: bytes, desc: str, cap: int):
         found = re.search(r"\((\d+) pixels\)", str(exc))
         n = f"{int(found.group(1)):,} pixels" if found else "too many pixels"
         raise ImageTooLargeError(desc, f"{n}, the limit is {cap:,} (a possible decompression bomb; "
-                                       f"raise the limit with IMSIM_MAX_IMAGE_PIXELS)") from None
+                                       f"raise the limit with IMSIM_MAX_IMAGE_PIXELS)",
+                                 pixels=int(found.group(1)) if found else None) from None
     except MemoryError:
         raise ImageTooLargeError(desc, "not enough memory to decode it") from None
     except Exception as exc:  # noqa: BLE001
@@ -337,6 +286,8 @@ def _decode_bytes(data: bytes, desc: str, target, color: bool, cap: int, budget)
             img.draft(None, (side, side))
         with budget.hold(img.size[0] * img.size[1]):
             img = ImageOps.exif_transpose(img)
+            if fmt != "JPEG":  # not drafted: a PNG's eXIf chunk after the pixels is seen now
+                width, height = img.size
             img = to_mode(img, color)
             if target is not None and img.size != target:
                 img = img.resize(target, Image.Resampling.BILINEAR)
@@ -398,11 +349,56 @@ def probe_image(source, *, max_bytes: int | None = None, max_pixels: int | None 
     Reads the file (regular files only, at most ``max_bytes``) but decodes no pixel:
     what a server checks before it queues an upload. Raises as :func:`decode_image`.
     """
-    lim = limits()
-    data, desc = _read_source(source, lim.max_bytes if max_bytes is None else int(max_bytes))
-    with _opened(data, name or desc, lim.max_pixels if max_pixels is None else int(max_pixels)) \
-            as (img, width, height):
+    with open_image(source, max_bytes=max_bytes, max_pixels=max_pixels, name=name) as (img, width, height):
         return width, height, img.format
+
+
+@contextlib.contextmanager
+def open_image(source, *, draft=None, max_bytes: int | None = None, max_pixels: int | None = None,
+               name: str | None = None):
+    """The image opened within the caps, for a caller that decodes it itself (the web
+    server's reduced, budgeted decode: :mod:`imsim.web._images`).
+
+    Parameters
+    ----------
+    source : str, path-like, bytes or binary file object
+        A path is read as :func:`read_image_file` reads it; a file object is handed to
+        Pillow as it is (decoded from the file, not copied into memory) once its size
+        is under the byte cap.
+    draft : (width, height), optional
+        A JPEG is decoded by libjpeg at the smallest 1/2, 1/4 or 1/8 scale that still
+        covers this size; the pixel cap then applies to the size actually decoded.
+    max_bytes, max_pixels, name
+        As in :func:`decode_image`.
+
+    Yields
+    ------
+    (PIL.Image.Image, int, int)
+        The opened image (header read, pixels not decoded yet: ``img.size`` is the
+        raster that decoding makes) and its upright width and height in the file. Any error inside
+        the ``with`` block, the decode included, is raised as in :func:`decode_image`.
+    """
+    lim = limits()
+    cap_bytes = lim.max_bytes if max_bytes is None else int(max_bytes)
+    st = _regular_stat(source)
+    if st is not None:  # an open regular file: Pillow reads it as it decodes
+        data, desc = source, _describe(source)
+        if st.st_size > cap_bytes:
+            raise _too_many_bytes(name or desc, st.st_size, cap_bytes)
+    else:
+        data, desc = _read_source(source, cap_bytes)
+    with _opened(data, name or desc, lim.max_pixels if max_pixels is None else int(max_pixels),
+                 draft) as opened:
+        yield opened
+
+
+def _regular_stat(source) -> os.stat_result | None:
+    """The ``fstat`` of a binary file object open on a regular file, else None."""
+    try:
+        st = os.fstat(source.fileno())
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return None
+    return st if stat.S_ISREG(st.st_mode) else None
 
 
 def load_image(source, *, size=None, color: bool = True) -> np.ndarray:

@@ -38,8 +38,8 @@ DEFAULT = "features"
 def choose(n_images: int) -> tuple[str, str]:
     """(encoder name, why) for ``--encoder auto`` on a folder of ``n_images``."""
     if n_images < MIN_IMAGES_TO_LEARN:
-        return "thumbnail", (f"{n_images} image{'s' * (n_images != 1)} are too few to learn "
-                             f"from (a PCA or a network needs >= {MIN_IMAGES_TO_LEARN}): "
+        return "thumbnail", (f"{n_images} image{' is' if n_images == 1 else 's are'} too few to "
+                             f"learn from (a PCA or a network needs >= {MIN_IMAGES_TO_LEARN}): "
                              f"using the thumbnail floor")
     return DEFAULT, (f"chosen for {n_images} images: the best on benchmarks/photos.py; "
                      f"--encoder chooses another")
@@ -111,6 +111,8 @@ def load_encoder(folder, *, input_shape=None) -> Encoder:
 
     options = {k: v for k, v in spec.items() if k not in ("name", "latent_dim")}
     name = spec["name"]
+    if name == "features":
+        options.setdefault("grid", 0)  # saved before the orientation grid: computed as then
     if name in ("thumbnail", "features"):
         from .handcrafted import FeaturesEncoder, ThumbnailEncoder
 

@@ -44,13 +44,23 @@ class BackboneEncoder(Encoder):
                 x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear",
                                   align_corners=False, antialias=True)
                 x = (x - torch.tensor(_MEAN).view(1, 3, 1, 1)) / torch.tensor(_STD).view(1, 3, 1, 1)
-                y = self.net(x)
+                y = self._run(x)
                 if isinstance(y, (tuple, list)):
                     y = y[0]
                 if y.ndim == 4:  # a feature map: global average pooling
                     y = y.mean(dim=(2, 3))
                 out.append(y.reshape(len(x), -1).float().numpy())
         return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
+
+    def _run(self, x):
+        """The network on a batch; a model that does not take such images is one line."""
+        try:
+            return self.net(x)
+        except RuntimeError as exc:  # a TorchScript error carries its whole traceback: keep the last line
+            lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+            raise ValueError(f"the {self.name} model in {self.weights} cannot encode "
+                             f"{x.shape[1]}-channel {x.shape[2]}x{x.shape[3]} images "
+                             f"({lines[-1] if lines else type(exc).__name__})") from None
 
     def fit(self, pixels, *, seed: int = 0, progress: bool = False):
         self.pca_ = None
@@ -140,16 +150,32 @@ def _torchvision(arch: str, weights):
                 raise RuntimeError(f"cannot download the {arch} weights ({type(exc).__name__}); put "
                                    f"the file at {path} or pass --weights FILE") from None
         else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            state = _load_state(path, arch)
     else:
-        state = torch.load(weights, map_location="cpu", weights_only=True)
+        state = _load_state(weights, arch)
     try:
         net.load_state_dict(state)
-    except RuntimeError:
+    except (RuntimeError, TypeError, AttributeError, KeyError):
         raise ValueError(f"the weights in {weights or _hub_file(arch)} do not fit torchvision's "
                          f"{arch}") from None
     _strip_classifier(net, arch)
     return net.eval()
+
+
+def _load_state(path: Path, arch: str):
+    """The state dict saved in ``path`` (tensors only: no code is unpickled)."""
+    import torch
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - UnpicklingError, RuntimeError, EOFError, ...
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise ValueError(f"the weights in {path} do not fit torchvision's {arch}: not a state dict "
+                         f"saved with torch.save ({first[:120]})") from None
+    if not isinstance(state, dict):
+        raise ValueError(f"the weights in {path} do not fit torchvision's {arch}: a "
+                         f"{type(state).__name__}, not a state dict") from None
+    return state
 
 
 def _hub_file(arch: str) -> Path:

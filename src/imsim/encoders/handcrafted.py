@@ -10,11 +10,14 @@ duplicate threshold calibrated by ``benchmarks/photos.py`` carries over.
 * ``features``: what survives the edits a photo folder holds (other crops and
   aspect ratios, resizing, exposure, flips, JPEG, small rotations): a flip-symmetric
   8 x 8 thumbnail of exposure-normalised pixels, a chromaticity histogram (exposure
-  does not move it), a luminance histogram after normalisation and flip-folded
-  gradient-orientation histograms in three horizontal bands; each block
+  does not move it), a luminance histogram after normalisation, flip-folded
+  gradient-orientation histograms in three horizontal bands and unfolded ones on a
+  4 x 4 grid of cells (what tells digits and drawings apart); each block
   Hellinger/L2-normalised, then PCA-whitened on the folder.
 """
 from __future__ import annotations
+
+import zlib
 
 import numpy as np
 
@@ -61,8 +64,25 @@ def _hellinger(h: np.ndarray) -> np.ndarray:
     return unit(np.sqrt(h / np.maximum(h.sum(axis=1, keepdims=True), _EPS)))
 
 
-def feature_vectors(pixels: np.ndarray) -> np.ndarray:
-    """(N, D) float32 hand-crafted features robust to crops, exposure, flips and JPEG."""
+def cell_orientations(mag: np.ndarray, theta: np.ndarray, grid: int, bins: int = 8) -> np.ndarray:
+    """(N, grid*grid*bins) gradient-orientation histograms of a grid of cells (HOG's cells).
+
+    ``mag`` and ``theta`` (N, H, W): gradient magnitude and orientation in [0, pi).
+    """
+    n, h, w = mag.shape
+    cell = (np.arange(h) * grid // h)[:, None] * grid + (np.arange(w) * grid // w)[None, :]
+    b = np.clip((theta * (bins / np.pi)).astype(np.int64), 0, bins - 1)
+    idx = cell[None] * bins + b + (np.arange(n) * (grid * grid * bins))[:, None, None]
+    return np.bincount(idx.ravel(), weights=mag.ravel(),
+                       minlength=n * grid * grid * bins).reshape(n, -1)
+
+
+def feature_vectors(pixels: np.ndarray, grid: int = 4) -> np.ndarray:
+    """(N, D) float32 hand-crafted features robust to crops, exposure, flips and JPEG.
+
+    ``grid``: the side of the grid of cells of the (unfolded) orientation histograms
+    (0: none, as encoders saved before they were added).
+    """
     x = _as_float(pixels)
     n, h, w, c = x.shape
     lum = x.mean(axis=3)
@@ -95,6 +115,10 @@ def feature_vectors(pixels: np.ndarray) -> np.ndarray:
                                         mag[:, band].reshape(n, -1))), 0.5))
     edges = pool(mag[..., None], 8)[..., 0]
     blocks.append((unit(((edges + edges[:, :, ::-1]) / 2).reshape(n, -1)), 0.5))
+    if grid:
+        # where each orientation lies, not folded: what tells digits and drawings apart
+        # (MNIST label precision@10 0.824 -> 0.905); the blocks above still find a flip
+        blocks.append((_hellinger(cell_orientations(mag, theta, grid)), 1.0))
     return np.concatenate([b * wgt for b, wgt in blocks], axis=1).astype(np.float32)
 
 
@@ -142,6 +166,12 @@ MIN_PCA_IMAGES, MIN_FIT_IMAGES = 50, 3
 DEFAULT_DIM = 128  # PCA dimensions when no latent_dim is given, on a large folder
 
 
+def _fingerprint(pixels: np.ndarray) -> tuple:
+    """Shape, dtype and CRC-32 of the pixels (about 20 ms for 5,000 images of 64 x 64 x 3)."""
+    a = np.ascontiguousarray(pixels)
+    return a.shape, a.dtype.str, zlib.crc32(memoryview(a).cast("B"))
+
+
 class _VectorEncoder(Encoder):
     """A fixed vector function, optionally PCA-whitened on the folder, then unit length."""
 
@@ -151,14 +181,19 @@ class _VectorEncoder(Encoder):
         super().__init__(latent_dim)
         self.whiten = self.whiten_default if whiten is None else bool(whiten)
         self.pca_: PCAWhitening | None = None
+        self._fitted: tuple | None = None  # (fingerprint, vectors) of the images fit() saw
 
     def vectors(self, pixels: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
     def fit(self, pixels, *, seed: int = 0, progress: bool = False):
         self.pca_ = None
+        self._fitted = None
         if self.whiten and len(pixels) >= MIN_FIT_IMAGES:
             x = np.concatenate([self.vectors(pixels[i:i + 1024]) for i in range(0, len(pixels), 1024)])
+            # a build encodes the very images it fitted on: keep their vectors for that
+            # one call (half the build's feature time), checked by content, not identity
+            self._fitted = (_fingerprint(pixels), x)
             # whitening needs variances estimated on enough images; a plain PCA does not
             whiten = len(pixels) >= MIN_PCA_IMAGES
             # about 3 images per whitened dimension (benchmarks/photos.py: 64 dimensions on
@@ -168,10 +203,15 @@ class _VectorEncoder(Encoder):
             self.note = (f"PCA{'-whitened' if whiten else ' (not whitened: under ' + str(MIN_PCA_IMAGES) + ' images)'}"
                          f" to {len(self.pca_.components_)} dimensions on {len(pixels)} images")
         elif self.whiten:
-            self.note = f"no PCA: {len(pixels)} images are too few (< {MIN_FIT_IMAGES})"
+            self.note = (f"no PCA: {len(pixels)} image{' is' if len(pixels) == 1 else 's are'} "
+                         f"too few (< {MIN_FIT_IMAGES})")
         return self
 
     def encode(self, pixels, *, progress: bool = False):
+        fitted, self._fitted = self._fitted, None
+        if fitted is not None and fitted[0] == _fingerprint(pixels):
+            vectors = fitted[1]
+            return unit(self.pca_.transform(vectors)) if self.pca_ is not None else vectors
         out = []
         for i in range(0, len(pixels), 1024):  # bounded temporary memory
             x = self.vectors(pixels[i:i + 1024])
@@ -202,6 +242,14 @@ class FeaturesEncoder(_VectorEncoder):
 
     name = "features"
     whiten_default = True
+    GRID = 4  # cells per side of the orientation histograms (chosen on the --split dev folders)
+
+    def __init__(self, latent_dim: int | None = None, whiten: bool | None = None, grid: int = GRID):
+        super().__init__(latent_dim, whiten)
+        self.grid = int(grid)
 
     def vectors(self, pixels):
-        return unit(feature_vectors(pixels))
+        return unit(feature_vectors(pixels, self.grid))
+
+    def options(self):
+        return {**super().options(), "grid": self.grid}

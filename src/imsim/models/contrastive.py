@@ -91,7 +91,8 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Ten
 
 
 def _tensor(pixels: np.ndarray) -> torch.Tensor:
-    x = torch.from_numpy(np.ascontiguousarray(pixels)).float().div_(255)
+    # .float() copies, so a read-only array (a memory-mapped data set) is never written
+    x = torch.from_numpy(np.require(pixels, requirements=["C", "W"])).float().div_(255)
     return (x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2)).contiguous()
 
 

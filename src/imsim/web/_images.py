@@ -1,20 +1,23 @@
 """Image bytes for the web app: bounded decoding, upload checks, thumbnails, media types.
 
-Every image the server decodes (an upload, a thumbnail) goes through :func:`open_reduced`,
-which bounds its memory three ways:
+Every image the server decodes (an upload, a thumbnail) is opened by the library's
+:func:`imsim.datasets.image.open_image` (regular files only, the byte and pixel caps,
+JPEG draft, typed errors; the mode conversion is its ``to_mode``) and decoded here
+by :func:`open_reduced`, which bounds its memory three ways:
 
 * a pixel cap lower than Pillow's (``max_pixels``, checked on the header, and for a
   JPEG on the size libjpeg will actually decode after ``draft``);
 * a reduced decode: JPEGs are decoded at 1/2, 1/4 or 1/8 scale by libjpeg (``draft``),
   other formats are shrunk by an integer box filter (``Image.reduce``) right after
-  decoding, before any mode conversion, so only the decoded raster is ever large;
-* a :class:`DecodeBudget`: decodes reserve their estimated bytes and wait while the
-  sum in flight would pass the budget, so 16 concurrent bombs cost at most the budget,
-  not 16 rasters. Freed rasters are handed back to the system (``malloc_trim``):
-  glibc keeps large freed blocks in its arenas otherwise.
+  decoding, strip by strip, so only the decoded raster is ever large;
+* a :class:`DecodeBudget` (the library's, counted in bytes here): decodes reserve their
+  estimated bytes and wait while the sum in flight would pass the budget, so 16
+  concurrent bombs cost at most the budget, not 16 rasters. Freed rasters are handed
+  back to the system (``malloc_trim``): glibc keeps large freed blocks in its arenas
+  otherwise.
 
-This is the web's decoding path until the library's own bounded decoder replaces
-:func:`open_reduced` (one function to switch).
+The library's :func:`~imsim.datasets.image.decode_image` decodes whole images for a
+model; this reduced decode is what a server needs beyond it.
 """
 from __future__ import annotations
 
@@ -22,10 +25,11 @@ import contextlib
 import ctypes
 import ctypes.util
 import io
-import threading
-from pathlib import Path
 
 from fastapi import HTTPException
+
+from .._validation import ImageTooLargeError, UnreadableImageError
+from ..datasets import image as _lib
 
 _LOSSLESS_PX = 128 * 128  # thumbnails this small are PNG (JPEG smears tiny images)
 MAX_PIXELS = 50_000_000  # default cap of a decoded upload or photo (a 50 MP phone camera)
@@ -41,38 +45,23 @@ MEDIA_TYPES = {
 }
 
 
-class DecodeBudget:
+class DecodeBudget(_lib.DecodeBudget):
     """Bytes of decoded rasters allowed in memory at once, shared by all requests.
 
-    ``with budget.reserve(n):`` waits until ``n`` more bytes fit (a reservation larger
-    than the whole budget waits until it is alone), then holds them.
+    The library's pixel-weighted semaphore, weighted in bytes: ``with budget.reserve(n):``
+    waits until ``n`` more bytes fit (a reservation larger than the whole budget waits
+    until it is alone), then holds them; ``peak`` is the most bytes held at once.
     """
 
     def __init__(self, limit: int = DECODE_BUDGET):
-        self.limit = int(limit)
-        self.in_use = 0
-        self.peak = 0  # the most bytes reserved at once (tests, benchmarks)
-        self._cond = threading.Condition()
+        super().__init__(int(limit))
 
+    @contextlib.contextmanager
     def reserve(self, n: int):
-        budget = self
-
-        class _Hold:
-            def __enter__(self):
-                with budget._cond:
-                    budget._cond.wait_for(lambda: budget.in_use == 0
-                                          or budget.in_use + n <= budget.limit)
-                    budget.in_use += n
-                    budget.peak = max(budget.peak, budget.in_use)
-
-            def __exit__(self, *exc):
-                with budget._cond:
-                    budget.in_use -= n
-                    budget._cond.notify_all()
-                if n > _TRIM_OVER:
-                    release_memory()
-
-        return _Hold()
+        with self.hold(n):
+            yield
+        if n > _TRIM_OVER:
+            release_memory()
 
 
 def _glibc(name: str):
@@ -106,37 +95,30 @@ def tune_malloc(threshold: int = 4 * 2**20) -> None:
 
 
 @contextlib.contextmanager
-def _opened(source, what: str):
-    """``Image.open(source)`` with Pillow's errors as HTTP errors naming ``what``."""
-    from PIL import Image, UnidentifiedImageError
-
-    if isinstance(source, (bytes, bytearray)):
-        fp = io.BytesIO(source)
-    else:
-        fp = source if hasattr(source, "read") else Path(source)
+def _opened(source, min_side: int, max_pixels: int, what: str):
+    """The library's :func:`~imsim.datasets.image.open_image` (a JPEG set to decode at the
+    smallest libjpeg scale that keeps ``2 * min_side`` pixels a side), its typed errors
+    raised as HTTP errors naming ``what``: 413 over a cap, 415 not a readable image."""
+    side = 2 * min_side
     try:
-        with Image.open(fp) as img:
+        with _lib.open_image(source, draft=(side, side), max_pixels=max_pixels, name=what) as (img, _, _):
             yield img
-    except HTTPException:
-        raise
-    except Image.DecompressionBombError as exc:
-        raise HTTPException(413, f"{what}: refused as a possible decompression bomb: {exc}") from None
-    except UnidentifiedImageError:
-        raise HTTPException(415, f"{what} is not an image that Pillow can decode (JPEG, PNG, "
-                                 f"WebP, BMP, GIF, TIFF)") from None
-    except Exception as exc:  # noqa: BLE001 - Pillow's plugins raise many types on bad data
-        raise HTTPException(415, f"{what} is not a readable image: {exc}") from None
+    except ImageTooLargeError as exc:
+        if exc.limit == max_pixels:
+            raise HTTPException(413, f"{what} is {exc.pixels:,} pixels; this server decodes images "
+                                     f"up to {max_pixels:,} pixels (raise it with --max-pixels)") from None
+        if exc.pixels is not None:  # over twice Pillow's limit: refused while opening
+            raise HTTPException(413, f"{what} is {exc.pixels:,} pixels: refused as a possible "
+                                     f"decompression bomb (this server decodes images up to "
+                                     f"{max_pixels:,} pixels)") from None
+        raise HTTPException(413, f"cannot read {what}: {exc.reason}") from None
+    except UnreadableImageError as exc:
+        raise HTTPException(415, f"cannot read {what}: {exc.reason}") from None
 
 
-def _probe(img, min_side: int, max_pixels: int, what: str) -> int:
-    """Ask libjpeg for a reduced decode; check the pixel cap; return the raster's bytes."""
-    if img.format == "JPEG":
-        img.draft(None, (2 * min_side, 2 * min_side))  # libjpeg scales while decoding
+def _cost(img) -> int:
+    """Bytes of the raster that decoding ``img`` makes."""
     width, height = img.size
-    if width * height > max_pixels:
-        raise HTTPException(413, f"{what} is {width}x{height} = {width * height:,} pixels; this "
-                                 f"server decodes images up to {max_pixels:,} pixels (raise it "
-                                 f"with --max-pixels)")
     return width * height * _NARROW_MODES.get(img.mode, 4)
 
 
@@ -150,8 +132,6 @@ def _reduce(img, min_side: int, cost: int, budget: "DecodeBudget"):
     """
     from PIL import Image, ImageOps
 
-    from ..datasets.image import to_mode
-
     factor = max(1, min(img.size) // (2 * min_side))
     width, height = img.size
     out_w, out_h = -(-width // factor), -(-height // factor)
@@ -160,7 +140,7 @@ def _reduce(img, min_side: int, cost: int, budget: "DecodeBudget"):
         out = Image.new("RGB", (out_w, out_h))
         rows = max(1, (4 * 2**20) // (4 * width * factor)) * factor
         for top in range(0, height, rows):
-            strip = to_mode(img.crop((0, top, width, min(top + rows, height))), color=True)
+            strip = _lib.to_mode(img.crop((0, top, width, min(top + rows, height))), color=True)
             out.paste(strip.reduce(factor) if factor > 1 else strip, (0, top // factor))
         info = img.getexif()
         img.close()  # frees the full raster inside the reservation
@@ -194,9 +174,8 @@ def open_reduced(source, min_side: int, *, max_pixels: int, budget: "DecodeBudge
     HTTPException
         413 over ``max_pixels`` or Pillow's limit, 415 not a decodable image.
     """
-    with _opened(source, what) as img:
-        cost = _probe(img, min_side, max_pixels, what)
-        return _reduce(img, min_side, cost, budget)
+    with _opened(source, min_side, max_pixels, what) as img:
+        return _reduce(img, min_side, _cost(img), budget)
 
 
 def reduced_upload(data: bytes, side: int, *, max_pixels: int, budget: "DecodeBudget"
@@ -211,8 +190,8 @@ def reduced_upload(data: bytes, side: int, *, max_pixels: int, budget: "DecodeBu
 
     Raises HTTPException 413 (too many pixels) or 415 (not an image).
     """
-    with _opened(data, "the upload") as img:
-        cost = _probe(img, side, max_pixels, "the upload")
+    with _opened(data, side, max_pixels, "the upload") as img:
+        cost = _cost(img)
         if cost <= _TRIM_OVER:
             return data, 6 * cost
         small = _reduce(img, side, cost, budget)

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from typing import Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .._validation import METRIC_ALIASES, check_metric
 from ..collection import METRICS
 
 MAX_N = 100  # results per search
@@ -28,8 +29,17 @@ class SearchParams(BaseModel):
     id: Optional[int] = Field(None, description="Search for the images most like this collection "
                                                 "image (instead of an upload).")
     n: int = Field(10, ge=1, le=MAX_N, description="Number of results.")
-    metric: Optional[Metric] = Field(None, description="Distance between latent vectors "
-                                                       "(default: the collection's).")
+    metric: Optional[str] = Field(
+        None, description="Distance between latent vectors (default: the collection's): "
+                          f"{', '.join(METRICS)}, or an alias the library accepts "
+                          f"({', '.join(f'{a} = {m}' for a, m in METRIC_ALIASES.items())}).",
+        json_schema_extra={"enum": [*METRICS, *METRIC_ALIASES]})
+
+    @field_validator("metric")
+    @classmethod
+    def _one_vocabulary(cls, value: str | None) -> str | None:
+        # the library's validator: the same aliases and message as `imsim query --metric`
+        return None if value is None else check_metric(value, METRICS)
 
 
 class ImageRef(BaseModel):
@@ -109,6 +119,9 @@ class Health(BaseModel):
     n_images: int
     metric: Metric = Field(..., description="The collection's own metric (fastest searches).")
     metrics: list[Metric]
+    metric_aliases: dict[str, Metric] = Field(
+        default_factory=lambda: dict(METRIC_ALIASES),
+        description="Other names a search's metric may be given by (the library's aliases).")
     n_cached: int = Field(..., description="Searches for up to this many neighbours of a "
                                            "collection image are answered from a cache.")
     max_n: int

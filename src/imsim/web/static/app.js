@@ -140,7 +140,8 @@ function idFromHash() {
 function fromHash() {
   const params = new URLSearchParams(location.hash.slice(1));
   if (params.get("n")) $("n").value = params.get("n");
-  const metric = params.get("metric");
+  const asked = (params.get("metric") || "").toLowerCase();
+  const metric = state.info.metric_aliases[asked] || asked;  // #metric=euclidean is l2
   if (metric && state.info.metrics.includes(metric)) $("metric").value = metric;
   const id = idFromHash();
   if (id !== null) searchById(id, { push: false });

@@ -1,0 +1,154 @@
+"""Querying a collection by image: :meth:`Collection.query` and :meth:`Collection.encode`."""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .._validation import ImageTooLargeError, check_metric, check_positive_int
+from ..datasets.image import limits, read_image_file
+from . import _model
+from ._results import Hit, QueryResult
+from ._settings import METRICS
+
+
+class Querying:
+    """:meth:`query` and :meth:`encode` of :class:`Collection`."""
+
+    def encode(self, image) -> np.ndarray:
+        """Latent vector of a photo, as a query computes it.
+
+        Parameters
+        ----------
+        image : path-like, bytes or binary file object
+
+        Returns
+        -------
+        ndarray of shape (latent_dim,), float32
+        """
+        data, desc, _ = self._identify(image, lookup=False)
+        return self._encode_bytes(data, desc)[0]
+
+    def _encode_bytes(self, data: bytes, desc: str) -> np.ndarray:
+        from ..datasets.image import decode_image
+
+        # errors name the query as the caller gave it
+        pixels = decode_image(data, size=self.settings.size, color=self.settings.color, name=desc).pixels
+        return _model.encode(self.model, pixels[None], progress=False)
+
+    # -- querying --------------------------------------------------------------
+
+    def query(self, image, n: int = 10, *, metric: str | None = None,
+              threshold: float | None = None, mode: str = "auto",
+              encoder: str | None = None) -> QueryResult:
+        """The ``n`` images of the collection most like ``image``.
+
+        Parameters
+        ----------
+        image : path-like, bytes, binary file object, or int
+            A photo (any size; it is decoded and resized like the indexed ones), or
+            the id of an image in the collection.
+        n : int
+            Number of results (fewer when the collection is smaller or ``threshold``
+            cuts the list).
+        metric : {"l2", "cosine", "l1"}, optional
+            Default: the collection's metric, answered by its ANN index and cache.
+            Another metric is answered by an exact search over the latents.
+        threshold : float, optional
+            Keep only hits at distance <= threshold (cosine: ``1 - similarity``).
+        mode : {"auto", "default"}
+            "auto" answers an image already in the collection (same SHA-256 as an
+            indexed file) from the cached neighbour lists when they are deep enough;
+            "default" always decodes, encodes and searches.
+        encoder : str, optional
+            The encoder the caller expects; another than the collection's is a
+            ValueError (vectors of two encoders cannot be compared).
+
+        Returns
+        -------
+        QueryResult
+            Hits nearest first. An image found in the collection is left out of its
+            own results (exact duplicates at other paths are kept).
+        """
+        n = check_positive_int(n, "n")
+        if encoder is not None and encoder != self.encoder_name:
+            raise ValueError(f"collection {self.path} was built with the {self.encoder_name} encoder; "
+                             f"its vectors cannot be compared with {encoder}'s: query without "
+                             f"--encoder, or re-index with --encoder {encoder} --retrain")
+        metric = self.settings.metric if metric is None else check_metric(metric, METRICS)
+        if mode not in ("auto", "default"):
+            raise ValueError(f"mode must be 'auto' or 'default', got {mode!r}")
+        if threshold is not None and not np.isfinite(threshold):
+            raise ValueError(f"threshold must be a finite number, got {threshold!r}")
+
+        data, desc, self_id = self._identify(image)
+        cached = (mode == "auto" and self_id is not None and metric == self.settings.metric
+                  and n <= self.settings.n_cached)
+        if cached:
+            ids_all, dist_all = self.neighbors()
+            ids, dist = np.asarray(ids_all[self_id, :n]), np.asarray(dist_all[self_id, :n])
+        else:
+            if data is not None and (mode == "default" or self_id is None):
+                q = self._encode_bytes(data, desc)
+            else:
+                q = np.asarray(self.latents[self_id:self_id + 1])
+            k = min(n + (self_id is not None), self._n)
+            if metric == self.settings.metric:
+                D, I = self._index_obj().search(q, k)
+            else:
+                from ..distances import topk
+
+                D, I = topk(q, np.asarray(self.latents), k, metric)
+            keep = I[0] >= 0
+            if self_id is not None:
+                keep &= I[0] != self_id
+            ids, dist = I[0][keep][:n], D[0][keep][:n]
+        valid = ids >= 0
+        if threshold is not None:
+            valid &= dist <= threshold
+        ids, dist = ids[valid], dist[valid]
+        hits = [Hit(id=int(i), path=str(self.photos_root / rel), relpath=rel, distance=float(d),
+                    similarity=float(1.0 - d) if metric == "cosine" else None, label=lab)
+                for i, d, (rel, lab) in zip(ids, dist, self._rows(ids))]
+        return QueryResult(hits=hits, mode="cached" if cached else "default", metric=metric,
+                           query_id=self_id, query=desc)
+
+    def _identify(self, image, lookup: bool = True) -> tuple[bytes | None, str, int | None]:
+        """(file bytes or None, a description, id of the same image in the collection)."""
+        if lookup and isinstance(image, (int, np.integer)) and not isinstance(image, bool):
+            if not 0 <= int(image) < self._n:
+                raise ValueError(f"image id {image} is out of range: the collection holds "
+                                 f"ids 0..{self._n - 1}")
+            return None, f"id {int(image)}", int(image)
+        rel = None
+        if isinstance(image, (str, os.PathLike)):
+            p = Path(image).expanduser()
+            if not p.exists() and not p.is_symlink():
+                raise FileNotFoundError(f"query image not found: {p}")
+            data, desc = read_image_file(p), str(p)
+            try:
+                rel = p.resolve().relative_to(self.photos_root).as_posix()
+            except ValueError:
+                pass
+        elif isinstance(image, (bytes, bytearray, memoryview)):
+            data = bytes(image)
+            desc = f"<{len(data)} bytes>"
+        elif hasattr(image, "read"):
+            desc = str(getattr(image, "name", "<file object>"))
+            cap = limits().max_bytes
+            data = image.read(cap + 1)
+            if len(data) > cap:
+                raise ImageTooLargeError(desc, f"more than {cap:,} bytes, the limit "
+                                               f"(raise it with IMSIM_MAX_IMAGE_BYTES)")
+        else:
+            raise TypeError(f"query image must be a path, bytes, a file object"
+                            f"{' or an image id' if lookup else ''}, got {type(image).__name__}")
+        if not lookup:
+            return data, desc, None
+        sha = hashlib.sha256(data).hexdigest()
+        rows = self._con.execute("SELECT id, path FROM images WHERE sha256 = ? ORDER BY id",
+                                 (sha,)).fetchall()
+        self_id = next((i for i, p in rows if p == rel), rows[0][0] if rows else None)
+        return data, desc, self_id
