@@ -7,10 +7,12 @@
 The local baseline is today's code in one process on every core (the default engine).
 Both sides import what the jobs need first (on every worker too), then each job runs
 ``--rounds`` times interleaved (local, dask, local, dask, ...) so both see the same
-machine load; the table shows medians, the ratio dask / local, and how many tasks each
-worker ran (the work splits evenly when those are equal). The first round's dask
-result is checked against the local one. The cluster starts once (its start-up time
-is printed apart): the jobs are timed as a long-running cluster serves them.
+machine load; the table shows medians, the ratio dask / local, the CPU seconds each side
+used (this process, its forked children, and the dask workers: on a loaded machine the
+wall times say who got the cores, the CPU ratio what the engine itself costs) and how
+many tasks each worker ran (the work splits evenly when those are equal). The first
+round's dask result is checked against the local one. The cluster starts once (its
+start-up time is printed apart): the jobs are timed as a long-running cluster serves them.
 """
 from __future__ import annotations
 
@@ -34,6 +36,22 @@ def _timed(fn):
     t0 = time.perf_counter()
     out = fn()
     return time.perf_counter() - t0, out
+
+
+def _cpu_here() -> float:
+    """CPU seconds of this process (the local cluster's scheduler runs in it) and of its
+    reaped children (the EMD k-NN's forked workers)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def _cpu_timed(fn, dask):
+    """(wall s, CPU s, result): CPU of this process and its children, plus the dask
+    workers' (their CPU counters before and after) when ``dask`` is given."""
+    workers = (lambda: sum(dask.client.run(time.process_time).values())) if dask else (lambda: 0.0)
+    c0, w0 = _cpu_here(), workers()
+    wall, out = _timed(fn)
+    return wall, _cpu_here() - c0 + workers() - w0, out
 
 
 def _same(a, b, tol=0.0) -> bool:
@@ -131,15 +149,18 @@ def main() -> None:
         print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start; "
               f"dask cluster start-up {t_start:.1f} s (2 workers, 1 thread each, 127.0.0.1)")
         times = {name: {"local": [], "dask": []} for name in jobs}
+        cpu = {name: {"local": [], "dask": []} for name in jobs}
         placement, agree = {}, {}
         _imports()
         dask.client.run(_imports)
         for r in range(args.rounds):
             for name, (job, tol) in jobs.items():
-                t_local, ref = _timed(lambda: job(None))
-                t_dask, got = _timed(lambda: job(dask))
+                t_local, c_local, ref = _cpu_timed(lambda: job(None), None)
+                t_dask, c_dask, got = _cpu_timed(lambda: job(dask), dask)
                 times[name]["local"].append(t_local)
                 times[name]["dask"].append(t_dask)
+                cpu[name]["local"].append(c_local)
+                cpu[name]["dask"].append(c_dask)
                 placement[name] = sorted(dask.last_placement.values())
                 if r == 0 and tol is None:  # (records, latents): records equal, latents within 1e-5
                     agree[name] = ref[0] == got[0] and _same(ref[1], got[1], 1e-5)
@@ -147,11 +168,13 @@ def main() -> None:
                     agree[name] = _same(ref, got, tol)
         dask.close()
 
-        print(f"\n{'job':<46} {'local s':>8} {'dask s':>8} {'dask/local':>10}  tasks per worker  same result")
+        print(f"\n{'job':<46} {'local s':>8} {'dask s':>8} {'dask/local':>10}  {'CPU local/dask s':>16} "
+              f"{'CPU ratio':>9}  tasks per worker  same result")
         for name in jobs:
             lo, da = statistics.median(times[name]["local"]), statistics.median(times[name]["dask"])
-            print(f"{name:<46} {lo:>8.2f} {da:>8.2f} {da / lo:>9.2f}x  {str(placement[name]):<16}  "
-                  f"{'yes' if agree[name] else 'NO'}")
+            cl, cd = statistics.median(cpu[name]["local"]), statistics.median(cpu[name]["dask"])
+            print(f"{name:<46} {lo:>8.2f} {da:>8.2f} {da / lo:>9.2f}x  {f'{cl:.2f} / {cd:.2f}':>16} "
+                  f"{cd / cl:>8.2f}x  {str(placement[name]):<16}  {'yes' if agree[name] else 'NO'}")
         print(f"\nmedians of {args.rounds} interleaved rounds; load average {os.getloadavg()[0]:.1f} "
               f"at the end")
     finally:

@@ -108,6 +108,17 @@ def test_collection_built_on_workers_equals_local(dask_engine, tmp_path, rng):
     assert [(r.path, r.sha256) for r in remote.records()] == [(r.path, r.sha256) for r in local.records()]
     assert remote.skipped() == local.skipped()
     np.testing.assert_allclose(remote.latents, local.latents, atol=1e-5, rtol=0)
+    # the version holds its index as one file per shard (a shard per worker), and an
+    # opened collection answers from them: the exact neighbours of these 40 latents
+    assert not (remote._dir / "index.npz").exists()
+    assert sorted(p.name for p in (remote._dir / "index").iterdir()) == [
+        "shard-00000.npz", "shard-00001.npz", "sharded.json"]
+    reopened = Collection.open(tmp_path / "remote")
+    metric = reopened.settings.metric
+    for i in (0, 17, 39):
+        hits = reopened.query(photos / reopened.records()[i].path, n=5, mode="default").hits
+        _, want = ExactIndex(metric).fit(reopened.latents).search(reopened.latents[i:i + 1], 6)
+        assert [h.id for h in hits] == [j for j in want[0] if j != i][:5]
 
 
 def test_sharded_index_lives_on_workers(dask_engine, tmp_path, rng):

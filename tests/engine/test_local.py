@@ -81,3 +81,20 @@ def test_exact_knn_local_takes_files(tmp_path, rng):
     for g, w in zip(got, want):
         np.testing.assert_array_equal(g, w)
     np.testing.assert_array_equal(Block(3, 5, rows=X[3:5]).load(), X[3:5])
+
+
+def test_emd_searcher_pickles_integer_weights_compactly_and_exactly(rng):
+    import pickle
+
+    from imsim.distances.emd import signatures
+    from imsim.distances.emd_knn import _Searcher
+
+    images = rng.integers(0, 256, (300, 13, 13), dtype=np.uint8)
+    W, positions = signatures(images, 4)
+    totals = images.reshape(300, -1).sum(axis=1, dtype=np.float64)
+    plain = pickle.dumps(_Searcher(W, positions, "euclidean"))
+    packed = _Searcher(W, positions, "euclidean", totals)
+    back = pickle.loads(pickle.dumps(packed))
+    assert len(pickle.dumps(packed)) < len(plain) / 3  # uint16 window sums, not float64 weights
+    for name in ("weights", "M", "axes_cdf"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(packed, name))

@@ -13,6 +13,7 @@ import numpy as np
 from . import _store
 
 DEFAULT_EPOCHS = 5  # the autoencoder encoder's epochs (see imsim.encoders.learned)
+SHARDS = "index"  # a version's folder of index shards (instead of index.npz)
 
 
 def training_settings(*, epochs, seed, encoder, weights, steps, latent_dim=None) -> dict:
@@ -89,17 +90,47 @@ def encode(model, pixels: np.ndarray, *, progress) -> np.ndarray:
     return np.ascontiguousarray(model.encode(pixels, progress=_show(progress)), dtype=np.float32)
 
 
-def make_index(metric: str, latents: np.ndarray):
-    """The collection's ANN index (HNSW) over ``latents``, fitted."""
+def make_index(metric: str, latents: np.ndarray, engine=None):
+    """The collection's ANN index (HNSW) over ``latents``, fitted.
+
+    On a distributed engine (an open :class:`imsim.engine.Engine`, or the name
+    ``"dask"``) it is a :class:`~imsim.search.ShardedIndex` of HNSW shards, one per
+    worker, which :func:`save_index` stores one file per shard. An open engine builds
+    and keeps each shard on its worker; with a name (whose cluster the build has
+    already closed) the shards are built here.
+    """
+    from ..engine import DEFAULT_WORKERS, Engine
     from ..search import Index
 
-    return Index.create("hnsw", metric=metric).fit(latents)
+    named = isinstance(engine, str) and engine.lower() != "local"
+    if not named and not (isinstance(engine, Engine) and engine.distributed):
+        return Index.create("hnsw", metric=metric).fit(latents)
+    from ..search import ShardedIndex
+
+    shards = engine.n_workers if isinstance(engine, Engine) else DEFAULT_WORKERS
+    return ShardedIndex("hnsw", {"metric": metric}, n_shards=shards,
+                        engine=None if named else engine).fit(latents)
+
+
+def save_index(index, version_dir: Path) -> Path:
+    """Write ``index`` into a version folder: ``index.npz``, or for a sharded index the
+    folder ``index/`` with one file per shard (each written by the worker holding it)."""
+    from ..search import ShardedIndex
+
+    if isinstance(index, ShardedIndex):
+        return index.save_shards(Path(version_dir) / SHARDS)
+    return index.save(Path(version_dir) / "index.npz")
 
 
 def load_index(path: Path):
+    """The index saved at ``path`` (a version's ``index.npz``), or the sharded one in the
+    ``index/`` folder beside it, its shards searched in this process."""
     from .._validation import DataFormatError
-    from ..search import HNSWIndex
+    from ..search import HNSWIndex, ShardedIndex
 
+    folder = Path(path).with_name(SHARDS)
+    if not path.exists() and folder.is_dir():
+        return ShardedIndex.load_shards(folder)
     if not path.exists():
         raise DataFormatError(f"collection version is incomplete: {path} is missing")
     return HNSWIndex.load(path)

@@ -24,11 +24,14 @@ exact silhouette (:func:`imsim.cluster.silhouettes`), exact EMD k-NN
 """
 from __future__ import annotations
 
-__all__ = ["Engine", "LocalEngine", "ENGINES", "get_engine", "using", "n_tasks", "folder_stamp"]
+__all__ = ["Engine", "LocalEngine", "ENGINES", "DEFAULT_WORKERS", "get_engine", "using", "n_tasks",
+           "folder_stamp"]
 
 ENGINES = ("local", "dask")
 #: tasks per worker: enough that a slow or lost worker delays little
 TASKS_PER_WORKER = 3
+#: worker processes of ``get_engine("dask")`` without an address
+DEFAULT_WORKERS = 2
 
 
 class Engine:
@@ -81,7 +84,8 @@ class LocalEngine(Engine):
         return fn(*args)
 
 
-def get_engine(engine=None, *, address: str | None = None, n_workers: int = 2) -> Engine:
+def get_engine(engine=None, *, address: str | None = None,
+               n_workers: int = DEFAULT_WORKERS) -> Engine:
     """An :class:`Engine` from a name (``None`` or ``"local"``, ``"dask"``) or an engine.
 
     Parameters

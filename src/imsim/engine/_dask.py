@@ -5,10 +5,45 @@ import os
 import time
 from collections import Counter
 
-from . import Engine
+from . import DEFAULT_WORKERS, Engine
 
 #: seconds a job may wait for its results, and for workers to connect
 DEFAULT_TIMEOUT = 600.0
+#: glibc malloc on a worker: arrays up to this many bytes come from the heap, and the
+#: heap keeps up to ``_TRIM`` bytes of freed memory (see :func:`tune_malloc`)
+_MMAP_THRESHOLD, _TRIM = 32 << 20, 128 << 20
+
+
+def tune_malloc() -> bool:
+    """Let this worker process reuse freed memory for numpy's temporaries.
+
+    Dask starts workers with ``MALLOC_TRIM_THRESHOLD_=65536``, which also freezes
+    glibc's mmap threshold at 128 KiB: every temporary array over that size is a fresh
+    ``mmap`` whose pages fault in, zeroed, and go back to the system when it is freed.
+    One exact EMD k-NN query makes ~5,500 such page faults on 60,000 images (0.2 s of
+    system time per 12 queries, doubling their cost); a process started without that
+    variable grows its thresholds instead. Returns False where there is no glibc.
+    """
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # from malloc.h
+    return bool(libc.mallopt(m_mmap_threshold, _MMAP_THRESHOLD) and libc.mallopt(m_trim_threshold, _TRIM))
+
+
+def _worker_setup(distributed):
+    class TuneMalloc(distributed.WorkerPlugin):
+        """:func:`tune_malloc` on every worker, those that join or restart later too."""
+
+        name = "imsim-tune-malloc"
+
+        def setup(self, worker):
+            tune_malloc()
+
+    return TuneMalloc()
 
 
 def _import_distributed():
@@ -39,7 +74,7 @@ class DaskEngine(Engine):
 
     name = "dask"
 
-    def __init__(self, address: str | None = None, *, n_workers: int = 2,
+    def __init__(self, address: str | None = None, *, n_workers: int = DEFAULT_WORKERS,
                  threads_per_worker: int = 1, timeout: float = DEFAULT_TIMEOUT):
         distributed = _import_distributed()
         self.timeout = timeout
@@ -58,6 +93,7 @@ class DaskEngine(Engine):
         except OSError as exc:
             self._close_cluster()
             raise ConnectionError(f"cannot reach the Dask scheduler at {address} ({exc})") from None
+        self.client.register_plugin(_worker_setup(distributed))
         self.address = address
         #: tasks run by each worker in the last :meth:`map` (worker address -> count)
         self.last_placement: Counter = Counter()
