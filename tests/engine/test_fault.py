@@ -52,11 +52,12 @@ def cluster(tmp_path):
     finally:
         for p in reversed(procs):
             p.terminate()
-        for p in procs:
+        for p in procs:  # a scheduler whose worker was killed can take 90 s to stop by itself
             try:
-                p.wait(timeout=WAIT)
+                p.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 p.kill()
+                p.wait(timeout=WAIT)
         log.close()
 
 
