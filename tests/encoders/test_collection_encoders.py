@@ -25,8 +25,9 @@ def test_one_or_two_images_index_with_the_floor_and_say_why(tmp_path, capsys, n,
     photos = _folder(tmp_path / "few", n)
     assert main(["index", str(photos), "-c", str(tmp_path / "c")]) == 0
     out = capsys.readouterr().out
-    assert f"encoder: thumbnail ({says} too few to learn from (a PCA or a network needs >= 3): " \
-           f"using the thumbnail floor)" in out
+    assert f"encoder: thumbnail ({says} too few to learn from, a PCA or a network needs at " \
+           f"least 3; using the thumbnail floor)" in out
+    assert "encoder fitted" not in out  # the floor learns nothing
     coll = Collection.open(tmp_path / "c")
     assert coll.encoder_name == "thumbnail"
     assert coll.manifest["encoder"]["requested"] == "auto"

@@ -19,8 +19,10 @@ def _index_summary(coll) -> list[str]:
     lines = [f"indexed {len(coll)} images into {safe_name(coll.path)} (version {r.version}) "
              f"in {r.seconds:.1f} s",
              f"  {r.new} new, {r.changed} changed, {r.unchanged} unchanged, {r.deleted} deleted; "
-             f"{r.encoded} encoded" + ("; model trained" if r.trained else "")]
+             f"{r.encoded} encoded"]
     enc = coll.manifest.get("encoder") or {}
+    if r.trained and enc.get("name") != "thumbnail":  # the floor learns nothing from the folder
+        lines[-1] += "; encoder fitted on the folder"
     if r.trained and enc:
         lines.append(f"  encoder: {enc['name']}" + (f" ({enc['why']})" if enc.get("why") else "")
                      + (f"; {enc['note']}" if enc.get("note") else ""))
