@@ -67,7 +67,6 @@ def test_search_sweeps_come_from_the_packaged_toml():
 
 def test_a_broken_result_file_is_one_clear_error(tmp_path):
     from imsim._validation import DataFormatError
-    from imsim.evaluation.demo import read_results
 
     write_result(tmp_path, "run", {"experiment": "run", "command": "x"})
     with pytest.raises(DataFormatError, match=r"run.json: not a result of imsim demo "

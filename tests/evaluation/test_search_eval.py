@@ -22,7 +22,12 @@ def test_ground_truth_is_exact_and_cached(data, tmp_path, monkeypatch):
     np.testing.assert_array_equal(D, np.sort(full, 1)[:, :5])
     assert ground_truth(X, Q, 5)[0] is D  # memory cache
     monkeypatch.setattr(ev, "_gt_cache", {})
-    monkeypatch.setattr(ev, "ExactIndex", None)  # recomputing would now fail
+    import imsim.search.sharded as sharded
+
+    def recompute(*args, **kwargs):
+        raise AssertionError("the disk cache was not used")
+
+    monkeypatch.setattr(sharded, "exact_knn", recompute)  # what ground_truth computes with
     D2, I2 = ground_truth(X, Q, 5, cache_dir=tmp_path)  # disk cache
     np.testing.assert_array_equal(I2, I)
 

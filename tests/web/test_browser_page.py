@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imsim.collection import Collection, _thumbs
+from imsim.collection import _thumbs
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed "
                                                              "(pip install -e '.[dev]')")

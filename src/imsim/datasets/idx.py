@@ -18,7 +18,6 @@ import gzip
 import os
 import stat
 import struct
-import warnings
 import zlib
 from pathlib import Path
 

@@ -26,7 +26,7 @@ from .._progress import progress
 from .._validation import check_array, check_k, check_metric, check_same_dims
 from ..distances import distances_at
 from ..formats.search import TRUE, SearchReport
-from ..search import ExactIndex, Index, LatentTable
+from ..search import Index, LatentTable
 from .metrics import approximation_factor, recall_at_k
 
 METHODS = ("reduced", "lsh", "hnsw", "exact")
