@@ -4,8 +4,11 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
+from concurrent.futures import CancelledError
 
 from . import DEFAULT_WORKERS, Engine
+
+_RESUBMITS = 2  # times a task the scheduler cancelled (a lost worker) is submitted again
 
 #: seconds a job may wait for its results, and for workers to connect
 DEFAULT_TIMEOUT = 600.0
@@ -118,10 +121,26 @@ class DaskEngine(Engine):
         return sorted(self.client.scheduler_info(n_workers=-1)["workers"])
 
     def map(self, fn, tasks, *common) -> list:
-        futures = [self.client.submit(fn, t, *common, pure=False) for t in tasks]
         deadline = time.monotonic() + self.timeout
-        results = [f.result(timeout=max(0.0, deadline - time.monotonic())) for f in futures]
-        placed = self.client.who_has(futures)
+        results: list = [None] * len(tasks)
+        todo, done = list(range(len(tasks))), {}
+        for _ in range(_RESUBMITS + 1):
+            futures = {i: self.client.submit(fn, tasks[i], *common, pure=False) for i in todo}
+            done.update(futures)
+            todo = []
+            for i, f in futures.items():
+                try:
+                    results[i] = f.result(timeout=max(0.0, deadline - time.monotonic()))
+                except CancelledError:
+                    # when a worker dies mid-task the scheduler usually runs the task again
+                    # elsewhere, but it can also drop it ("already forgotten"): submit again
+                    todo.append(i)
+            if not todo:
+                break
+        else:
+            raise RuntimeError(f"{len(todo)} of {len(tasks)} tasks were cancelled by the Dask "
+                               f"scheduler {_RESUBMITS + 1} times (workers lost?)")
+        placed = self.client.who_has(list(done.values()))
         self.last_placement = Counter(w[0] for w in placed.values() if w)
         return results
 
