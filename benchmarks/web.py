@@ -88,8 +88,9 @@ class Server:
              "--no-access-log"], stdout=subprocess.PIPE, stderr=self.log, text=True)
 
     def __enter__(self) -> str:
-        line = self.proc.stdout.readline()  # "serving ... at http://127.0.0.1:PORT/ ..."
-        m = re.search(r"at (http://\S+/)", line)
+        # "serving COLLECTION (N images, version V)", "open http://127.0.0.1:PORT/ in a browser; ..."
+        line = self.proc.stdout.readline() + self.proc.stdout.readline()
+        m = re.search(r"open (http://\S+/)", line)
         if m is None:
             self.__exit__()
             self.log.seek(0)

@@ -80,3 +80,25 @@ def test_collection_duplicates_and_cli(tmp_path):
     assert sorted(p.name for p in (tmp_path / "out" / "group_00").iterdir()) == \
         ["copy_of_p3.png", "p3.png"]
     assert main(["duplicates", "-c", str(tmp_path / "c"), "--threshold", "-1"]) == 1
+
+
+def test_reference_rank_is_the_depth_actually_used():
+    from imsim.collection._duplicates import explain_default, ordinal, reference_distance
+
+    dist = np.sort(np.random.default_rng(1).random((40, 32)), axis=1)
+    assert reference_distance(dist) == (pytest.approx(np.median(dist[:, 15])), 16)
+    assert reference_distance(dist[:, :6]) == (pytest.approx(np.median(dist[:, 5])), 6)  # --cache 6
+    for n in (2, 3, 10):  # n photos, 32 cached: n - 1 real neighbours each
+        d = np.full((n, 32), np.inf)
+        d[:, : n - 1] = dist[:n, : n - 1]
+        assert reference_distance(d) == (pytest.approx(np.median(dist[:n, n - 2])), n - 1)
+    assert reference_distance(np.full((1, 32), np.inf)) == (0.0, 0)
+    assert [ordinal(i) for i in (1, 2, 3, 4, 11, 12, 13, 16, 21, 22, 23, 101, 111, 112)] == \
+        ["1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "16th", "21st", "22nd", "23rd",
+         "101st", "111th", "112th"]
+    two = np.array([[0.3] + [np.inf] * 31, [0.3] + [np.inf] * 31])
+    assert explain_default("thumbnail", "l2", two) == \
+        "the thumbnail encoder's default: 0.65 x the median distance from a photo to its nearest other photo"
+    assert explain_default("features", "cosine", dist).endswith(
+        "default for cosine: 0.75 squared = 0.56 x the median distance from a photo to its 16th nearest "
+        "other photo")

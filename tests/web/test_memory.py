@@ -34,7 +34,8 @@ def test_sixteen_concurrent_bomb_uploads_stay_within_the_decode_budget(bare_coll
     proc = subprocess.Popen(["bash", "-c", cmd], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     try:
-        url = re.search(r"at (http://\S+/)", proc.stdout.readline()).group(1)
+        proc.stdout.readline()  # "serving COLLECTION (N images, version V)"
+        url = re.search(r"open (http://\S+/)", proc.stdout.readline()).group(1)
         small = bomb_png(64, 64)
         for _ in range(100):  # the address is printed just before the server accepts
             try:

@@ -245,14 +245,11 @@ def register(app: typer.Typer) -> None:
         copy: bool = typer.Option(False, "--copy", help="Copy the photos (default: symlinks)."),
     ):
         """Groups of near-duplicate photos (crops, resizes, re-encodes, edits of one picture)."""
-        from imsim.collection import Collection, beta_of, export_duplicates
+        from imsim.collection import Collection, export_duplicates
 
         collection = resolve_collection(collection)
         with Collection.open(collection) as coll:
             dup = coll.duplicates(threshold)
-            how = ("given" if threshold is not None else
-                   f"the {coll.encoder_name} encoder's default: {beta_of(coll.encoder_name):.2f} x the median distance "
-                   f"to the 16th nearest photo")
             if export is not None:
                 export_duplicates(dup, coll.photos_root, export, copy=copy)
             n = len(coll)
@@ -262,7 +259,10 @@ def register(app: typer.Typer) -> None:
             found = (f"{len(dup)} group{'s' * (len(dup) != 1)} of near-duplicates "
                      f"({dup.n_images} of {n} photos)" if len(dup) else
                      f"no near-duplicates among the {n} photos")
-            typer.echo(f"{found} at {dup.metric} distance <= {dup.threshold:.4g} ({how})")
+            if n < 2:
+                typer.echo(f"no near-duplicates: the collection has {n} photo{'s' * (n != 1)}")
+            else:
+                typer.echo(f"{found} at {dup.metric} distance <= {dup.threshold:.4g} ({dup.basis})")
             for j, rel in enumerate(dup.relpaths):
                 typer.echo(f"  group {j}: {len(rel)} photos: " + ", ".join(map(safe_name, rel[:6]))
                            + (f", ... ({len(rel) - 6} more)" if len(rel) > 6 else ""))

@@ -7,6 +7,7 @@ from typing import List, Optional
 
 import typer
 
+from imsim._text import safe_name
 from .collections import COLLECTION_HELP, resolve_collection
 
 
@@ -28,8 +29,8 @@ def register(app: typer.Typer) -> None:
             None, "--allow-host", metavar="NAME", help="Also answer requests for this Host name (repeatable; "
                                        "'*' answers any). Default: this machine's names and "
                                        "addresses."),
-        access_log: bool = typer.Option(True, "--access-log/--no-access-log",
-                                        help="Log every request."),
+        access_log: bool = typer.Option(False, "--access-log/--no-access-log",
+                                        help="Print a line for every request."),
     ):
         """Serve a web page for querying COLLECTION by image, and its JSON API.
 
@@ -56,9 +57,32 @@ def register(app: typer.Typer) -> None:
                          decode_budget_mb=decode_memory_mb, allowed_hosts=hosts)
         server = WebServer(web, host=host, port=port, access_log=access_log)
         coll = web.state.live.current.coll
-        typer.echo(f"serving {coll.path} ({len(coll):,} images, version {coll.version}) "
-                   f"at {server.url}  (Ctrl+C stops)")
+        typer.echo(f"serving {safe_name(coll.path)} ({len(coll):,} images, version {coll.version})")
+        typer.echo(f"open {server.url} in a browser; Ctrl+C stops the server")
         if not is_loopback(host):
             typer.echo(f"note: listening on {host}: anyone who can reach this machine can "
                        f"search the collection and see its photos", err=True)
-        server.run()
+        _print_version_changes()
+        try:
+            server.run()
+        except KeyboardInterrupt:  # uvicorn stops gracefully, then raises Ctrl+C again
+            pass
+        typer.echo("server stopped")
+
+
+def _print_version_changes() -> None:
+    """Print the web app's own messages (a new version served, one that cannot be
+    opened) as plain lines on stderr."""
+    import logging
+
+    class Plain(logging.Formatter):
+        def format(self, record):
+            text = super().format(record)
+            return f"warning: {text}" if record.levelno >= logging.WARNING else text
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(Plain("%(message)s"))
+    log = logging.getLogger("imsim.web")
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False

@@ -282,15 +282,17 @@ class Collection(Building, Querying):
         metric = self.settings.metric
         latents = np.asarray(self.latents)
         ids, dist = self.neighbors()
+        basis = "given"
         if threshold is None:
             threshold = _duplicates.default_threshold(self.encoder_name, metric, np.asarray(dist))
+            basis = _duplicates.explain_default(self.encoder_name, metric, np.asarray(dist))
         elif not np.isfinite(threshold) or threshold < 0:
             raise ValueError(f"threshold must be a finite number >= 0, got {threshold!r}")
         groups = _duplicates.duplicate_groups(latents, np.asarray(ids), np.asarray(dist),
                                               float(threshold), metric)
         rel = [r.path for r in self.records()] if groups else []
         return _duplicates.Duplicates(threshold=float(threshold), metric=metric, groups=groups,
-                                      relpaths=[[rel[i] for i in g] for g in groups])
+                                      relpaths=[[rel[i] for i in g] for g in groups], basis=basis)
 
     @property
     def encoder_name(self) -> str:

@@ -29,6 +29,44 @@ def beta_of(encoder: str) -> float:
     return BETA.get(encoder.split(":", 1)[0], _BETA_OTHER)
 
 
+def _factor(encoder: str, metric: str) -> float:
+    beta = beta_of(encoder)
+    return beta * beta if metric == "cosine" else beta
+
+
+def reference_distance(neighbor_dist: np.ndarray) -> tuple[float, int]:
+    """The distance the default threshold is relative to, and the rank it is taken at.
+
+    Parameters
+    ----------
+    neighbor_dist : ndarray of shape (n, n_cached)
+        The cached neighbour distances, nearest first (inf padding).
+
+    Returns
+    -------
+    distance : float
+        The median distance from an image to its ``rank``-th nearest other image.
+    rank : int
+        16 (:data:`REFERENCE_RANK`), or the deepest cached rank when fewer are cached
+        or the collection has fewer other images; 0 (and distance 0.0) when no image
+        has a neighbour.
+    """
+    d = np.asarray(neighbor_dist)
+    if d.size == 0:
+        return 0.0, 0
+    rank = min(REFERENCE_RANK, d.shape[1])
+    col = d[:, rank - 1]
+    finite = np.isfinite(col)
+    if not finite.any():  # fewer images than the reference rank: the deepest neighbour
+        depth = np.isfinite(d).sum(axis=1)
+        rank = int(depth.max())
+        if rank == 0:
+            return 0.0, 0
+        col = np.where(np.isfinite(d), d, -np.inf).max(axis=1)
+        finite = depth > 0
+    return float(np.median(col[finite])), rank
+
+
 def default_threshold(encoder: str, metric: str, neighbor_dist: np.ndarray) -> float:
     """The calibrated duplicate threshold of ``encoder`` for one collection.
 
@@ -44,22 +82,30 @@ def default_threshold(encoder: str, metric: str, neighbor_dist: np.ndarray) -> f
     -------
     float
         ``BETA[encoder]`` x the median distance to the 16th neighbour (or the deepest
-        cached one), in ``metric``; cosine distances (``1 - cos``, which grow as the
-        square of l2 on unit vectors) use ``BETA**2``. 0 when no image has a neighbour.
+        cached one, see :func:`reference_distance`), in ``metric``; cosine distances
+        (``1 - cos``, which grow as the square of l2 on unit vectors) use ``BETA**2``.
+        0 when no image has a neighbour.
     """
+    return float(_factor(encoder, metric) * reference_distance(neighbor_dist)[0])
+
+
+def explain_default(encoder: str, metric: str, neighbor_dist: np.ndarray) -> str:
+    """How :func:`default_threshold` was chosen, in words (what ``imsim duplicates``
+    prints beside the threshold), with the rank actually used."""
+    rank = reference_distance(neighbor_dist)[1]
+    if rank == 0:
+        return f"the {encoder} encoder's default; no photo has another photo to compare with"
     beta = beta_of(encoder)
-    d = np.asarray(neighbor_dist)
-    if d.size == 0:
-        return 0.0
-    col = d[:, : REFERENCE_RANK][:, -1]
-    finite = np.isfinite(col)
-    if not finite.any():  # fewer images than the reference rank: the deepest neighbour
-        col = np.where(np.isfinite(d), d, -np.inf).max(axis=1)
-        finite = np.isfinite(col)
-        if not finite.any():
-            return 0.0
-    ref = float(np.median(col[finite]))
-    return float((beta * beta if metric == "cosine" else beta) * ref)
+    factor = (f" for cosine: {beta:.2f} squared = {beta * beta:.2f}" if metric == "cosine"
+              else f": {beta:.2f}")
+    return (f"the {encoder} encoder's default{factor} x the median distance from a photo to its "
+            f"{ordinal(rank) + ' ' if rank > 1 else ''}nearest other photo")
+
+
+def ordinal(n: int) -> str:
+    """``1st``, ``2nd``, ``3rd``, ``4th``, ..., ``11th``, ``12th``, ``13th``, ``21st``, ..."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 @dataclass(frozen=True)
@@ -76,12 +122,16 @@ class Duplicates:
         Image ids, each group sorted ascending, largest group first (ties: smallest id).
     relpaths : list of list of str
         The members' paths relative to the photos folder, in the order of ``groups``.
+    basis : str
+        How the threshold was chosen, in words: ``"given"`` or the default's
+        explanation (see :func:`explain_default`).
     """
 
     threshold: float
     metric: str
     groups: list[list[int]]
     relpaths: list[list[str]] = field(repr=False, default_factory=list)
+    basis: str = field(repr=False, default="given")
 
     def __len__(self) -> int:
         return len(self.groups)

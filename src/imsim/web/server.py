@@ -1,6 +1,7 @@
 """Run the web app with uvicorn on a socket bound up front."""
 from __future__ import annotations
 
+import copy
 import ipaddress
 import socket
 import threading
@@ -109,6 +110,18 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _log_config(log_level: str) -> dict:
+    """uvicorn's logging set-up with its own messages from ``log_level`` up (its start-up
+    and shutdown lines are INFO, so the default "warning" hides them and keeps warnings
+    and errors) and the access log, when on, as plain request lines."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["uvicorn"]["level"] = config["loggers"]["uvicorn.error"]["level"] = log_level.upper()
+    config["formatters"]["access"]["fmt"] = '%(client_addr)s - "%(request_line)s" %(status_code)s'
+    return config
+
+
 class WebServer:
     """uvicorn serving ``app`` on ``host:port``.
 
@@ -123,8 +136,8 @@ class WebServer:
         The address cannot be bound (in use, or not an address of this machine).
     """
 
-    def __init__(self, app, *, host: str = "127.0.0.1", port: int = 8000, access_log: bool = True,
-                 log_level: str = "info"):
+    def __init__(self, app, *, host: str = "127.0.0.1", port: int = 8000, access_log: bool = False,
+                 log_level: str = "warning"):
         import uvicorn
 
         try:
@@ -133,8 +146,8 @@ class WebServer:
             raise OSError(f"cannot listen on {host}:{port}: {exc.strerror or exc}"
                           f"{'; pick another port with --port' if exc.errno == 98 else ''}") from None
         self.host, self.port = host, self.socket.getsockname()[1]
-        config = uvicorn.Config(app, access_log=access_log, log_level=log_level, lifespan="on",
-                                timeout_graceful_shutdown=5, http=_timed_h11(),
+        config = uvicorn.Config(app, access_log=access_log, log_config=_log_config(log_level),
+                                lifespan="on", timeout_graceful_shutdown=5, http=_timed_h11(),
                                 timeout_keep_alive=KEEP_ALIVE)
         self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
