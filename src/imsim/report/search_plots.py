@@ -13,6 +13,9 @@ from .._io import atomic_path
 __all__ = ["plot_time_vs_approximation", "time_vs_approximation_figure"]
 
 _ORDER = ("exact", "faiss-flat", "hnsw", "lsh", "reduced")
+# LSH's parameters by the assignment's names (the table and `imsim search -k -L` use them),
+# which also keeps the labels short enough to sit beside their points
+_SHORT = {"n_hashes": "k", "n_tables": "L"}
 
 
 def _labels(records: list[dict]) -> list[str]:
@@ -22,7 +25,7 @@ def _labels(records: list[dict]) -> list[str]:
         keys += [k for k in r.get("params", {}) if k not in keys]
     varying = [k for k in keys if len({repr(r.get("params", {}).get(k)) for r in records}) > 1]
     shown = varying if len(records) > 1 else keys
-    return [", ".join(f"{k}={r['params'][k]}" for k in shown
+    return [", ".join(f"{_SHORT.get(k, k)}={r['params'][k]}" for k in shown
                       if r.get("params", {}).get(k) is not None) for r in records]
 
 
