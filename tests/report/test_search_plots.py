@@ -68,3 +68,11 @@ def test_labels_do_not_overlap_and_the_log_axis_has_labels(records, dpi):
         assert not any(box.x0 < x < box.x1 and box.y0 < y < box.y1 for x, y in points)
     shown = [tick.get_text() for tick in ax.get_yticklabels() if tick.get_text()]
     assert len(shown) > 2, shown
+
+
+def test_lsh_labels_use_the_assignments_k_and_L():
+    from imsim.report.search_plots import _labels
+
+    records = [{"method": "lsh", "params": {"n_hashes": 4, "n_tables": 5}},
+               {"method": "lsh", "params": {"n_hashes": 8, "n_tables": 20, "max_candidates": 2000}}]
+    assert _labels(records) == ["k=4, L=5", "k=8, L=20, max_candidates=2000"]

@@ -16,10 +16,10 @@ _COLLECTION = typer.Option(None, "-c", "--collection", help=COLLECTION_HELP)
 
 def _index_summary(coll) -> list[str]:
     r = coll.last_index
-    lines = [f"indexed {len(coll)} images into {safe_name(coll.path)} (version {r.version}) "
+    lines = [f"indexed {len(coll):,} images into {safe_name(coll.path)} (version {r.version}) "
              f"in {r.seconds:.1f} s",
-             f"  {r.new} new, {r.changed} changed, {r.unchanged} unchanged, {r.deleted} deleted; "
-             f"{r.encoded} encoded"]
+             f"  {r.new:,} new, {r.changed:,} changed, {r.unchanged:,} unchanged, {r.deleted:,} deleted; "
+             f"{r.encoded:,} encoded"]
     enc = coll.manifest.get("encoder") or {}
     if r.trained and enc.get("name") != "thumbnail":  # the floor learns nothing from the folder
         lines[-1] += "; encoder fitted on the folder"

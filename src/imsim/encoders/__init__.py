@@ -41,7 +41,7 @@ def choose(n_images: int) -> tuple[str, str]:
         return "thumbnail", (f"{n_images} image{' is' if n_images == 1 else 's are'} too few to "
                              f"learn from, a PCA or a network needs at least {MIN_IMAGES_TO_LEARN}; "
                              f"using the thumbnail floor")
-    return DEFAULT, (f"chosen for {n_images} images: the best on benchmarks/photos.py; "
+    return DEFAULT, (f"chosen for {n_images:,} images: the best on benchmarks/photos.py; "
                      f"--encoder chooses another")
 
 

@@ -202,7 +202,7 @@ class _VectorEncoder(Encoder):
             dim = self.latent_dim or min(DEFAULT_DIM, max(8, len(pixels) // 3))
             self.pca_ = PCAWhitening(dim, power=0.5 if whiten else 0.0).fit(x)
             self.note = (f"PCA{'-whitened' if whiten else ' (not whitened: under ' + str(MIN_PCA_IMAGES) + ' images)'}"
-                         f" to {len(self.pca_.components_)} dimensions on {len(pixels)} images")
+                         f" to {len(self.pca_.components_)} dimensions on {len(pixels):,} images")
         elif self.whiten:
             self.note = (f"no PCA: {len(pixels)} image{' is' if len(pixels) == 1 else 's are'} "
                          f"too few (< {MIN_FIT_IMAGES})")
