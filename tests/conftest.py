@@ -9,6 +9,19 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Where the environment turns bytecode off (PYTHONDONTWRITEBYTECODE, set on some CI and
+# container images), pytest re-compiles and re-rewrites every test module and Python
+# re-compiles imsim on each run: about 4 s of the 9 s that collection takes. The suite
+# keeps its own compiled files (in the git-ignored __pycache__ folders) whatever the
+# environment says; subprocesses that tests start still follow the environment.
+sys.dont_write_bytecode = False
+
+# As the `imsim` command does (cli/main.py): OpenMP threads (faiss, torch) that sleep while
+# they wait instead of spinning, set before either loads. On the 2 cores that the suite
+# shares with other work, a spinning faiss HNSW build of 1,500 points took 900 ms instead
+# of 117 ms. OMP_WAIT_POLICY=ACTIVE in the environment keeps spinning.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # shared test helpers (tests/_hostile.py) import as top-level modules
 if str(ROOT / "tests") not in sys.path:
     sys.path.insert(0, str(ROOT / "tests"))
@@ -23,7 +36,7 @@ SLOW_MODULES = (
     "web/test_memory.py", "engine/test_dask.py", "engine/test_cli.py", "engine/test_fault.py",
     "test_store_faults.py", "test_store.py", "cli/test_hostile_cli.py", "cli/test_reduce_cli.py",
     "encoders/test_collection_encoders.py", "encoders/test_encoders.py",
-    "report/test_search_plots.py",
+    "report/test_search_plots.py", "report/test_plots_readable.py",
 )
 
 
@@ -32,6 +45,29 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if str(item.path).startswith(slow):
             item.add_marker(pytest.mark.slow)
+
+
+#: a test that is not marked slow and takes longer than this (seconds of wall time, set-up
+#: and tear-down included) is named at the end of a `-m "not slow"` run, so the fast
+#: subset stays fast (under 30 s for some 1,000 tests) as tests are added
+FAST_TEST_BUDGET = 0.5
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if "not slow" not in (config.option.markexpr or ""):
+        return
+    took: dict[str, float] = {}
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            if getattr(report, "when", None) in ("setup", "call", "teardown"):
+                took[report.nodeid] = took.get(report.nodeid, 0.0) + report.duration
+    over = sorted(((t, n) for n, t in took.items() if t > FAST_TEST_BUDGET), reverse=True)
+    if over:
+        terminalreporter.write_sep("-", f"{len(over)} test(s) over the fast subset's "
+                                        f"{FAST_TEST_BUDGET} s: mark them @pytest.mark.slow "
+                                        "or make them faster")
+        for t, name in over:
+            terminalreporter.write_line(f"{t:6.2f} s  {name}")
 
 
 def _mnist_dir() -> Path | None:

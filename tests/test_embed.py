@@ -37,6 +37,7 @@ def _blobs(n, seed):
     return (255 * np.exp(-((yy - c[:, 0]) ** 2 + (xx - c[:, 1]) ** 2) / 4)).astype(np.uint8)
 
 
+@pytest.mark.slow
 def test_reduce_shares_one_scale_between_data_and_query(tmp_path):
     data, query = _blobs(60, 0), _blobs(20, 1)
     write_images(tmp_path / "data.idx", data)

@@ -131,6 +131,7 @@ def _run_capped(code: str, *args, kb: int = 1_200_000) -> subprocess.CompletedPr
                            *map(str, args)], capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_gzip_bomb_idx_is_refused_from_its_header(tmp_path):
     # 10 declared images of 28x28, then 1 GiB of zeros: about 1 MB gzip'd
     # (a gzip file may hold several members: one for the header, then 64 of 16 MiB of zeros)

@@ -27,6 +27,7 @@ def _rows(out: str) -> dict[str, list[str]]:
     return {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.strip()}
 
 
+@pytest.mark.slow
 def test_show_mnist_both_splits_with_label_counts(mnist_dir, capsys):
     assert main(["datasets", "show", "mnist", "--data-dir", str(mnist_dir)]) == 0
     rows = _rows(capsys.readouterr().out)
@@ -36,6 +37,7 @@ def test_show_mnist_both_splits_with_label_counts(mnist_dir, capsys):
         assert rows[str(digit)] == [str(MNIST_TRAIN_COUNTS[digit]), str(MNIST_TEST_COUNTS[digit])]
 
 
+@pytest.mark.slow
 def test_show_digits_one_split_with_grid(tmp_path, capsys):
     grid = tmp_path / "grid.png"
     assert main(["datasets", "show", "digits", "--split", "test", "--grid", str(grid),

@@ -136,6 +136,7 @@ images = st.tuples(st.integers(1, 7), st.integers(1, 7)).flatmap(
     lambda hw: arrays(np.uint8, (2,) + hw, elements=st.sampled_from([0, 0, 1, 7, 255])))
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(images=images, window=st.integers(1, 3), ground=st.sampled_from(GROUNDS))
 def test_every_lower_bound_is_at_most_the_exact_emd(images, window, ground):

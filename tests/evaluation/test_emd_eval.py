@@ -70,6 +70,7 @@ def test_bad_inputs(rng):
         emd_sweep(X, Q, y, yq, windows=(4, 0))
 
 
+@pytest.mark.slow
 def test_real_mnist_subset_matches_brute_force(mnist_test):
     X, y = mnist_test.images[:400], mnist_test.labels[:400]
     Q, yq = mnist_test.images[9000:9010], mnist_test.labels[9000:9010]

@@ -31,6 +31,7 @@ def test_classifier_overfits_tiny_set_and_loads_back_identically(tmp_path, bars)
     assert checkpoint.history.epochs == history.epochs and checkpoint.latent_scale is None
 
 
+@pytest.mark.slow
 def test_features_start_from_the_autoencoder_and_freeze(bars):
     images, labels = bars(32)
     torch.manual_seed(0)

@@ -43,6 +43,7 @@ def test_tiny_model_overfits_tiny_set():
     assert history.train_loss[-1] < history.train_loss[0] / 10
 
 
+@pytest.mark.slow
 def test_same_seed_same_weights_other_seed_other_weights():
     images = blobs(40)
     config = TrainConfig(epochs=2, batch_size=8, seed=3)
@@ -57,6 +58,7 @@ def test_same_seed_same_weights_other_seed_other_weights():
     assert ha.train_loss == hb.train_loss and ha.val_loss == hb.val_loss
 
 
+@pytest.mark.slow
 def test_best_epoch_weights_are_restored():
     images = blobs(50, seed=1)
     config = TrainConfig(epochs=5, batch_size=10, lr=0.05, optimizer="rmsprop",
@@ -68,6 +70,7 @@ def test_best_epoch_weights_are_restored():
     assert loss == pytest.approx(history.best_val_loss, rel=1e-5)
 
 
+@pytest.mark.slow
 def test_early_stopping_stops_after_patience_epochs_without_improvement():
     images = blobs(30)
     calls = []
@@ -82,6 +85,7 @@ def test_early_stopping_stops_after_patience_epochs_without_improvement():
     assert len(history.epochs) == 3 and history.stopped_early and history.best_epoch == 1
 
 
+@pytest.mark.slow
 def test_history_dict_round_trip_and_callback():
     images = blobs(20)
     seen = []
@@ -93,6 +97,7 @@ def test_history_dict_round_trip_and_callback():
     assert history.seconds > 0
 
 
+@pytest.mark.slow
 def test_classification_targets_and_explicit_validation():
     images = blobs(40)
     labels = (images.reshape(40, -1).argmax(1) % 2).astype(np.int64)
@@ -138,6 +143,7 @@ def test_bad_training_inputs():
         train(model, images[:2], images[:2], TrainConfig(val_fraction=0.1), progress=False)
 
 
+@pytest.mark.slow
 def test_threads_are_restored_after_training(monkeypatch):
     images = blobs(8)
     seen = []

@@ -69,9 +69,15 @@ def results_dir(tmp_path_factory):
     return run.results_dir
 
 
-def test_report_has_every_section_and_parses(results_dir, tmp_path):
-    path = build_report(results_dir, tmp_path / "r.html")
-    page = _parse(path)
+@pytest.fixture(scope="module")
+def report(results_dir, tmp_path_factory):
+    """The report of that run, built once (3-4 s: every figure is drawn) for the tests
+    that only read it."""
+    return build_report(results_dir, tmp_path_factory.mktemp("report") / "r.html")
+
+
+def test_report_has_every_section_and_parses(report):
+    page = _parse(report)
     assert page.errors == [] and page.stack == []
     assert [a for a, _ in SECTIONS] == [i for i in page.ids if i in dict(SECTIONS)]
     # self-contained: every image is an embedded PNG, every link stays in the page
@@ -87,9 +93,9 @@ def test_report_has_every_section_and_parses(results_dir, tmp_path):
     assert "The classifier did not run" in text or "accuracy" in text
 
 
-def test_numbers_come_from_the_results(results_dir, tmp_path):
+def test_numbers_come_from_the_results(results_dir, report):
     results = load_results(results_dir)
-    text = " ".join(_parse(build_report(results_dir, tmp_path / "r.html")).text)
+    text = " ".join(_parse(report).text)
     for r in results["search"]["records"]:
         assert f"{r['approx_factor']:.3f}" in text
     for r in results["emd"]["results"]:
@@ -112,10 +118,10 @@ def test_default_path_and_missing_experiment(results_dir, tmp_path):
     assert "no emd.json was found" in " ".join(page.text)
 
 
-def test_summary_has_the_run_context_beside_it(results_dir, tmp_path):
+def test_summary_has_the_run_context_beside_it(results_dir, report):
     results = load_results(results_dir)
     run = results["run"]
-    page = build_report(results_dir, tmp_path / "r.html").read_text(encoding="utf-8")
+    page = report.read_text(encoding="utf-8")
     summary = page[page.index('id="summary"'):page.index('id="autoencoder"')]
     assert '<div class="summary">' in summary and '<aside class="context">' in summary
     context = summary[summary.index('<aside class="context">'):]
@@ -141,9 +147,9 @@ def _chromium():
 
 @pytest.mark.skipif(_chromium() is None, reason="no Chromium to drive (apt-get install chromium "
                                                 "or set IMSIM_CHROMIUM)")
-def test_report_in_a_browser_fits_a_phone_and_enlarges_figures(results_dir, tmp_path):
+def test_report_in_a_browser_fits_a_phone_and_enlarges_figures(report):
     sync_api = pytest.importorskip("playwright.sync_api")
-    url = build_report(results_dir, tmp_path / "r.html").resolve().as_uri()
+    url = report.resolve().as_uri()
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=_chromium(), headless=True,
                                     args=["--no-sandbox", "--disable-gpu"])

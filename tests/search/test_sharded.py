@@ -21,7 +21,10 @@ SHARDS = {"exact": 3, "lsh": 2, "hnsw": 2}
 CASES = [c for c in _common.CASES if c[0] in SHARDS]  # reduced: its encoder is a callable, not saved
 
 
-@pytest.fixture(params=CASES, ids=["sharded-" + "-".join(c) for c in CASES])
+# The re-run of the whole suite (some 180 cases) is left to the full run: the fast subset
+# has the suite on the plain indexes and ShardedIndex's own tests below.
+@pytest.fixture(params=[pytest.param(c, marks=pytest.mark.slow) for c in CASES],
+                ids=["sharded-" + "-".join(c) for c in CASES])
 def case(request):
     kind, dtype, metric = request.param
     _, X, Q, truth, metric = _common.make_case(kind, dtype, metric)

@@ -174,6 +174,7 @@ def test_upload_of_a_collection_file_is_recognised(client, ref, photos):
     same_hits(body, ref.query(9, 3))
 
 
+@pytest.mark.slow
 def test_concurrent_searches_over_real_http_agree_with_the_library(bare_collection, photos):
     """Many clients at once against uvicorn: every answer equals the sequential one."""
     server = WebServer(create_app(bare_collection), port=0, access_log=False,

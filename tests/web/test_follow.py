@@ -29,6 +29,7 @@ def _wait_for_version(client, live, version: str) -> dict:
     raise AssertionError(f"the server still serves {health['version']}, not {version}")
 
 
+@pytest.mark.slow
 def test_the_server_switches_to_the_new_version_after_a_reindex(photos, tmp_path, monkeypatch):
     monkeypatch.setattr(_live, "CHECK_EVERY", 0.0)
     shutil.copytree(photos, tmp_path / "photos")

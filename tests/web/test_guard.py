@@ -100,6 +100,7 @@ def _raw(port: int, data: bytes, wait: float = 30.0) -> bytes:
     return b"".join(chunks)
 
 
+@pytest.mark.slow
 def test_slow_clients_are_timed_out(app, monkeypatch):
     monkeypatch.setattr(server_mod, "HEADER_TIMEOUT", 0.5)
     server = WebServer(app, port=0, access_log=False, log_level="warning").start()
