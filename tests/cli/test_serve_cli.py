@@ -88,3 +88,22 @@ def test_serve_access_log_prints_plain_request_lines(collection):
     assert re.fullmatch(r'127\.0\.0\.1:\d+ - "GET / HTTP/1\.1" 200 OK', lines[0]), lines
     assert re.fullmatch(r'127\.0\.0\.1:\d+ - "GET /api/nope HTTP/1\.1" 404 Not Found', lines[1]), lines
     assert lines[2:] == ["server stopped"] and err == ""
+
+
+def test_serve_says_when_it_follows_a_new_version(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((24, 24, 3), 60 * i, dtype=np.uint8)).save(photos / f"{i}.png")
+    assert main(["index", str(photos), "-c", str(tmp_path / "c"), "--encoder", "thumbnail"]) == 0
+    proc, _, url = _serve(tmp_path / "c")
+    try:
+        Image.fromarray(np.full((24, 24, 3), 250, dtype=np.uint8)).save(photos / "3.png")
+        assert main(["index", str(photos), "-c", str(tmp_path / "c")]) == 0
+        for _ in range(300):  # the server looks at the collection on requests, once a second
+            if httpx.get(url + "api/health", timeout=30).json()["version"] == "v000002":
+                break
+            time.sleep(0.05)
+    finally:
+        out, err = _stop(proc)
+    assert err == "now serving version v000002 (4 images)\n" and out == "server stopped\n"

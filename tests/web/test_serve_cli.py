@@ -25,7 +25,7 @@ def test_serve_binds_loopback_and_answers_loopback_names_only(bare_collection, c
     # asyncio sets TCP_NODELAY only on connections of IPPROTO_TCP sockets: without it
     # every keep-alive response waits 40 ms for a delayed ACK
     assert server.socket.proto == socket.IPPROTO_TCP
-    assert f"at http://127.0.0.1:{server.port}/" in out.out and "24 images" in out.out
+    assert f"open http://127.0.0.1:{server.port}/ in a browser" in out.out and "24 images" in out.out
     assert "anyone" not in out.err
     guard = server._server.config.app.user_middleware[0]
     assert set(guard.kwargs["allowed_hosts"]) == {"localhost", "127.0.0.1", "::1"}

@@ -1,6 +1,8 @@
 """``imsim serve``: the web page and JSON API over a collection."""
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
 from pathlib import Path
 from typing import List, Optional
@@ -62,19 +64,18 @@ def register(app: typer.Typer) -> None:
         if not is_loopback(host):
             typer.echo(f"note: listening on {host}: anyone who can reach this machine can "
                        f"search the collection and see its photos", err=True)
-        _print_version_changes()
-        try:
-            server.run()
-        except KeyboardInterrupt:  # uvicorn stops gracefully, then raises Ctrl+C again
-            pass
+        with _print_version_changes():
+            try:
+                server.run()
+            except KeyboardInterrupt:  # uvicorn stops gracefully, then raises Ctrl+C again
+                pass
         typer.echo("server stopped")
 
 
-def _print_version_changes() -> None:
-    """Print the web app's own messages (a new version served, one that cannot be
-    opened) as plain lines on stderr."""
-    import logging
-
+@contextlib.contextmanager
+def _print_version_changes():
+    """While serving, print the web app's own messages (a new version served, one that
+    cannot be opened) as plain lines on stderr."""
     class Plain(logging.Formatter):
         def format(self, record):
             text = super().format(record)
@@ -83,6 +84,13 @@ def _print_version_changes() -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(Plain("%(message)s"))
     log = logging.getLogger("imsim.web")
+    before = log.level, log.propagate
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     log.propagate = False
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(before[0])
+        log.propagate = before[1]
