@@ -47,12 +47,16 @@ def decode_reduced(img, min_side: int, budget: DecodeBudget | None = None):
     out_w, out_h = -(-width // factor), -(-height // factor)
     with budget.hold(budget.cost(width, height, img.mode) + budget.cost(out_w, out_h, "RGB")):
         img.load()
-        out = Image.new("RGB", (out_w, out_h))
         rows = max(1, _STRIP_BYTES // (4 * width * factor)) * factor
-        for top in range(0, height, rows):
-            strip = to_mode(img.crop((0, top, width, min(top + rows, height))), color=True)
-            out.paste(strip.reduce(factor) if factor > 1 else strip, (0, top // factor))
+        if factor == 1 and rows >= height:  # small enough for one strip: no copy to paste
+            out = to_mode(img, color=True)
+        else:
+            out = Image.new("RGB", (out_w, out_h))
+            for top in range(0, height, rows):
+                strip = to_mode(img.crop((0, top, width, min(top + rows, height))), color=True)
+                out.paste(strip.reduce(factor) if factor > 1 else strip, (0, top // factor))
         info = img.getexif()
+        out.info["exif"] = info.tobytes() if info else b""
+        out = ImageOps.exif_transpose(out)  # a new image, even when nothing turns
         img.close()  # frees the full raster inside the hold
-    out.info["exif"] = info.tobytes() if info else b""
-    return ImageOps.exif_transpose(out)
+    return out
