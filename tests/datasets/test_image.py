@@ -180,7 +180,8 @@ def test_the_pixel_cap_applies_to_the_raster_actually_decoded(rng):
     reference.draft("RGB", (64, 64))
     reference = np.asarray(reference.convert("RGB").resize((64, 64), Image.Resampling.BILINEAR))
     np.testing.assert_array_equal(got.pixels, reference)  # Pillow's own scaled decode
-    whole = np.asarray(Image.open(io.BytesIO(data)).convert("RGB").resize((64, 64), Image.Resampling.BILINEAR))
+    whole = np.asarray(Image.open(io.BytesIO(data)).convert("RGB").resize((64, 64),
+                                                                         Image.Resampling.BILINEAR))
     assert np.abs(got.pixels.astype(float) - whole).mean() < 4  # and close to a full decode
     for size, pixels in ((None, 800 * 600), (300, 400 * 300)):  # 300 px: only 1/2 scale covers it
         with pytest.raises(ImageTooLargeError) as info:

@@ -223,7 +223,8 @@ def test_the_web_fallback_and_the_index_make_the_same_thumbnails(tmp_path, kind)
         served, media = make_thumbnail(path, width, height, max_side=side, budget=DecodeBudget())
         tw, th = _thumbs.fit_size(width, height, side)
         assert media == media_type(index_time) == ("image/png" if tw * th <= 128 * 128 else "image/jpeg")
-        a, b = (np.asarray(Image.open(io.BytesIO(d)).convert("RGB"), dtype=float) for d in (served, index_time))
+        a, b = (np.asarray(Image.open(io.BytesIO(d)).convert("RGB"), dtype=float)
+                for d in (served, index_time))
         assert a.shape == b.shape == (th, tw, 3)
         if side == max(THUMBNAIL_SIDES):
             assert served == index_time  # both decoded for this side: the same bytes

@@ -139,8 +139,9 @@ def _encode_on_engine(engine, model_dir: Path, photos: Path, res, settings, prev
         if len(res.pixels):
             return _model.encode_pixels(eng, model_dir, res.pixels, size=settings.size,
                                         color=settings.color)
-        latents, dims, failed = _model.encode_files(eng, model_dir, [photos / res.records[i].path for i in new],
-                                                    size=settings.size, color=settings.color)
+        paths = [photos / res.records[i].path for i in new]
+        latents, dims, failed = _model.encode_files(eng, model_dir, paths, size=settings.size,
+                                                    color=settings.color)
     _drop_failed(res, new, dims, failed, {r.path for r in previous.records()} if previous else set())
     return latents
 
