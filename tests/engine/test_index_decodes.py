@@ -121,5 +121,15 @@ def test_a_dask_build_decodes_each_new_photo_once_and_skips_as_local(dask_engine
             fresh = Collection.build(root, tmp_path / "fresh", model=local.path, **SETTINGS)
         assert [r.path for r in updated.records()] == [r.path for r in fresh.records()]
         np.testing.assert_allclose(updated.latents, fresh.latents, atol=1e-5, rtol=0)
+        # the only changed file fails on its worker: nothing is encoded, the rest is kept
+        (root / "new.png").write_bytes((root / "cut.jpg").read_bytes())  # its header reads
+        dask_engine.client.run(_decodes.install)
+        with pytest.warns(UserWarning):
+            again = updated.update(progress=False, engine=dask_engine)
+        assert _worker_counts(dask_engine) == {"new.png": 1}
+        report = again.last_index
+        assert (report.changed, report.deleted, report.encoded, len(report.skipped)) == (0, 1, 0, 3)
+        np.testing.assert_array_equal(again.latents, np.delete(np.asarray(updated.latents), [
+            r.path for r in updated.records()].index("new.png"), axis=0))
     finally:
         dask_engine.client.run(_decodes.uninstall)

@@ -143,7 +143,7 @@ def _encode_on_engine(engine, model_dir: Path, photos: Path, res, settings, prev
         latents, dims, failed = _model.encode_files(eng, model_dir, paths, size=settings.size,
                                                     color=settings.color)
     _drop_failed(res, new, dims, failed, {r.path for r in previous.records()} if previous else set())
-    return latents
+    return latents if len(latents) else None  # none decoded: nothing new to encode
 
 
 def _drop_failed(res, new: np.ndarray, dims: list, failed: list, old_paths: set) -> None:
