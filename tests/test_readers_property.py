@@ -45,6 +45,7 @@ def _expect_clean(fn, *args):
 
 @FAST
 @given(data=idx_like(), gz=st.booleans())
+@pytest.mark.filterwarnings("ignore:.*written by an original student program:UserWarning")
 def test_idx_readers_give_a_result_or_one_clear_error(tmp_path, data, gz):
     path = tmp_path / ("f.gz" if gz else "f.idx")
     path.write_bytes(gzip.compress(data) if gz else data)

@@ -159,6 +159,68 @@ def test_open_image_caps_the_drafted_size_and_reads_open_files_in_place(rng, tmp
             img.load()  # a failure while decoding inside the block is typed too
 
 
+def _photo_jpeg(rng, width=800, height=600) -> bytes:
+    """A JPEG of smooth colour blocks with noise (what libjpeg's scaled decode is for)."""
+    blocks = np.kron(rng.integers(0, 256, (6, 8, 3)), np.ones((height // 6, width // 8, 1)))
+    buf = io.BytesIO()
+    Image.fromarray(np.clip(blocks + rng.normal(0, 8, blocks.shape), 0, 255).astype(np.uint8)).save(
+        buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+def test_the_pixel_cap_applies_to_the_raster_actually_decoded(rng):
+    """A JPEG over the cap is decoded when libjpeg's scaled raster for the asked size fits
+    (and holds that raster in the budget); a PNG cannot draft and is refused from its header."""
+    data = _photo_jpeg(rng)  # 800 x 600 = 480,000 pixels
+    budget = DecodeBudget(10**9)
+    got = decode_image(data, size=64, max_pixels=50_000, budget=budget)
+    assert (got.width, got.height) == (800, 600) and got.pixels.shape == (64, 64, 3)
+    assert budget.peak == 100 * 75  # the 1/8 raster, 7,500 pixels
+    reference = Image.open(io.BytesIO(data))
+    reference.draft("RGB", (64, 64))
+    reference = np.asarray(reference.convert("RGB").resize((64, 64), Image.Resampling.BILINEAR))
+    np.testing.assert_array_equal(got.pixels, reference)  # Pillow's own scaled decode
+    whole = np.asarray(Image.open(io.BytesIO(data)).convert("RGB").resize((64, 64),
+                                                                         Image.Resampling.BILINEAR))
+    assert np.abs(got.pixels.astype(float) - whole).mean() < 4  # and close to a full decode
+    for size, pixels in ((None, 800 * 600), (300, 400 * 300)):  # 300 px: only 1/2 scale covers it
+        with pytest.raises(ImageTooLargeError) as info:
+            decode_image(data, size=size, max_pixels=50_000)
+        assert (info.value.pixels, info.value.limit) == (pixels, 50_000)
+        assert f"{pixels:,} pixels, the limit is 50,000" in info.value.reason
+    png = _png(rng.integers(0, 256, (150, 200, 3), dtype=np.uint8))
+    with pytest.raises(ImageTooLargeError) as info:
+        decode_image(png, size=16, max_pixels=25_000)
+    assert (info.value.pixels, info.value.limit) == (200 * 150, 25_000)
+    assert decode_image(png, size=16, max_pixels=30_000).pixels.shape == (16, 16, 3)
+
+
+@pytest.mark.slow  # a child process
+def test_a_jpeg_whose_draft_is_still_over_the_cap_is_refused_without_decoding(rng, tmp_path):
+    """A JPEG header declaring 30000 x 30000 pixels (2.7 GB decoded): at 2000 px libjpeg
+    would still decode 3750 x 3750, over a 10-megapixel cap. In a child process under a
+    1.5 GB address-space limit, so a decode of the whole raster would fail there."""
+    small = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(small, "JPEG")
+    data = bytearray(small.getvalue())
+    sof = data.index(b"\xff\xc0")  # baseline frame header: length, precision, height, width
+    data[sof + 5:sof + 9] = (30000).to_bytes(2, "big") * 2
+    (tmp_path / "huge.jpg").write_bytes(bytes(data))
+    code = (
+        "import sys\n"
+        "from imsim.datasets.image import decode_image\n"
+        "try:\n"
+        "    decode_image(sys.argv[1], size=2000, max_pixels=10_000_000)\n"
+        "except ValueError as exc:\n"
+        "    print(type(exc).__name__, exc.pixels, exc.limit)\n")
+    out = subprocess.run(
+        ["bash", "-c", f'ulimit -v 1500000; exec "{sys.executable}" -c "$0" "$@"', code,
+         str(tmp_path / "huge.jpg")],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "IMSIM_MAX_IMAGE_PIXELS": str(10**9)})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["ImageTooLargeError", str(3750 * 3750), "10000000"]
+
+
 def test_opening_a_png_decodes_no_pixel_and_keeps_its_orientation(monkeypatch, rng):
     """Pillow's PNG getexif() decodes the image: opening must not call it, or every decode
     of a PNG bomb would happen before (and outside) the decode budget's hold."""

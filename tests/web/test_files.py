@@ -195,3 +195,41 @@ def test_single_flight_shares_one_result_or_one_error_and_stays_bounded():
     assert cache.get("b", slow("B")) == "B"  # an error is not cached: asked again, computed
     cache.get("c", slow("C"))
     assert cache.get("a", slow("A2")) == "A2"  # the least recently used went first
+
+
+@pytest.mark.parametrize("kind", ["jpeg", "rotated", "clear", "big-png"])
+def test_the_web_fallback_and_the_index_make_the_same_thumbnails(tmp_path, kind):
+    """One thumbnail maker: what the server makes for a version without stored thumbnails
+    (its pixel cap and byte budget) is what index time stores, at each side."""
+    from imsim.collection import THUMBNAIL_SIDES, _thumbs, media_type
+    from imsim.web._images import DecodeBudget, make_thumbnail
+
+    rng = np.random.default_rng(1)
+    path, exif = tmp_path / f"{kind}.{'png' if 'png' in kind or kind == 'clear' else 'jpg'}", Image.Exif()
+    if kind == "clear":  # red, transparent on its left half
+        rgba = np.zeros((60, 90, 4), np.uint8)
+        rgba[..., 0], rgba[:, 45:, 3] = 255, 255
+        Image.fromarray(rgba, "RGBA").save(path)
+    else:
+        shape = (700, 1000, 3) if kind == "big-png" else (600, 900, 3)
+        blocks = np.kron(rng.integers(0, 256, (3, 3, 3)), np.ones((shape[0] // 3, shape[1] // 3, 1)))
+        exif[0x0112] = 6 if kind == "rotated" else 1
+        Image.fromarray(blocks.astype(np.uint8)).save(path, exif=exif.tobytes())
+    width, height = Image.open(path).size
+    if kind == "rotated":
+        width, height = height, width
+    stored = _thumbs.render(path, width, height)
+    for side, index_time in zip(THUMBNAIL_SIDES, stored):
+        served, media = make_thumbnail(path, width, height, max_side=side, budget=DecodeBudget())
+        tw, th = _thumbs.fit_size(width, height, side)
+        assert media == media_type(index_time) == ("image/png" if tw * th <= 128 * 128 else "image/jpeg")
+        a, b = (np.asarray(Image.open(io.BytesIO(d)).convert("RGB"), dtype=float)
+                for d in (served, index_time))
+        assert a.shape == b.shape == (th, tw, 3)
+        if side == max(THUMBNAIL_SIDES):
+            assert served == index_time  # both decoded for this side: the same bytes
+        else:
+            assert np.abs(a - b).mean() < 3  # index time resizes the larger one
+        if kind == "clear":
+            assert (a[:, : a.shape[1] // 2 - 1] == 255).all()  # transparent pixels on white
+            assert (a[:, a.shape[1] // 2 + 1:] == [255, 0, 0]).all()

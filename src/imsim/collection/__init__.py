@@ -11,9 +11,10 @@ from ._results import Group, Groups, Hit, QueryResult
 from ._store import FORMAT_VERSION, POINTER, ImageRecord
 from ._thumbs import SIZES as THUMBNAIL_SIDES
 from ._thumbs import fit_size as thumbnail_size
+from ._thumbs import make_thumbnail
 from ._thumbs import media_type
 
 __all__ = ["Collection", "CollectionSettings", "IndexReport", "QueryResult", "Hit", "Groups",
            "Group", "Duplicates", "ImageRecord", "FORMAT_VERSION", "METRICS",
-           "POINTER", "beta_of", "export_duplicates", "THUMBNAIL_SIDES", "media_type",
-           "thumbnail_size"]
+           "POINTER", "beta_of", "export_duplicates", "THUMBNAIL_SIDES", "make_thumbnail",
+           "media_type", "thumbnail_size"]

@@ -102,14 +102,24 @@ def make_index(metric: str, latents: np.ndarray, engine=None):
     from ..engine import DEFAULT_WORKERS, Engine
     from ..search import Index
 
-    named = isinstance(engine, str) and engine.lower() != "local"
-    if not named and not (isinstance(engine, Engine) and engine.distributed):
+    if not distributed(engine):
         return Index.create("hnsw", metric=metric).fit(latents)
     from ..search import ShardedIndex
 
-    shards = engine.n_workers if isinstance(engine, Engine) else DEFAULT_WORKERS
+    named = not isinstance(engine, Engine)
+    shards = DEFAULT_WORKERS if named else engine.n_workers
     return ShardedIndex("hnsw", {"metric": metric}, n_shards=shards,
                         engine=None if named else engine).fit(latents)
+
+
+def distributed(engine) -> bool:
+    """Whether ``engine`` (None, a name or an open :class:`imsim.engine.Engine`) runs
+    work on other processes' workers."""
+    from ..engine import Engine
+
+    if isinstance(engine, Engine):
+        return engine.distributed
+    return engine is not None and str(engine).lower() != "local"
 
 
 def save_index(index, version_dir: Path) -> Path:
@@ -153,31 +163,73 @@ def _cached_encoder(model_dir: str, input_shape, stamp):
     return load_model(Path(model_dir), input_shape)
 
 
-def _encode_paths(paths: list, model_dir: str, size: int, color: bool):
+def _encoder_on_worker(model_dir: str, size: int, color: bool):
     from ..engine import folder_stamp
-    from ._scan import _read
 
-    pixels = []
-    for p in paths:
-        *_, pix, _, error = _read(Path(p), size, color, {})
-        if error is not None:
-            raise ValueError(f"{p}: {error}")
-        pixels.append(pix)
-    shape = (size, size, 3 if color else 1)
-    net = _cached_encoder(str(model_dir), shape, folder_stamp(model_dir))
-    return encode(net, np.stack(pixels), progress=False)
+    return _cached_encoder(str(model_dir), (size, size, 3 if color else 1), folder_stamp(model_dir))
 
 
-def encode_files(engine, model_dir, paths: list, *, size: int, color: bool) -> np.ndarray:
-    """Decode and encode image files on ``engine``'s workers (the build's hook).
+def _encode_paths(paths: list, model_dir: str, size: int, color: bool):
+    """A worker's task: decode (once each) and encode ``paths``; returns (latents of the
+    files that decoded, in order; their upright (width, height); (position, reason) of
+    the files that did not)."""
+    from .._validation import UnreadableImageError
+    from . import _scan
 
-    Each task gets a list of paths (readable by the workers at the same place), decodes
-    them exactly as a query is decoded and encodes them with the collection model in
-    ``model_dir``. Returns float32 (len(paths), dim), in the order of ``paths``.
-    """
+    pixels, dims, failed = [], [], []
+    for i, p in enumerate(paths):
+        try:
+            image = _scan.decode_photo(p, size, color, p)
+        except UnreadableImageError as exc:  # changed since the scan read its header
+            failed.append((i, exc.reason))
+            continue
+        pixels.append(image.pixels)
+        dims.append((image.width, image.height))
+    if not pixels:
+        return np.zeros((0, 0), dtype=np.float32), dims, failed
+    return encode(_encoder_on_worker(model_dir, size, color), np.stack(pixels), progress=False), dims, failed
+
+
+def _encode_block(pixels: np.ndarray, model_dir: str, size: int, color: bool) -> np.ndarray:
+    return encode(_encoder_on_worker(model_dir, size, color), pixels, progress=False)
+
+
+def _chunks(engine, n: int) -> list:
     from ..engine import n_tasks
     from ..engine.blocks import row_ranges
 
-    chunks = row_ranges(len(paths), max(n_tasks(engine), len(paths) // 512))
-    tasks = [[str(p) for p in paths[a:b]] for a, b in chunks]
-    return np.concatenate(engine.map(_encode_paths, tasks, str(model_dir), size, color))
+    return row_ranges(n, max(n_tasks(engine), n // 512))
+
+
+def encode_files(engine, model_dir, paths: list, *, size: int, color: bool):
+    """Decode and encode image files on ``engine``'s workers (a build's hook when the scan
+    decoded nothing: each file is decoded once, there).
+
+    Each task gets a list of paths (readable by the workers at the same place), decodes
+    them exactly as a query is decoded and encodes them with the collection model in
+    ``model_dir``.
+
+    Returns
+    -------
+    latents : ndarray of shape (n_ok, dim), float32
+        The vectors of the files that decoded, in the order of ``paths``.
+    dims : list of (int, int)
+        Their upright width and height.
+    failed : list of (int, str)
+        Position in ``paths`` and reason of each file that could not be decoded.
+    """
+    tasks = [[str(p) for p in paths[a:b]] for a, b in _chunks(engine, len(paths))]
+    parts = engine.map(_encode_paths, tasks, str(model_dir), size, color)
+    latents = [z for z, _, _ in parts if len(z)]
+    failed = []
+    for (a, _), (_, _, bad) in zip(_chunks(engine, len(paths)), parts):
+        failed += [(a + i, reason) for i, reason in bad]
+    dims = [d for _, ds, _ in parts for d in ds]
+    return (np.concatenate(latents) if latents else np.zeros((0, 0), dtype=np.float32)), dims, failed
+
+
+def encode_pixels(engine, model_dir, pixels: np.ndarray, *, size: int, color: bool) -> np.ndarray:
+    """Encode images decoded already (a build that fitted its encoder on them) on
+    ``engine``'s workers, in blocks; returns float32 (len(pixels), dim) in order."""
+    tasks = [pixels[a:b] for a, b in _chunks(engine, len(pixels))]
+    return np.concatenate(engine.map(_encode_block, tasks, str(model_dir), size, color))

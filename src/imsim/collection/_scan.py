@@ -2,9 +2,15 @@
 
 A file whose size and mtime match the previous record is unchanged and not even
 read. Any other file is read once: its bytes give the SHA-256 and are decoded once
-(:func:`imsim.datasets.image.decode_image`, the same call a query makes, so indexed
-and query pixels are identical; it also gives the upright size). When the SHA-256 matches an image of the previous
-version (a touched or renamed file), its latent vector is reused instead of decoding.
+(:func:`decode_photo`, the library's :func:`~imsim.datasets.image.decode_image`, the same
+call a query makes, so indexed and query pixels are identical; it also gives the
+upright size). When the SHA-256 matches an image of the previous version (a touched
+or renamed file), its latent vector is reused instead of decoding.
+
+With ``decode=False`` (a build whose encoding runs on a distributed engine's workers,
+which decode each file themselves) the scan hashes the bytes and reads only the
+header for the upright size (:func:`~imsim.datasets.image.probe_image`): each new
+photo is decoded once, on a worker.
 """
 from __future__ import annotations
 
@@ -19,7 +25,7 @@ import numpy as np
 from .._progress import progress
 from .._validation import UnreadableImageError
 from ..datasets.folder import walk_folder
-from ..datasets.image import decode_image, read_image_file
+from ..datasets.image import decode_image, probe_image, read_image_file
 from ._store import ImageRecord, SkippedFile
 
 
@@ -35,7 +41,8 @@ class ScanResult:
         Row of the previous latents to reuse for record ``i``, or -1 when the image
         was decoded and must be encoded.
     pixels : ndarray of shape (M, H, W) or (M, H, W, 3), uint8
-        The decoded images of the records with ``reuse == -1``, in record order.
+        The decoded images of the records with ``reuse == -1``, in record order (none
+        when the scan did not decode).
     skipped : list of SkippedFile
         Files that could not be read, with the reason.
     counts : dict
@@ -49,8 +56,15 @@ class ScanResult:
     counts: dict = field(default_factory=dict)
 
 
-def _read(path: Path, size: int, color: bool, known_sha: dict[str, int]):
-    """Read, hash and (unless the hash is known) decode one file, once.
+def decode_photo(source, size: int, color: bool, name: str):
+    """The one decode of a photo for its vector (the scan's, or a worker's):
+    :func:`~imsim.datasets.image.decode_image` at ``size`` x ``size``."""
+    return decode_image(source, size=size, color=color, name=name)
+
+
+def _read(path: Path, size: int, color: bool, known_sha: dict[str, int], pixels: bool = True):
+    """Read, hash and (unless the hash is known) decode one file, once; with ``pixels``
+    False only its header is read for the size (the file is decoded elsewhere).
 
     Returns ``(sha256, stat, reused_row, pixels, (width, height), error)``.
     """
@@ -66,7 +80,10 @@ def _read(path: Path, size: int, color: bool, known_sha: dict[str, int]):
     if row >= 0:
         return sha, st, row, None, None, None
     try:
-        image = decode_image(data, size=size, color=color)
+        if not pixels:
+            width, height, _ = probe_image(data, name=str(path))
+            return sha, st, -1, None, (width, height), None
+        image = decode_photo(data, size, color, str(path))
     except UnreadableImageError as exc:
         return sha, st, -1, None, None, exc.reason
     return sha, st, -1, image.pixels, (image.width, image.height), None
@@ -75,7 +92,7 @@ def _read(path: Path, size: int, color: bool, known_sha: dict[str, int]):
 def scan(root, *, size: int, color: bool, labels_from_subdirs: bool = False,
          previous: list[ImageRecord] | None = None,
          previous_skipped: list[SkippedFile] | None = None,
-         workers: int | None = None, show_progress=None, exclude=()) -> ScanResult:
+         workers: int | None = None, show_progress=None, exclude=(), decode: bool = True) -> ScanResult:
     """Compare the folder ``root`` with the previous records and decode what changed.
 
     Parameters
@@ -93,6 +110,9 @@ def scan(root, *, size: int, color: bool, labels_from_subdirs: bool = False,
         Threads reading and decoding files (hashing and JPEG decoding release the GIL).
     exclude : iterable of path-like
         Folders never entered (the collection itself, when it lies in ``root``).
+    decode : bool
+        Decode the files to encode (``pixels``); False reads only their headers (their
+        sizes) and leaves ``pixels`` empty, for a build whose workers decode them.
 
     Returns
     -------
@@ -129,7 +149,7 @@ def scan(root, *, size: int, color: bool, labels_from_subdirs: bool = False,
 
     workers = workers or min(8, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = list(progress(pool.map(lambda p: _read(p, size, color, by_sha), to_read),
+        results = list(progress(pool.map(lambda p: _read(p, size, color, by_sha, decode), to_read),
                                 total=len(to_read), desc="reading images", unit="img",
                                 disable=None if show_progress is None else not show_progress))
 
@@ -154,7 +174,8 @@ def scan(root, *, size: int, color: bool, labels_from_subdirs: bool = False,
             old = previous[row]
             dims = (old.width, old.height)
         else:
-            pixels.append(pix)
+            if decode:
+                pixels.append(pix)
             counts["encoded"] += 1
         records.append(ImageRecord(rel, sha, st.st_size, st.st_mtime_ns, dims[0], dims[1], label))
         reuse.append(row)

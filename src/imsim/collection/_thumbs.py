@@ -1,19 +1,25 @@
-"""Thumbnails of a collection's photos, made at index time and stored in the version.
+"""Thumbnails of a collection's photos: the one thumbnail maker, and the thumbnails made
+at index time and stored in the version.
 
-Every image gets two thumbnails, its longest side at most 160 and 320 pixels (1x and
-2x screens; never enlarged), decoded by the one image reader
-(:func:`imsim.datasets.folder.load_image`), so transparent pixels are composited onto
-white exactly as the model sees them. Small thumbnails (<= 128 x 128 pixels: digits,
-icons) are PNG (zlib level 1: level 6 took 3x as long for 15 % fewer bytes and made
-PNG encoding most of the thumbnails' time on 5,000 photos), the rest JPEG (quality 85).
-A photo whose two thumbnails have the same size is encoded once.
+:func:`render` is the only code that makes a thumbnail: index time calls it for each
+photo, and the web server calls :func:`make_thumbnail` (one size, its own pixel cap and
+decode budget) for a version that has no stored thumbnail. Every image gets two
+thumbnails, its longest side at most 160 and 320 pixels (1x and 2x screens; never
+enlarged). The photo is opened by the library's
+:func:`~imsim.datasets.image.open_image` (regular files, the byte and pixel caps, a
+JPEG drafted by libjpeg so its shorter side keeps at least the thumbnail's longest
+side) and decoded by :func:`~imsim.datasets.reduced.decode_reduced` (within the decode
+budget, other formats shrunk by an integer box filter, transparent pixels composited
+on white as the model sees them), then resized (bilinear). Small thumbnails (<= 128 x
+128 pixels: digits, icons) are PNG (zlib level 1: level 6 took 3x as long for 15 %
+fewer bytes and made PNG encoding most of the thumbnails' time on 5,000 photos), the
+rest JPEG (quality 85). A photo whose two thumbnails have the same size is encoded once.
 
 A version stores them in two files: ``thumbs.bin`` (the encoded thumbnails, one after
 the other) and ``thumbs.npy`` (int64 of shape (N, 2, 2): byte offset and length of
 image ``i``'s thumbnail of size ``SIZES[j]``; length 0 when the file could not be
 read). An update copies the thumbnails of unchanged photos (same SHA-256) from the
-previous version instead of decoding them again. Versions written before thumbnails
-existed have neither file: :func:`render` makes one on demand, the same way.
+previous version instead of decoding them again.
 """
 from __future__ import annotations
 
@@ -26,10 +32,11 @@ from pathlib import Path
 import numpy as np
 
 from .._progress import progress
+from ..datasets.image import open_image
+from ..datasets.reduced import decode_reduced
 from . import _store
 
 SIZES = (160, 320)  # longest side in pixels: tiles of ~150 CSS px on 1x and 2x screens
-BACKGROUND = "white"  # what transparent pixels are composited onto (load_image's choice)
 _LOSSLESS_PX = 128 * 128  # thumbnails this small are PNG (JPEG smears tiny images)
 _PNG_LEVEL = 1  # zlib level of PNG thumbnails: lossless either way, level 1 is the fast one
 _BIN, _INDEX = "thumbs.bin", "thumbs.npy"
@@ -41,45 +48,77 @@ def fit_size(width: int, height: int, max_side: int) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def _encode(pixels: np.ndarray) -> bytes:
-    from PIL import Image
-
+def _encode(img) -> bytes:
+    """An RGB Pillow image as thumbnail bytes: PNG when small, else JPEG."""
     buf = io.BytesIO()
-    img = Image.fromarray(pixels)
-    if pixels.shape[0] * pixels.shape[1] <= _LOSSLESS_PX:
+    if img.size[0] * img.size[1] <= _LOSSLESS_PX:
         img.save(buf, format="PNG", compress_level=_PNG_LEVEL)
     else:
         img.save(buf, format="JPEG", quality=85)
     return buf.getvalue()
 
 
-def render(path, width: int, height: int, sizes=SIZES) -> list[bytes]:
-    """Encoded thumbnails of the photo at ``path`` (upright size ``width`` x ``height``).
+def render(source, width: int, height: int, sizes=SIZES, *, max_pixels: int | None = None,
+           budget=None, name: str | None = None) -> list[bytes]:
+    """Encoded thumbnails of the photo ``source`` (upright size ``width`` x ``height``).
 
-    Returns one ``bytes`` per entry of ``sizes``. The photo is decoded once, at the
-    largest size, and the smaller thumbnails are resized from it.
+    Parameters
+    ----------
+    source : path-like, bytes or binary file object
+        The photo, as :func:`~imsim.datasets.image.open_image` takes it.
+    width, height : int
+        Its upright size in pixels (the collection's record).
+    sizes : sequence of int
+        Longest side of each thumbnail, in pixels.
+    max_pixels : int, optional
+        Pixel cap of the decoded raster (default the library's).
+    budget : DecodeBudget, optional
+        Held while decoding (default the library's ``DECODE_BUDGET``).
+    name : str, optional
+        How errors name the photo.
+
+    Returns
+    -------
+    list of bytes
+        One encoded thumbnail per entry of ``sizes`` (see :func:`media_type`). The photo
+        is decoded once, for the largest size; the smaller ones are resized from it.
 
     Raises
     ------
     UnreadableImageError
-        (a ValueError) the file cannot be read.
+        (a ValueError; ``ImageTooLargeError`` over a cap) the file cannot be read.
     """
     from PIL import Image
 
-    from ..datasets.folder import load_image
-
+    targets = [fit_size(width, height, s) for s in sizes]
     order = sorted(range(len(sizes)), key=lambda j: -sizes[j])
-    big = load_image(path, size=fit_size(width, height, sizes[order[0]]), color=True)
+    side = max(targets[order[0]])
+    with open_image(source, draft=(side, side), max_pixels=max_pixels, name=name) as (img, _, _):
+        decoded = decode_reduced(img, side, budget)
     out: list[bytes] = [b""] * len(sizes)
     made: dict[tuple[int, int], bytes] = {}  # a small photo's thumbnails are one size: encode once
     for j in order:
-        target = fit_size(width, height, sizes[j])
-        if target not in made:
-            pixels = big if (big.shape[1], big.shape[0]) == target else np.asarray(
-                Image.fromarray(big).resize(target, Image.Resampling.BILINEAR))
-            made[target] = _encode(pixels)
-        out[j] = made[target]
+        if targets[j] not in made:
+            if decoded.size != targets[j]:
+                decoded = decoded.resize(targets[j], Image.Resampling.BILINEAR)
+            made[targets[j]] = _encode(decoded)
+        out[j] = made[targets[j]]
     return out
+
+
+def make_thumbnail(source, width: int, height: int, max_side: int, *, max_pixels: int | None = None,
+                   budget=None, name: str | None = None) -> tuple[bytes, str]:
+    """One thumbnail of longest side ``max_side`` made by :func:`render`, and its media type
+    (what the web server makes for a version without stored thumbnails).
+
+    Returns
+    -------
+    (bytes, str)
+        The encoded thumbnail and ``"image/png"`` or ``"image/jpeg"``.
+    """
+    (data,) = render(source, width, height, (max_side,), max_pixels=max_pixels, budget=budget,
+                     name=name)
+    return data, media_type(data)
 
 
 def media_type(data: bytes) -> str:

@@ -30,14 +30,18 @@ def write_version(cls, root: Path, photos: Path, settings: CollectionSettings, *
     (``cls(root, version)``, ``cls`` being :class:`Collection`) with ``last_index`` set."""
     start = time.perf_counter()
     photos = photos.resolve()
-    _check_write_args(photos, workers, training, trains=previous is None and model is None)
+    trains = previous is None and model is None
+    _check_write_args(photos, workers, training, trains=trains)
     with _store.write_lock(root):
         _store.prune_versions(root)
+        # the workers of a distributed engine decode the files they encode: the scan then
+        # reads headers only, unless the encoder is fitted here on the decoded photos
         res = scan(photos, size=settings.size, color=settings.color,
                    labels_from_subdirs=settings.labels_from_subdirs,
                    previous=previous.records() if previous is not None else None,
                    previous_skipped=_store.read_skipped(previous._con) if previous is not None else None,
-                   workers=workers, show_progress=progress, exclude=[root])
+                   workers=workers, show_progress=progress, exclude=[root],
+                   decode=trains or not _model.distributed(engine))
         _store.fault_point("after-scan")
         for s in res.skipped:
             warnings.warn(f"skipping {safe_name(s.path)}: {safe_name(s.reason)}", stacklevel=3)
@@ -84,7 +88,8 @@ def _commit(root: Path, photos: Path, settings: CollectionSettings, res, *, prev
             provenance = {"source": "trained", "n_images": len(res.records), **training}
         _store.fault_point("after-model")
         latents = _assemble_latents(res, net, previous, settings, progress,
-                                    _encode_on_engine(engine, model_dir, photos, res, settings))
+                                    _encode_on_engine(engine, model_dir, photos, res, settings,
+                                                      previous))
         _store.fault_point("after-encode")
         encoder["dim"] = int(latents.shape[1])
         settings = replace(settings, latent_dim=int(latents.shape[1]))
@@ -116,17 +121,61 @@ def _unchanged(previous, photos: Path, res) -> bool:
             and res.skipped == _store.read_skipped(previous._con))
 
 
-def _encode_on_engine(engine, model_dir: Path, photos: Path, res, settings) -> np.ndarray | None:
-    """The files to encode, decoded and encoded by the model in ``model_dir`` on a
-    distributed engine's workers (:func:`_model.encode_files`); None locally."""
-    if engine is None or not len(res.pixels):
+def _encode_on_engine(engine, model_dir: Path, photos: Path, res, settings, previous=None
+                      ) -> np.ndarray | None:
+    """The vectors of the files to encode, made by the model in ``model_dir`` on a
+    distributed engine's workers; None locally (:func:`_assemble_latents` encodes).
+
+    Photos the scan decoded (to fit the encoder) are sent to the workers in blocks
+    (:func:`_model.encode_pixels`); otherwise each worker decodes its files itself
+    (:func:`_model.encode_files`), and a file that fails there is skipped as the scan
+    would have skipped it (``res`` is updated)."""
+    if not _model.distributed(engine) or not (res.reuse < 0).any():
         return None
     from ..engine import using
 
-    paths = [photos / r.path for r, row in zip(res.records, res.reuse) if row < 0]
+    new = np.flatnonzero(res.reuse < 0)
     with using(engine) as eng:
-        return _model.encode_files(eng, model_dir, paths, size=settings.size, color=settings.color) \
-            if eng.distributed else None
+        if len(res.pixels):
+            return _model.encode_pixels(eng, model_dir, res.pixels, size=settings.size,
+                                        color=settings.color)
+        paths = [photos / res.records[i].path for i in new]
+        latents, dims, failed = _model.encode_files(eng, model_dir, paths, size=settings.size,
+                                                    color=settings.color)
+    _drop_failed(res, new, dims, failed, {r.path for r in previous.records()} if previous else set())
+    return latents if len(latents) else None  # none decoded: nothing new to encode
+
+
+def _drop_failed(res, new: np.ndarray, dims: list, failed: list, old_paths: set) -> None:
+    """Fold the workers' decoding into the scan result ``res``: the upright size of each
+    new record (``dims``, in order of the records that decoded), and the records that
+    could not be decoded (``failed``: position in ``new``, reason) moved to the skipped,
+    counted as the scan counts a file it cannot decode (a changed one is also deleted)."""
+    bad = dict(failed)
+    ok = [i for j, i in enumerate(new) if j not in bad]
+    for i, (width, height) in zip(ok, dims):
+        res.records[i] = replace(res.records[i], width=width, height=height)
+    if not bad:
+        return
+    gone = {int(new[j]) for j in bad}
+    for j, reason in sorted(bad.items()):
+        rec = res.records[new[j]]
+        res.skipped.append(_store.SkippedFile(rec.path, rec.size, rec.mtime_ns, reason))
+        if rec.path in old_paths:
+            res.counts["changed"] -= 1
+            res.counts["deleted"] += 1
+        else:
+            res.counts["new"] -= 1
+        warnings.warn(f"skipping {safe_name(rec.path)}: {safe_name(reason)}", stacklevel=4)
+    keep = [i for i in range(len(res.records)) if i not in gone]
+    res.records = [res.records[i] for i in keep]
+    res.reuse = res.reuse[keep]
+    res.skipped.sort(key=lambda s: s.path)
+    res.counts["encoded"] -= len(gone)
+    res.counts["skipped"] += len(gone)
+    if not res.records:
+        raise ValueError(f"no readable images ({len(res.skipped)} skipped, first: "
+                         f"{res.skipped[0].path}: {res.skipped[0].reason})")
 
 
 def _assemble_latents(res, net, previous, settings: CollectionSettings, progress,

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import threading
 
+# bytes a pixel takes in Pillow's storage: 1 for 8-bit single band, 2 for 16-bit, else 4
+_NARROW_MODES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}
+
 
 class DecodeBudget:
     """A pixel-weighted semaphore bounding the memory of concurrent decodes.
@@ -12,13 +15,22 @@ class DecodeBudget:
     alone. Share one budget between every thread that decodes (the web server uses
     :data:`DECODE_BUDGET`, as the collection scan does).
 
+    Every decode holds :meth:`cost` of its raster: its pixel count, or with
+    ``unit="bytes"`` the bytes Pillow stores it in (the web server's budget).
+
     Parameters
     ----------
     pixels : int, optional
-        Total pixels decoding at once; default ``IMSIM_DECODE_PIXELS`` or the pixel cap.
+        Total pixels (or bytes) decoding at once; default ``IMSIM_DECODE_PIXELS`` or the
+        pixel cap.
+    unit : {"pixels", "bytes"}
+        What the budget counts.
     """
 
-    def __init__(self, pixels: int | None = None):
+    def __init__(self, pixels: int | None = None, *, unit: str = "pixels"):
+        if unit not in ("pixels", "bytes"):
+            raise ValueError(f"unit must be 'pixels' or 'bytes', got {unit!r}")
+        self.unit = unit
         self._total = pixels
         self._used = 0
         self.peak = 0  # the most held at once (tests, benchmarks)
@@ -32,6 +44,11 @@ class DecodeBudget:
         from .image import _env_int, limits
 
         return _env_int("IMSIM_DECODE_PIXELS", limits().max_pixels)
+
+    def cost(self, width: int, height: int, mode: str = "RGBA") -> int:
+        """What a raster of ``width`` x ``height`` pixels in Pillow ``mode`` weighs here."""
+        n = int(width) * int(height)
+        return n if self.unit == "pixels" else n * _NARROW_MODES.get(mode, 4)
 
     def hold(self, n_pixels: int):
         """Context manager: wait for and hold ``n_pixels`` of the budget."""

@@ -9,10 +9,12 @@ all call it, so they see the same pixels and obey the same limits:
 - a **byte cap** (:func:`limits`, ``IMSIM_MAX_IMAGE_BYTES``, default 256 MiB): a
   longer file or upload is refused before it is read;
 - a **pixel cap** (``IMSIM_MAX_IMAGE_PIXELS``, default Pillow's
-  ``Image.MAX_IMAGE_PIXELS``, 89,478,485): an image above it is refused from its
-  header, with no 1x-2x band where Pillow only warns;
+  ``Image.MAX_IMAGE_PIXELS``, 89,478,485) on the raster that will be decoded: an
+  image above it is refused from its header, with no 1x-2x band where Pillow only
+  warns;
 - **draft decoding**: a JPEG asked for at a smaller size is decoded by libjpeg at
-  1/2, 1/4 or 1/8 scale when that still covers the target;
+  1/2, 1/4 or 1/8 scale when that still covers the target, and the pixel cap applies
+  to that drafted size (other formats cannot draft: their header size is capped);
 - a **bound on concurrent decodes** (:data:`DECODE_BUDGET`, ``IMSIM_DECODE_PIXELS``,
   default the pixel cap): decodes hold their pixel count from a shared budget, so
   many small photos decode at once while two worst-case images never do.
@@ -277,14 +279,12 @@ def _decode_bytes(data: bytes, desc: str, target, color: bool, cap: int, budget)
     Image = _pillow()
     from PIL import ImageOps
 
-    with _opened(data, desc, cap) as (img, width, height):
+    # libjpeg decodes at 1/2, 1/4 or 1/8 scale when that still leaves at least the
+    # target size (either orientation); the cap and the budget apply to that raster
+    draft = None if target is None else (max(target), max(target))
+    with _opened(data, desc, cap, draft) as (img, width, height):
         fmt = img.format
-        if target is not None and fmt == "JPEG":
-            # libjpeg decodes at 1/2, 1/4 or 1/8 scale when that still leaves at least
-            # the target size (either orientation); the bilinear resize does the rest
-            side = max(target)
-            img.draft(None, (side, side))
-        with budget.hold(img.size[0] * img.size[1]):
+        with budget.hold(budget.cost(*img.size, img.mode)):
             img = ImageOps.exif_transpose(img)
             if fmt != "JPEG":  # not drafted: a PNG's eXIf chunk after the pixels is seen now
                 width, height = img.size

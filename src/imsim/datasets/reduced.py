@@ -1,0 +1,62 @@
+"""Reduced decoding: an image opened by :func:`~imsim.datasets.image.open_image`, decoded
+within a budget and shrunk on the way, for callers that need a small picture of a
+possibly huge file (thumbnails, the web server's uploads).
+
+A JPEG is already set by ``open_image(draft=...)`` to decode at libjpeg's 1/2, 1/4 or
+1/8 scale; any format is then shrunk by the largest integer box filter
+(``Image.reduce``) that keeps the shorter side at least ``min_side``. The mode
+conversion (the library's :func:`~imsim.datasets.image.to_mode`: transparency on
+white) and the box filter run on strips of a few MiB, so the only large buffer is the
+decoded raster itself (``reduce`` and ``convert`` of a whole RGBA or palette image
+would each copy it), and the decode holds that raster's cost in the budget.
+"""
+from __future__ import annotations
+
+from .image import DECODE_BUDGET, DecodeBudget, to_mode
+
+__all__ = ["decode_reduced"]
+
+_STRIP_BYTES = 4 * 2**20
+
+
+def decode_reduced(img, min_side: int, budget: DecodeBudget | None = None):
+    """Decode the opened ``img`` shrunk by the largest integer factor that keeps its shorter
+    side >= ``min_side``.
+
+    Parameters
+    ----------
+    img : PIL.Image.Image
+        As :func:`~imsim.datasets.image.open_image` yields it (header read, pixels not
+        decoded); closed here once decoded.
+    min_side : int
+        Shortest side, in pixels, the result keeps (when the image has it).
+    budget : DecodeBudget, optional
+        Held for the decoded raster and the result while decoding (default
+        :data:`~imsim.datasets.image.DECODE_BUDGET`).
+
+    Returns
+    -------
+    PIL.Image.Image
+        RGB (transparent pixels composited on white), upright (EXIF orientation applied).
+    """
+    from PIL import Image, ImageOps
+
+    budget = DECODE_BUDGET if budget is None else budget
+    factor = max(1, min(img.size) // max(1, int(min_side)))
+    width, height = img.size
+    out_w, out_h = -(-width // factor), -(-height // factor)
+    with budget.hold(budget.cost(width, height, img.mode) + budget.cost(out_w, out_h, "RGB")):
+        img.load()
+        rows = max(1, _STRIP_BYTES // (4 * width * factor)) * factor
+        if factor == 1 and rows >= height:  # small enough for one strip: no copy to paste
+            out = to_mode(img, color=True)
+        else:
+            out = Image.new("RGB", (out_w, out_h))
+            for top in range(0, height, rows):
+                strip = to_mode(img.crop((0, top, width, min(top + rows, height))), color=True)
+                out.paste(strip.reduce(factor) if factor > 1 else strip, (0, top // factor))
+        info = img.getexif()
+        out.info["exif"] = info.tobytes() if info else b""
+        out = ImageOps.exif_transpose(out)  # a new image, even when nothing turns
+        img.close()  # frees the full raster inside the hold
+    return out
