@@ -122,10 +122,12 @@ def signatures(images, window: int = 4, *, name: str = "images") -> tuple[np.nda
     window = check_positive_int(window, "window")
     images = check_array(images, name=name, ndim=3)
     n, h, w = images.shape
-    if window >= min(h, w):
+    if 1 < window >= min(h, w):  # window 1 is one bin per pixel, the finest there is
+        bins, side = -(-h // window) * -(-w // window), min(h, w)
         warnings.warn(f"window {window} covers the whole side of the {h}x{w} images: every image "
-                      f"has at most {-(-h // window) * -(-w // window)} bins and EMD says little; "
-                      f"use a window well below {min(h, w)}", UserWarning, stacklevel=2)
+                      f"has at most {bins} bin{'s' * (bins != 1)} and EMD says little; use "
+                      + (f"a window well below {side}" if side > 2 else "window 1"),
+                      UserWarning, stacklevel=2)
     window = min(window, max(h, w))  # a larger window gives the same single bin: never pad to it
     nr, nc = -(-h // window), -(-w // window)
     if images.dtype.kind == "f" and (images < 0).any():
