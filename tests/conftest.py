@@ -1,6 +1,7 @@
 """Shared fixtures: the real MNIST files beside the checkout, small random data."""
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from pathlib import Path
@@ -37,7 +38,34 @@ SLOW_MODULES = (
     "test_store_faults.py", "test_store.py", "cli/test_hostile_cli.py", "cli/test_reduce_cli.py",
     "encoders/test_collection_encoders.py", "encoders/test_encoders.py",
     "report/test_search_plots.py", "report/test_plots_readable.py",
+    "cluster/test_sklearn_checks.py",
+    # PyTorch's import and teardown alone take 3 s of the fast subset's budget, and
+    # pytest then attaches its log handler to torch's 42 non-propagating loggers for each
+    # test; `pytest tests/models tests/test_embed.py` runs these in seconds
+    "models/", "test_embed.py",
 )
+
+
+def pytest_collection_finish(session):
+    """The objects that imports and collection made (numpy, scikit-learn, FastAPI, ...
+    some hundreds of thousands) live for the whole run: frozen, every later full
+    garbage collection skips them (gc.freeze; 0.5 s of the fast subset)."""
+    gc.freeze()
+
+
+def _slow_left_out(config) -> bool:
+    return " ".join((config.option.markexpr or "").split()) == "not slow"
+
+
+def pytest_ignore_collect(collection_path, config):
+    """A `-m "not slow"` run does not even import the SLOW_MODULES (torch alone is 2 s)."""
+    if _slow_left_out(config):
+        path = str(collection_path)
+        for m in SLOW_MODULES:
+            full = str(ROOT / "tests" / m)
+            if path == full or path.startswith(full if m.endswith("/") else full + "/"):
+                return True
+    return None
 
 
 def pytest_collection_modifyitems(config, items):
@@ -54,7 +82,7 @@ FAST_TEST_BUDGET = 0.5
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    if "not slow" not in (config.option.markexpr or ""):
+    if not _slow_left_out(config):
         return
     took: dict[str, float] = {}
     for reports in terminalreporter.stats.values():

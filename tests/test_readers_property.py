@@ -43,6 +43,7 @@ def _expect_clean(fn, *args):
         pass
 
 
+@pytest.mark.slow  # fuzzing: 60 generated inputs each
 @FAST
 @given(data=idx_like(), gz=st.booleans())
 @pytest.mark.filterwarnings("ignore:.*written by an original student program:UserWarning")
@@ -53,6 +54,7 @@ def test_idx_readers_give_a_result_or_one_clear_error(tmp_path, data, gz):
         _expect_clean(reader, path)
 
 
+@pytest.mark.slow  # fuzzing: 60 generated inputs each
 @FAST
 @given(text=st.one_of(
     st.text(max_size=200),
@@ -67,6 +69,7 @@ def test_classes_parser(text):
     assert labels.ndim == 1 and (labels.size == 0 or labels.min() >= 0)
 
 
+@pytest.mark.slow  # fuzzing: 60 generated inputs each
 @FAST
 @given(text=st.one_of(st.text(max_size=200), st.lists(
     st.tuples(st.sampled_from(["number_of_clusters", "number_of_vector_hash_tables", "max_number_M_hypercube",

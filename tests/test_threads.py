@@ -58,6 +58,7 @@ def test_the_kernels_split_work_by_it(env):
         np.testing.assert_array_equal(got, expect)
 
 
+@pytest.mark.slow  # imports PyTorch (see SLOW_MODULES in tests/conftest.py)
 def test_torch_threads_follow_it(env):
     import torch
 

@@ -1,27 +1,12 @@
-"""KMedians and KMedoids as scikit-learn estimators: its common checks, clone,
-parameters, determinism, validation before work."""
-import warnings
+"""KMedians and KMedoids as scikit-learn estimators: clone, parameters, determinism,
+validation before work (scikit-learn's own common checks: test_sklearn_checks.py)."""
 
 import numpy as np
 import pytest
 from sklearn.base import clone
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import imsim.cluster.kmedoids as kmedoids_module
 from imsim.cluster import KMedians, KMedoids
-
-# scikit-learn's common checks, every one of them: no exclusion is needed. (scikit-learn
-# itself skips its array-API input check unless SCIPY_ARRAY_API=1 and an array-API library
-# are installed; imsim's estimators take numpy arrays only.)
-def _expected_failed(estimator):
-    return {}
-
-
-@parametrize_with_checks([KMedians(), KMedoids()], expected_failed_checks=_expected_failed)
-def test_sklearn_common_checks(estimator, check):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # empty-cluster notes on tiny data
-        check(estimator)
 
 
 @pytest.fixture

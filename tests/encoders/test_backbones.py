@@ -83,6 +83,7 @@ def _index(tmp_path, name, *extra):
                  "--encoder", "torchvision:resnet18", *extra])
 
 
+@pytest.mark.slow  # imports PyTorch (see SLOW_MODULES in tests/conftest.py)
 def test_a_torchvision_that_does_not_import_is_one_line_saying_what_to_do(tmp_path, capsys,
                                                                             fake_torchvision):
     fake_torchvision(BROKEN)
@@ -95,6 +96,7 @@ def test_a_torchvision_that_does_not_import_is_one_line_saying_what_to_do(tmp_pa
     assert not (tmp_path / "c" / "collection.json").exists()  # no version was committed
 
 
+@pytest.mark.slow  # imports PyTorch (see SLOW_MODULES in tests/conftest.py)
 def test_weights_that_do_not_fit_name_the_file_and_the_architecture(tmp_path, capsys,
                                                                     fake_torchvision, one_torch_thread):
     import torch
@@ -113,6 +115,7 @@ def test_weights_that_do_not_fit_name_the_file_and_the_architecture(tmp_path, ca
         assert not (tmp_path / f"c-{name}" / "collection.json").exists()
 
 
+@pytest.mark.slow  # imports PyTorch (see SLOW_MODULES in tests/conftest.py)
 def test_offline_without_weights_says_which_file_to_put_where(tmp_path, capsys, fake_torchvision,
                                                               one_torch_thread):
     import torch

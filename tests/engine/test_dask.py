@@ -6,7 +6,6 @@ import pytest
 from imsim.cluster import silhouette
 from imsim.datasets import write_images
 from imsim.distances.emd import emd_knn
-from imsim.embed import encode_images
 from imsim.search.sharded import exact_knn
 from imsim.search import ExactIndex, Index, ShardedIndex
 
@@ -68,6 +67,8 @@ def tiny_model(tmp_path_factory):
 def test_encoding_on_workers_equals_local(dask_engine, tiny_model, tmp_path, rng):
     images = rng.integers(0, 256, (500, 8, 8), dtype=np.uint8)
     path = write_images(tmp_path / "x.idx", images)
+    from imsim.embed import encode_images  # PyTorch: loaded by this test only
+
     want = encode_images(tiny_model, images)
     got = encode_images(tiny_model, path, engine=dask_engine)
     assert got.shape == (500, 4) and got.dtype == np.float32

@@ -32,6 +32,7 @@ def test_reading_a_latent_file_loads_no_torch(tmp_path):
     assert out.stdout.strip() == "[]"
 
 
+@pytest.mark.slow  # imports PyTorch (see SLOW_MODULES in tests/conftest.py)
 def test_old_import_paths_still_work():
     import imsim
     import imsim.datasets
