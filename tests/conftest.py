@@ -28,10 +28,12 @@ if str(ROOT / "tests") not in sys.path:
     sys.path.insert(0, str(ROOT / "tests"))
 
 
-# Whole modules of end-to-end runs, marked `slow` here so `pytest -m "not slow"` (the
-# fast feedback loop) leaves them out and `make test` runs them: each drives a headless
-# browser, starts a dask cluster, kills processes at fault points, measures a server
-# under 16 concurrent bombs, builds collections or trains encoders.
+# Whole modules of slow tests, marked `slow` here so `pytest -m "not slow"` (the fast
+# feedback loop, which does not even import them) leaves them out and `make test` runs
+# them: each drives a headless browser, starts a dask cluster, kills processes at fault
+# points, measures a server under 16 concurrent bombs, builds collections, trains
+# encoders, renders report figures, runs a library's whole conformance suite or needs
+# PyTorch. docs/DESIGN.md (the edit-and-test loop) says what else is marked slow, and why.
 SLOW_MODULES = (
     "web/test_browser.py", "web/test_browser_page.py", "web/test_browser_map.py",
     "web/test_memory.py", "engine/test_dask.py", "engine/test_cli.py", "engine/test_fault.py",
