@@ -43,8 +43,8 @@ def run(args: list[str]) -> tuple[float, float, str]:
 
 
 def count(last_line: str) -> str:
-    m = re.search(r"(\d+) (passed|tests? collected)", last_line)
-    return m.group(1) if m else "?"
+    m = re.search(r"(\d+)(?:/\d+)? tests? collected|(\d+) passed", last_line)
+    return (m.group(1) or m.group(2)) if m else "?"
 
 
 def main() -> None:
