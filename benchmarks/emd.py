@@ -81,7 +81,7 @@ def single_emd(X, n_pairs: int, n_lp: int) -> None:
 
 def knn(X, y, Q, yq, n_jobs: int, n_brute: int) -> None:
     """Table 2: exact EMD 10-NN over all data, 4x4 windows."""
-    from imsim.distances.emd import emd_knn
+    from imsim.distances.emd_knn import emd_knn
 
     Wx, P = signatures(X, 4)
     Wq, _ = signatures(Q[:n_brute], 4)

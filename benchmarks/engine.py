@@ -95,7 +95,7 @@ def main() -> None:
 
     from imsim.cluster import silhouette
     from imsim.datasets import read_images, read_labels, write_images
-    from imsim.distances.emd import emd_knn
+    from imsim.distances.emd_knn import emd_knn
     from imsim.engine import get_engine
     from imsim.embed import encode_images
     from imsim.search.sharded import exact_knn

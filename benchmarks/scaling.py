@@ -41,7 +41,7 @@ def main() -> None:
 
     from imsim.cluster import silhouette
     from imsim.datasets import read_images, read_labels
-    from imsim.distances.emd import emd_knn
+    from imsim.distances.emd_knn import emd_knn
     from imsim.embed import encode
     from imsim.models import AutoencoderConfig, ConvAutoencoder
     from imsim.search import ExactIndex, HNSWIndex

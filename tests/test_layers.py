@@ -115,3 +115,90 @@ def test_declared_internal_modules_say_so(name):
     path = SRC.joinpath(*name.split(".")).with_suffix(".py")
     doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
     assert "internal API" in doc and "public" in doc
+
+
+# ------------------------------------------------------------------ cycles
+
+def _module_name(path: Path) -> str:
+    """``imsim.datasets.idx`` for src/imsim/datasets/idx.py, ``imsim.engine`` for its __init__.py."""
+    parts = list(path.relative_to(SRC.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _is_submodule(package: str, name: str) -> bool:
+    """Whether ``from package import name`` imports a module (a .py file, a package, or a
+    compiled extension such as distances/_l1kernel) rather than a name of the package."""
+    folder = SRC.parent.joinpath(*package.split("."))
+    return (folder / f"{name}.py").exists() or (folder / name).is_dir() or any(folder.glob(f"{name}.*"))
+
+
+@functools.lru_cache(maxsize=1)
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the imsim modules it imports, from every import statement of its source:
+    at the top, inside functions (they run on the first call) and under
+    ``if TYPE_CHECKING:`` alike. A deferred import that dodges a cycle at import time is
+    still a cycle between the modules, so it counts. ``from pkg import name`` imports
+    ``pkg.name`` when that is a module, else ``pkg`` (its ``__init__``). A module's own
+    package ``__init__`` runs before it anyway; only an explicit import of it counts."""
+    files = {_module_name(p): p for p in SRC.rglob("*.py")}
+    graph = {}
+    for name, path in files.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = package.split(".")[:len(package.split(".")) - node.level + 1]
+                    module = ".".join(base + ([node.module] if node.module else []))
+                else:
+                    module = node.module or ""
+                if module.split(".")[0] != "imsim":
+                    continue
+                for alias in node.names:
+                    targets.add(f"{module}.{alias.name}" if _is_submodule(module, alias.name) else module)
+            elif isinstance(node, ast.Import):
+                targets |= {a.name for a in node.names if a.name.split(".")[0] == "imsim"}
+        graph[name] = {t for t in targets if t in files and t != name}
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan), sorted."""
+    index, low, stack, on_stack, found = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while not component or component[-1] != v:
+                component.append(stack.pop())
+                on_stack.discard(component[-1])
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return sorted(found)
+
+
+def test_cycle_finder_finds_a_cycle():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
+    assert _cycles(graph) == [["a", "b", "c"]]
+    assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_import_cycles():
+    graph = import_graph()
+    assert "imsim.datasets.image" in graph and "imsim.distances.kernels" in graph
+    problems = [" <-> ".join(c) + ": " + "; ".join(f"{m} imports {sorted(graph[m] & set(c))}" for m in c)
+                for c in _cycles(graph)]
+    assert not problems, "import cycles:\n" + "\n".join(problems)

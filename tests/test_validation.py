@@ -1,10 +1,14 @@
-"""The one vocabulary and the one integer check (imsim._validation)."""
+"""The one vocabulary, the one integer check and the one environment reader (imsim._validation)."""
 import numpy as np
 import pytest
 
 from imsim._validation import (GROUNDS, METRICS, check_ground, check_int, check_k, check_metric,
-                               check_positive_int)
+                               check_positive_int, env_int)
+from imsim import _idx, _io, _threads
+from imsim.collection import CollectionSettings
+from imsim.datasets import image
 from imsim.distances import pairwise
+from imsim.search import LSHIndex
 from imsim.distances.emd import ground_distance
 
 
@@ -66,3 +70,39 @@ def test_an_integer_out_of_range_is_a_value_error():
     with pytest.raises(ValueError, match="^k=20 but the data holds 12 items$"):
         check_k(20, 12)
     assert check_int(-5, "seed", low=None) == -5
+
+
+# every limit read from the environment goes through env_int: one rule, one message
+READERS = {
+    "IMSIM_MAX_TEXT_BYTES": lambda: _io.read_text_file(__file__),
+    "IMSIM_MAX_IDX_BYTES": _idx.max_idx_bytes,
+    "IMSIM_MAX_IMAGE_BYTES": image.limits,
+    "IMSIM_MAX_IMAGE_PIXELS": image.limits,
+    "IMSIM_DECODE_PIXELS": lambda: image.DecodeBudget().total,
+    "IMSIM_MAX_IMAGE_SIDE": CollectionSettings,
+    "IMSIM_MAX_LSH_TABLES": lambda: LSHIndex().fit(np.zeros((4, 2), np.float32)),
+    "IMSIM_THREADS": _threads.kernel_threads,
+}
+
+
+def test_env_int_default_value_and_errors(monkeypatch):
+    monkeypatch.delenv("IMSIM_TEST_LIMIT", raising=False)
+    assert env_int("IMSIM_TEST_LIMIT", 7) == 7
+    monkeypatch.setenv("IMSIM_TEST_LIMIT", "  ")
+    assert env_int("IMSIM_TEST_LIMIT", None) is None
+    monkeypatch.setenv("IMSIM_TEST_LIMIT", " 12 ")
+    assert env_int("IMSIM_TEST_LIMIT", 7) == 12
+    for bad in ("0", "-3", "1.5", "lots"):
+        monkeypatch.setenv("IMSIM_TEST_LIMIT", bad)
+        with pytest.raises(ValueError, match=f"^IMSIM_TEST_LIMIT must be a positive integer, got '{bad}'$"):
+            env_int("IMSIM_TEST_LIMIT", 7)
+
+
+@pytest.mark.parametrize("name", sorted(READERS))
+def test_every_limit_reader_uses_the_one_rule(monkeypatch, name):
+    read = READERS[name]
+    monkeypatch.delenv(name, raising=False)
+    read()  # the default works
+    monkeypatch.setenv(name, "lots")
+    with pytest.raises(ValueError, match=f"^{name} must be a positive integer, got 'lots'$"):
+        read()

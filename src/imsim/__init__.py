@@ -41,7 +41,7 @@ _LAZY = {
     "pairwise": "imsim.distances",
     "topk": "imsim.distances",
     "emd": "imsim.distances.emd",
-    "emd_knn": "imsim.distances.emd",
+    "emd_knn": "imsim.distances.emd_knn",
     "emd_correctness": "imsim.evaluation.emd",
     "Index": "imsim.search",
     "ExactIndex": "imsim.search",

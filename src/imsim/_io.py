@@ -59,11 +59,10 @@ def read_text_file(path, what: str = "file") -> str:
     Raises FileNotFoundError / IsADirectoryError naming ``what``, or DataFormatError
     for a device, FIFO, an over-long file or bytes that are not UTF-8.
     """
-    from ._validation import DataFormatError, check_file
+    from ._validation import DataFormatError, check_file, env_int
 
     p = check_file(path, what)
-    raw = os.environ.get("IMSIM_MAX_TEXT_BYTES", "")
-    cap = int(raw) if raw.strip().isdigit() else DEFAULT_MAX_TEXT_BYTES
+    cap = env_int("IMSIM_MAX_TEXT_BYTES", DEFAULT_MAX_TEXT_BYTES)
     with open(p, "rb") as f:
         st = os.fstat(f.fileno())
         if not stat.S_ISREG(st.st_mode):

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import os
 
+from ._validation import env_int
+
 ENV = "IMSIM_THREADS"
 ALIAS = "IMSIM_NUM_THREADS"
 
@@ -32,14 +34,8 @@ def configured_threads() -> int | None:
     Raises ValueError naming the variable when it is not a positive integer.
     """
     for name in (ENV, ALIAS):
-        value = os.environ.get(name, "").strip()
-        if value:
-            try:
-                n = int(value)
-            except ValueError:
-                n = 0
-            if n < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        n = env_int(name, None)
+        if n is not None:
             return n
     return None
 

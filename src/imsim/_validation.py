@@ -5,6 +5,7 @@ expected and what was found; private helpers trust their inputs.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -170,6 +171,24 @@ def check_k(k, n: int, *, name: str = "k", what: str = "the data") -> int:
 def check_positive_int(value, name: str) -> int:
     """Return ``value`` as an int >= 1: TypeError for a non-integer, ValueError below 1."""
     return check_int(value, name, low=1)
+
+
+def env_int(name: str, default: int | None) -> int | None:
+    """The positive integer in the environment variable ``name``; ``default`` when it is
+    unset or blank. Every limit imsim reads from the environment is read here.
+
+    Raises ValueError naming the variable when it is set to anything but an integer >= 1.
+    """
+    raw = os.environ.get(name, "")
+    if not raw.strip():
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {raw!r}")
+    return value
 
 
 def check_labels(labels, n: int, n_clusters=None, name: str = "labels") -> tuple[np.ndarray, int]:

@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from imsim.distances import topk
-from imsim.distances.emd import (GROUNDS, emd, emd_knn, ground_distance, lower_bounds,
-                                 signatures)
+from imsim.distances.emd import GROUNDS, emd, ground_distance, lower_bounds, signatures
+from imsim.distances.emd_knn import emd_knn
 
 
 def blobs(rng, n, size=12, max_blobs=3):

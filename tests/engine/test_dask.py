@@ -5,7 +5,7 @@ import pytest
 
 from imsim.cluster import silhouette
 from imsim.datasets import write_images
-from imsim.distances.emd import emd_knn
+from imsim.distances.emd_knn import emd_knn
 from imsim.search.sharded import exact_knn
 from imsim.search import ExactIndex, Index, ShardedIndex
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TypeVar
 
 from .._validation import DataFormatError
 from . import _model, _store
@@ -12,20 +12,19 @@ from ._guard import rebuild_damaged as _rebuild_damaged
 from ._settings import CollectionSettings
 from ._write import write_version
 
-if TYPE_CHECKING:
-    from ._collection import Collection
+Self = TypeVar("Self", bound="Building")  # the class these methods are called on: Collection
 
 
 class Building:
     """:meth:`build`, :meth:`update` and :meth:`index` of :class:`Collection`."""
 
     @classmethod
-    def build(cls, photos_dir, path, *, size: int = 64, color: bool = True, latent_dim: int | None = None,
+    def build(cls: type[Self], photos_dir, path, *, size: int = 64, color: bool = True, latent_dim: int | None = None,
               metric: str = "l2", n_cached: int = 32, labels_from_subdirs: bool = False,
               model=None, epochs: int = _model.DEFAULT_EPOCHS, seed: int = 0,
               encoder: str = "auto", weights=None, steps: int | None = None,
               workers: int | None = None, progress: bool | None = None,
-              engine=None) -> "Collection":
+              engine=None) -> Self:
         """Index every image of ``photos_dir`` into a new version of the collection ``path``.
 
         Trains an autoencoder on the folder (unless ``model`` is given), encodes every
@@ -84,9 +83,9 @@ class Building:
                                  latent_dim=latent_dim),
                              workers=workers, progress=progress, engine=engine)
 
-    def update(self, photos_dir=None, *, retrain: bool = False, model=None,
+    def update(self: Self, photos_dir=None, *, retrain: bool = False, model=None,
                epochs: int | None = None, seed: int | None = None, workers: int | None = None,
-               progress: bool | None = None, replace: bool = False, engine=None) -> "Collection":
+               progress: bool | None = None, replace: bool = False, engine=None) -> Self:
         """Bring the collection up to date with its photo folder; returns the new version.
 
         Only new or changed files (size or mtime differ, then the SHA-256) are decoded
@@ -122,10 +121,10 @@ class Building:
                              engine=engine)
 
     @classmethod
-    def index(cls, photos_dir, path, *, retrain: bool = False, model=None,
+    def index(cls: type[Self], photos_dir, path, *, retrain: bool = False, model=None,
               epochs: int | None = None, seed: int | None = None, encoder: str | None = None,
               weights=None, steps: int | None = None, workers: int | None = None,
-              progress: bool | None = None, replace: bool = False, engine=None, **settings) -> "Collection":
+              progress: bool | None = None, replace: bool = False, engine=None, **settings) -> Self:
         """Build the collection ``path`` from ``photos_dir``, or update it when it exists.
 
         ``settings`` (size, color, latent_dim, metric, n_cached, labels_from_subdirs)

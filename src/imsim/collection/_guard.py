@@ -8,13 +8,13 @@ command leaves nothing behind; indexing another folder than the collection's nee
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TypeVar
 
 from .._validation import DataFormatError, check_positive_int
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ._collection import Collection
 from . import _model, _store
+from ._settings import CollectionSettings
+
+C = TypeVar("C")  # the collection class a rebuild returns an instance of
 
 
 def check_same_folder(current, photos: Path, replace: bool) -> None:
@@ -39,7 +39,7 @@ def check_write_args(photos: Path, workers, training: dict, *, trains: bool) -> 
         check_positive_int(training.get("epochs", _model.DEFAULT_EPOCHS), "epochs")
 
 
-def rebuild_damaged(cls, root: Path, photos_dir, given: dict, **kwargs) -> "Collection":
+def rebuild_damaged(cls: type[C], root: Path, photos_dir, given: dict, **kwargs) -> C:
     """``--retrain`` of a collection that cannot be opened: rebuild it from its manifest's
     photos folder and settings (or the given ones); the damaged version is pruned after."""
     try:
@@ -54,8 +54,6 @@ def rebuild_damaged(cls, root: Path, photos_dir, given: dict, **kwargs) -> "Coll
             raise DataFormatError(f"collection {root} is too damaged to know its photos folder; "
                                   f"give it: `imsim index PHOTOS_DIR -c {root} --retrain`")
         photos_dir = photos
-    from ._collection import CollectionSettings
-
     settings = {k: v for k, v in {**old, **given}.items() if k in CollectionSettings.__dataclass_fields__}
     training = {k: v for k, v in (("epochs", kwargs.pop("epochs")), ("seed", kwargs.pop("seed")))
                 if v is not None}

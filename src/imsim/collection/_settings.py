@@ -2,10 +2,9 @@
 (:class:`IndexReport`)."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
-from .._validation import check_metric, check_positive_int
+from .._validation import check_metric, check_positive_int, env_int
 
 METRICS = ("l2", "cosine", "l1")
 
@@ -42,7 +41,7 @@ class CollectionSettings:
         if self.size % 4:
             # the autoencoder halves the image twice
             raise ValueError(f"size must be a multiple of 4 pixels, got {self.size}")
-        max_side = int(os.environ.get("IMSIM_MAX_IMAGE_SIDE", "") or 512)
+        max_side = env_int("IMSIM_MAX_IMAGE_SIDE", 512)
         if self.size > max_side:
             # every image is held as size x size x 3 bytes for training: 100000 would need 30 GB each
             raise ValueError(f"size {self.size} is above the limit of {max_side} pixels (memory grows "

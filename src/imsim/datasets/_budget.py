@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import threading
 
+from .._validation import env_int
+from ._limits import limits
+
 # bytes a pixel takes in Pillow's storage: 1 for 8-bit single band, 2 for 16-bit, else 4
 _NARROW_MODES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}
 
@@ -41,9 +44,7 @@ class DecodeBudget:
         """Pixels that may be decoding at once."""
         if self._total is not None:
             return self._total
-        from .image import _env_int, limits
-
-        return _env_int("IMSIM_DECODE_PIXELS", limits().max_pixels)
+        return env_int("IMSIM_DECODE_PIXELS", limits().max_pixels)
 
     def cost(self, width: int, height: int, mode: str = "RGBA") -> int:
         """What a raster of ``width`` x ``height`` pixels in Pillow ``mode`` weighs here."""

@@ -5,6 +5,7 @@ import os
 import stat
 
 from .._validation import ImageTooLargeError, UnreadableImageError
+from ._limits import limits
 
 
 _KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
@@ -33,8 +34,6 @@ def read_image_file(path, *, max_bytes: int | None = None) -> bytes:
         Longer than ``max_bytes`` (default :func:`limits`).
     """
     if max_bytes is None:
-        from .image import limits
-
         max_bytes = limits().max_bytes
     cap = int(max_bytes)
     name = os.fspath(path)

@@ -34,9 +34,9 @@ from pathlib import Path
 import numpy as np
 
 from .._io import atomic_path
-from .._validation import DataFormatError, ImsimError
+from .._validation import ImsimError
 from ._readers import _CIFAR_BATCHES, load_cifar_parts, load_digits
-from ._download import DOWNLOAD_TIMEOUT_S, ChecksumError, fetch, http_reason, verify  # noqa: F401
+from ._download import ChecksumError, fetch, http_reason, verify
 from .folder import SUPPORTED_SUFFIXES, convert_images, load_folder, load_image
 from .idx import read_imageset
 from .imageset import ImageSet

@@ -21,7 +21,8 @@ import numpy as np
 from .._progress import progress
 from .._text import safe_name
 from .._validation import UnreadableImageError
-from .image import decode_image, file_kind, load_image, target_size
+from ._regular import file_kind
+from .image import decode_image, load_image, target_size
 from .imageset import ImageSet
 
 __all__ = ["SUPPORTED_SUFFIXES", "FolderListing", "walk_folder", "scan_folder", "display_path",

@@ -30,98 +30,21 @@ import io
 import os
 import re
 import stat
-import threading
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from .._validation import ImageTooLargeError, UnreadableImageError
 from ._budget import DecodeBudget
-from ._regular import _too_many_bytes, file_kind, read_image_file  # noqa: F401 (public here)
+from ._limits import ImageLimits, _pillow, limits
+from ._regular import _too_many_bytes, read_image_file
 
 __all__ = ["DecodedImage", "DecodeBudget", "DECODE_BUDGET", "ImageLimits", "limits",
            "read_image_file", "decode_image", "probe_image", "open_image", "load_image", "target_size"]
 
-DEFAULT_MAX_BYTES = 256 * 2**20
-_PILLOW_READY = False
-_FILTER_LOCK = threading.Lock()
-
 # Modes that carry 16 or 32 bits per pixel: Pillow's own conversion to L clips them
 # at 255 instead of scaling, which would turn a 16-bit scan white.
 _WIDE_GRAY_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
-
-
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a positive integer, got {raw!r}") from None
-    if value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {raw!r}")
-    return value
-
-
-def _bomb_warning_ignored(category) -> bool:
-    """Whether the first filter that applies to Pillow's bomb warning ignores it."""
-    for action, message, cat, module, _ in warnings.filters:
-        if issubclass(category, cat) and message is None and (module is None or module.match("PIL.Image")):
-            return action == "ignore"
-    return False
-
-
-def _pillow():
-    """Pillow's Image module, set up once for imsim.
-
-    Pillow warns (DecompressionBombWarning, a raw line with a source path) between its
-    limit and twice it; imsim refuses everything above the limit itself, so that
-    warning never says anything new and is silenced for Pillow's own module only.
-    ``IMSIM_MAX_IMAGE_PIXELS`` above Pillow's limit raises Pillow's limit with it.
-    """
-    global _PILLOW_READY
-    from PIL import Image
-
-    # checked on each call because warnings.catch_warnings() blocks elsewhere restore the
-    # filter list; added under a lock (filterwarnings is not thread-safe)
-    if not _bomb_warning_ignored(Image.DecompressionBombWarning):
-        with _FILTER_LOCK:
-            warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning, module=r"PIL\.")
-    if not _PILLOW_READY:
-        env = os.environ.get("IMSIM_MAX_IMAGE_PIXELS")
-        if env:
-            wanted = _env_int("IMSIM_MAX_IMAGE_PIXELS", 1)
-            if Image.MAX_IMAGE_PIXELS is not None and wanted > Image.MAX_IMAGE_PIXELS:
-                Image.MAX_IMAGE_PIXELS = wanted
-        _PILLOW_READY = True
-    return Image
-
-
-@dataclass(frozen=True)
-class ImageLimits:
-    """The caps every decode obeys (read from the environment at each call).
-
-    Attributes
-    ----------
-    max_bytes : int
-        Longest file or upload read, in bytes (``IMSIM_MAX_IMAGE_BYTES``).
-    max_pixels : int
-        Most pixels (width x height) decoded (``IMSIM_MAX_IMAGE_PIXELS``; default
-        Pillow's ``Image.MAX_IMAGE_PIXELS``).
-    """
-
-    max_bytes: int
-    max_pixels: int
-
-
-def limits() -> ImageLimits:
-    """The current :class:`ImageLimits`."""
-    Image = _pillow()
-    pil_limit = Image.MAX_IMAGE_PIXELS or 2**62
-    return ImageLimits(max_bytes=_env_int("IMSIM_MAX_IMAGE_BYTES", DEFAULT_MAX_BYTES),
-                       max_pixels=_env_int("IMSIM_MAX_IMAGE_PIXELS", pil_limit))
 
 
 DECODE_BUDGET = DecodeBudget()

@@ -1,7 +1,7 @@
 r"""Earth Mover's Distance between images: signatures, exact EMD, lower bounds.
 
-The exact EMD k-NN search that uses them is :mod:`imsim.distances.emd_knn`
-(``emd_knn`` and ``EMDKnnStats`` are importable from here too).
+The exact EMD k-NN search that uses them is :mod:`imsim.distances.emd_knn` (it builds
+on this module, so this module does not import it).
 
 An image becomes a *signature* (Rubner, Tomasi & Guibas 2000): it is cut into
 windows of ``window x window`` pixels (the last row and column of windows may be
@@ -83,10 +83,7 @@ _N_FRAMES = 8
 # Manhattan bound directions (alpha, beta) with max(|alpha|, |beta|) = 1.
 _L1_DIRECTIONS = ((1.0, 1.0), (1.0, -1.0), (1.0, 0.5), (1.0, -0.5), (0.5, 1.0), (-0.5, 1.0))
 
-__all__ = [
-    "GROUNDS", "SOLVERS", "EMDKnnStats", "signatures", "ground_distance", "emd",
-    "lower_bounds", "emd_knn",
-]
+__all__ = ["GROUNDS", "SOLVERS", "signatures", "ground_distance", "emd", "lower_bounds"]
 
 
 # --------------------------------------------------------------------------- signatures
@@ -420,11 +417,3 @@ def _check_pair(a, b, positions):
                              f"or (n, {positions.shape[0]}) for {positions.shape[0]} positions")
     return a, b, positions
 
-
-def __getattr__(name: str):
-    # the k-NN search lives in emd_knn.py (it imports this module, so not at the top)
-    if name in ("emd_knn", "EMDKnnStats"):
-        from . import emd_knn as _knn
-
-        return getattr(_knn, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -24,64 +24,14 @@ exact silhouette (:func:`imsim.cluster.silhouettes`), exact EMD k-NN
 """
 from __future__ import annotations
 
+from .base import DEFAULT_WORKERS, Engine, LocalEngine
+
 __all__ = ["Engine", "LocalEngine", "ENGINES", "DEFAULT_WORKERS", "get_engine", "using", "n_tasks",
            "folder_stamp"]
 
 ENGINES = ("local", "dask")
 #: tasks per worker: enough that a slow or lost worker delays little
 TASKS_PER_WORKER = 3
-#: worker processes of ``get_engine("dask")`` without an address
-DEFAULT_WORKERS = 2
-
-
-class Engine:
-    """The interface; see the module docstring. ``n_workers`` is the number of
-    worker processes (1 for local), ``name`` is ``"local"`` or ``"dask"``."""
-
-    name = "engine"
-    n_workers = 1
-
-    def map(self, fn, tasks, *common) -> list:
-        raise NotImplementedError
-
-    def put(self, obj):
-        raise NotImplementedError
-
-    def resident(self, fn, *args, worker: int = 0):
-        raise NotImplementedError
-
-    def close(self) -> None:
-        """Release the workers (a no-op for local)."""
-
-    @property
-    def distributed(self) -> bool:
-        """True when tasks run outside this process."""
-        return self.name != "local"
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(n_workers={self.n_workers})"
-
-
-class LocalEngine(Engine):
-    """Everything in this process, one task after another (each task's kernels use
-    every core, as imsim always did)."""
-
-    name = "local"
-
-    def map(self, fn, tasks, *common) -> list:
-        return [fn(t, *common) for t in tasks]
-
-    def put(self, obj):
-        return obj
-
-    def resident(self, fn, *args, worker: int = 0):
-        return fn(*args)
 
 
 def get_engine(engine=None, *, address: str | None = None,

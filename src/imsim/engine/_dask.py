@@ -6,7 +6,7 @@ import time
 from collections import Counter
 from concurrent.futures import CancelledError
 
-from . import DEFAULT_WORKERS, Engine
+from .base import DEFAULT_WORKERS, Engine
 
 _RESUBMITS = 2  # times a task the scheduler cancelled (a lost worker) is submitted again
 

@@ -1,7 +1,7 @@
 """The EMD experiment: are EMD neighbours more often of the query's class than Manhattan ones?
 
 For the same queries, the k nearest data images are found by exact Earth Mover's
-Distance on window signatures (:func:`imsim.distances.emd.emd_knn`) and by pixel
+Distance on window signatures (:func:`imsim.distances.emd_knn.emd_knn`) and by pixel
 L1 (:func:`imsim.distances.topk`); correctness is the assignment's "Average
 Correct Search Results": the mean over queries of the share of the k neighbours
 that carry the query's label (:func:`imsim.evaluation.metrics.label_accuracy`).
@@ -17,7 +17,7 @@ import numpy as np
 
 from .._validation import check_array, check_ground, check_k, check_positive_int
 from ..distances import topk
-from ..distances.emd import emd_knn
+from ..distances.emd_knn import emd_knn
 from .metrics import label_accuracy
 
 __all__ = ["EMDCorrectness", "emd_correctness", "emd_sweep"]

@@ -4,7 +4,7 @@ File (every header integer is big-endian 32-bit): magic 2051 (as the assignment
 writes it), count N, rows 1, columns D, then N*D big-endian unsigned 16-bit integers
 in 0..25500. The proper idx magic for 16-bit data (0x0B03 = 2819) is read too, and
 the magics some original student programs wrote (1, 69, 999) are read with a
-warning. The container (gzip, header, size checks) is :mod:`imsim.datasets.idx`'s.
+warning. The container (gzip, header, size checks) is :mod:`imsim._idx`'s.
 
 The mapping between float latents and the integers is linear, with one
 :class:`LatentScale` (a minimum and a maximum) that is
@@ -33,8 +33,8 @@ import numpy as np
 
 from .._io import write_text_atomic
 from .._validation import DataFormatError, check_file
-from ..datasets.idx import (LATENT_MAGIC, LATENT_MAGIC_IDX16, LEGACY_LATENT_MAGICS,
-                            check_payload, magic_error, read_header, read_raw, write_idx)
+from .._idx import (LATENT_MAGIC, LATENT_MAGIC_IDX16, LEGACY_LATENT_MAGICS, check_payload, magic_error,
+                    read_header, read_raw, write_idx)
 
 LATENT_MAX = 25500
 

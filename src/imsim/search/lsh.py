@@ -22,11 +22,9 @@ as the dense formula (the tests check it), hundreds of times cheaper.
 """
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
-from .._validation import check_int, check_positive_int
+from .._validation import check_int, check_positive_int, env_int
 from ..distances._shared import as_pair, finish, topk, topk_candidates
 from .base import Index
 
@@ -94,7 +92,7 @@ class LSHIndex(Index, kind="lsh"):
     def _check_params(self) -> None:
         check_int(self.n_hashes, "n_hashes", low=1, high=32)  # 32 // n_hashes bits per hash
         n_tables = check_positive_int(self.n_tables, "n_tables")
-        max_tables = int(os.environ.get("IMSIM_MAX_LSH_TABLES", "") or 256)
+        max_tables = env_int("IMSIM_MAX_LSH_TABLES", 256)
         if n_tables > max_tables:
             # each table holds one int64 hash per vector plus its sort: L * N * 16 bytes
             raise ValueError(f"L={n_tables} hash tables is above the limit of {max_tables} (memory "
