@@ -1,6 +1,6 @@
 # imsim: every target does its own set-up on a fresh machine.
 #   make demo   create .venv, install torch (CPU) and imsim, run the main job
-#   make test   the same plus the dev and dask extras, then pytest
+#   make test   the same plus the dev and dask extras, then ruff check and pytest
 PYTHON ?= python3
 VENV   ?= .venv
 TORCH  ?= torch==2.13.0
@@ -37,6 +37,7 @@ demo: $(VENV)/.installed
 	$(BIN)/imsim demo $(DEMO_DATA) $(ARGS)
 
 test: $(VENV)/.installed-dev
+	$(BIN)/ruff check
 	$(BIN)/python -m pytest -q $(ARGS)
 
 bench: $(VENV)/.installed

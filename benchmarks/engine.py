@@ -63,7 +63,7 @@ def _imports() -> None:
     """What the jobs load once per process (run here and on every worker before timing)."""
     import torch  # noqa: F401
 
-    import imsim.embed  # noqa: F401
+    import imsim.embed
     import imsim.search.sharded  # noqa: F401
     from imsim.distances.emd import _load_emd_c
 
@@ -155,8 +155,8 @@ def main() -> None:
         dask.client.run(_imports)
         for r in range(args.rounds):
             for name, (job, tol) in jobs.items():
-                t_local, c_local, ref = _cpu_timed(lambda: job(None), None)
-                t_dask, c_dask, got = _cpu_timed(lambda: job(dask), dask)
+                t_local, c_local, ref = _cpu_timed(lambda job=job: job(None), None)
+                t_dask, c_dask, got = _cpu_timed(lambda job=job: job(dask), dask)
                 times[name]["local"].append(t_local)
                 times[name]["dask"].append(t_dask)
                 cpu[name]["local"].append(c_local)

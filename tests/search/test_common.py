@@ -261,6 +261,7 @@ def test_concurrent_searches_with_different_knobs_agree_with_sequential():
     for t in threads:
         t.join()
     for (D, I, stats), (D2, I2, stats2) in zip(got, expect):
+        np.testing.assert_array_equal(D, D2)
         np.testing.assert_array_equal(I, I2)
         assert stats == stats2
 

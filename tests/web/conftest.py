@@ -163,7 +163,7 @@ def new_page(browser, tmp_path):
         return pg
 
     yield make
-    for k, (context, pg, problems) in enumerate(opened):
+    for k, (context, pg, _) in enumerate(opened):
         pg.screenshot(path=str(tmp_path / f"page{k}.png"), full_page=True)  # for a person debugging
         context.close()
     assert not [p for _, _, probs in opened for p in probs]

@@ -227,7 +227,7 @@ def _lloyd(X, centers, max_iter: int, tol: float):
     labels, dist = _nearest(X, centers)
     cost = dist.sum()
     reseeded = 0
-    for it in range(1, max_iter + 1):
+    for it in range(1, max_iter + 1):  # noqa: B007 (it is n_iter_, returned after the loop)
         labels, r = _reseed_empty(labels, dist, k)
         reseeded += r
         centers = update(labels)

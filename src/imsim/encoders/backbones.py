@@ -134,8 +134,6 @@ def _import_torchvision():
 
 
 def _torchvision(arch: str, weights):
-    import torch
-
     models = _import_torchvision()
     if arch not in models.list_models(module=models):
         raise ValueError(f"unknown torchvision model {arch!r}; e.g. {', '.join(TORCHVISION_ARCHS)}")

@@ -257,7 +257,7 @@ class Index(abc.ABC):
         (D, I) means None). Keyword parameters after ``k`` are the class's query
         parameters."""
 
-    def _check_params(self) -> None:
+    def _check_params(self) -> None:  # noqa: B027 (a hook: a class with nothing to check keeps it)
         """Raise for a bad constructor parameter (the metric is checked already)."""
 
     @abc.abstractmethod
