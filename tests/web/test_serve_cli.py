@@ -75,3 +75,21 @@ def test_serve_errors_are_one_line(tmp_path, bare_collection, capsys):
                                             ("192.168.1.2", False), ("example.org", False)])
 def test_is_loopback(host, expected):
     assert is_loopback(host) is expected
+
+
+def test_serve_defaults_are_the_web_limits():
+    """``imsim serve`` writes its defaults out (the CLI loads no FastAPI to show its help):
+    they must be web/_limits.py's, which create_app uses."""
+    import inspect
+
+    import typer
+
+    from imsim.cli.main import app
+    from imsim.web import _limits, create_app
+
+    serve = typer.main.get_command(app).commands["serve"]
+    cli = {p.name: p.default for p in serve.params}
+    lib = inspect.signature(create_app).parameters
+    assert cli["max_upload_mb"] == lib["max_upload_mb"].default == _limits.MAX_UPLOAD_MB
+    assert cli["max_pixels"] == lib["max_pixels"].default == _limits.MAX_PIXELS
+    assert cli["decode_memory_mb"] == lib["decode_budget_mb"].default == _limits.DECODE_MEMORY_MB

@@ -32,9 +32,9 @@ from .._validation import ImageTooLargeError, UnreadableImageError
 from ..collection import make_thumbnail as _make_thumbnail
 from ..datasets import image as _lib
 from ..datasets.reduced import decode_reduced
+from ._limits import DECODE_MEMORY_MB, MAX_PIXELS
 
-MAX_PIXELS = 50_000_000  # default cap of a decoded upload or photo (a 50 MP phone camera)
-DECODE_BUDGET = 512 * 2**20  # default bytes of rasters decoded at once
+DECODE_BUDGET = int(DECODE_MEMORY_MB * 2**20)  # default bytes of rasters decoded at once
 _TRIM_OVER = 16 * 2**20  # hand memory back after decodes larger than this
 
 MEDIA_TYPES = {

@@ -32,6 +32,7 @@ from .. import __version__
 from .._validation import UnreadableImageError
 from ..collection import METRICS
 from . import _files, _http, _images, _views
+from ._limits import DECODE_MEMORY_MB, MAX_PIXELS, MAX_UPLOAD_MB
 from ._live import LiveCollection, View
 from ._schemas import (
     MAX_LIST,
@@ -52,7 +53,6 @@ from ._schemas import Query as QueryInfo
 STATIC = Path(__file__).parent / "static"
 MAP_POINTS = 2000  # the map projects a seeded sample of this many images (t-SNE stays seconds)
 _THUMB_CACHE = 2048  # thumbnails made on demand kept per version (older versions store none)
-DEFAULT_UPLOAD_MB = 32.0  # a camera JPEG is 3-15 MB; a phone's 50 MP PNG ~60 MB
 
 MapMethod = Literal["auto", "umap", "tsne", "pca"]
 
@@ -79,8 +79,8 @@ def _search_body() -> dict:
     }}
 
 
-def create_app(collection_path, *, max_upload_mb: float = DEFAULT_UPLOAD_MB, allowed_hosts=None,
-               max_pixels: int = _images.MAX_PIXELS, decode_budget_mb: float = 512,
+def create_app(collection_path, *, max_upload_mb: float = MAX_UPLOAD_MB, allowed_hosts=None,
+               max_pixels: int = MAX_PIXELS, decode_budget_mb: float = DECODE_MEMORY_MB,
                body_timeout: float = _http.BODY_TIMEOUT, follow: bool = True) -> FastAPI:
     """The web app serving the collection at ``collection_path``.
 
