@@ -13,6 +13,18 @@ class _Clock:
         return self.now
 
 
+class _Ticking(_Clock):
+    """A clock that moves ``step`` seconds each time it is read."""
+
+    def __init__(self, step: float):
+        super().__init__()
+        self.step = step
+
+    def __call__(self):
+        self.now += self.step
+        return self.now
+
+
 def test_lines_every_ten_seconds_then_done():
     clock, out = _Clock(), io.StringIO()
     lines = _Lines(total=100, desc="encoding", unit="batch", file=out, clock=clock)
@@ -96,9 +108,19 @@ def test_zip_with_the_bar_first_counts_the_last_item():
 
 def test_the_vector_encoders_count_their_chunks(monkeypatch):
     """features/thumbnail encoders report progress over their 1,024-image chunks
-    (minutes on thousands of photos, silent before)."""
+    (minutes on thousands of photos, silent before): each chunk is counted once done."""
     from imsim.encoders.handcrafted import _chunks
 
-    monkeypatch.setenv("IMSIM_PROGRESS", "lines")
+    out, made = io.StringIO(), []
+
+    def lines(iterable=None, *, total=None, desc="", unit="it", disable=None):
+        made.append(disable)
+        return _Lines(iterable, total=total, desc=desc, unit=unit, file=out, clock=_Ticking(11.0))
+
+    monkeypatch.setattr(_progress, "progress", lines)
     assert list(_chunks(2500, "features: encoding", True)) == [0, 1024, 2048]
-    assert list(_chunks(0, "features: encoding", False)) == []
+    text = out.getvalue().splitlines()
+    assert [line.split(": ")[2].split(" ")[0] for line in text[:-1]] == ["1,024/2,500", "2,048/2,500",
+                                                                         "2,500/2,500"]
+    assert text[-1] == "features: encoding: done, 2,500 images in 44 s"
+    assert list(_chunks(0, "features: encoding", False)) == [] and made == [None, True]

@@ -114,6 +114,7 @@ def test_topk_k_equals_n_sorts_everything(backend, rng):
     assert (D[:, 0] == 0).all()
     ref_d, ref_i = brute_topk(brute_l1(X, X), 6)
     np.testing.assert_array_equal(I, ref_i)
+    np.testing.assert_array_equal(D, ref_d)
 
 
 @pytest.mark.parametrize("metric, ref", [("l2", "euclidean"), ("cosine", "cosine")])

@@ -89,7 +89,7 @@ def test_exact_answers_match_brute_force(dtype, metric):
 
 def test_planted_neighbours_are_found(case):
     make, X, Q, truth, _ = case
-    D, I = make().fit(X).search(Q, 1)
+    _, I = make().fit(X).search(Q, 1)
     assert np.mean(I[:, 0] == truth) >= 0.9
 
 
@@ -186,9 +186,25 @@ def test_bad_queries(case):
             np.testing.assert_array_equal(got, expect)
 
 
-def test_name_and_repr(case):
-    index = case[0]()
-    assert isinstance(index.name, str) and index.name == repr(index)
+@pytest.mark.parametrize("index, name", [
+    (ExactIndex(metric="cosine"), "Exact(cosine)"),
+    (ExactIndex(metric="manhattan"), "Exact(manhattan)"),
+    (HNSWIndex(M=8, ef_construction=40, metric="l1"), "HNSW(M=8, efC=40, l1)"),
+    (LSHIndex(n_hashes=3, n_tables=7, w=2.5), "LSH(k=3, L=7, w=2.5)"),
+    (LSHIndex(n_hashes=6, n_tables=2), "LSH(k=6, L=2, w=auto)"),
+    (ReducedIndex(latent_metric="l2", rerank=50), "Reduced(l2, rerank=50)"),
+    (ShardedIndex(n_shards=3, base="hnsw", params={"M": 8, "ef_search": 20}),
+     "Sharded(3 x hnsw(M=8, ef_search=20))"),
+])
+def test_name_and_repr_show_the_parameters(index, name):
+    assert index.name == name and repr(index) == name
+
+
+def test_name_shows_fitted_values():
+    X = np.random.default_rng(0).random((50, 4)).astype(np.float32)
+    lsh = LSHIndex(n_hashes=2, n_tables=3).fit(X)
+    assert lsh.name == f"LSH(k=2, L=3, w={lsh.w_:g})" and lsh.w_ > 0
+    assert ExactIndex(metric="manhattan").fit(X).name == "Exact(l1)"  # the canonical metric
 
 
 # ------------------------------------------------------------ the registry
