@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from imsim.cluster import elbow, find_knee
+from imsim.report import cluster_plots
 from imsim.report.cluster_plots import plot_elbow
 
 
@@ -44,7 +45,23 @@ def test_elbow_kmedoids(rng):
 
 
 @pytest.mark.slow  # renders with matplotlib, which the fast subset never imports
-def test_plot_elbow(rng, tmp_path):
+def test_plot_elbow(rng, tmp_path, monkeypatch):
     result = elbow(_blobs(rng, 4, n_per=15), [2, 3, 4, 5], method="kmedoids", seed=0)
+    drawn, save = [], cluster_plots._save
+
+    def keep_and_save(fig, path):  # the figure as it is saved, read back before saving
+        drawn.append(fig)
+        return save(fig, path)
+
+    monkeypatch.setattr(cluster_plots, "_save", keep_and_save)
     path = plot_elbow(result, tmp_path / "elbow.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (ax,) = drawn[0].axes
+    curve, knee_line, knee_point = ax.lines
+    np.testing.assert_array_equal(curve.get_xdata(), [2, 3, 4, 5])
+    np.testing.assert_allclose(curve.get_ydata(), result.inertias)
+    assert result.knee == 4  # four blobs
+    np.testing.assert_array_equal(knee_line.get_xdata(), [4, 4])
+    np.testing.assert_allclose(knee_point.get_xydata(), [[4, result.inertias[2]]])
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["knee: k = 4"]
+    assert ax.get_title() == "Elbow (kmedoids)"

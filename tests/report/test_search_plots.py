@@ -1,14 +1,34 @@
+import numpy as np
 import pytest
 
+from imsim.report import search_plots
 from imsim.report.search_plots import plot_time_vs_approximation
 
 
-def test_time_vs_approximation_plot(tmp_path):
+def test_time_vs_approximation_plot(tmp_path, monkeypatch):
     records = [{"method": "lsh", "params": {"L": L}, "ms_per_query": t, "approx_factor": f}
                for L, t, f in [(5, 0.2, 1.1), (10, 0.5, 1.02), (20, 0.4, 1.05)]]
     records.append({"method": "exact", "params": {}, "ms_per_query": 1.0, "approx_factor": 1.0})
+    drawn = []
+
+    def figure(*args, **kwargs):  # the figure as it is saved, read back before saving
+        drawn.append(draw(*args, **kwargs))
+        return drawn[-1]
+
+    draw = search_plots.time_vs_approximation_figure
+    monkeypatch.setattr(search_plots, "time_vs_approximation_figure", figure)
     path = plot_time_vs_approximation(records, tmp_path / "plot.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (ax,) = drawn[0].axes
+    # one scatter per method (exact first), each record one point at (factor, ms)
+    exact, lsh = ax.collections
+    np.testing.assert_allclose(exact.get_offsets(), [[1.0, 1.0]])
+    np.testing.assert_allclose(lsh.get_offsets(), [[1.1, 0.2], [1.05, 0.4], [1.02, 0.5]])  # fastest first
+    (front,) = ax.lines  # LSH's Pareto front: each point more exact than every faster one
+    np.testing.assert_allclose(front.get_xydata(), [[1.1, 0.2], [1.05, 0.4], [1.02, 0.5]])
+    assert [t.get_text() for t in drawn[0].legends[0].get_texts()] == ["exact", "lsh"]
+    assert sorted(t.get_text() for t in ax.texts) == ["L=10", "L=20", "L=5"]
+    assert ax.get_yscale() == "log" and ax.get_title() == "Search: time vs accuracy"
     with pytest.raises(ValueError, match="no record"):
         plot_time_vs_approximation([], tmp_path / "empty.png")
 
