@@ -1,3 +1,4 @@
+import re
 import subprocess
 import sys
 
@@ -13,8 +14,22 @@ def test_version(capsys):
 
 
 def test_help_lists_commands(capsys):
+    """--help lists every registered command once, each with its summary, in the
+    order of the assignment's programs and then the collection's commands."""
+    import typer
+
+    from imsim.cli.main import app
+
     assert main(["--help"]) == 0
-    assert "Usage" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    listed = re.findall(r"^│ ([a-z][a-z-]*) {2,}\S", out, re.M)
+    assert sorted(listed) == sorted(typer.main.get_command(app).commands)
+    known = ["train", "reduce", "search", "emd-sweep", "cluster", "classify", "index", "query",
+             "duplicates", "collections", "demo", "serve"]
+    assert [name for name in listed if name in known] == known
+    summaries = {name: re.search(rf"^│ {name} +(.*?) *│$", out, re.M).group(1) for name in known}
+    assert summaries["search"].startswith("Nearest neighbours of every query")
+    assert summaries["query"].startswith("The photos of a collection most like IMAGE")
 
 
 def test_unknown_command_exits_nonzero(capsys):

@@ -121,6 +121,24 @@ def test_same_seed_same_result(case):
     np.testing.assert_array_equal(a[1], b[1])
 
 
+def _same_state(a: Index, b: Index) -> bool:
+    sa, sb = a._state(), b._state()
+    return sa.keys() == sb.keys() and all(np.array_equal(sa[k], sb[k]) for k in sa)
+
+
+@pytest.mark.parametrize("kind", ["lsh", "hnsw"])
+def test_another_seed_builds_another_index(kind):
+    """The seed is what makes a build repeatable: the same seed gives the same hash
+    tables / graph, another seed other ones (LSH then finds other neighbours)."""
+    make, X, Q, _, _ = make_case(kind, "uint8", "l1")
+    params = make().get_params()
+    same, other = (Index.create(kind, **{**params, "seed": s}).fit(X) for s in (3, 4))
+    assert _same_state(make().fit(X), same)
+    assert not _same_state(same, other)
+    if kind == "lsh":  # HNSW finds the exact neighbours of 300 vectors with either graph
+        assert (same.search(Q, 5)[1] != other.search(Q, 5)[1]).any()
+
+
 def test_save_load_round_trip(case, tmp_path):
     make, X, Q, _, _ = case
     index = make().fit(X)
