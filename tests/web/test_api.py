@@ -552,7 +552,18 @@ def test_create_app_rejects_bad_arguments(tmp_path, bare_collection):
         create_app(bare_collection, max_upload_mb=0)
 
 
-def test_responses_are_plain_json(client):
-    # distances and ids survive a round trip through the standard json module
-    body = json.loads(client.post("/api/search", data={"id": 2, "n": 3}).text)
-    assert all(isinstance(h["id"], int) and isinstance(h["distance"], float) for h in body["results"])
+def test_responses_are_plain_json(client, ref):
+    """ids and distances survive the standard json module (no NaN, no numpy scalars) and
+    equal the library's answer, float for float."""
+    r = client.post("/api/search", data={"id": 2, "n": 3})
+    assert r.headers["content-type"] == "application/json"
+
+    def refuse(token):
+        raise AssertionError(f"not plain JSON: {token}")
+
+    body = json.loads(r.text, parse_constant=refuse)
+    hits = body["results"]
+    lib = ref.query(2, 3)
+    assert [h["id"] for h in hits] == [h.id for h in lib.hits] and len(hits) == 3
+    assert [h["distance"] for h in hits] == [float(h.distance) for h in lib.hits]
+    assert all(type(h["id"]) is int and type(h["distance"]) is float for h in hits)
