@@ -23,7 +23,7 @@ sys.dont_write_bytecode = False
 # shares with other work, a spinning faiss HNSW build of 1,500 points took 900 ms instead
 # of 117 ms. OMP_WAIT_POLICY=ACTIVE in the environment keeps spinning.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-# shared test helpers (tests/_hostile.py) import as top-level modules
+# shared test helpers (tests/_data.py, tests/_reference.py) import as top-level modules
 if str(ROOT / "tests") not in sys.path:
     sys.path.insert(0, str(ROOT / "tests"))
 
@@ -171,8 +171,8 @@ def bars():
 
 @pytest.fixture
 def hostile_env(monkeypatch):
-    """The small pixel cap of tests/_hostile.py, for this process and its children."""
-    from _hostile import MAX_PIXELS
+    """The small pixel cap of tests/_data.py, for this process and its children."""
+    from _data import MAX_PIXELS
 
     monkeypatch.setenv("IMSIM_MAX_IMAGE_PIXELS", str(MAX_PIXELS))
     return MAX_PIXELS
@@ -181,8 +181,8 @@ def hostile_env(monkeypatch):
 @pytest.fixture
 def hostile_folder(tmp_path, hostile_env):
     """A photo folder with FIFOs, device links, symlink loops, bombs, hostile names
-    (see tests/_hostile.py); the pixel cap is set to match its bombs."""
-    from _hostile import make_hostile_folder
+    (see tests/_data.py); the pixel cap is set to match its bombs."""
+    from _data import make_hostile_folder
 
     return make_hostile_folder(tmp_path / "hostile")
 

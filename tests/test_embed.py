@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from _data import spot_images
 
 from imsim.datasets import ImageSet, write_images
 from imsim.embed import encode, reduce_files
@@ -30,16 +31,9 @@ def test_encode_scales_pixels_as_training_does(rng):
         encode(model, np.zeros((2, 8, 8, 3), np.uint8), progress=False)
 
 
-def _blobs(n, seed):
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:8, :8]
-    c = rng.uniform(1, 7, (n, 2, 1, 1))
-    return (255 * np.exp(-((yy - c[:, 0]) ** 2 + (xx - c[:, 1]) ** 2) / 4)).astype(np.uint8)
-
-
 @pytest.mark.slow
 def test_reduce_shares_one_scale_between_data_and_query(tmp_path):
-    data, query = _blobs(60, 0), _blobs(20, 1)
+    data, query = spot_images(60, 0), spot_images(20, 1)
     write_images(tmp_path / "data.idx", data)
     write_images(tmp_path / "query.idx", query)
     info = reduce_files(tmp_path / "data.idx", tmp_path / "query.idx", tmp_path / "d.lat",
@@ -62,7 +56,7 @@ def test_reduce_shares_one_scale_between_data_and_query(tmp_path):
 
 
 def test_reduce_with_a_model_without_scale_fits_one_and_leaves_the_model_alone(tmp_path):
-    data = _blobs(30, 2)
+    data = spot_images(30, 2)
     write_images(tmp_path / "data.idx", data)
     model = ConvAutoencoder(TINY)
     save_checkpoint(tmp_path / "m", model)
@@ -79,7 +73,7 @@ def test_reduce_with_a_model_without_scale_fits_one_and_leaves_the_model_alone(t
 
 
 def test_reduce_with_a_stored_scale_uses_it_and_reports_clipping_of_both_sets(tmp_path):
-    data = _blobs(30, 3)
+    data = spot_images(30, 3)
     write_images(tmp_path / "data.idx", data)
     model = ConvAutoencoder(TINY)
     z = encode(model, data, progress=False)

@@ -90,7 +90,8 @@ def test_cluster_conf_parser(text):
 def small_collection(tmp_path_factory):
     from imsim.collection import Collection
 
-    from test_store import SMALL, make_photos
+    from _data import blocky_photos as make_photos
+    from test_store import SMALL
 
     photos = make_photos(tmp_path_factory.mktemp("prop") / "photos", n=6)
     with Collection.build(photos, tmp_path_factory.mktemp("prop") / "coll", epochs=1, progress=False,

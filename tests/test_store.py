@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from _data import blocky_photos as make_photos
 
 from imsim._validation import DataFormatError
 from imsim.cli.main import main
@@ -16,15 +16,6 @@ from imsim.collection import Collection
 from imsim.collection import _store
 
 SMALL = dict(size=8, latent_dim=4, n_cached=4)
-
-
-def make_photos(root: Path, n: int = 10, seed: int = 0) -> Path:
-    rng = np.random.default_rng(seed)
-    root.mkdir(parents=True, exist_ok=True)
-    for i in range(n):
-        base = np.kron(rng.integers(0, 256, (4, 4, 3)), np.ones((4, 4, 1))).astype(np.uint8)
-        Image.fromarray(base).save(root / f"p{seed}_{i}.png")
-    return root
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,8 @@ import pytest
 from imsim.cli.main import main
 from imsim.collection import Collection
 
-from test_store import SMALL, make_photos
+from _data import blocky_photos as make_photos
+from test_store import SMALL
 
 FIRST_BUILD = ("after-scan", "after-model", "after-encode", "after-arrays", "commit-before-rename",
                "commit-before-pointer", "commit-after-pointer")

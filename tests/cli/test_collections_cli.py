@@ -5,21 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
+from _data import blocky_photos
 
 from imsim.cli.main import main
 from imsim.collection.home import default_location, find_collection
-
-
-def _photos(root: Path, n: int, seed: int = 0) -> Path:
-    rng = np.random.default_rng(seed)
-    root.mkdir(parents=True)
-    for i in range(n):
-        img = np.kron(rng.integers(0, 256, (4, 4, 3)), np.ones((4, 4, 1))).astype(np.uint8)
-        Image.fromarray(img).save(root / f"{i}.png")
-    return root
 
 
 _SMALL = ["--size", "16", "--latent", "4", "--epochs", "1", "--cache", "4"]
@@ -31,8 +21,8 @@ def home(tmp_path_factory):
     base = tmp_path_factory.mktemp("home")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("IMSIM_HOME", str(base / "imsim"))
-        photos = _photos(base / "photos", 6)
-        pair = _photos(base / "pair", 2, seed=1)
+        photos = blocky_photos(base / "photos", 6, name="{i}.png")
+        pair = blocky_photos(base / "pair", 2, seed=1, name="{i}.png")
         assert main(["index", str(photos), *_SMALL]) == 0
         assert main(["index", str(pair), *_SMALL]) == 0
         yield {"base": base, "photos": photos, "pair": pair, "mp": mp}
@@ -56,7 +46,7 @@ def test_query_finds_the_collection_of_the_photo(home, capsys):
            f"it indexed {home['pair']})" in captured.err
     assert "1 results for" in captured.out and "cached mode" in captured.out
     # a photo from elsewhere: the newest collection, and the message says why
-    outside = _photos(home["base"] / "elsewhere", 1, seed=5) / "0.png"
+    outside = blocky_photos(home["base"] / "elsewhere", 1, seed=5, name="{i}.png") / "0.png"
     assert main(["query", str(outside), "-n", "2"]) == 0
     err = capsys.readouterr().err
     assert "the most recently updated of 2 collections" in err and "-c picks one" in err
@@ -124,7 +114,7 @@ def test_no_collection_yet(tmp_path, monkeypatch, capsys):
 
 def test_a_collection_made_with_c_is_remembered(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("IMSIM_HOME", str(tmp_path / "home"))
-    photos = _photos(tmp_path / "mine", 3)
+    photos = blocky_photos(tmp_path / "mine", 3, name="{i}.png")
     assert main(["index", str(photos), "-c", str(tmp_path / "mine.imsim"), *_SMALL]) == 0
     found, why = find_collection(photos / "2.png")
     assert found.path == (tmp_path / "mine.imsim").resolve() and "it indexed" in why

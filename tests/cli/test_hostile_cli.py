@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from _hostile import ESCAPE_NAME, MAX_PIXELS, make_hostile_folder
+from _data import ESCAPE_NAME, MAX_PIXELS, make_hostile_folder
 from imsim.cli.main import main
 
 IMSIM = [sys.executable, "-m", "imsim"]

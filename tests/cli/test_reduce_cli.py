@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from _data import spot_images
 
 from imsim.cli.main import main
 from imsim.datasets import read_latent, write_images
@@ -14,17 +15,10 @@ SMALL = ["--filters", "4,8", "--hidden", "16", "--latent", "3", "--batch-size", 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def _blobs(n, seed, size=8):
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:size, :size]
-    c = rng.uniform(1, size - 1, (n, 2, 1, 1))
-    return (255 * np.exp(-((yy - c[:, 0]) ** 2 + (xx - c[:, 1]) ** 2) / 4)).astype(np.uint8)
-
-
 @pytest.fixture
 def files(tmp_path):
-    write_images(tmp_path / "data.idx.gz", _blobs(48, 0))
-    write_images(tmp_path / "query.idx", _blobs(12, 1))
+    write_images(tmp_path / "data.idx.gz", spot_images(48, 0))
+    write_images(tmp_path / "query.idx", spot_images(12, 1))
     return tmp_path
 
 
@@ -77,7 +71,7 @@ def test_reduce_bad_inputs_give_one_line_errors(files, capsys):
     # a model trained on 8x8 images used for 12x12 images
     main(["train", "-d", str(files / "data.idx.gz"), "--out", str(files / "m"), "--epochs", "1",
           "--no-plots", *SMALL])
-    write_images(files / "big.idx", _blobs(4, 3, size=12))
+    write_images(files / "big.idx", spot_images(4, 3, size=12))
     capsys.readouterr()
     assert main(["reduce", "-d", str(files / "big.idx"), "-q", str(files / "big.idx"), *base,
                  "--model", str(files / "m")]) == 1

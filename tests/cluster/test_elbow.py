@@ -1,15 +1,16 @@
 import numpy as np
 import pytest
 
+from _data import gaussian_clusters
+
 from imsim.cluster import elbow, find_knee
 from imsim.report import cluster_plots
 from imsim.report.cluster_plots import plot_elbow
 
 
-def _blobs(rng, k, n_per=30, d=5):
-    centres = rng.uniform(0, 1000, size=(k, d))
-    return np.concatenate([c + rng.normal(scale=5, size=(n_per, d)) for c in centres]) \
-        .astype(np.float32)
+def _blobs(rng, k, n_per=30):
+    """k clusters of n_per points in 5-D, centres in [0, 1000), spread 5."""
+    return gaussian_clusters(rng, n_per, k, d=5, spread=5.0, sep=1000 / k)[0]
 
 
 def test_find_knee():

@@ -2,21 +2,13 @@ import importlib
 
 import numpy as np
 import pytest
+from _data import gaussian_clusters
 from scipy.spatial.distance import cdist
 
 from imsim._validation import NotFittedError
 from imsim.cluster import KMedians, kmeans_plusplus, medians, objective
 
 kmedians_mod = importlib.import_module("imsim.cluster.kmedians")
-
-
-def _blobs(rng, n_per=40, k=4, d=6, spread=3.0, sep=40.0, dtype=np.float32):
-    centres = rng.uniform(0, sep * k, size=(k, d))
-    X = np.concatenate([c + rng.normal(scale=spread, size=(n_per, d)) for c in centres])
-    y = np.repeat(np.arange(k), n_per)
-    if dtype == np.uint8:
-        X = np.clip(np.rint(X), 0, 255)
-    return X.astype(dtype), y
 
 
 def _lower_median(a: np.ndarray) -> np.ndarray:
@@ -43,7 +35,7 @@ def _reference_lloyd(X, centers, n_iter):
     ("int-float/100", 300, True),
 ])
 def test_matches_brute_force_lloyd(rng, dtype, n_per, counted):
-    X, _ = _blobs(rng, n_per=n_per, spread=15.0,
+    X, _ = gaussian_clusters(rng, n_per=n_per, spread=15.0,
                   dtype=np.uint8 if isinstance(dtype, str) else dtype)
     if dtype == "int-float":
         X = X.astype(np.float32) * 100  # integer-valued floats, like latent files
@@ -99,7 +91,7 @@ def test_seeding_is_reproducible_and_d_weighted(rng):
 
 
 def test_random_init_and_n_init(rng):
-    X, _ = _blobs(rng, spread=20.0)
+    X, _ = gaussian_clusters(rng, spread=20.0)
     single = KMedians(4, init="random", seed=5).fit(X)
     best = KMedians(4, init="random", n_init=5, seed=5).fit(X)
     assert best.inertia_ <= single.inertia_
@@ -107,7 +99,7 @@ def test_random_init_and_n_init(rng):
 
 
 def test_empty_cluster_is_reseeded(rng):
-    X, _ = _blobs(rng, k=3)
+    X, _ = gaussian_clusters(rng, k=3)
     init = np.concatenate([X[[0, 40, 80]], np.full((1, X.shape[1]), 1e6, dtype=X.dtype)])
     km = KMedians(4, init=init, tol=0).fit(X)
     assert km.n_reseeded_ >= 1

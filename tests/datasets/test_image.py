@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from _hostile import MAX_PIXELS, bomb_png
+from _data import MAX_PIXELS, bomb_png
 from imsim._validation import ImageTooLargeError, UnreadableImageError
 from imsim.datasets.image import DecodeBudget, decode_image, limits, open_image, probe_image, read_image_file
 

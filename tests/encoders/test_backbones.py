@@ -15,7 +15,7 @@ import textwrap
 
 import numpy as np
 import pytest
-from PIL import Image
+from _data import smooth_photos
 
 from imsim.cli.main import main
 from imsim.collection import Collection
@@ -69,15 +69,6 @@ def fake_torchvision(tmp_path, monkeypatch):
         del sys.modules[name]
 
 
-def _folder(root, n=4):
-    rng = np.random.default_rng(0)
-    root.mkdir()
-    for i in range(n):
-        low = rng.integers(0, 256, (4, 4, 3)).astype(np.uint8)
-        Image.fromarray(low).resize((40, 30), Image.Resampling.BICUBIC).save(root / f"p{i}.png")
-    return root
-
-
 def _index(tmp_path, name, *extra):
     return main(["index", str(tmp_path / "p"), "-c", str(tmp_path / name), "--size", "16",
                  "--encoder", "torchvision:resnet18", *extra])
@@ -87,7 +78,7 @@ def _index(tmp_path, name, *extra):
 def test_a_torchvision_that_does_not_import_is_one_line_saying_what_to_do(tmp_path, capsys,
                                                                             fake_torchvision):
     fake_torchvision(BROKEN)
-    _folder(tmp_path / "p")
+    smooth_photos(tmp_path / "p", name="p{i}.png")
     assert _index(tmp_path, "c") == 1
     err = capsys.readouterr().err
     assert err == ("error: torchvision cannot be imported here (operator torchvision::nms does not "
@@ -103,7 +94,7 @@ def test_weights_that_do_not_fit_name_the_file_and_the_architecture(tmp_path, ca
     from torch import nn
 
     fake_torchvision("", MODELS)
-    _folder(tmp_path / "p")
+    smooth_photos(tmp_path / "p", name="p{i}.png")
     torch.save(nn.Linear(3, 2).state_dict(), tmp_path / "other.pth")  # another architecture
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
     torch.save([torch.zeros(2)], tmp_path / "list.pth")  # tensors, but not a state dict
@@ -121,7 +112,7 @@ def test_offline_without_weights_says_which_file_to_put_where(tmp_path, capsys, 
     import torch
 
     fake_torchvision("", MODELS)
-    _folder(tmp_path / "p")
+    smooth_photos(tmp_path / "p", name="p{i}.png")
     hub = tmp_path / "torch-home" / "hub" / "checkpoints" / "resnet18.pth"
     assert _index(tmp_path, "c") == 1
     err = capsys.readouterr().err

@@ -5,24 +5,16 @@ import json
 
 import numpy as np
 import pytest
+from _data import smooth_photos
 from PIL import Image
 
 from imsim.cli.main import main
 from imsim.collection import Collection
 
 
-def _folder(root, n, seed=0):
-    rng = np.random.default_rng(seed)
-    root.mkdir(parents=True)
-    for i in range(n):
-        low = rng.integers(0, 256, (4, 4, 3)).astype(np.uint8)
-        Image.fromarray(low).resize((40, 30), Image.Resampling.BICUBIC).save(root / f"p{i:02d}.png")
-    return root
-
-
 @pytest.mark.parametrize("n, says", [(1, "1 image is"), (2, "2 images are")])
 def test_one_or_two_images_index_with_the_floor_and_say_why(tmp_path, capsys, n, says):
-    photos = _folder(tmp_path / "few", n)
+    photos = smooth_photos(tmp_path / "few", n)
     assert main(["index", str(photos), "-c", str(tmp_path / "c")]) == 0
     out = capsys.readouterr().out
     assert f"encoder: thumbnail ({says} too few to learn from, a PCA or a network needs at " \
@@ -35,7 +27,7 @@ def test_one_or_two_images_index_with_the_floor_and_say_why(tmp_path, capsys, n,
 
 
 def test_the_encoder_is_recorded_and_another_is_refused(tmp_path, capsys):
-    photos = _folder(tmp_path / "p", 12)
+    photos = smooth_photos(tmp_path / "p", 12)
     coll = Collection.build(photos, tmp_path / "c", size=16, latent_dim=8, encoder="features")
     enc = coll.manifest["encoder"]
     assert (enc["name"], enc["requested"], enc["dim"]) == ("features", "features", 8)
@@ -60,7 +52,7 @@ def test_the_encoder_is_recorded_and_another_is_refused(tmp_path, capsys):
 
 
 def test_unknown_encoder_lists_the_valid_ones(tmp_path, capsys):
-    photos = _folder(tmp_path / "p", 3)
+    photos = smooth_photos(tmp_path / "p", 3)
     assert main(["index", str(photos), "-c", str(tmp_path / "c"), "--encoder", "resnet"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: unknown encoder 'resnet'; valid encoders: auto, thumbnail")
@@ -74,7 +66,7 @@ def test_torchscript_encoder_from_the_command_line(tmp_path, capsys, one_torch_t
     torch.manual_seed(0)
     net = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
     torch.jit.save(torch.jit.script(net), str(tmp_path / "tiny.pt"))
-    photos = _folder(tmp_path / "p", 6)
+    photos = smooth_photos(tmp_path / "p", 6)
     assert main(["index", str(photos), "-c", str(tmp_path / "c"), "--size", "16",
                  "--encoder", "torchscript", "--weights", str(tmp_path / "tiny.pt")]) == 0
     assert "encoder: torchscript" in capsys.readouterr().out
@@ -95,7 +87,7 @@ def test_torchvision_says_in_one_line_when_it_cannot_run(tmp_path, capsys):
     import torch
 
     torch.save({"w": torch.zeros(2)}, tmp_path / "other.pth")
-    photos = _folder(tmp_path / "p", 3)
+    photos = smooth_photos(tmp_path / "p", 3)
     code = main(["index", str(photos), "-c", str(tmp_path / "c"), "--encoder", "torchvision:resnet18",
                  "--weights", str(tmp_path / "other.pth")])
     err = capsys.readouterr().err

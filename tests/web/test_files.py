@@ -18,7 +18,7 @@ from PIL import Image
 from imsim.collection import Collection
 from imsim.web import WebServer, create_app
 
-from ._hostile import bomb_png
+from _data import bomb_png
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
@@ -108,7 +108,7 @@ def test_a_huge_photo_is_thumbnailed_once_under_concurrent_requests(own, tmp_pat
 
     photos = tmp_path / "photos"
     shutil.copytree(own / "photos" / "fam2", photos)
-    (photos / "huge.png").write_bytes(bomb_png(4000, 3000))  # 12 MP, 48 MB decoded
+    (photos / "huge.png").write_bytes(bomb_png(4000, 3000, color_type=6, value=0))  # 12 MP, 48 MB decoded
     Collection.build(photos, tmp_path / "coll", size=16, latent_dim=8, n_cached=4, epochs=1, seed=0,
                      progress=False).close()
     _drop_stored_thumbnails(tmp_path / "coll")

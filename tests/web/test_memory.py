@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ._hostile import bomb_png
+from _data import bomb_png
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
 
@@ -36,7 +36,7 @@ def test_sixteen_concurrent_bomb_uploads_stay_within_the_decode_budget(bare_coll
     try:
         proc.stdout.readline()  # "serving COLLECTION (N images, version V)"
         url = re.search(r"open (http://\S+/)", proc.stdout.readline()).group(1)
-        small = bomb_png(64, 64)
+        small = bomb_png(64, 64, color_type=6, value=0)
         for _ in range(100):  # the address is printed just before the server accepts
             try:
                 assert httpx.post(url + "api/search", files={"image": ("s.png", small)},
@@ -45,7 +45,7 @@ def test_sixteen_concurrent_bomb_uploads_stay_within_the_decode_budget(bare_coll
             except httpx.TransportError:
                 threading.Event().wait(0.1)
         idle = _status_kb(proc.pid, "VmRSS")
-        bomb = bomb_png(2000, 2000)  # 4 MP RGBA: 16 MB decoded, 20 KB sent
+        bomb = bomb_png(2000, 2000, color_type=6, value=0)  # 4 MP RGBA: 16 MB decoded, 20 KB sent
         answers = []
         start = threading.Barrier(16)
 
