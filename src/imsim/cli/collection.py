@@ -27,7 +27,7 @@ def _index_summary(coll) -> list[str]:
         lines.append(f"  encoder: {enc['name']}" + (f" ({enc['why']})" if enc.get("why") else "")
                      + (f"; {enc['note']}" if enc.get("note") else ""))
     if r.skipped:
-        lines.append(f"  {len(r.skipped)} skipped:")
+        lines.append(f"  {len(r.skipped):,} skipped:")
         lines += _skipped_lines(r.skipped)
     return lines
 
