@@ -293,5 +293,5 @@ def register(app: typer.Typer) -> None:
         if info["color_by"] == "none":
             colour = "one colour" + (": no labels or groups yet, `imsim groups` makes groups"
                                      if color_by == "auto" else "")
-        typer.echo(f"wrote {safe_name(info['path'])} ({info['n_points']} images, {info['method']}, "
+        typer.echo(f"wrote {safe_name(info['path'])} ({info['n_points']:,} images, {info['method']}, "
                    f"{colour}, {info['n_thumbnails']} thumbnails)")
