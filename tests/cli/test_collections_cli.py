@@ -21,8 +21,8 @@ def home(tmp_path_factory):
     base = tmp_path_factory.mktemp("home")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("IMSIM_HOME", str(base / "imsim"))
-        photos = blocky_photos(base / "photos", 6, name="{i}.png")
-        pair = blocky_photos(base / "pair", 2, seed=1, name="{i}.png")
+        photos = blocky_photos(base / "photos", 6)
+        pair = blocky_photos(base / "pair", 2, seed=1)
         assert main(["index", str(photos), *_SMALL]) == 0
         assert main(["index", str(pair), *_SMALL]) == 0
         yield {"base": base, "photos": photos, "pair": pair, "mp": mp}
@@ -42,14 +42,50 @@ def test_index_without_c_writes_the_default_location(home, capsys):
 def test_query_finds_the_collection_of_the_photo(home, capsys):
     assert main(["query", str(home["pair"] / "0.png"), "-n", "1"]) == 0
     captured = capsys.readouterr()
-    assert f"collection: {default_location(home['pair'])} (2 images of {home['pair']}; " \
-           f"it indexed {home['pair']})" in captured.err
+    assert f"collection: {default_location(home['pair'])} (2 images of {home['pair']}, " \
+           f"thumbnail encoder; it indexed {home['pair']})" in captured.err
     assert "1 results for" in captured.out and "cached mode" in captured.out
-    # a photo from elsewhere: the newest collection, and the message says why
+
+
+def test_no_guess_when_several_collections_could_serve(home, capsys):
+    # a photo from elsewhere: either collection could answer, so -c is asked for and
+    # both are listed with their encoders; nothing is searched
     outside = blocky_photos(home["base"] / "elsewhere", 1, seed=5, name="{i}.png") / "0.png"
-    assert main(["query", str(outside), "-n", "2"]) == 0
+    assert main(["query", str(outside), "-n", "2"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1
+    assert captured.err.startswith(f"error: 2 collections and none indexed the folder of {outside}; "
+                                   f"pick one with -c: ")
+    for folder in ("photos", "pair"):
+        assert str(default_location(home[folder])) in captured.err
+    assert f"(thumbnail, 2 images of {home['pair']})" in captured.err
+    # groups, map and duplicates from a folder no collection indexed: the same rule
+    home["mp"].chdir(home["base"])
+    for command in (["groups", "-k", "2"], ["map", "--out", str(home["base"] / "m.png")]):
+        assert main(command) == 1
+        assert "2 collections and none indexed the current folder; pick one with -c" in \
+            capsys.readouterr().err
+    assert not (home["base"] / "m.png").exists()
+
+
+def test_one_folder_in_two_collections_asks_for_c(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("IMSIM_HOME", str(tmp_path / "home"))
+    photos = blocky_photos(tmp_path / "p", 4, name="{i}.png")
+    assert main(["index", str(photos), *_SMALL]) == 0
+    assert main(["index", str(photos), "-c", str(tmp_path / "t.imsim"), "--encoder",
+                 "thumbnail", *_SMALL]) == 0
+    capsys.readouterr()
+    assert main(["query", str(photos / "0.png")]) == 1
     err = capsys.readouterr().err
-    assert "the most recently updated of 2 collections" in err and "-c picks one" in err
+    assert err.startswith(f"error: 2 collections indexed {photos}; pick one with -c: ")
+    assert f"{tmp_path / 't.imsim'} (thumbnail, 4 images of {photos})" in err
+    assert f"{default_location(photos)} (" in err
+    # `imsim collections` tells them apart by encoder
+    assert main(["collections"]) == 0
+    out = capsys.readouterr().out
+    assert "    thumbnail encoder, 4 images of" in out and "version v000001, updated" in out
+    assert main(["collections", "--json"]) == 0
+    assert {c["encoder"] for c in json.loads(capsys.readouterr().out)} >= {"thumbnail"}
 
 
 def test_groups_map_and_collections_list(home, capsys, monkeypatch):
@@ -114,7 +150,7 @@ def test_no_collection_yet(tmp_path, monkeypatch, capsys):
 
 def test_a_collection_made_with_c_is_remembered(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("IMSIM_HOME", str(tmp_path / "home"))
-    photos = blocky_photos(tmp_path / "mine", 3, name="{i}.png")
+    photos = blocky_photos(tmp_path / "mine", 3)
     assert main(["index", str(photos), "-c", str(tmp_path / "mine.imsim"), *_SMALL]) == 0
     found, why = find_collection(photos / "2.png")
     assert found.path == (tmp_path / "mine.imsim").resolve() and "it indexed" in why

@@ -65,7 +65,7 @@ def test_mismatched_labels_and_limits_are_clear_errors(files, tmp_path):
     common = dict(data=files["data"], queries=files["queries"], output=tmp_path / "o.txt")
     with pytest.raises(ValueError, match="holds 8 labels but .* holds 60 data images"):
         run_emd_search(data_labels=files["ql"], query_labels=files["ql"], **common)
-    with pytest.raises(ValueError, match="--queries 9 but .* holds 8 images"):
+    with pytest.raises(ValueError, match="--n-queries 9 but .* holds 8 images"):
         run_emd_search(data_labels=files["dl"], query_labels=files["ql"], n_queries=9, **common)
     assert not (tmp_path / "o.txt").exists()
 

@@ -45,7 +45,7 @@ def test_emd_window_as_large_as_the_image_warns(files, monkeypatch):
     monkeypatch.chdir(files)
     with pytest.warns(UserWarning, match="window 12 covers the whole side"):
         assert main(["search", "-d", "in.idx", "-q", "q.idx", "-EMD", "-l1", "in.lab", "-l2", "q.lab",
-                     "-o", "out.txt", "--window", "12", "--queries", "1"]) == 0
+                     "-o", "out.txt", "--window", "12", "--n-queries", "1"]) == 0
 
 
 def test_emd_signatures_of_a_huge_window_are_one_bin_without_padding(rng):

@@ -77,7 +77,7 @@ def test_not_found_queries_are_written_and_counted(files, tmp_path):
 def test_modern_options_json(files, capsys):
     paths, X, Q = files
     rc = main(["search", "-d", str(paths["data"]), "-q", str(paths["query"]), "--method",
-               "hnsw,exact", "-N", "3", "--queries", "7", "--metric", "l2", "--json"])
+               "hnsw,exact", "-N", "3", "--n-queries", "7", "--metric", "l2", "--json"])
     assert rc == 0
     result = json.loads(capsys.readouterr().out)
     assert result["queries"] == 7 and set(result["methods"]) == {"hnsw", "exact"}
@@ -88,7 +88,7 @@ def test_modern_options_json(files, capsys):
     assert result["methods"]["hnsw"]["recall_at_1"] >= 0.9
     # the metric's aliases, as in imsim query
     assert main(["search", "-d", str(paths["data"]), "-q", str(paths["query"]), "--method",
-                 "hnsw,exact", "-N", "3", "--queries", "7", "--metric", "euclidean",
+                 "hnsw,exact", "-N", "3", "--n-queries", "7", "--metric", "euclidean",
                  "--json"]) == 0
     alias = json.loads(capsys.readouterr().out)
     for method in ("hnsw", "exact"):
@@ -98,7 +98,7 @@ def test_modern_options_json(files, capsys):
 def test_report_to_stdout_without_output_file(files, capsys):
     paths, _, _ = files
     assert main(["search", "-d", str(paths["data"]), "-q", str(paths["query"]),
-                 "--queries", "2", "--method", "exact"]) == 0
+                 "--n-queries", "2", "--method", "exact"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("Query: 0\nNearest neighbor True: ") and "tTrue: " in out
 
@@ -109,7 +109,7 @@ def test_report_to_stdout_without_output_file(files, capsys):
     (lambda a, p: a + ["-k", "33"], "n_hashes must be at most 32, got 33"),
     (lambda a, p: a + ["-L", "0"], "n_tables must be a positive integer, got 0"),
     (lambda a, p: a + ["-N", "500"], "n_neighbors=500 but the data holds 200"),
-    (lambda a, p: a + ["--queries", "31"], "--queries=31 but the query file holds 30"),
+    (lambda a, p: a + ["--n-queries", "31"], "--n-queries=31 but the query file holds 30"),
     (lambda a, p: a + ["--window", "3"], "--window only apply with -EMD"),
     (lambda a, p: a + ["--method", "fast"], "unknown method 'fast'"),
     (lambda a, p: ["search", "-d", str(p["data"])], "needs -d DATA and -q QUERIES"),
@@ -131,7 +131,7 @@ def test_emd_form_is_routed(monkeypatch, tmp_path):
     fake.run_emd_search = lambda **kwargs: calls.append(kwargs) or 0
     monkeypatch.setitem(sys.modules, "imsim.cli.emd", fake)
     rc = main(["search", "-d", "train", "-q", "test", "-l1", "train-labels", "-l2", "test-labels",
-               "-o", str(tmp_path / "emd.txt"), "-EMD", "--window", "7", "--queries", "12",
+               "-o", str(tmp_path / "emd.txt"), "-EMD", "--window", "7", "--n-queries", "12",
                "--ground", "manhattan", "--shortlist", "50", "--data-limit", "1000", "--json"])
     assert rc == 0 and len(calls) == 1
     kw = calls[0]

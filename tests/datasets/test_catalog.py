@@ -5,6 +5,7 @@ import shutil
 import socket
 import tarfile
 import threading
+from pathlib import Path
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
@@ -283,3 +284,30 @@ def test_open_images_errors(cache, tmp_path):
         open_images("no-such-thing")
     with pytest.raises(ValueError, match="labels= .* idx images file only"):
         open_images("digits", labels=tmp_path / "labels.gz")
+
+
+# the real files, in shared/datasets/mnist beside the checkout or above it
+_SHARED_MNIST = next((p / "shared" / "datasets" / "mnist" for p in Path(__file__).resolve().parents
+                      if (p / "shared" / "datasets" / "mnist").is_dir()), Path("/nonexistent"))
+
+
+def test_mnist_labels_hash_to_the_published_content_sum(rng):
+    # the check below hashes labels as the idx file holding them: a round trip through
+    # a written file must give the same SHA-256 as that file's decompressed bytes
+    import hashlib
+    import tempfile
+
+    labels = rng.integers(0, 10, size=37)
+    with tempfile.TemporaryDirectory() as tmp:
+        write_labels(Path(tmp) / "l.gz", labels)
+        content = gzip.decompress((Path(tmp) / "l.gz").read_bytes())
+    assert catalog._idx_labels_sha256(labels) == hashlib.sha256(content).hexdigest()
+
+
+@pytest.mark.skipif(not (_SHARED_MNIST / "t10k-labels-idx1-ubyte.gz").is_file(),
+                    reason="the real MNIST files are not beside the checkout")
+def test_mnist_files_are_refused_as_fashion_mnist(cache):
+    # the same file names, so only the content tells them apart
+    with pytest.raises(DataFormatError, match="holds MNIST's digits, not Fashion-MNIST"):
+        load_dataset("fashion-mnist", "test", data_dir=_SHARED_MNIST, download=False)
+    assert len(load_dataset("mnist", "test", data_dir=_SHARED_MNIST, download=False)) == 10000

@@ -27,9 +27,33 @@ def _index_summary(coll) -> list[str]:
         lines.append(f"  encoder: {enc['name']}" + (f" ({enc['why']})" if enc.get("why") else "")
                      + (f"; {enc['note']}" if enc.get("note") else ""))
     if r.skipped:
-        lines.append(f"  {len(r.skipped)} skipped:")
+        lines.append(f"  {len(r.skipped):,} skipped:")
         lines += _skipped_lines(r.skipped)
     return lines
+
+
+# options of `imsim index` that only some encoders read
+_ENCODER_OPTIONS = {"--epochs": ("autoencoder",), "--steps": ("contrastive",)}
+
+
+def _option_notes(coll, given: dict) -> list[str]:
+    """One ``note:`` line per option the build did not use as given: an option the
+    chosen encoder does not read (``--epochs`` with ``features``), or a ``--latent``
+    the encoder changed. ``given`` maps option names to the values passed (None: not
+    passed)."""
+    if not coll.last_index.trained:  # nothing was fitted: the collection kept its own
+        return []
+    enc = coll.manifest.get("encoder") or {}
+    name = enc.get("name", "autoencoder")
+    notes = [f"note: {option} {given[option]} was not used: it applies to the "
+             f"{' and '.join(users)} encoder{'s' * (len(users) > 1)}, and this build used {name}"
+             for option, users in _ENCODER_OPTIONS.items()
+             if given.get(option) is not None and name not in users]
+    latent, dim = given.get("--latent"), coll.settings.latent_dim
+    if latent is not None and dim != latent:
+        notes.append(f"note: --latent {latent} became {dim}: the {name} encoder made "
+                     f"{dim}-dimensional vectors" + (f" ({enc['note']})" if enc.get("note") else ""))
+    return notes
 
 
 _OTHER_TYPES_LISTED = 3
@@ -51,6 +75,21 @@ def _skipped_lines(skipped) -> list[str]:
         else:
             failed.append(f"    {len(paths):,} files, e.g. {safe_name(paths[0])}: {safe_name(reason)}")
     return failed
+
+
+def _check_same_folder(collection: Path, photos_dir: Path, replace: bool) -> None:
+    """The library's check of another folder into an existing collection, in the
+    command line's words (``--replace``, ``-c``), before anything is opened."""
+    from imsim.collection.home import _read
+
+    current = _read(Path(collection).expanduser())
+    photos = Path(photos_dir).expanduser()
+    if replace or current is None or not photos.is_dir():
+        return
+    if photos.resolve() != current.photos_root:
+        raise ValueError(f"collection {current.path} indexes {current.photos_root}, not "
+                         f"{photos.resolve()}; pass --replace to replace its photos with this "
+                         f"folder's, or give another collection with -c")
 
 
 def _mode_text(result) -> str:
@@ -115,6 +154,7 @@ def register(app: typer.Typer) -> None:
         from imsim.collection.home import remember
 
         collection = index_location(photos_dir, collection)
+        _check_same_folder(collection, photos_dir, replace)
         with warnings.catch_warnings(), engine_for(engine, address) as eng:
             # the summary below lists every skipped file once
             warnings.filterwarnings("ignore", message="skipping ")
@@ -126,6 +166,8 @@ def register(app: typer.Typer) -> None:
                                     engine=eng)
         remember(coll.path)
         typer.echo("\n".join(_index_summary(coll)))
+        for note in _option_notes(coll, {"--epochs": epochs, "--steps": steps, "--latent": latent}):
+            typer.echo(note, err=True)
 
     @app.command("query")
     def query_cmd(
@@ -293,5 +335,5 @@ def register(app: typer.Typer) -> None:
         if info["color_by"] == "none":
             colour = "one colour" + (": no labels or groups yet, `imsim groups` makes groups"
                                      if color_by == "auto" else "")
-        typer.echo(f"wrote {safe_name(info['path'])} ({info['n_points']} images, {info['method']}, "
+        typer.echo(f"wrote {safe_name(info['path'])} ({info['n_points']:,} images, {info['method']}, "
                    f"{colour}, {info['n_thumbnails']} thumbnails)")

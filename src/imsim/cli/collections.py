@@ -13,8 +13,8 @@ import typer
 
 #: the ``-c`` option of every command that reads a collection
 COLLECTION_HELP = ("The collection directory [default: the collection that indexed the folder "
-                   "of the photo or of the current folder, else the only or newest one; "
-                   "`imsim collections` lists them].")
+                   "of the photo or of the current folder, else the only one; when several "
+                   "could serve, -c is asked for; `imsim collections` lists them].")
 
 # suffixes that make a path look like a photo rather than a collection
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff", ".heic",
@@ -56,19 +56,60 @@ def check_query_args(image: Path, collection: Optional[Path]) -> None:
         raise ValueError(f"{image}: no such file (query takes the path of one image file)")
 
 
-def resolve_collection(collection: Optional[Path], *, near=None) -> Path:
-    """``collection`` when given; else the one :func:`find_collection` picks, said on stderr.
+def encoder_name(known) -> str:
+    """The encoder a :class:`~imsim.collection.home.KnownCollection` was built with
+    (``"?"`` when its manifest does not say)."""
+    from imsim.collection._store import VERSIONS, read_json
 
-    ``near`` is the query photo, or None for the current folder.
+    try:
+        manifest = read_json(known.path / VERSIONS / known.version / "manifest.json")
+        return str((manifest.get("encoder") or {}).get("name") or "autoencoder")
+    except (OSError, ValueError, TypeError, AttributeError):
+        return "?"
+
+
+def _candidate(c) -> str:
+    return f"{c.path} ({encoder_name(c)}, {c.n_images:,} images of {c.photos_root})"
+
+
+def resolve_collection(collection: Optional[Path], *, near=None) -> Path:
+    """``collection`` when given; else the one collection that can serve, said on stderr.
+
+    ``near`` is the query photo, or None for the current folder. A collection that
+    indexed a folder holding ``near`` serves (the deepest such folder); else the only
+    collection there is. When several could serve equally (one folder indexed into
+    several collections, or several collections and none of them holding ``near``) no
+    guess is made: the error lists them and asks for ``-c``.
     """
     if collection is not None:
         check_collection_arg(collection)
         return collection
-    from imsim.collection.home import find_collection
+    from imsim.collection.home import collections_dir, known_collections
 
-    found, why = find_collection(Path.cwd() if near is None else near)
-    typer.echo(f"collection: {found.path} ({found.n_images:,} images of {found.photos_root}; "
-               f"{why})", err=True)
+    known = known_collections()
+    if not known:
+        raise FileNotFoundError(
+            f"no collection yet: index a folder first (`imsim index PHOTOS_DIR` makes one under "
+            f"{collections_dir()}), or name one with -c COLLECTION")
+    where = Path.cwd() if near is None else Path(near).expanduser()
+    here = where.resolve()
+    holders = [c for c in known if here == c.photos_root or c.photos_root in here.parents]
+    if holders:
+        depth = max(len(c.photos_root.parts) for c in holders)
+        holders = [c for c in holders if len(c.photos_root.parts) == depth]
+        if len(holders) == 1:
+            found, why = holders[0], f"it indexed {holders[0].photos_root}"
+        else:
+            raise ValueError(f"{len(holders)} collections indexed {holders[0].photos_root}; pick "
+                             f"one with -c: " + "; ".join(map(_candidate, holders)))
+    elif len(known) == 1:
+        found, why = known[0], "the only one"
+    else:
+        what = "the current folder" if near is None else f"the folder of {near}"
+        raise ValueError(f"{len(known)} collections and none indexed {what}; pick one with -c: "
+                         + "; ".join(map(_candidate, known)))
+    typer.echo(f"collection: {found.path} ({found.n_images:,} images of {found.photos_root}, "
+               f"{encoder_name(found)} encoder; {why})", err=True)
     return found.path
 
 
@@ -116,8 +157,9 @@ def register(app: typer.Typer) -> None:
         known = known_collections()
         if as_json:
             typer.echo(json.dumps([{"path": str(c.path), "photos": str(c.photos_root),
-                                    "images": c.n_images, "version": c.version,
-                                    "updated": c.updated} for c in known], indent=2))
+                                    "encoder": encoder_name(c), "images": c.n_images,
+                                    "version": c.version, "updated": c.updated}
+                                   for c in known], indent=2))
             return
         if not known:
             typer.echo(f"no collections yet in {collections_dir()}: "
@@ -125,5 +167,5 @@ def register(app: typer.Typer) -> None:
             return
         now = time.time()
         for c in known:
-            typer.echo(f"{c.path}\n    {c.n_images:,} images of {c.photos_root}, "
-                       f"version {c.version}, updated {_ago(now - c.updated)}")
+            typer.echo(f"{c.path}\n    {encoder_name(c)} encoder, {c.n_images:,} images of "
+                       f"{c.photos_root}, version {c.version}, updated {_ago(now - c.updated)}")

@@ -36,7 +36,7 @@ def _print_summary(rows: list[dict], total: float, report: Path, experiments: fl
     console.print(f"total {total:.1f} s: experiments {experiments:.1f} s (the report's total), "
                   f"report {drawing:.1f} s" + (f", start-up {other:.1f} s" if other >= 0.5 else ""),
                   soft_wrap=True, highlight=False)
-    console.print(f"report: {report}", soft_wrap=True, highlight=False)
+    console.print(f"report: {Path(report).resolve()}", soft_wrap=True, highlight=False)
 
 
 def register(app: typer.Typer) -> None:

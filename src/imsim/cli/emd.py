@@ -71,7 +71,7 @@ def run_emd_search(*, data, queries, data_labels, query_labels, output, window: 
 
     check_output(output, data, queries, data_labels, query_labels)
     X, y = _load(data, data_labels, "data", data_limit, "--data-limit")
-    Q, yq = _load(queries, query_labels, "query", n_queries, "--queries")
+    Q, yq = _load(queries, query_labels, "query", n_queries, "--n-queries")
     side = max(X.shape[1:])
     if window > side:
         raise ValueError(f"--window {window} is larger than the {X.shape[1]}x{X.shape[2]} images; "

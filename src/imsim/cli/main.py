@@ -110,6 +110,18 @@ def _plain_help(app: typer.Typer) -> None:
 
         TyperOption.display_type_rich = display_type_rich
         TyperOption._imsim_flags = True
+    # and writes a required argument as "{PHOTOS_DIR}" on the usage line, a set in
+    # Python's notation: the usage line names it as the help does, "PHOTOS_DIR"
+    from typer.core import TyperArgument
+
+    if hasattr(TyperArgument, "_usage_display_name") and not getattr(TyperArgument,
+                                                                     "_imsim_usage", False):
+        def _usage_display_name(self):
+            name = self.display_name_raw if self.required else f"[{self.display_name_raw}]"
+            return name + ("..." if self.nargs != 1 else "")
+
+        TyperArgument._usage_display_name = _usage_display_name
+        TyperArgument._imsim_usage = True
 
 
 _plain_help(app)

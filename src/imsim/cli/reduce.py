@@ -16,6 +16,7 @@ from typing import List, Optional
 
 import typer
 
+from ._data import DATA_DIR
 from ._engine import ADDRESS, ENGINE, engine_for
 
 _CTX = {"help_option_names": ["-h", "--help"]}
@@ -81,10 +82,16 @@ def _configs(layers, kernel, filters, latent, hidden, batch_norm, epochs, batch_
             TrainConfig(**{k: v for k, v in train.items() if v is not None}))
 
 
-def _open(spec, limit):
-    from imsim.datasets import open_images
+def _open(spec, limit, data_dir=None):
+    from imsim.datasets import DATASETS, dataset_info, open_images
 
-    images = open_images(str(spec))
+    if data_dir is not None:
+        try:
+            dataset_info(str(spec))
+        except ValueError:
+            raise ValueError(f"--data-dir applies to a named data set ({', '.join(DATASETS)}), "
+                             f"not to {spec!r}: leave it out, or pass -d NAME") from None
+    images = open_images(str(spec), data_dir=data_dir)
     return images.head(limit)
 
 
@@ -99,7 +106,8 @@ def _epoch_printer(prefix: str = ""):
 def _trained_line(history, n_images: int) -> str:
     best = history.best_val_loss
     best = "" if best is None else f", best val MSE {best:.5f} (epoch {history.best_epoch})"
-    return (f"trained on {n_images} images: {len(history.epochs)} epochs in "
+    n_epochs = len(history.epochs)
+    return (f"trained on {n_images:,} images: {n_epochs} epoch{'s' * (n_epochs != 1)} in "
             f"{history.seconds:.1f} s{best}")
 
 
@@ -216,6 +224,7 @@ def register(app: typer.Typer) -> None:
         data: str = typer.Option(..., "-d", "--data",
                                  help="Images: idx file (gz or not), catalog name or folder."),
         out: Path = typer.Option(..., "--out", "-o", help="Model folder to write."),
+        data_dir: Optional[Path] = DATA_DIR,
         layers: Optional[int] = typer.Option(None, "--layers", help="Conv blocks (3). " + hyper_help),
         kernel: Optional[int] = typer.Option(None, "--kernel", help="Kernel size, odd (3)."),
         filters: Optional[str] = typer.Option(None, "--filters",
@@ -244,7 +253,7 @@ def register(app: typer.Typer) -> None:
                                          help="The original menu: retrain, plots, save, exit."),
     ):
         """Train a convolutional autoencoder and save it (weights + config + latent scale)."""
-        images = _open(data, limit)
+        images = _open(data, limit, data_dir)
         mc, tc = _configs(layers, kernel, filters, latent, hidden, batch_norm, epochs, batch_size,
                           lr, optimizer, schedule, patience, val_fraction, seed, threads)
         if interactive:
@@ -267,6 +276,7 @@ def register(app: typer.Typer) -> None:
                                          help="Values, comma-separated (filters: one list per "
                                               "--values, e.g. -v 16,32,64 -v 32,64,64)."),
         out: Path = typer.Option(..., "--out", "-o", help="Folder for sweep.csv/json and PNGs."),
+        data_dir: Optional[Path] = DATA_DIR,
         layers: Optional[int] = typer.Option(None, "--layers", help="Base: conv blocks."),
         kernel: Optional[int] = typer.Option(None, "--kernel", help="Base: kernel size."),
         filters: Optional[str] = typer.Option(None, "--filters", help="Base: filters per block."),
@@ -289,7 +299,7 @@ def register(app: typer.Typer) -> None:
         _, field, kind = HYPER[param]
         parsed = ([_parse(kind, v) for v in values] if kind == "ints" else
                   [_parse(kind, p) for v in values for p in v.split(",") if p.strip()])
-        images = _open(data, limit)
+        images = _open(data, limit, data_dir)
         mc, tc = _configs(layers, kernel, filters, latent, hidden, None, epochs, batch_size, lr,
                           None, None, None, None, seed, threads)
         result = run_sweep(images, field, parsed, model_config=mc, train_config=tc,

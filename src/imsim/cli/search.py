@@ -92,7 +92,8 @@ def register(app: typer.Typer) -> None:
         rerank: int = typer.Option(0, "--rerank", help="Reduced: re-rank the top R latent "
                                                        "candidates by the original distance."),
         n_queries: Optional[int] = typer.Option(
-            None, "--queries", help="Use only the first N queries."),
+            None, "--n-queries", help="Use only the first N queries (a count; -q is the file)."),
+        old_queries: Optional[int] = typer.Option(None, "--queries", hidden=True),  # --n-queries
         lsh_w: Optional[float] = typer.Option(
             None, "--lsh-w", help="LSH: grid width (default: 4 mean NN distances)."),
         max_candidates: Optional[int] = typer.Option(
@@ -121,6 +122,13 @@ def register(app: typer.Typer) -> None:
         Writes the assignment's output file (per query the neighbour and its L1
         distance for each method, then average ms/query and approximation factors).
         """
+        if old_queries is not None:
+            typer.echo("warning: --queries N is now --n-queries N (-q names the query file); "
+                       "the old spelling will go", err=True)
+            if n_queries is not None and n_queries != old_queries:
+                raise ValueError(f"--queries {old_queries} and --n-queries {n_queries} disagree: "
+                                 f"give --n-queries alone")
+            n_queries = old_queries
         if emd:
             missing = [flag for flag, v in (("-d", data), ("-q", query), ("-l1", data_labels),
                                             ("-l2", query_labels), ("-o", output)) if v is None]
@@ -164,7 +172,7 @@ def register(app: typer.Typer) -> None:
             Zx = read_latent(check_file(latent_data, "latent data file"))
             Zq = read_latent(check_file(latent_query, "latent query file"))
         if n_queries is not None:
-            check_k(n_queries, len(Q), name="--queries", what="the query file")
+            check_k(n_queries, len(Q), name="--n-queries", what="the query file")
             Q = Q[:n_queries]
             Zq = None if Zq is None else Zq[:n_queries]
 

@@ -81,7 +81,7 @@ def find_knee(x, y, *, min_bend: float = 0.1) -> float | None:
 
 
 def elbow(X, k_range, *, method: str = "kmedians", n_init: int = 3, seed=0,
-          random_state=None, **params) -> ElbowResult:
+          random_state=None, progress: bool = True, **params) -> ElbowResult:
     """Fit one clustering per k and find the knee of the objective.
 
     Parameters
@@ -95,6 +95,9 @@ def elbow(X, k_range, *, method: str = "kmedians", n_init: int = 3, seed=0,
     seed : int, numpy Generator or None, default 0
         Seeds every fit, so the curve is reproducible.
     random_state : alias of ``seed`` (scikit-learn's name); wins when given
+    progress : bool, default True
+        Report the fits on stderr (:func:`imsim._progress.progress`: a bar on a
+        terminal, a line every 10 s elsewhere, nothing with ``IMSIM_PROGRESS=0``).
     **params
         More parameters for :class:`KMedians` or :class:`KMedoids` (e.g. ``max_iter``).
 
@@ -113,8 +116,11 @@ def elbow(X, k_range, *, method: str = "kmedians", n_init: int = 3, seed=0,
     n_init = check_positive_int(n_init, "n_init")
     if method not in ("kmedians", "kmedoids"):
         raise ValueError(f"method must be 'kmedians' or 'kmedoids', got {method!r}")
+    from .._progress import progress as progress_of
+
     inertias, times = [], []
-    for k in ks:
+    for k in progress_of(ks, desc=f"elbow ({method}, k={ks[0]}..{ks[-1]})", unit="k value",
+                         disable=None if progress else True):
         seeds = {"seed": seed, "random_state": random_state}
         if method == "kmedians":
             est = KMedians(int(k), n_init=n_init, **seeds, **params)

@@ -23,8 +23,8 @@ def check_same_folder(current, photos: Path, replace: bool) -> None:
         return
     if photos.resolve() != current.photos_root:
         raise ValueError(f"collection {current.path} indexes {current.photos_root}, not {photos.resolve()}; "
-                         f"pass --replace (replace=True) to replace its photos with this folder's, "
-                         f"or give another collection (-c)")
+                         f"pass replace=True to replace its photos with this folder's, "
+                         f"or give another collection")
 
 
 def check_write_args(photos: Path, workers, training: dict, *, trains: bool) -> None:

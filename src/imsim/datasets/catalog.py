@@ -287,11 +287,38 @@ def _download(info: DatasetInfo, split: str, data_dir, cache_dir) -> None:
 
 # ---------------------------------------------------------------- loading
 
+def _idx_labels_sha256(labels: np.ndarray) -> str:
+    """SHA-256 of the idx labels file that holds ``labels`` (the file's decompressed
+    content: magic 2049, count, one byte per label)."""
+    import hashlib
+    import struct
+
+    content = struct.pack(">ii", 2049, len(labels)) + np.asarray(labels, np.uint8).tobytes()
+    return hashlib.sha256(content).hexdigest()
+
+
+def _check_not_mnist(info: DatasetInfo, split: str, labels: np.ndarray, directory: Path) -> None:
+    """Refuse MNIST's files given as Fashion-MNIST: the two sets share their file names.
+
+    The labels file is compared with MNIST's (its known content SHA-256); 70 kB hashed,
+    about a millisecond.
+    """
+    if info.name != "fashion-mnist" or labels is None:
+        return
+    labels_file = info.files[split][1]
+    if _idx_labels_sha256(labels) == DATASETS["mnist"].checksums[labels_file][1]:
+        raise DataFormatError(
+            f"{directory} holds MNIST's digits, not Fashion-MNIST: the files have the same names "
+            f"but these labels are MNIST's {labels_file}; pass -d mnist, or a folder with "
+            f"Fashion-MNIST's files")
+
+
 def _load_found(info: DatasetInfo, split: str, source: str, directory: Path, what) -> ImageSet:
     name = f"{info.name} {split} ({source} {directory})"
     if info.layout == "idx":
         loaded = read_imageset(*what, name=name)
         images, labels = loaded.images, loaded.labels
+        _check_not_mnist(info, split, labels, directory)
     else:
         parts = load_cifar_parts(what, split)
         images = np.concatenate([p[0] for p in parts])

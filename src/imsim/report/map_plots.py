@@ -63,8 +63,11 @@ def project_2d(X, *, method: str = "auto", seed: int = 0) -> tuple[np.ndarray, s
     return coords.astype(np.float32), "pca"
 
 
+_NAME_CHARS = 38  # a thumbnail's name in the map's numbered list, shortened in the middle
+
+
 def latent_map(coords, path, *, colors=None, color_names=None, thumbnails=None,
-               title: str = "", dpi: int = 120) -> Path:
+               thumbnail_names=None, title: str = "", dpi: int = 120) -> Path:
     """Scatter plot of 2-D points, coloured by category, with image thumbnails.
 
     Parameters
@@ -78,6 +81,9 @@ def latent_map(coords, path, *, colors=None, color_names=None, thumbnails=None,
         Legend text of category ``c`` (``color_names[c]``).
     thumbnails : sequence of (int, ndarray), optional
         ``(point index, uint8 image (h, w) or (h, w, 3))`` drawn at that point.
+    thumbnail_names : sequence of str, optional
+        One name per thumbnail (file names): each thumbnail gets a number at its
+        corner and a numbered list beside the map names them (shortened in the middle).
     title : str
 
     Returns
@@ -88,10 +94,16 @@ def latent_map(coords, path, *, colors=None, color_names=None, thumbnails=None,
     from matplotlib.figure import Figure
     from matplotlib.offsetbox import AnnotationBbox, OffsetImage
 
+    from .grid import shorten_middle
+
     coords = np.asarray(coords, dtype=np.float64)
-    fig = Figure(figsize=(9, 8), dpi=dpi, facecolor="white")
+    thumbnails = list(thumbnails or [])
+    named = thumbnail_names is not None and len(thumbnails) > 0
+    if thumbnail_names is not None and len(thumbnail_names) != len(thumbnails):
+        raise ValueError(f"{len(thumbnail_names)} names for {len(thumbnails)} thumbnails")
+    fig = Figure(figsize=(12.5 if named else 9, 8), dpi=dpi, facecolor="white")
     FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
+    ax = fig.add_axes((0.01, 0.02, 0.69, 0.92)) if named else fig.add_subplot()
     size = max(4.0, 40.0 / np.sqrt(max(len(coords), 1) / 100))
     if colors is None:
         ax.scatter(coords[:, 0], coords[:, 1], s=size, c="tab:blue", alpha=0.6, linewidths=0)
@@ -108,7 +120,7 @@ def latent_map(coords, path, *, colors=None, color_names=None, thumbnails=None,
                        linewidths=0, label=name)
         if len(np.unique(colors[~none])) <= 20:
             ax.legend(loc="best", fontsize=7, markerscale=2, framealpha=0.8)
-    for i, img in thumbnails or []:
+    for number, (i, img) in enumerate(thumbnails, 1):
         img = np.asarray(img)
         box = OffsetImage(img, zoom=_THUMB_PX / max(img.shape[:2]),
                           cmap="gray" if img.ndim == 2 else None)
@@ -116,11 +128,24 @@ def latent_map(coords, path, *, colors=None, color_names=None, thumbnails=None,
         edge = cmap[colors[i]] if colors is not None and colors[i] >= 0 else "0.5"
         ax.add_artist(AnnotationBbox(box, coords[i], frameon=True, pad=0.15,
                                      bboxprops={"edgecolor": edge, "linewidth": 1.5}))
+        if named:  # the number, at the thumbnail's top left corner, names it in the list
+            ax.annotate(str(number), coords[i], xytext=(-_THUMB_PX / 2 - 2, _THUMB_PX / 2 + 2),
+                        textcoords="offset points", ha="right", va="bottom", fontsize=8,
+                        fontweight="bold", color="black",
+                        bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": edge, "lw": 1})
     ax.set_xticks([])
     ax.set_yticks([])
     if title:
         ax.set_title(title, fontsize=10)
-    fig.tight_layout()
+    if named:
+        step = min(0.03, 0.92 / len(thumbnails))
+        fig.text(0.72, 0.955, "thumbnails", fontsize=10, fontweight="bold", va="top")
+        for number, name in enumerate(thumbnail_names, 1):
+            fig.text(0.72, 0.925 - step * (number - 1),
+                     f"{number:>2}. " + shorten_middle(str(name), lambda t: len(t) <= _NAME_CHARS),
+                     fontsize=9 if step >= 0.025 else 7, va="top", family="monospace")
+    else:
+        fig.tight_layout()
     path = Path(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=dpi, facecolor="white")
@@ -189,7 +214,7 @@ def collection_map(collection, out, *, method: str = "auto", color_by: str = "au
         raise ValueError(f"no groups for version {collection.version} of {collection.path}; "
                          f"run `imsim groups -c {collection.path}` first")
 
-    thumbs = []
+    thumbs, thumb_names = [], []
     for i in _spread(coords, max(0, n_thumbnails), rng):
         try:
             img = load_image(collection.photos_root / records[rows[i]].path, size=48,
@@ -197,8 +222,10 @@ def collection_map(collection, out, *, method: str = "auto", color_by: str = "au
         except ValueError:  # the file moved or changed since indexing: no thumbnail
             continue
         thumbs.append((int(i), img))
-    title = f"{collection.path.name}: {len(rows)} of {n} images, {used.upper()}"
-    latent_map(coords, out, colors=colors, color_names=names, thumbnails=thumbs, title=title)
+        thumb_names.append(records[rows[i]].path)
+    title = f"{collection.path.name}: {len(rows):,} of {n:,} images, {used.upper()}"
+    latent_map(coords, out, colors=colors, color_names=names, thumbnails=thumbs,
+               thumbnail_names=thumb_names, title=title)
     return {"path": Path(out), "method": used, "color_by": meaning, "n_points": len(rows),
             "n_thumbnails": len(thumbs)}
 
@@ -216,7 +243,7 @@ def _spread(coords: np.ndarray, n: int, rng: np.random.Generator) -> list[int]:
     return chosen
 
 
-def query_grid(result, query_image, path, *, size: int = 96, color: bool = True) -> Path:
+def query_grid(result, query_image, path, *, size: int = 128, color: bool = True) -> Path:
     """Draw a query image and its hits in one PNG grid (query first, then by rank).
 
     Parameters
@@ -242,7 +269,8 @@ def query_grid(result, query_image, path, *, size: int = 96, color: bool = True)
         first = query_image
     else:
         first = load_image(query_image, size=size, color=color)
-    cells, titles = [first], ["query"]
+    query_name = Path(query_image).name if isinstance(query_image, (str, Path)) else ""
+    cells, titles = [first], ["query" + (f"\n{query_name}" if query_name else "")]
     blank = np.full((size, size, 3) if color else (size, size), 255, dtype=np.uint8)
     for rank, hit in enumerate(result.hits, 1):
         try:
@@ -250,5 +278,5 @@ def query_grid(result, query_image, path, *, size: int = 96, color: bool = True)
         except ValueError:  # the file is gone since indexing: keep its place in the ranking
             cells.append(blank)
         score = f"s={hit.similarity:.3f}" if hit.similarity is not None else f"d={hit.distance:.3g}"
-        titles.append(f"{rank}. {score}")
+        titles.append(f"{rank}. {score}\n{Path(hit.path).name}")
     return image_grid(cells, path, titles=titles, ncols=min(len(cells), 6))

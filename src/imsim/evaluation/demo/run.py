@@ -71,6 +71,12 @@ def _describe(train: ImageSet, test: ImageSet, note) -> dict:
             "classes": meta.get("classes"), "note": note}
 
 
+def _train_images_used(config: DemoConfig, n_train: int) -> int:
+    """The most train images any step of ``config`` reads (each reads the first ones)."""
+    sizes = (config.ae_train, config.search_data, config.emd_data, config.clf_train)
+    return max(min(n_train, n_train if s is None else s) for s in sizes)
+
+
 def run_demo(config: DemoConfig | None = None, out_dir="imsim-demo", *,
              command: str | None = None, log: Callable[[str], None] | None = None,
              progress: bool = True) -> DemoRun:
@@ -110,8 +116,11 @@ def run_demo(config: DemoConfig | None = None, out_dir="imsim-demo", *,
     data = _describe(train, test, note)
     test = test.head(config.n_test)
     data["n_test_used"] = len(test)
-    log(f"data: {train.name}: {len(train)} train and {len(test)} test images of "
-        f"{'x'.join(map(str, train.shape))} pixels")
+    used = _train_images_used(config, len(train))
+    log(f"data: {train.name}: {len(train):,} train and {data['n_test']:,} test images of "
+        f"{'x'.join(map(str, train.shape))} pixels"
+        + (f"; this run uses the first {used:,} train and {len(test):,} test images"
+           if (used, len(test)) != (len(train), data["n_test"]) else ""))
     steps.append({"step": "data", "seconds": time.perf_counter() - t0})
 
     ctx = Context(config, out_dir, train, test, log, progress)

@@ -103,7 +103,8 @@ def autoencoder_step(ctx: Context) -> AutoencoderResult:
     ctx.model_key = plain(key)
 
     def train():
-        ctx.log(f"autoencoder: training on {len(images)} images, {c.ae_epochs} epochs, "
+        ctx.log(f"autoencoder: training on {len(images):,} images, {c.ae_epochs} "
+                f"epoch{'s' * (c.ae_epochs != 1)}, "
                 f"latent {c.latent_dim}")
         return fit_autoencoder(
             images, model_config, train_config, progress=ctx.progress,
@@ -267,8 +268,9 @@ def classifier_step(ctx: Context) -> ClassifierResult:
            "train": train_config.to_dict()}
 
     def train():
-        ctx.log(f"classifier: training on {len(images)} images, {head['head_epochs']} epoch "
-                f"of the head alone, then {c.clf_epochs} of everything")
+        ctx.log(f"classifier: training on {len(images):,} images, {head['head_epochs']} "
+                f"epoch{'s' * (head['head_epochs'] != 1)} of the head alone, then "
+                f"{c.clf_epochs} of everything")
         model, history = fit_classifier(
             ctx.model, images, images.labels, n_classes=len(names), train_config=train_config,
             progress=ctx.progress, **head,

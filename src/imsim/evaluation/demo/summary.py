@@ -24,14 +24,14 @@ def summarize(results) -> list[dict]:
     seconds = results.run.step_seconds()
     d = results.run.data
     rows = [{"step": "data", "seconds": seconds.get("data"),
-             "result": f"{data_label(d)}: {d['n_train']} train / "
-                       f"{d.get('n_test_used', d['n_test'])} test images of "
+             "result": f"{data_label(d)}: {d['n_train']:,} train / "
+                       f"{d.get('n_test_used', d['n_test']):,} test images of "
                        f"{'x'.join(map(str, d['image_shape']))} pixels"}]
     ae = results.autoencoder
     if ae:
         epochs = len(ae.history["epochs"]) if ae.history else 0
-        text = (f"val MSE {ae.best_val_mse:.4f} after {epochs} epochs on "
-                f"{ae.params['n_train_images']} images")
+        text = (f"val MSE {ae.best_val_mse:.4f} after {epochs} epoch{'s' * (epochs != 1)} on "
+                f"{ae.params['n_train_images']:,} images")
         rows.append({"step": "autoencoder", "seconds": seconds.get("autoencoder"),
                      "result": text + (" (cached model)" if ae.cached else "")})
     se = results.search
