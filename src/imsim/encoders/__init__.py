@@ -49,15 +49,18 @@ def choose(n_images: int) -> tuple[str, str]:
 
 
 def check_name(name: str) -> str:
-    """``name`` normalised, or a ValueError listing the valid names."""
+    """``name`` normalised, or a ValueError listing the valid names (FileNotFoundError for
+    an ``onnx:FILE`` that is neither a file nor a fetched model)."""
     name = str(name).strip()
     family, _, arch = name.partition(":")
     if name in ("auto",) + SIMPLE or (family in FAMILIES and arch):
         return name
     if family == "onnx" and arch:
-        # a file by its absolute path: the name stays valid from another folder
-        path = Path(arch).expanduser()
-        return f"onnx:{path.resolve()}" if path.is_file() else name
+        from .onnx import resolve_model
+
+        # the file by its absolute path (a fetched model's name by its file in the cache):
+        # the name stays valid from another folder; a missing file is said before any scan
+        return f"onnx:{resolve_model(arch)}"
     if name.startswith("thumbnail:whiten"):
         return "thumbnail:whiten"
     raise ValueError(f"unknown encoder {name!r}; valid encoders: {', '.join(NAMES)}")
