@@ -173,3 +173,19 @@ def test_an_image_only_model_has_no_text_search(tmp_path, photos):
     coll = Collection.build(photos, tmp_path / "c", size=32, encoder=f"onnx:{tmp_path / 'm.onnx'}")
     with pytest.raises(ValueError, match="has no text tower"):
         coll.query_text("red")
+
+
+def test_the_web_text_box_endpoint(tmp_path, photos, pair):
+    from fastapi.testclient import TestClient
+
+    from imsim.web import create_app
+
+    Collection.build(photos, tmp_path / "c", size=32, encoder=f"onnx:{pair}")
+    Collection.build(photos, tmp_path / "t", size=32, encoder="thumbnail")
+    with TestClient(create_app(tmp_path / "c", follow=False)) as client:
+        r = client.get("/api/search/text", params={"q": "a red photo", "n": 2})
+        assert r.status_code == 200 and r.json()["results"][0]["relpath"] == "red.png"
+        assert client.get("/api/search/text", params={"q": ""}).status_code == 422
+    with TestClient(create_app(tmp_path / "t", follow=False)) as client:
+        r = client.get("/api/search/text", params={"q": "red"})
+        assert r.status_code == 422 and "has no text tower" in r.json()["detail"]

@@ -143,8 +143,8 @@ def register(app: typer.Typer) -> None:
             None, "--encoder", help="Refuse to answer unless the collection was built with this encoder "
                                     "[default: any encoder]."),
         text: Optional[str] = typer.Option(
-            None, "--text", help="Find photos matching this description instead of a photo (a "
-                                 "collection built with a CLIP-family onnx: encoder)."),
+            None, "--text", help="Find photos matching this description (a collection built with a "
+                                 "CLIP-family onnx: encoder) [default: query by the photo]."),
     ):
         """The photos of a collection most like IMAGE, nearest first.
 

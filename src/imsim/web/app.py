@@ -33,6 +33,7 @@ from .._validation import UnreadableImageError
 from ..collection import METRICS
 from . import _files, _http, _images, _views
 from ._live import LiveCollection, View
+from ._text import add_text_search
 from ._schemas import (
     MAX_LIST,
     MAX_N,
@@ -149,6 +150,7 @@ def create_app(collection_path, *, max_upload_mb: float = DEFAULT_UPLOAD_MB, all
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     current = Depends(live.view)  # the version a request answers from, held until it ends
+    add_text_search(app, current)
 
     def record(view: View, image_id: int):
         if not 0 <= image_id < len(view):
