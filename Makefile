@@ -1,6 +1,6 @@
 # imsim: every target does its own set-up on a fresh machine.
 #   make demo   create .venv, install torch (CPU) and imsim, run the main job
-#   make test   the same plus the dev and dask extras, then ruff check and pytest
+#   make test   the same plus the dev, dask and onnx extras, then ruff check and pytest
 PYTHON ?= python3
 VENV   ?= .venv
 TORCH  ?= torch==2.13.0
@@ -24,7 +24,7 @@ $(VENV)/.installed: $(VENV)/.torch pyproject.toml setup.py
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.torch pyproject.toml setup.py
-	$(BIN)/pip install -q -e ".[dev,dask]"
+	$(BIN)/pip install -q -e ".[dev,dask,onnx]"
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed

@@ -21,8 +21,8 @@ def home(tmp_path_factory):
     base = tmp_path_factory.mktemp("home")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("IMSIM_HOME", str(base / "imsim"))
-        photos = blocky_photos(base / "photos", 6)
-        pair = blocky_photos(base / "pair", 2, seed=1)
+        photos = blocky_photos(base / "photos", 6, name="{i}.png")
+        pair = blocky_photos(base / "pair", 2, seed=1, name="{i}.png")
         assert main(["index", str(photos), *_SMALL]) == 0
         assert main(["index", str(pair), *_SMALL]) == 0
         yield {"base": base, "photos": photos, "pair": pair, "mp": mp}
@@ -150,7 +150,7 @@ def test_no_collection_yet(tmp_path, monkeypatch, capsys):
 
 def test_a_collection_made_with_c_is_remembered(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("IMSIM_HOME", str(tmp_path / "home"))
-    photos = blocky_photos(tmp_path / "mine", 3)
+    photos = blocky_photos(tmp_path / "mine", 3, name="{i}.png")
     assert main(["index", str(photos), "-c", str(tmp_path / "mine.imsim"), *_SMALL]) == 0
     found, why = find_collection(photos / "2.png")
     assert found.path == (tmp_path / "mine.imsim").resolve() and "it indexed" in why

@@ -171,7 +171,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("query")
     def query_cmd(
-        image: Path = typer.Argument(..., help="The query photo."),
+        image: Optional[Path] = typer.Argument(None, help="The query photo (or --text)."),
         collection: Optional[Path] = _COLLECTION,
         n: int = typer.Option(10, "-n", help="Number of results."),
         metric: Optional[str] = typer.Option(
@@ -184,6 +184,9 @@ def register(app: typer.Typer) -> None:
         encoder: Optional[str] = typer.Option(
             None, "--encoder", help="Refuse to answer unless the collection was built with this encoder "
                                     "[default: any encoder]."),
+        text: Optional[str] = typer.Option(
+            None, "--text", help="Find photos matching this description (a collection built with a "
+                                 "CLIP-family onnx: encoder) [default: query by the photo]."),
     ):
         """The photos of a collection most like IMAGE, nearest first.
 
@@ -202,6 +205,12 @@ def register(app: typer.Typer) -> None:
 
         if threshold is not None and not (math.isfinite(threshold) and threshold >= 0):
             raise ValueError(f"--threshold must be a distance, a finite number >= 0, got {threshold}")
+        if (image is None) == (text is None):
+            raise ValueError("give a photo or --text DESCRIPTION (one of them) to query by")
+        if text is not None:
+            from .models import text_query
+
+            return text_query(text, collection, n, threshold, as_json)
         check_query_args(image, collection)
         if grid is not None:
             check_output(grid, image)

@@ -140,6 +140,8 @@ class Building:
         unknown = set(given) - set(CollectionSettings.__dataclass_fields__)
         if unknown:
             raise TypeError(f"unknown collection setting(s): {', '.join(sorted(unknown))}")
+        from ..encoders import describe, same_encoder
+
         if encoder is not None:
             from ..encoders import check_name
 
@@ -161,9 +163,10 @@ class Building:
                 _check_same_folder(current, Path(photos_dir).expanduser(), replace)
             old = asdict(current.settings)
             changed = {k: v for k, v in given.items() if str(old[k]).lower() != str(v).lower()}
-            if encoder is not None and encoder != "auto" and encoder != current.encoder_name:
-                changed["encoder"] = encoder
-                old["encoder"] = current.encoder_name
+            recorded = current.manifest.get("encoder") or {"name": current.encoder_name}
+            if encoder is not None and encoder != "auto" and not same_encoder(encoder, recorded):
+                changed["encoder"] = describe(encoder)
+                old["encoder"] = describe(current.encoder_name, recorded)
             if changed and not (retrain or model is not None):
                 desc = ", ".join(f"{k}={old[k]} (asked {v})" for k, v in changed.items())
                 raise ValueError(f"collection {root} was built with {desc}; pass --retrain "

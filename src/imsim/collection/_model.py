@@ -71,7 +71,7 @@ def train(pixels: np.ndarray, settings, training: dict, progress):
     encoder.fit(pixels, seed=int(training.get("seed", 0)), progress=_show(progress))
     encoder.train_seconds = time.perf_counter() - start
     info = {"name": encoder.name, "requested": requested, "why": why, "note": encoder.note,
-            "train_seconds": round(encoder.train_seconds, 3)}
+            "train_seconds": round(encoder.train_seconds, 3), **encoder.record()}
     if training.get("weights") is not None:
         info["weights"] = str(Path(training["weights"]).expanduser().resolve())
     return encoder, info

@@ -1,4 +1,5 @@
-"""Querying a collection by image: :meth:`Collection.query` and :meth:`Collection.encode`."""
+"""Querying a collection by image and by text: :meth:`Collection.query`,
+:meth:`Collection.query_text` and :meth:`Collection.encode`."""
 from __future__ import annotations
 
 import hashlib
@@ -12,6 +13,9 @@ from ..datasets.image import limits, read_image_file
 from . import _model
 from ._results import Hit, QueryResult
 from ._settings import METRICS
+
+
+MAX_TEXT = 1000  # characters of a text query (a CLIP tower reads 77 tokens of it)
 
 
 class Querying:
@@ -73,7 +77,7 @@ class Querying:
             own results (exact duplicates at other paths are kept).
         """
         n = check_positive_int(n, "n")
-        if encoder is not None and encoder != self.encoder_name:
+        if encoder is not None and not self._same_encoder(encoder):
             raise ValueError(f"collection {self.path} was built with the {self.encoder_name} encoder; "
                              f"its vectors cannot be compared with {encoder}'s: query without "
                              f"--encoder, or re-index with --encoder {encoder} --retrain")
@@ -105,15 +109,73 @@ class Querying:
             if self_id is not None:
                 keep &= I[0] != self_id
             ids, dist = I[0][keep][:n], D[0][keep][:n]
+        return QueryResult(hits=self._hits(ids, dist, metric, threshold),
+                           mode="cached" if cached else "default", metric=metric,
+                           query_id=self_id, query=desc)
+
+    def query_text(self, text: str, n: int = 10, *, threshold: float | None = None) -> QueryResult:
+        """The ``n`` images that best match a description, nearest first.
+
+        Needs a collection built with a CLIP-family ``onnx:`` encoder whose settings name
+        a text tower (:mod:`imsim.encoders.onnx`): the text's vector, in the images'
+        space, is searched in the collection's index (its metric).
+
+        Parameters
+        ----------
+        text : str
+            The description, e.g. ``"a red car"`` (at most :data:`MAX_TEXT` characters;
+            the tokenizer keeps the tower's context length of tokens).
+        n : int
+        threshold : float, optional
+            Keep only hits at distance <= threshold.
+
+        Returns
+        -------
+        QueryResult
+            ``mode`` is ``"text"``, ``query`` the text.
+
+        Raises
+        ------
+        ValueError
+            An empty or too long text, or an encoder without a text tower.
+        """
+        n = check_positive_int(n, "n")
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError("the text query is empty: describe what to find, e.g. 'a red car'")
+        if len(text) > MAX_TEXT:
+            raise ValueError(f"the text query has {len(text):,} characters, more than the "
+                             f"{MAX_TEXT:,} allowed")
+        if threshold is not None and not np.isfinite(threshold):
+            raise ValueError(f"threshold must be a finite number, got {threshold!r}")
+        recorded = self.manifest.get("encoder") or {}
+        if not self.encoder_name.startswith("onnx:") or recorded.get("text") is False:
+            raise ValueError(f"collection {self.path} was built with the {self.encoder_name} encoder, "
+                             f"which has no text tower: text search needs an onnx: encoder with "
+                             f"one (`imsim models fetch clip-vit-b32`, then `imsim index PHOTOS "
+                             f"--encoder onnx:clip-vit-b32 --retrain`)")
+        q = self.model.encode_text([text])
+        D, I = self._index_obj().search(q, min(n, self._n))
+        metric = self.settings.metric
+        return QueryResult(hits=self._hits(I[0], D[0], metric, threshold), mode="text",
+                           metric=metric, query=text)
+
+    def _hits(self, ids, dist, metric: str, threshold) -> list[Hit]:
+        ids, dist = np.asarray(ids), np.asarray(dist)
         valid = ids >= 0
         if threshold is not None:
             valid &= dist <= threshold
         ids, dist = ids[valid], dist[valid]
-        hits = [Hit(id=int(i), path=str(self.photos_root / rel), relpath=rel, distance=float(d),
+        return [Hit(id=int(i), path=str(self.photos_root / rel), relpath=rel, distance=float(d),
                     similarity=float(1.0 - d) if metric == "cosine" else None, label=lab)
                 for i, d, (rel, lab) in zip(ids, dist, self._rows(ids))]
-        return QueryResult(hits=hits, mode="cached" if cached else "default", metric=metric,
-                           query_id=self_id, query=desc)
+
+    def _same_encoder(self, encoder: str) -> bool:
+        from ..encoders import check_name, same_encoder
+
+        recorded = self.manifest.get("encoder") or {"name": self.encoder_name}
+        if str(encoder).startswith("onnx:"):
+            encoder = check_name(encoder)
+        return same_encoder(encoder, recorded)
 
     def _identify(self, image, lookup: bool = True) -> tuple[bytes | None, str, int | None]:
         """(file bytes or None, a description, id of the same image in the collection)."""

@@ -39,10 +39,11 @@ class QueryResult:
     Attributes
     ----------
     hits : list of Hit
-    mode : {"cached", "default"}
+    mode : {"cached", "default", "text"}
         "cached": the query image is in the collection (same SHA-256) and its
         neighbours came from the cached lists; "default": the query was encoded
-        (or its stored latent used) and searched in the index.
+        (or its stored latent used) and searched in the index; "text": a text
+        query (:meth:`Collection.query_text`).
     metric : str
     query_id : int or None
         Id of the query image when it is in the collection (it is left out of hits).

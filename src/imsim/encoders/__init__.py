@@ -11,6 +11,9 @@
                             mobilenet_v3_small, mobilenet_v3_large, efficientnet_b0, ...),
                             ``--weights FILE`` or torchvision's hub download
 ``open_clip:NAME``          an OpenCLIP image tower, ``--weights FILE`` (needs open_clip)
+``onnx:FILE``               any image model exported to ONNX, run by ONNX Runtime (settings in
+                            ``FILE.json``; a CLIP text tower there enables text search);
+                            ``onnx:NAME`` for a model fetched by ``imsim models fetch NAME``
 ``auto``                    the best encoder for the folder's size (see :func:`choose`)
 ==========================  ===============================================================
 
@@ -25,7 +28,7 @@ from .base import Encoder, read_spec
 
 SIMPLE = ("thumbnail", "features", "contrastive", "autoencoder", "torchscript")
 FAMILIES = ("torchvision", "open_clip")
-NAMES = ("auto",) + SIMPLE + tuple(f"{f}:NAME" for f in FAMILIES)
+NAMES = ("auto",) + SIMPLE + tuple(f"{f}:NAME" for f in FAMILIES) + ("onnx:FILE",)
 
 # Below this many images nothing can be learned from the folder (not even a PCA):
 # the floor encoder is used and the output says why.
@@ -46,11 +49,18 @@ def choose(n_images: int) -> tuple[str, str]:
 
 
 def check_name(name: str) -> str:
-    """``name`` normalised, or a ValueError listing the valid names."""
+    """``name`` normalised, or a ValueError listing the valid names (FileNotFoundError for
+    an ``onnx:FILE`` that is neither a file nor a fetched model)."""
     name = str(name).strip()
     family, _, arch = name.partition(":")
     if name in ("auto",) + SIMPLE or (family in FAMILIES and arch):
         return name
+    if family == "onnx" and arch:
+        from .onnx import resolve_model
+
+        # the file by its absolute path (a fetched model's name by its file in the cache):
+        # the name stays valid from another folder; a missing file is said before any scan
+        return f"onnx:{resolve_model(arch)}"
     if name.startswith("thumbnail:whiten"):
         return "thumbnail:whiten"
     raise ValueError(f"unknown encoder {name!r}; valid encoders: {', '.join(NAMES)}")
@@ -74,6 +84,12 @@ def make_encoder(name: str, *, latent_dim: int | None = None, weights=None, size
         Optimisation steps of a trained encoder (default: scaled to the folder).
     """
     name = check_name(name)
+    if name.startswith("onnx:"):
+        if weights is not None:
+            raise ValueError("--weights is not for onnx:FILE encoders: the model is FILE")
+        from .onnx import make_onnx
+
+        return make_onnx(name, latent_dim=latent_dim)
     if weights is not None and name.split(":")[0] not in ("torchscript",) + FAMILIES:
         raise ValueError(f"--weights is for torchscript, torchvision:NAME and open_clip:NAME "
                          f"encoders, not {name}")
@@ -126,6 +142,10 @@ def load_encoder(folder, *, input_shape=None) -> Encoder:
         from .learned import AutoencoderEncoder
 
         return AutoencoderEncoder.load_checkpoint(folder, input_shape)
+    elif name.startswith("onnx:"):
+        from .onnx import load_saved
+
+        enc = load_saved(folder, spec)
     else:
         from .backbones import make_backbone
 
@@ -135,4 +155,24 @@ def load_encoder(folder, *, input_shape=None) -> Encoder:
     return enc
 
 
-__all__ = ["Encoder", "NAMES", "DEFAULT", "choose", "check_name", "make_encoder", "load_encoder"]
+def same_encoder(asked: str, recorded: dict) -> bool:
+    """Whether the encoder ``asked`` (a checked name) is the one recorded in a collection's
+    ``manifest["encoder"]``: the same name, or for ``onnx:`` the same model file's bytes."""
+    name = str(recorded.get("name", "autoencoder"))
+    if asked.startswith("onnx:") and name.startswith("onnx:"):
+        from .onnx import check_same_model
+
+        return check_same_model(asked, recorded)
+    return asked == name
+
+
+def describe(name: str, recorded: dict | None = None) -> str:
+    """An encoder's name for a refusal line (an ``onnx:`` model with its SHA-256)."""
+    if name.startswith("onnx:"):
+        from .onnx import describe_model
+
+        return describe_model(name, recorded)
+    return name
+
+
+__all__ = ["Encoder", "same_encoder", "describe", "NAMES", "DEFAULT", "choose", "check_name", "make_encoder", "load_encoder"]

@@ -51,6 +51,10 @@ class Encoder:
         """JSON-ready options that ``load`` needs besides the arrays."""
         return {}
 
+    def record(self) -> dict:
+        """JSON-ready facts the collection's manifest records (an ONNX model's SHA-256)."""
+        return {}
+
     def arrays(self) -> dict:
         """Named numpy arrays saved in ``encoder.npz``."""
         return {}

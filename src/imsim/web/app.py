@@ -34,6 +34,7 @@ from ..collection import METRICS
 from . import _files, _http, _images, _views
 from ._limits import DECODE_MEMORY_MB, MAX_PIXELS, MAX_UPLOAD_MB
 from ._live import LiveCollection, View
+from ._text import add_text_search
 from ._schemas import (
     MAX_LIST,
     MAX_N,
@@ -149,6 +150,7 @@ def create_app(collection_path, *, max_upload_mb: float = MAX_UPLOAD_MB, allowed
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     current = Depends(live.view)  # the version a request answers from, held until it ends
+    add_text_search(app, current)
 
     def record(view: View, image_id: int):
         if not 0 <= image_id < len(view):
