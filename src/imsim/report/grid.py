@@ -150,7 +150,7 @@ def image_grid(images, path, *, titles=None, ncols: int | None = None, scale: in
         for j, line in enumerate(text.split("\n")):
             cy = top + _LINE_PX * (j + 0.5)
             fig.text(cx / width, 1 - cy / height,
-                     shorten_middle(line, lambda t: width_of(t) <= room),
+                     shorten_middle(line, lambda t, room=room: width_of(t) <= room),
                      ha="center", va="center", fontsize=_FONT_PT, color="black")
     path = Path(path)
     with atomic_path(path) as tmp:
