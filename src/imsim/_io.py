@@ -16,6 +16,7 @@ The policy (docs/DESIGN.md, "What imsim reads and writes"):
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import stat
 import tempfile
@@ -148,3 +149,20 @@ def write_bytes_atomic(path, data: bytes) -> None:
 def write_text_atomic(path, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def sha256_file(path) -> str:
+    """Hex SHA-256 of a file's bytes (read in 1 MiB blocks)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def data_home() -> Path:
+    """imsim's data folder: ``$IMSIM_HOME``, ``$XDG_DATA_HOME/imsim`` or ``~/.local/share/imsim``."""
+    if os.environ.get("IMSIM_HOME"):
+        return Path(os.environ["IMSIM_HOME"]).expanduser()
+    data = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(data).expanduser() / "imsim"

@@ -29,7 +29,7 @@ def indexed(tmp_path_factory):
     h = make_hostile_folder(tmp_path_factory.mktemp("hostile") / "photos")
     # the collection lies inside the photo folder: it must not index itself
     coll = h.root / "coll"
-    out = run("index", h.root, "-c", coll, "--size", "8", "--latent", "4", "--epochs", "1",
+    out = run("index", h.root, "-c", coll, "--size", "8", "--latent", "4",
               "--cache", "4", env={"IMSIM_MAX_IMAGE_PIXELS": str(MAX_PIXELS)})
     assert out.returncode == 0, out.stderr
     return h, coll, out

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from imsim import models_cache
+from imsim.encoders import model_cache as models_cache
 from imsim.cli.main import main
 
 FILES = {"/m/image.onnx": b"image tower bytes" * 100, "/m/text.onnx": b"text tower",

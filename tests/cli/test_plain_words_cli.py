@@ -64,7 +64,7 @@ def test_summary_counts_with_separators_and_plurals():
         "    9,601 files, e.g. 0.svg: not a supported image type (.svg)"]
 
 
-@pytest.mark.parametrize("command, argument", [("index", "PHOTOS_DIR"), ("query", "IMAGE")])
+@pytest.mark.parametrize("command, argument", [("index", "PHOTOS_DIR"), ("query", "[IMAGE]")])
 def test_usage_line_names_arguments_without_braces(command, argument, capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")
     assert main([command, "--help"]) == 0

@@ -155,7 +155,7 @@ def test_another_model_file_is_refused_and_the_same_bytes_elsewhere_are_not(tmp_
     # a retrain takes the other model
     assert main(["index", str(photos), "-c", str(tmp_path / "c"), "--encoder", f"onnx:{other}",
                  "--retrain"]) == 0
-    from imsim.encoders.onnx import sha256_file
+    from imsim._io import sha256_file
 
     assert Collection.open(tmp_path / "c").manifest["encoder"]["sha256"] == sha256_file(other)
 

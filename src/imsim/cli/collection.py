@@ -80,9 +80,9 @@ def _skipped_lines(skipped) -> list[str]:
 def _check_same_folder(collection: Path, photos_dir: Path, replace: bool) -> None:
     """The library's check of another folder into an existing collection, in the
     command line's words (``--replace``, ``-c``), before anything is opened."""
-    from imsim.collection.home import _read
+    from imsim.collection.home import read_collection
 
-    current = _read(Path(collection).expanduser())
+    current = read_collection(collection)
     photos = Path(photos_dir).expanduser()
     if replace or current is None or not photos.is_dir():
         return

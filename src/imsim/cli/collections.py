@@ -56,20 +56,8 @@ def check_query_args(image: Path, collection: Optional[Path]) -> None:
         raise ValueError(f"{image}: no such file (query takes the path of one image file)")
 
 
-def encoder_name(known) -> str:
-    """The encoder a :class:`~imsim.collection.home.KnownCollection` was built with
-    (``"?"`` when its manifest does not say)."""
-    from imsim.collection._store import VERSIONS, read_json
-
-    try:
-        manifest = read_json(known.path / VERSIONS / known.version / "manifest.json")
-        return str((manifest.get("encoder") or {}).get("name") or "autoencoder")
-    except (OSError, ValueError, TypeError, AttributeError):
-        return "?"
-
-
 def _candidate(c) -> str:
-    return f"{c.path} ({encoder_name(c)}, {c.n_images:,} images of {c.photos_root})"
+    return f"{c.path} ({c.encoder}, {c.n_images:,} images of {c.photos_root})"
 
 
 def resolve_collection(collection: Optional[Path], *, near=None) -> Path:
@@ -109,7 +97,7 @@ def resolve_collection(collection: Optional[Path], *, near=None) -> Path:
         raise ValueError(f"{len(known)} collections and none indexed {what}; pick one with -c: "
                          + "; ".join(map(_candidate, known)))
     typer.echo(f"collection: {found.path} ({found.n_images:,} images of {found.photos_root}, "
-               f"{encoder_name(found)} encoder; {why})", err=True)
+               f"{found.encoder} encoder; {why})", err=True)
     return found.path
 
 
@@ -157,7 +145,7 @@ def register(app: typer.Typer) -> None:
         known = known_collections()
         if as_json:
             typer.echo(json.dumps([{"path": str(c.path), "photos": str(c.photos_root),
-                                    "encoder": encoder_name(c), "images": c.n_images,
+                                    "encoder": c.encoder, "images": c.n_images,
                                     "version": c.version, "updated": c.updated}
                                    for c in known], indent=2))
             return
@@ -167,5 +155,5 @@ def register(app: typer.Typer) -> None:
             return
         now = time.time()
         for c in known:
-            typer.echo(f"{c.path}\n    {encoder_name(c)} encoder, {c.n_images:,} images of "
+            typer.echo(f"{c.path}\n    {c.encoder} encoder, {c.n_images:,} images of "
                        f"{c.photos_root}, version {c.version}, updated {_ago(now - c.updated)}")

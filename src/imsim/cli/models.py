@@ -46,19 +46,19 @@ def register(app: typer.Typer) -> None:
     @models.command("fetch")
     def fetch_cmd(name: str = typer.Argument(..., help="A known model, e.g. clip-vit-b32.")):
         """Download a known model's files into the cache (verified; nothing half-written)."""
-        from imsim import models_cache
+        from imsim.encoders import model_cache
 
-        path = models_cache.fetch(name)
+        path = model_cache.fetch(name)
         typer.echo(f"{name} is in {safe_name(path.parent)}; index with --encoder onnx:{name}")
 
     @models.command("list")
     def list_cmd():
         """The known models and what the cache holds."""
-        from imsim import models_cache
+        from imsim.encoders import model_cache
 
-        found = {c.name: c for c in models_cache.cached()}
-        typer.echo(f"models in {safe_name(models_cache.models_dir())}:")
-        for name, known in models_cache.KNOWN.items():
+        found = {c.name: c for c in model_cache.cached()}
+        typer.echo(f"models in {safe_name(model_cache.models_dir())}:")
+        for name, known in model_cache.KNOWN.items():
             c = found.pop(name, None)
             state = ("cached, " + f"{c.bytes / 2**20:,.0f} MiB" if c and c.complete else
                      "incomplete: `imsim models fetch " + name + "`" if c else "not fetched")

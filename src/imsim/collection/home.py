@@ -15,25 +15,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .._io import write_text_atomic
+from .._io import data_home, write_text_atomic
 from ._store import POINTER, VERSIONS, read_json, read_pointer
 
 __all__ = ["KnownCollection", "home", "collections_dir", "default_location",
-           "known_collections", "find_collection", "remember"]
+           "known_collections", "find_collection", "read_collection", "remember"]
 
 _KNOWN = "known.json"
 
 
 def home() -> Path:
     """imsim's data folder: ``$IMSIM_HOME``, ``$XDG_DATA_HOME/imsim`` or ``~/.local/share/imsim``."""
-    if os.environ.get("IMSIM_HOME"):
-        return Path(os.environ["IMSIM_HOME"]).expanduser()
-    data = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(data).expanduser() / "imsim"
+    return data_home()
 
 
 def collections_dir() -> Path:
@@ -61,20 +57,23 @@ class KnownCollection:
     n_images: int
     version: str
     updated: float  # seconds since the epoch: when its current version was committed
+    encoder: str = "?"  # the encoder its current version was built with ("?": not recorded)
 
     def describe(self) -> str:
         return f"{self.path} ({self.n_images:,} images of {self.photos_root})"
 
 
-def _read(path: Path) -> KnownCollection | None:
+def read_collection(path) -> KnownCollection | None:
     """The collection at ``path``, or None when it is not one (or cannot be read)."""
+    path = Path(path).expanduser()
     try:
         info = read_pointer(path)
         manifest = read_json(path / VERSIONS / info["current"] / "manifest.json")
         return KnownCollection(path=path, photos_root=Path(manifest["photos_root"]),
                                n_images=int(manifest.get("n_images", 0)),
                                version=str(info["current"]),
-                               updated=(path / POINTER).stat().st_mtime)
+                               updated=(path / POINTER).stat().st_mtime,
+                               encoder=str((manifest.get("encoder") or {}).get("name") or "autoencoder"))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -92,7 +91,7 @@ def remember(path) -> None:
     path = Path(path).expanduser().resolve()
     if path.parent == collections_dir().resolve():
         return
-    paths = [p for p in _remembered() if p != path and _read(p) is not None] + [path]
+    paths = [p for p in _remembered() if p != path and read_collection(p) is not None] + [path]
     try:
         home().mkdir(parents=True, exist_ok=True)
         write_text_atomic(home() / _KNOWN, json.dumps([str(p) for p in paths], indent=1) + "\n")
@@ -106,7 +105,7 @@ def known_collections() -> list[KnownCollection]:
     folder = collections_dir()
     candidates = sorted(folder.iterdir()) if folder.is_dir() else []
     for path in [*candidates, *_remembered()]:
-        coll = _read(path)
+        coll = read_collection(path)
         if coll is not None:
             found.setdefault(path.resolve(), coll)
     return sorted(found.values(), key=lambda c: c.updated, reverse=True)

@@ -36,7 +36,7 @@ import numpy as np
 from .._io import atomic_path
 from .._validation import DataFormatError, ImsimError
 from ._readers import _CIFAR_BATCHES, load_cifar_parts, load_digits
-from ._download import ChecksumError, fetch, http_reason, verify
+from .download import ChecksumError, fetch, http_reason, verify
 from .folder import SUPPORTED_SUFFIXES, convert_images, load_folder, load_image
 from .idx import read_imageset
 from .imageset import ImageSet

@@ -24,7 +24,6 @@ imsim's one thread setting (``IMSIM_THREADS``, :mod:`imsim._threads`).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -32,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._io import sha256_file
 from .base import Encoder
 from .handcrafted import MIN_PCA_IMAGES, PCAWhitening, unit
 
@@ -40,15 +40,6 @@ DEFAULT_SIZE, DEFAULT_BATCH, DEFAULT_CONTEXT = 224, 32, 77
 POOLINGS = ("mean", "max", "cls")
 _SAVED_MODEL, _SAVED_TEXT, _SAVED_TOKENIZER = "model.onnx", "text.onnx", "tokenizer.json"
 _OPTIONAL_EXTRA = "pip install 'imsim[onnx]' (onnxruntime and tokenizers)"
-
-
-def sha256_file(path) -> str:
-    """Hex SHA-256 of a file's bytes (read in 1 MiB blocks)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def config_path(model) -> Path:
@@ -364,21 +355,21 @@ def _place(src: Path, target: Path) -> None:
 
 def resolve_model(spec: str) -> Path:
     """The ``.onnx`` file that ``onnx:SPEC`` names: a file, or a model name fetched into the
-    cache by ``imsim models fetch`` (see :mod:`imsim.models_cache`)."""
+    cache by ``imsim models fetch`` (see :mod:`imsim.encoders.model_cache`)."""
     path = Path(spec).expanduser()
     if path.is_file():
         return path.resolve()
-    from .. import models_cache
+    from . import model_cache
 
-    known = models_cache.KNOWN.get(spec)
+    known = model_cache.KNOWN.get(spec)
     if known is not None:
-        cached = models_cache.image_model(spec)
+        cached = model_cache.image_model(spec)
         if cached is None:
             raise FileNotFoundError(f"the model {spec} is not in the cache yet: run `imsim models "
                                     f"fetch {spec}`")
         return cached
     raise FileNotFoundError(f"ONNX model not found: {path} (nor a known model name: "
-                            f"{', '.join(models_cache.KNOWN)})")
+                            f"{', '.join(model_cache.KNOWN)})")
 
 
 def make_onnx(name: str, *, latent_dim=None) -> OnnxEncoder:

@@ -10,7 +10,7 @@ import time
 from fastapi import FastAPI, HTTPException, Query
 from pydantic import BaseModel, Field
 
-from ..collection._querying import MAX_TEXT
+from ..collection import MAX_TEXT
 from ._schemas import MAX_N, Hit
 
 

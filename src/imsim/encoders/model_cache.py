@@ -58,7 +58,7 @@ KNOWN = {
 
 def models_dir() -> Path:
     """``$IMSIM_HOME/models``: where fetched models are kept."""
-    from .collection.home import home
+    from .._io import data_home as home
 
     return home() / "models"
 
@@ -88,10 +88,9 @@ def fetch(name: str, *, progress: bool | None = None) -> Path:
     Files already there are kept when they match their pinned SHA-256 (or have none).
     Raises OSError with one line saying which files to put where when a download fails.
     """
-    from ._io import atomic_path, write_text_atomic
-    from .datasets._download import fetch as download
-    from .datasets._download import http_reason
-    from .encoders.onnx import sha256_file
+    from .._io import atomic_path, sha256_file, write_text_atomic
+    from ..datasets.download import fetch as download
+    from ..datasets.download import http_reason
 
     model = _known(name)
     folder = models_dir() / name
