@@ -284,43 +284,6 @@ def register(app: typer.Typer) -> None:
         if export is not None:
             typer.echo(f"exported to {safe_name(export)} ({'copies' if copy else 'symlinks'})")
 
-    @app.command("duplicates")
-    def duplicates_cmd(
-        collection: Optional[Path] = _COLLECTION,
-        threshold: Optional[float] = typer.Option(
-            None, "--threshold", help="Largest distance between two duplicates, in the collection's "
-                                      "metric [default: calibrated for its encoder]."),
-        as_json: bool = typer.Option(False, "--json", help="Print the groups as JSON."),
-        export: Optional[Path] = typer.Option(
-            None, "--export", help="Put each group's photos into DIR/group_NN/."),
-        copy: bool = typer.Option(False, "--copy", help="Copy the photos (default: symlinks)."),
-    ):
-        """Groups of near-duplicate photos (crops, resizes, re-encodes, edits of one picture)."""
-        from imsim.collection import Collection, export_duplicates
-
-        collection = resolve_collection(collection)
-        with Collection.open(collection) as coll:
-            dup = coll.duplicates(threshold)
-            if export is not None:
-                export_duplicates(dup, coll.photos_root, export, copy=copy)
-            n = len(coll)
-        if as_json:
-            typer.echo(json.dumps(dup.to_dict(), indent=2))
-        else:
-            found = (f"{len(dup)} group{'s' * (len(dup) != 1)} of near-duplicates "
-                     f"({dup.n_images} of {n} photos)" if len(dup) else
-                     f"no near-duplicates among the {n} photos")
-            if n < 2:
-                typer.echo(f"no near-duplicates: the collection has {n} photo{'s' * (n != 1)}")
-            else:
-                typer.echo(f"{found} at {dup.metric} distance <= {dup.threshold:.4g} ({dup.basis})")
-            for j, rel in enumerate(dup.relpaths):
-                typer.echo(f"  group {j}: {len(rel)} photos: " + ", ".join(map(safe_name, rel[:6]))
-                           + (f", ... ({len(rel) - 6} more)" if len(rel) > 6 else ""))
-        if export is not None:
-            typer.echo(f"exported to {safe_name(export)} ({'copies' if copy else 'symlinks'})",
-                       err=as_json)
-
     @app.command("map")
     def map_cmd(
         collection: Optional[Path] = _COLLECTION,

@@ -24,14 +24,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 TIERS = ("identical", "same pixels", "near")
-N_CANDIDATES = 8  # nearest neighbours of each photo checked as candidates
-SAME_PIXELS_DISTANCE = 1e-4  # vectors this close (l2 on unit vectors) are decoded and compared
+N_CANDIDATES = 5  # nearest neighbours of each photo checked as candidates
+SAME_PIXELS_DISTANCE = 0.05  # vectors this close (l2, unit vectors), same size: decoded and compared
 
 # Candidate thresholds: l2 distance between unit vectors (cosine distance = l2**2 / 2),
 # the loosest that keeps verification cheap on distinct folders; chosen on the
 # development folders of benchmarks/photos.py --real (never its evaluation folders).
-THRESHOLD = {"features": 0.75, "thumbnail": 0.75}
-_THRESHOLD_OTHER = 0.75  # learned and pretrained encoders: not calibrated, a middle value
+THRESHOLD = {"features": 1.25, "thumbnail": 1.25}
+_THRESHOLD_OTHER = 1.0  # learned and pretrained encoders: not calibrated, a middle value
 
 # The relative mode (``relative=True``): BETA[encoder] x the median distance from a
 # photo to its 16th nearest other photo.
@@ -243,6 +243,10 @@ class Duplicates:
     def to_remove(self, records, keep: str = "largest") -> list[str]:
         """The relpaths to remove so that one photo of each group is kept.
 
+        A photo is listed only when it was found a duplicate of the kept photo itself
+        (a pair, or the same bytes), never only through a chain of others: in a group
+        a - b - c, c stays unless it matched the kept a directly.
+
         Parameters
         ----------
         records : list of ImageRecord
@@ -254,14 +258,17 @@ class Duplicates:
         """
         if keep not in KEEP:
             raise ValueError(f"keep must be one of {', '.join(KEEP)}; got {keep!r}")
-        key = {"largest": lambda r: (-r.width * r.height, -r.size, r.path),
-               "newest": lambda r: (-r.mtime_ns, r.path),
-               "oldest": lambda r: (r.mtime_ns, r.path),
-               "first": lambda r: (r.path,)}[keep]
+        key = {"largest": lambda i: (-records[i].width * records[i].height, -records[i].size,
+                                     records[i].path),
+               "newest": lambda i: (-records[i].mtime_ns, records[i].path),
+               "oldest": lambda i: (records[i].mtime_ns, records[i].path),
+               "first": lambda i: (records[i].path,)}[keep]
+        linked = {(p.a, p.b) for p in self.pairs} | {(p.b, p.a) for p in self.pairs}
         out = []
         for g in self.groups:
-            members = sorted((records[i] for i in g), key=key)
-            out += [r.path for r in members[1:]]
+            kept = min(g, key=key)
+            out += [records[i].path for i in g if i != kept and (
+                (kept, i) in linked or records[i].sha256 == records[kept].sha256)]
         return sorted(out)
 
 
