@@ -185,7 +185,30 @@ def _icons(dest: Path):
     files = sorted(ICONS.glob("*/*/*.png"))
     rels = _copy_tree(files, ICONS, dest)
     ids = {r: r.split("/", 1)[1].removesuffix(".png") for r in rels}
-    return ids, dict(ids), {r: "size " + r.split("/")[0] for r in rels}, str(ICONS)
+    # duplicates: one icon at several sizes, an icon's right-to-left mirror (-rtl), and
+    # files with the same bytes under other names (aliases such as folder = inode-directory)
+    parent = {}
+
+    def find(x):
+        while parent.setdefault(x, x) != x:
+            x = parent[x]
+        return x
+
+    def stem(name):
+        return name.replace("-symbolic-rtl", "-symbolic").replace("-rtl-symbolic", "-symbolic") \
+            .removesuffix("-rtl")
+
+    by_sha: dict[str, str] = {}
+    for r in rels:
+        a, b = find(ids[r]), find(stem(ids[r]))
+        parent[max(a, b)] = min(a, b)
+        sha = hashlib.sha256((dest / r).read_bytes()).hexdigest()
+        if sha in by_sha:
+            a, b = find(ids[r]), find(ids[by_sha[sha]])
+            parent[max(a, b)] = min(a, b)
+        by_sha.setdefault(sha, r)
+    duplicate = {r: find(ids[r]) for r in rels}
+    return ids, duplicate, {r: "size " + r.split("/")[0] for r in rels}, str(ICONS)
 
 
 # -- photographs and their versions --------------------------------------------------
@@ -309,7 +332,9 @@ def _photos(dest: Path, names: tuple[str, ...], seed: int):
             Image.fromarray(d.stereo_motorcycle()[1]).save(dest / rel, quality=90)
             picture[rel], tier[rel] = name, "other shot"
     source = "scikit-image data" if names == DEV else "scikit-learn, matplotlib, scikit-image (grey)"
-    return picture, dict(picture), tier, f"{source}, seed {seed}"
+    # another shot of a scene is the same picture to search for, not a duplicate to delete
+    duplicate = {r: (r if tier[r] == "other shot" else p) for r, p in picture.items()}
+    return picture, duplicate, tier, f"{source}, seed {seed}"
 
 
 def _distinct(dest: Path, cache: Path):

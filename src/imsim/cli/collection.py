@@ -187,6 +187,10 @@ def register(app: typer.Typer) -> None:
         text: Optional[str] = typer.Option(
             None, "--text", help="Find photos matching this description (a collection built with a "
                                  "CLIP-family onnx: encoder) [default: query by the photo]."),
+        verify: bool = typer.Option(
+            False, "--verify", help="Re-rank the 16 nearest by their local features: other "
+                                    "versions of the same picture (crops, exposure, flips) first "
+                                    "[default: by vector distance only]."),
     ):
         """The photos of a collection most like IMAGE, nearest first.
 
@@ -216,7 +220,8 @@ def register(app: typer.Typer) -> None:
             check_output(grid, image)
         collection = resolve_collection(collection, near=image)
         with Collection.open(collection) as coll:
-            result = coll.query(image, n, metric=metric, threshold=threshold, encoder=encoder)
+            result = coll.query(image, n, metric=metric, threshold=threshold, encoder=encoder,
+                                verify=verify)
             others = len(coll) - (result.query_id is not None)
             if grid is not None:
                 from imsim.report.map_plots import query_grid
@@ -235,6 +240,8 @@ def register(app: typer.Typer) -> None:
                 score = f"{hit.distance:10.4f}"
                 if hit.similarity is not None:
                     score += f"  sim {hit.similarity:7.4f}"
+                if hit.verified is not None:
+                    score += "  same picture" if hit.verified else "              "
                 typer.echo(f"{rank:4d}  {score}  {safe_name(hit.path)}")
         if grid is not None:
             typer.echo(f"wrote {safe_name(grid)}")

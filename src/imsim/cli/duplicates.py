@@ -11,7 +11,8 @@ from imsim._text import safe_name
 from .collections import COLLECTION_HELP, resolve_collection
 
 KEEP_HELP = ("Keep one photo of each group and list the others, to remove: largest (most "
-             "pixels), newest, oldest, or first (path order). imsim itself deletes nothing.")
+             "pixels), newest, oldest, or first (path order). imsim itself deletes nothing. "
+             "[default: no list; largest with --remove-list]")
 
 
 def _plural(n: int, word: str) -> str:
@@ -66,19 +67,20 @@ def register(app: typer.Typer) -> None:
         keep: Optional[str] = typer.Option(None, "--keep", help=KEEP_HELP),
         remove_list: Optional[Path] = typer.Option(
             None, "--remove-list", help="Write the photos to remove (absolute paths, one a line) "
-                                        "to FILE; with --keep (default largest)."),
+                                        "to FILE, keeping one per group as --keep says "
+                                        "[default: no file]."),
         as_json: bool = typer.Option(False, "--json", help="Print groups, tiers, per-pair scores, "
                                      "a {file: [duplicates]} map (and the photos to remove)."),
         export: Optional[Path] = typer.Option(
-            None, "--export", help="Put each group's photos into DIR/group_NN/."),
+            None, "--export", help="Put each group's photos into DIR/group_NN/ [default: none]."),
         copy: bool = typer.Option(False, "--copy", help="Copy the photos (default: symlinks)."),
     ):
         """Duplicate photos in tiers: identical files, the same pixels in another file, and
         near-duplicates (crops, resizes, exposure, re-encodes, flips of one picture) whose
         local features agree on one geometric transform."""
         from imsim._io import check_output, write_text_atomic
+        from imsim.collection import KEEP_RULES as KEEP
         from imsim.collection import Collection, export_duplicates
-        from imsim.collection._duplicates import KEEP
 
         if keep is not None and keep not in KEEP:
             raise ValueError(f"--keep must be one of {', '.join(KEEP)}; got {keep!r}")

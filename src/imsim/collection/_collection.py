@@ -69,6 +69,7 @@ class Collection(Building, Querying):
         self._index = None
         self._model = None
         self._cache = None
+        self._features = None  # local features of verified queries, made on demand
 
     # -- opening ---------------------------------------------------------------
 

@@ -13,26 +13,6 @@ from . import _duplicates as D
 from . import _verify
 
 
-def photo_source(coll):
-    """``image_id -> encoded bytes`` of a photo for its local features: its stored
-    320-px thumbnail, or a thumbnail made from the file for a version without them."""
-    from ._thumbs import SIZES, make_thumbnail
-
-    thumbs = coll.thumbnails()
-    records = coll.records()
-    largest = len(SIZES) - 1
-
-    def source(i: int) -> bytes:
-        data = thumbs.get(i, largest) if thumbs is not None else None
-        if data:
-            return data
-        r = records[i]
-        return make_thumbnail(coll.photos_root / r.path, r.width, r.height, SIZES[largest],
-                              name=r.path)[0]
-
-    return source
-
-
 def _identical(records) -> list[D.Pair]:
     by_sha: dict[str, list[int]] = {}
     for i, r in enumerate(records):
@@ -99,7 +79,7 @@ def find_duplicates(coll, threshold: float | None = None, *, verify: bool = True
             near.append(((a, b), d))
     failed: dict[int, str] = {}
     if verify and near:
-        cache = _verify.FeatureCache(photo_source(coll))
+        cache = _verify.FeatureCache(_verify.photo_source(coll))
         bar = (lambda it: progress(it, total=len(near), desc="verifying", unit="pair",
                                    disable=None if show_progress is None else not show_progress))
         matches, failed = _verify.verify_pairs(cache, [ab for ab, _ in near], workers=workers,

@@ -308,6 +308,26 @@ def match(a: Features, b: Features, *, flipped: bool = False) -> Match:
     return Match(inliers, round(agreement, 3), round(r, 4), flipped)
 
 
+def photo_source(coll):
+    """``image_id -> encoded bytes`` of a photo for its local features: its stored
+    320-px thumbnail, or a thumbnail made from the file for a version without them."""
+    from ._thumbs import SIZES, make_thumbnail
+
+    thumbs = coll.thumbnails()
+    records = coll.records()
+    largest = len(SIZES) - 1
+
+    def source(i: int) -> bytes:
+        data = thumbs.get(i, largest) if thumbs is not None else None
+        if data:
+            return data
+        r = records[i]
+        return make_thumbnail(coll.photos_root / r.path, r.width, r.height, SIZES[largest],
+                              name=r.path)[0]
+
+    return source
+
+
 class FeatureCache:
     """Features of a collection's photos, computed on demand from their stored
     thumbnails (or their files), at most ``max_items`` kept (least recently used out).
