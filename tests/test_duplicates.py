@@ -253,3 +253,18 @@ def test_a_vanished_file_is_skipped_when_no_thumbnail_stands_in(versions_collect
     assert [p for p, _ in dup.skipped] == ["p2_crop.jpg"]
     assert "p2_crop.jpg" not in {r for g in dup.relpaths for r in g}
     assert any("p2.jpg" in g for g in dup.relpaths)  # the rest still verified
+
+
+def test_a_verified_query_puts_the_versions_of_its_picture_first(versions_collection):
+    coll, truth = versions_collection
+    query = coll.photos_root / "p0_crop.jpg"
+    res = coll.query(query, n=20, verify=True)
+    flags = [h.verified for h in res]
+    assert flags == sorted(flags, reverse=True)  # the verified hits first
+    versions = {f for f, p in truth.items() if p == "p0"} - {"p0_crop.jpg"}
+    assert {h.relpath for h in res if h.verified} == versions
+    plain = coll.query(query, n=20)
+    assert {h.id for h in plain} == {h.id for h in res}
+    assert all(h.verified is None for h in plain)
+    by_bytes = coll.query(query.read_bytes(), n=5, verify=True)  # decoded, not looked up
+    assert {h.relpath for h in by_bytes.hits[:4]} <= versions | {"p0_crop.jpg"}

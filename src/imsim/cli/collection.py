@@ -188,9 +188,10 @@ def register(app: typer.Typer) -> None:
             None, "--text", help="Find photos matching this description (a collection built with a "
                                  "CLIP-family onnx: encoder) [default: query by the photo]."),
         verify: bool = typer.Option(
-            False, "--verify", help="Re-rank the 16 nearest by their local features: other "
-                                    "versions of the same picture (crops, exposure, flips) first "
-                                    "[default: by vector distance only]."),
+            True, "--verify/--no-verify", help="Re-rank the 16 nearest by their local features: "
+                                               "other versions of the same picture (crops, exposure, "
+                                               "flips) first; --no-verify: by vector distance only, "
+                                               "about 50 ms sooner."),
     ):
         """The photos of a collection most like IMAGE, nearest first.
 

@@ -94,9 +94,11 @@ class Querying:
             raise ValueError(f"threshold must be a finite number, got {threshold!r}")
 
         data, desc, self_id = self._identify(image)
-        wanted, n = n, max(n, VERIFY_DEPTH) if verify else n
         cached = (mode == "auto" and self_id is not None and metric == self.settings.metric
                   and n <= self.settings.n_cached)
+        wanted = n
+        if verify:  # a deeper list to re-rank (the cached one when it answers)
+            n = min(max(n, VERIFY_DEPTH), self.settings.n_cached) if cached else max(n, VERIFY_DEPTH)
         if cached:
             ids_all, dist_all = self.neighbors()
             ids, dist = np.asarray(ids_all[self_id, :n]), np.asarray(dist_all[self_id, :n])

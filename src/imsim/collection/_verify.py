@@ -39,7 +39,7 @@ RATIO = 0.8  # Lowe's ratio test
 RANSAC_PX = 5.0  # reprojection error, pixels at SIDE
 MIN_INLIERS = 15
 MIN_AGREEMENT = 0.05  # inliers / features of the smaller set
-MAX_RESIDUAL = 0.35  # 1 - the worst cell's agreement (correlation) once aligned
+MAX_RESIDUAL = 0.45  # 1 - the worst cell's agreement (correlation) once aligned
 MIN_OVERLAP = 0.25  # share of the second photo the aligned first one covers
 GRID = 8
 
@@ -274,8 +274,10 @@ def _blank_border(grey: np.ndarray) -> float | None:
     if np.mean(np.abs(ring - level) <= 6) >= 0.98:
         return level
     # a drawing cut to its ink on a transparent canvas (composited on white): much of
-    # it is pure white, which a photo's sky or wall, with its noise, is not
-    return 255.0 if np.mean(grey >= 250) >= 0.15 else None
+    # it is pure white
+    # (and pure white: a light photo's burnt sky is mostly 250-254 round its few 255s)
+    pure, near = np.mean(grey == 255), np.mean(grey >= 250)
+    return 255.0 if pure >= 0.1 and pure >= 0.75 * near else None
 
 
 def _content_outside(a_grey: np.ndarray, b_grey: np.ndarray, M: np.ndarray) -> bool:
