@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/photos.py                      # eval folders of 200 and 5,000 photos
     .venv/bin/python benchmarks/photos.py --sizes 200 --quick  # 200 photos, 2,000 MNIST images
-    .venv/bin/python benchmarks/photos.py --split dev --calibrate   # tune thresholds (dev only)
+    .venv/bin/python benchmarks/photos.py --real               # real pictures (photos_real.py)
 
 The folders (benchmarks/photos_data.py) hold pictures in several versions: crops with
 another aspect ratio, resizes, dark/light variants, flips, JPEG quality 30, small
@@ -81,25 +81,6 @@ def pair_scores(groups: list[list[int]], pic: np.ndarray) -> tuple[float, float]
     return (correct / found if found else 1.0), (correct / true_pairs if true_pairs else 1.0)
 
 
-def calibrate(coll, pic: np.ndarray, min_precision: float = 0.97) -> tuple[float, float, float]:
-    """(beta, precision, recall): the duplicates threshold factor (see
-    imsim.collection._duplicates.BETA) with the most recall at precision >= min_precision."""
-    from imsim.collection._duplicates import BETA, duplicate_groups
-
-    ids, dist = (np.asarray(a) for a in coll.neighbors())
-    lat = np.asarray(coll.latents)
-    best = (0.0, 1.0, 0.0)
-    for beta in np.arange(0.30, 1.01, 0.05):
-        # default_threshold scales linearly in beta on l2, the benchmark's metric
-        t = coll.duplicates().threshold / BETA.get(coll.encoder_name, 0.6) * beta
-        p, r = pair_scores(duplicate_groups(lat, ids, dist, float(t), coll.settings.metric), pic)
-        if p < 0.5:  # larger thresholds only merge more
-            break
-        if p >= min_precision and r > best[2]:
-            best = (float(beta), p, r)
-    return best
-
-
 def mnist_precision(name: str, n: int) -> float | None:
     """Label precision@10 of encoder ``name`` on the first ``n`` MNIST test images."""
     from imsim.datasets import read_imageset
@@ -119,8 +100,7 @@ def mnist_precision(name: str, n: int) -> float | None:
     return float(np.mean(labels[nn] == labels[:, None]))
 
 
-def run_folder(folder: Path, work: Path, encoders, *, calibrate_thresholds: bool, n_queries: int,
-               keep: bool = False):
+def run_folder(folder: Path, work: Path, encoders, *, n_queries: int, keep: bool = False):
     from imsim.collection import Collection
 
     rows = []
@@ -145,8 +125,6 @@ def run_folder(folder: Path, work: Path, encoders, *, calibrate_thresholds: bool
                    recall5=recall, mAP=m_ap, dup_p=precision, dup_r=rec, threshold=dup.threshold,
                    index_s=index_s, train_s=coll.manifest["encoder"].get("train_seconds", 0.0), query_ms=statistics.median(times),
                    dim=coll.latents.shape[1])
-        if calibrate_thresholds:
-            row["calibrated"] = calibrate(coll, pic)
         rows.append(row)
         print(f"  {row['encoder']}: recall@5 {recall:.3f}, indexed in {index_s:.1f} s", flush=True)
         if name == encoders[-1]:
@@ -178,12 +156,18 @@ def main() -> None:
     parser.add_argument("--encoders", nargs="+", default=list(ENCODERS))
     parser.add_argument("--mnist", type=int, default=5000, help="MNIST test images (0: skip)")
     parser.add_argument("--queries", type=int, default=30, help="timed queries per folder")
-    parser.add_argument("--calibrate", action="store_true", help="print each encoder's best threshold")
+    parser.add_argument("--real", nargs="*", default=None, metavar="FOLDER",
+                        help="the real-picture folders of benchmarks/real_folders.py instead "
+                             "(default: all but icons)")
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/imsim-real"),
+                        help="where --real builds its folders")
     parser.add_argument("--quick", action="store_true", help="2,000 MNIST images")
     parser.add_argument("--keep", type=Path, default=None, help="keep the generated folders here")
     args = parser.parse_args()
-    if args.split == "eval" and args.calibrate:
-        parser.error("calibrate on --split dev: the eval folders are never used for tuning")
+    if args.real is not None:
+        import photos_real
+
+        return photos_real.main(args.real, args.cache, n_queries=args.queries)
     work = args.keep or Path(tempfile.mkdtemp(prefix="imsim-bench-photos-"))
     work.mkdir(parents=True, exist_ok=True)
     results = {}
@@ -194,8 +178,8 @@ def main() -> None:
                 start = time.perf_counter()
                 photos_data.generate(folder, n, args.split)
                 print(f"generated {folder} in {time.perf_counter() - start:.1f} s", flush=True)
-            results[n] = run_folder(folder, work, args.encoders, calibrate_thresholds=args.calibrate,
-                                    n_queries=args.queries, keep=args.keep is not None)
+            results[n] = run_folder(folder, work, args.encoders, n_queries=args.queries,
+                                    keep=args.keep is not None)
         n_mnist = 2000 if args.quick else args.mnist
         mnist = {e: mnist_precision(e, n_mnist) for e in args.encoders} if n_mnist else {}
     finally:
@@ -219,9 +203,6 @@ def main() -> None:
             print(f"{n:>6} {r['encoder']:<24} {r['recall5']:8.3f} {vs:>8} {r['mAP']:6.3f} "
                   f"{r['dup_p']:6.3f} {r['dup_r']:6.3f} {r['threshold']:7.4f} {r['index_s']:8.1f} "
                   f"{ratio:>8} {r['train_s']:8.1f} {r['query_ms']:8.1f}")
-            if "calibrated" in r:
-                t, p, rc = r["calibrated"]
-                print(f"{'':>6}   calibrated beta {t:.2f}: precision {p:.3f}, recall {rc:.3f}")
     if mnist:
         print(f"\nMNIST label precision@10 ({n_mnist} test images, exact L2 on each encoder's vectors):")
         for e, p in mnist.items():

@@ -4,6 +4,9 @@
   :func:`gaussian_clusters` (points around random centres, with their labels);
 * **photo folders**: :func:`blocky_photos` (16 x 16 PNGs of 4 x 4 random blocks) and
   :func:`smooth_photos` (40 x 30 PNGs, 4 x 4 random pixels upscaled bicubically);
+* **versions of pictures**: :func:`scene` (a textured picture with corners, as local
+  features need) and :func:`version` (the edits a photo folder holds: crop, resize,
+  exposure, JPEG, flip, rotation);
 * **hostile files**: :func:`bomb_png` (a tiny PNG that decodes to many pixels) and
   :func:`make_hostile_folder`, every kind of entry a careless user or an attacker can
   leave in a photo folder, with the reason imsim must give when it skips it. Its pixel
@@ -71,6 +74,59 @@ def smooth_photos(root: Path, n: int = 4, seed: int = 0, name: str = "p{i:02d}.p
         low = rng.integers(0, 256, (4, 4, 3)).astype(np.uint8)
         Image.fromarray(low).resize((40, 30), Image.Resampling.BICUBIC).save(root / name.format(i=i))
     return root
+
+
+# ------------------------------------------------------------------ versions of pictures
+
+def scene(seed: int, width: int = 320, height: int = 240) -> Image.Image:
+    """A picture with texture and corners: a smooth colour background under random
+    rectangles, ellipses and lines, made from ``seed`` (channels below 200, so a light
+    version is not mostly burnt)."""
+    from PIL import ImageDraw
+
+    rng = np.random.default_rng(seed)
+    low = rng.integers(20, 200, (3, 4, 3)).astype(np.uint8)  # room to brighten unclipped
+    img = Image.fromarray(low).resize((width, height), Image.Resampling.BICUBIC)
+    draw = ImageDraw.Draw(img)
+    for _ in range(40):
+        x0, y0 = rng.integers(0, width), rng.integers(0, height)
+        x1, y1 = x0 + rng.integers(8, width // 3), y0 + rng.integers(8, height // 3)
+        colour = tuple(int(c) for c in rng.integers(0, 200, 3))
+        kind = rng.integers(3)
+        if kind == 0:
+            draw.rectangle((x0, y0, x1, y1), fill=colour)
+        elif kind == 1:
+            draw.ellipse((x0, y0, x1, y1), fill=colour)
+        else:
+            draw.line((x0, y0, x1, y1), fill=colour, width=int(rng.integers(2, 6)))
+    return img
+
+
+VERSIONS = ("crop", "resize", "dark", "light", "jpeg", "flip", "rotate")
+
+
+def version(img: Image.Image, kind: str) -> Image.Image:
+    """``img`` edited as a person's photo folder edits pictures (one of :data:`VERSIONS`)."""
+    from PIL import ImageEnhance
+
+    w, h = img.size
+    if kind == "crop":  # 60 % of the width, the full height: another aspect ratio
+        return img.crop((w // 5, 0, w // 5 + 3 * w // 5, h))
+    if kind == "resize":
+        return img.resize((w * 2 // 5, h * 2 // 5), Image.Resampling.BILINEAR)
+    if kind == "dark":
+        return ImageEnhance.Brightness(img).enhance(0.4)
+    if kind == "light":
+        return ImageEnhance.Brightness(img).enhance(1.3)
+    if kind == "jpeg":
+        buf = io.BytesIO()
+        img.save(buf, format="JPEG", quality=30)
+        return Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+    if kind == "flip":
+        return img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    if kind == "rotate":
+        return img.rotate(5, resample=Image.Resampling.BICUBIC).crop((16, 12, w - 16, h - 12))
+    raise ValueError(kind)
 
 
 # ------------------------------------------------------------------ hostile files

@@ -1,104 +1,270 @@
-"""Near-duplicate groups: checked against scipy's connected components of the full graph."""
+"""Duplicates: tiers, geometric verification, keeping one per group, scoring against a truth."""
 from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image, ImageDraw
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
-from imsim.collection._write import _neighbour_cache
-from imsim.collection._duplicates import BETA, Duplicates, default_threshold, duplicate_groups
-from imsim.distances import pairwise
-from imsim.search import ExactIndex
+from imsim.collection import Collection, evaluate_duplicates
+from imsim.collection import _verify as V
+from imsim.collection._duplicates import (BETA, Duplicates, Pair, group_pairs, ordinal,
+                                          reference_distance, relative_threshold)
+from imsim.collection._metadata import ImageRecord
+
+from _data import VERSIONS, scene, version
 
 
-def _reference(latents, threshold, metric):
-    D = pairwise(latents, latents, metric)
-    adj = csr_matrix((D <= threshold) & ~np.eye(len(latents), dtype=bool))
+def _features(img: Image.Image) -> V.Features:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return V.features(V.decode(buf.getvalue()))
+
+
+def _same(a: Image.Image, b: Image.Image) -> V.Match:
+    fa, fb = _features(a), _features(b)
+    m = V.match(fa, fb)
+    return m if m.same_picture else V.match(V.mirrored(fa), fb, flipped=True)
+
+
+# ---------------------------------------------------------------- verification
+
+@pytest.mark.parametrize("kind", VERSIONS)
+def test_every_edit_of_a_picture_is_verified_as_the_same_picture(kind):
+    for seed in (0, 1):
+        pic = scene(seed)
+        m = _same(pic, version(pic, kind))
+        assert m.same_picture, (seed, kind, m)
+        assert m.flipped == (kind == "flip")
+        assert 0.6 <= m.similarity <= 1.0
+
+
+def test_distinct_pictures_are_not_verified():
+    for a in range(3):
+        for b in range(10, 13):
+            assert not _same(scene(a), scene(b)).same_picture
+
+
+def test_a_picture_with_one_region_changed_is_not_the_same_picture():
+    pic = scene(3)
+    changed = pic.copy()
+    draw = ImageDraw.Draw(changed)  # another object where one was: a cell disagrees
+    draw.rectangle((200, 40, 260, 100), fill=(20, 190, 30))
+    draw.ellipse((215, 55, 245, 85), fill=(190, 20, 160))
+    m = V.match(_features(pic), _features(changed))
+    assert m.inliers >= V.MIN_INLIERS  # the rest of the picture still aligns...
+    assert not m.same_picture  # ...but the pixels do not agree everywhere
+    assert _same(pic, pic.copy()).residual < 0.01
+
+
+def test_a_drawing_that_another_extends_is_not_its_crop():
+    """A letter cut to its ink and the same letter with an umlaut above it."""
+    def letter(dots: bool) -> Image.Image:
+        img = Image.new("RGB", (200, 260 if dots else 200), "white")
+        d = ImageDraw.Draw(img)
+        top = 60 if dots else 0
+        d.ellipse((10, top + 10, 190, top + 190), outline="black", width=28)
+        d.rectangle((150, top + 60, 190, top + 200), fill="black")
+        d.polygon([(30, top + 60), (90, top + 30), (60, top + 120)], fill="black")
+        if dots:
+            d.rectangle((40, 5, 80, 45), fill="black")
+            d.rectangle((120, 5, 160, 45), fill="black")
+        return img
+
+    plain, umlaut = letter(False), letter(True)
+    assert _same(plain, plain.resize((150, 150))).same_picture
+    assert not _same(plain, umlaut).same_picture
+
+
+def test_an_unreadable_photo_is_skipped_with_its_reason_and_the_rest_verified():
+    pics = [scene(0), version(scene(0), "crop"), scene(5), version(scene(5), "dark")]
+    blobs = []
+    for p in pics:
+        buf = io.BytesIO()
+        p.save(buf, format="PNG")
+        blobs.append(buf.getvalue())
+    blobs[2] = b"not an image"
+    cache = V.FeatureCache(lambda i: blobs[i])
+    matches, failed = V.verify_pairs(cache, [(0, 1), (2, 3)], workers=2)
+    assert matches[0].same_picture and not matches[1].same_picture
+    assert list(failed) == [2] and failed[2]
+
+
+# ---------------------------------------------------------------- groups, keep, evaluate
+
+def test_groups_are_the_connected_components_of_the_pairs():
+    rng = np.random.default_rng(3)
+    n = 60
+    edges = {tuple(sorted(e)) for e in rng.integers(0, n, (40, 2)).tolist() if e[0] != e[1]}
+    pairs = [Pair(a, b, "near", 0.9, 0.1) for a, b in sorted(edges)]
+    adj = csr_matrix((np.ones(len(edges)), ([a for a, _ in edges], [b for _, b in edges])), (n, n))
     _, lab = connected_components(adj, directed=False)
-    groups = [sorted(np.flatnonzero(lab == c).tolist()) for c in np.unique(lab)]
-    return sorted([g for g in groups if len(g) > 1], key=lambda g: (-len(g), g[0]))
+    ref = [sorted(np.flatnonzero(lab == c).tolist()) for c in np.unique(lab)]
+    ref = sorted([g for g in ref if len(g) > 1], key=lambda g: (-len(g), g[0]))
+    assert group_pairs(n, pairs) == ref
 
 
-@pytest.mark.parametrize("metric", ["l2", "cosine", "l1"])
-@pytest.mark.parametrize("n_cached", [2, 8, 64])
-def test_groups_equal_the_connected_components_of_the_full_graph(metric, n_cached):
-    rng = np.random.default_rng(1)
-    centres = rng.normal(size=(30, 8))
-    sizes = rng.integers(1, 12, len(centres))  # some groups deeper than the cache
-    latents = np.concatenate([c + 0.05 * rng.normal(size=(s, 8)) for c, s in zip(centres, sizes)])
-    latents = latents.astype(np.float32)
-    ids, dist = _neighbour_cache(ExactIndex(metric=metric).fit(latents), latents, n_cached)
-    D = pairwise(latents, latents, metric)
-    for threshold in (0.0, float(np.quantile(D, 0.01)), float(np.quantile(D, 0.2))):
-        assert duplicate_groups(latents, ids, dist, threshold, metric) == \
-            _reference(latents, threshold, metric)
+def _record(path, w, h, size, mtime, sha=None):
+    return ImageRecord(path=path, sha256=sha or path, size=size, mtime_ns=mtime, width=w, height=h)
 
 
-def test_to_dict_is_the_web_contract():
-    d = Duplicates(threshold=0.5, metric="l2", groups=[[1, 4, 7], [0, 2]],
-                   relpaths=[["b.jpg", "e.jpg", "h.jpg"], ["a.jpg", "c.jpg"]])
-    assert d.to_dict() == {"threshold": 0.5, "metric": "l2", "groups": [
-        {"ids": [1, 4, 7], "relpaths": ["b.jpg", "e.jpg", "h.jpg"]},
-        {"ids": [0, 2], "relpaths": ["a.jpg", "c.jpg"]}]}
-    assert len(d) == 2 and d.n_images == 5
+def test_to_remove_keeps_one_per_group_by_each_rule_and_never_through_a_chain():
+    records = [_record("a.jpg", 100, 100, 5000, 3), _record("b.jpg", 400, 300, 9000, 1),
+               _record("c.jpg", 400, 300, 8000, 2), _record("d.png", 50, 50, 100, 9),
+               _record("e.png", 50, 50, 100, 7, sha="d.png"), _record("f.jpg", 10, 10, 1, 8)]
+    pairs = [Pair(0, 1, "near", 0.9, 0.1), Pair(0, 2, "near", 0.8, 0.2), Pair(1, 2, "near", 0.9, 0.1),
+             Pair(3, 4, "identical", 1.0, 0.0), Pair(4, 5, "near", 0.7, 0.3)]
+    dup = Duplicates(threshold=1.0, metric="l2", groups=[[0, 1, 2], [3, 4, 5]],
+                     relpaths=[["a.jpg", "b.jpg", "c.jpg"], ["d.png", "e.png", "f.jpg"]],
+                     tiers=["near", "near"], similarity=[0.8, 0.7], pairs=pairs)
+    # largest: b (400x300, more bytes than c); d and e the same size: d by path; f chains via e
+    assert dup.to_remove(records, "largest") == ["a.jpg", "c.jpg", "e.png"]
+    assert dup.to_remove(records, "newest") == ["b.jpg", "c.jpg", "e.png"]  # a (3), d (9) kept
+    assert dup.to_remove(records, "oldest") == ["a.jpg", "c.jpg", "d.png", "f.jpg"]  # b, e kept
+    assert dup.to_remove(records, "first") == ["b.jpg", "c.jpg", "e.png"]
+    with pytest.raises(ValueError, match="keep must be one of"):
+        dup.to_remove(records, "smallest")
+    assert dup.to_map()["e.png"] == ["d.png", "f.jpg"]
+    d = dup.to_dict()
+    assert d["groups"][1] == {"ids": [3, 4, 5], "relpaths": ["d.png", "e.png", "f.jpg"],
+                              "tier": "near", "similarity": 0.7}
+    assert d["pairs"][3] == {"a": 3, "b": 4, "tier": "identical", "similarity": 1.0, "distance": 0.0,
+                             "inliers": 0, "flipped": False}
+    assert d["map"] == dup.to_map() and len(dup) == 2 and dup.n_images == 6
 
 
-def test_default_threshold_is_beta_times_the_median_16th_neighbour_distance():
-    rng = np.random.default_rng(0)
-    dist = np.sort(rng.random((50, 32)), axis=1).astype(np.float32)
-    ref = np.median(dist[:, 15])
-    assert default_threshold("features", "l2", dist) == pytest.approx(BETA["features"] * ref)
-    assert default_threshold("features", "cosine", dist) == pytest.approx(BETA["features"] ** 2 * ref)
-    # a folder smaller than the reference rank: the deepest cached neighbour
-    small = np.full((3, 32), np.inf, dtype=np.float32)
-    small[:, :2] = [[0.1, 0.4], [0.2, 0.5], [0.3, 0.6]]
-    assert default_threshold("thumbnail", "l2", small) == pytest.approx(BETA["thumbnail"] * 0.5)
-    assert default_threshold("thumbnail", "l2", np.full((1, 4), np.inf)) == 0.0
+def test_evaluate_scores_pairs_and_groups_against_a_hand_count():
+    truth = {"a": ["b", "c"], "b": ["a", "c"], "c": ["a", "b"], "d": ["e"], "e": ["d"], "f": []}
+    found = [["a", "b"], ["d", "e"], ["f", "g"]]
+    s = evaluate_duplicates(truth, found)
+    # true pairs ab ac bc de; found ab de fg: 2 right of 3, 2 of 4 found
+    assert s["pair_precision"] == pytest.approx(2 / 3) and s["pair_recall"] == pytest.approx(0.5)
+    assert s["pair_f1"] == pytest.approx(2 * (2 / 3) * 0.5 / (2 / 3 + 0.5))
+    # groups: {d, e} found exactly; {a, b} is not {a, b, c}; {f, g} is no true group
+    assert s["group_precision"] == pytest.approx(1 / 3) and s["group_recall"] == pytest.approx(0.5)
+    assert (s["true_pairs"], s["found_pairs"], s["true_groups"], s["found_groups"]) == (4, 3, 2, 3)
+    perfect = evaluate_duplicates(truth, truth)
+    assert perfect["pair_f1"] == perfect["group_f1"] == 1.0
+    assert evaluate_duplicates({}, [])["pair_precision"] == 1.0  # nothing to find, nothing found
 
 
-def test_collection_duplicates_and_cli(tmp_path):
-    """Exact copies of a picture under other names form one group; the CLI prints it."""
-    from PIL import Image
-
-    from imsim.cli.main import main
-    from imsim.collection import Collection
-
-    rng = np.random.default_rng(0)
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    for i in range(8):
-        Image.fromarray(rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)).save(photos / f"p{i}.png")
-    (photos / "copy_of_p3.png").write_bytes((photos / "p3.png").read_bytes())
-    coll = Collection.build(photos, tmp_path / "c", size=16, latent_dim=8, n_cached=4, epochs=1)
-    dup = coll.duplicates(threshold=1e-6)
-    rel = [r.path for r in coll.records()]
-    assert [[rel[i] for i in g] for g in dup.groups] == [["copy_of_p3.png", "p3.png"]]
-    assert dup.to_dict()["groups"][0]["relpaths"] == ["copy_of_p3.png", "p3.png"]
-    assert main(["duplicates", "-c", str(tmp_path / "c"), "--threshold", "1e-6",
-                 "--export", str(tmp_path / "out")]) == 0
-    assert sorted(p.name for p in (tmp_path / "out" / "group_00").iterdir()) == \
-        ["copy_of_p3.png", "p3.png"]
-    assert main(["duplicates", "-c", str(tmp_path / "c"), "--threshold", "-1"]) == 1
-
-
-def test_reference_rank_is_the_depth_actually_used():
-    from imsim.collection._duplicates import explain_default, ordinal, reference_distance
-
+def test_relative_threshold_is_beta_times_the_median_16th_neighbour_distance():
     dist = np.sort(np.random.default_rng(1).random((40, 32)), axis=1)
     assert reference_distance(dist) == (pytest.approx(np.median(dist[:, 15])), 16)
-    assert reference_distance(dist[:, :6]) == (pytest.approx(np.median(dist[:, 5])), 6)  # --cache 6
-    for n in (2, 3, 10):  # n photos, 32 cached: n - 1 real neighbours each
-        d = np.full((n, 32), np.inf)
-        d[:, : n - 1] = dist[:n, : n - 1]
-        assert reference_distance(d) == (pytest.approx(np.median(dist[:n, n - 2])), n - 1)
+    assert reference_distance(dist[:, :6]) == (pytest.approx(np.median(dist[:, 5])), 6)
     assert reference_distance(np.full((1, 32), np.inf)) == (0.0, 0)
-    assert [ordinal(i) for i in (1, 2, 3, 4, 11, 12, 13, 16, 21, 22, 23, 101, 111, 112)] == \
-        ["1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "16th", "21st", "22nd", "23rd",
-         "101st", "111th", "112th"]
-    two = np.array([[0.3] + [np.inf] * 31, [0.3] + [np.inf] * 31])
-    assert explain_default("thumbnail", "l2", two) == \
-        "the thumbnail encoder's default: 0.65 x the median distance from a photo to its nearest other photo"
-    assert explain_default("features", "cosine", dist).endswith(
-        "default for cosine: 0.75 squared = 0.56 x the median distance from a photo to its 16th nearest "
-        "other photo")
+    t, words = relative_threshold("features", "l2", dist)
+    assert t == pytest.approx(BETA["features"] * np.median(dist[:, 15]))
+    assert words.endswith("its 16th nearest other photo")
+    assert relative_threshold("features", "cosine", dist)[0] == pytest.approx(
+        BETA["features"] ** 2 * np.median(dist[:, 15]))
+    assert [ordinal(i) for i in (1, 2, 3, 4, 11, 12, 13, 21, 22, 101, 111)] == \
+        ["1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "101st", "111th"]
+
+
+# ---------------------------------------------------------------- a whole collection
+
+def _folder(root: Path) -> dict[str, str]:
+    """Pictures in versions, an identical copy, a lossless re-save and distinct pictures;
+    returns {file: picture}."""
+    root.mkdir()
+    truth = {}
+    for p in range(3):
+        pic = scene(100 + p)
+        pic.save(root / f"p{p}.jpg", quality=92)
+        truth[f"p{p}.jpg"] = f"p{p}"
+        for kind in ("crop", "dark", "flip", "resize"):
+            version(pic, kind).save(root / f"p{p}_{kind}.jpg", quality=92)
+            truth[f"p{p}_{kind}.jpg"] = f"p{p}"
+    (root / "p0_copy.jpg").write_bytes((root / "p0.jpg").read_bytes())
+    truth["p0_copy.jpg"] = "p0"
+    Image.open(root / "p1.jpg").save(root / "p1_lossless.png")
+    truth["p1_lossless.png"] = "p1"
+    for d in range(8):
+        scene(200 + d).save(root / f"other{d}.jpg", quality=92)
+        truth[f"other{d}.jpg"] = f"other{d}"
+    return truth
+
+
+@pytest.fixture(scope="module")
+def versions_collection(tmp_path_factory):
+    root = tmp_path_factory.mktemp("dup")
+    truth = _folder(root / "photos")
+    coll = Collection.build(root / "photos", root / "c", encoder="features")
+    return coll, truth
+
+
+def test_a_folder_of_versions_is_found_in_tiers_and_nothing_else(versions_collection):
+    coll, truth = versions_collection
+    dup = coll.duplicates(show_progress=False)
+    groups = {}
+    for f, pic in truth.items():
+        groups.setdefault(pic, []).append(f)
+    score = evaluate_duplicates([g for g in groups.values() if len(g) > 1], dup)
+    assert score["pair_precision"] == 1.0 and score["pair_recall"] == 1.0, score
+    tier = {(dup.relpaths[g][0], p.tier) for g in range(len(dup)) for p in dup.pairs
+            if p.a in dup.groups[g]}
+    rel = [r.path for r in coll.records()]
+    by_name = {(rel[p.a], rel[p.b]): p for p in dup.pairs}
+    assert by_name[("p0.jpg", "p0_copy.jpg")].tier == "identical"
+    assert by_name[("p1.jpg", "p1_lossless.png")].tier == "same pixels"
+    assert any(p.tier == "near" and p.flipped for p in dup.pairs)
+    assert tier and all(t == "near" for t in dup.tiers)  # each group holds edited versions
+    assert dup.verified and dup.checked >= len(dup.pairs) - 1
+
+
+def test_unverified_candidates_and_a_given_threshold(versions_collection):
+    coll, _ = versions_collection
+    loose = coll.duplicates(verify=False, show_progress=False)
+    strict = coll.duplicates(show_progress=False)
+    assert loose.n_images >= strict.n_images and not loose.verified
+    none = coll.duplicates(threshold=0.0, show_progress=False)
+    assert {p.tier for p in none.pairs} == {"identical"}  # identical files whatever the threshold
+    with pytest.raises(ValueError, match="threshold must be a finite number >= 0"):
+        coll.duplicates(threshold=-1)
+
+
+def test_distinct_pictures_make_no_group(tmp_path):
+    root = tmp_path / "photos"
+    root.mkdir()
+    for d in range(20):
+        scene(300 + d).save(root / f"d{d}.jpg", quality=90)
+    coll = Collection.build(root, tmp_path / "c", encoder="features")
+    dup = coll.duplicates(show_progress=False)
+    assert len(dup) == 0 and dup.checked > 0
+
+
+def test_a_vanished_file_is_skipped_when_no_thumbnail_stands_in(versions_collection, monkeypatch,
+                                                                   tmp_path):
+    import shutil
+
+    coll, _ = versions_collection
+    root = tmp_path / "photos"
+    shutil.copytree(coll.photos_root, root)
+    c = Collection.build(root, tmp_path / "c", encoder="features")
+    monkeypatch.setattr(type(c), "thumbnails", lambda self: None)
+    os.remove(root / "p2_crop.jpg")
+    dup = c.duplicates(show_progress=False)
+    assert [p for p, _ in dup.skipped] == ["p2_crop.jpg"]
+    assert "p2_crop.jpg" not in {r for g in dup.relpaths for r in g}
+    assert any("p2.jpg" in g for g in dup.relpaths)  # the rest still verified
+
+
+def test_a_verified_query_puts_the_versions_of_its_picture_first(versions_collection):
+    coll, truth = versions_collection
+    query = coll.photos_root / "p0_crop.jpg"
+    res = coll.query(query, n=20, verify=True)
+    flags = [h.verified for h in res]
+    assert flags == sorted(flags, reverse=True)  # the verified hits first
+    versions = {f for f, p in truth.items() if p == "p0"} - {"p0_crop.jpg"}
+    assert {h.relpath for h in res if h.verified} == versions
+    plain = coll.query(query, n=20)
+    assert {h.id for h in plain} == {h.id for h in res}
+    assert all(h.verified is None for h in plain)
+    by_bytes = coll.query(query.read_bytes(), n=5, verify=True)  # decoded, not looked up
+    assert {h.relpath for h in by_bytes.hits[:4]} <= versions | {"p0_crop.jpg"}

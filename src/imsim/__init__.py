@@ -51,6 +51,7 @@ _LAZY = {
     "LatentTable": "imsim.search",
     "ShardedIndex": "imsim.search",
     "Collection": "imsim.collection",
+    "evaluate_duplicates": "imsim.collection",
     "KMedians": "imsim.cluster",
     "KMedoids": "imsim.cluster",
     "silhouette": "imsim.cluster",

@@ -1,41 +1,94 @@
-"""imsim duplicates explains its default threshold with the neighbour rank it used."""
+"""imsim duplicates: tiers and scores printed, one photo kept per group, lists to remove."""
 from __future__ import annotations
 
-import re
+import json
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from imsim.cli.main import main
 
-pytestmark = pytest.mark.slow  # indexes three folders
+from _data import scene, version
 
 
-@pytest.mark.parametrize("n, rank_words", [(1, None), (2, "its nearest other photo"),
-                                           (3, "its 2nd nearest other photo"),
-                                           (20, "its 16th nearest other photo")])
-def test_threshold_names_the_rank_used_and_matches_brute_force(tmp_path, capsys, n, rank_words):
-    from imsim.collection import Collection
-
-    rng = np.random.default_rng(n)
-    photos = tmp_path / "photos"
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory):
+    root = tmp_path_factory.mktemp("dupcli")
+    photos = root / "photos"
     photos.mkdir()
-    for i in range(n):
-        Image.fromarray(rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)).save(photos / f"p{i:02d}.png")
-    assert main(["index", str(photos), "-c", str(tmp_path / "c"), "--encoder", "thumbnail"]) == 0
+    pic = scene(7)
+    pic.save(photos / "beach.jpg", quality=92)
+    version(pic, "crop").save(photos / "beach_crop.jpg", quality=92)
+    (photos / "beach_copy.jpg").write_bytes((photos / "beach.jpg").read_bytes())
+    for d in range(6):
+        scene(40 + d).save(photos / f"other{d}.jpg", quality=92)
+    assert main(["index", str(photos), "-c", str(root / "c")]) == 0
+    return root, photos
+
+
+def test_groups_are_printed_with_their_tier_and_what_was_checked(indexed, capsys):
+    root, _ = indexed
     capsys.readouterr()
-    assert main(["duplicates", "-c", str(tmp_path / "c")]) == 0
+    assert main(["duplicates", "-c", str(root / "c")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "1 group of duplicates (3 of 9 photos): 0 identical, 0 same pixels, 1 near"
+    assert "candidate pairs checked, each kept only when its local features agree" in lines[1]
+    assert lines[2].startswith("  group 0 (near, similarity ")
+    assert lines[2].endswith("3 photos: beach.jpg, beach_copy.jpg, beach_crop.jpg")
+
+
+def test_keep_lists_the_others_and_remove_list_writes_absolute_paths(indexed, capsys):
+    root, photos = indexed
+    capsys.readouterr()
+    assert main(["duplicates", "-c", str(root / "c"), "--keep", "first"]) == 0
     out = capsys.readouterr().out
-    if rank_words is None:
-        assert out == "no near-duplicates: the collection has 1 photo\n"
-        return
-    line = out.splitlines()[0]
-    assert line.endswith(f"(the thumbnail encoder's default: 0.65 x the median distance from a photo "
-                         f"to {rank_words})"), line
-    assert line.startswith(f"no near-duplicates among the {n} photos at l2 distance <= ")
-    with Collection.open(tmp_path / "c") as coll:
-        z = np.asarray(coll.latents, dtype=np.float64)
-    d = np.sort(np.linalg.norm(z[:, None] - z[None], axis=2), axis=1)[:, 1:]  # without itself
-    expected = 0.65 * np.median(d[:, min(16, n - 1) - 1])
-    assert float(re.search(r"<= (\S+) ", line).group(1)) == pytest.approx(expected, rel=1e-3)
+    assert out.endswith("to remove, keeping the first of each group (2 photos):\n"
+                        "  beach_copy.jpg\n  beach_crop.jpg\n")
+    listing = root / "remove.txt"
+    assert main(["duplicates", "-c", str(root / "c"), "--remove-list", str(listing)]) == 0
+    # largest by default: beach.jpg and its byte copy have the most pixels; the path decides
+    assert listing.read_text().splitlines() == [str(photos / "beach_copy.jpg"),
+                                                str(photos / "beach_crop.jpg")]
+    assert "wrote " in capsys.readouterr().out
+    assert all((photos / n).exists() for n in ("beach.jpg", "beach_copy.jpg", "beach_crop.jpg"))
+
+
+def test_json_has_tiers_pairs_the_map_and_what_to_remove(indexed, capsys):
+    root, _ = indexed
+    capsys.readouterr()
+    assert main(["duplicates", "-c", str(root / "c"), "--json", "--keep", "largest"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["groups"][0]["relpaths"] == ["beach.jpg", "beach_copy.jpg", "beach_crop.jpg"]
+    assert d["groups"][0]["tier"] == "near" and 0 < d["groups"][0]["similarity"] <= 1
+    assert {p["tier"] for p in d["pairs"]} == {"identical", "near"}
+    assert d["map"]["beach_crop.jpg"] == ["beach.jpg", "beach_copy.jpg"]
+    assert d["keep"] == "largest" and d["remove"] == ["beach_copy.jpg", "beach_crop.jpg"]
+    assert d["verified"] is True
+
+
+def test_bad_keep_and_threshold_are_refused_in_one_line(indexed, capsys):
+    root, _ = indexed
+    capsys.readouterr()
+    assert main(["duplicates", "-c", str(root / "c"), "--keep", "smallest"]) == 1
+    assert "--keep must be one of largest, newest, oldest, first" in capsys.readouterr().err
+    assert main(["duplicates", "-c", str(root / "c"), "--threshold", "-1"]) == 1
+    assert "threshold must be a finite number >= 0" in capsys.readouterr().err
+
+
+def test_one_photo_and_no_groups_say_so_in_one_line(tmp_path, capsys):
+    photos = tmp_path / "one"
+    photos.mkdir()
+    scene(1).save(photos / "only.jpg")
+    assert main(["index", str(photos), "-c", str(tmp_path / "c1"), "--encoder", "thumbnail"]) == 0
+    capsys.readouterr()
+    assert main(["duplicates", "-c", str(tmp_path / "c1")]) == 0
+    assert capsys.readouterr().out == "nothing to compare: the collection has 1 photo\n"
+    for d in range(3):
+        scene(60 + d).save(photos / f"d{d}.jpg")
+    assert main(["index", str(photos), "-c", str(tmp_path / "c1"), "--encoder", "thumbnail"]) == 0
+    listing = tmp_path / "rm.txt"
+    capsys.readouterr()
+    assert main(["duplicates", "-c", str(tmp_path / "c1"), "--remove-list", str(listing)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("no duplicates among the 4 photos\n")
+    assert out.endswith("no duplicates: nothing to remove\n")
+    assert listing.read_text() == ""

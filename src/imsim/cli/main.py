@@ -48,7 +48,7 @@ def _root(
 # `imsim --help` lists the commands in the order of the work: data, reduce, search,
 # EMD, cluster and classify, photo collections, demo and report, web; a new module
 # not named here comes last.
-_ORDER = ("datasets", "reduce", "search", "emd", "cluster", "classify", "collection",
+_ORDER = ("datasets", "reduce", "search", "emd", "cluster", "classify", "collection", "duplicates",
           "collections", "demo", "serve")
 
 

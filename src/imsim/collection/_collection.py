@@ -69,6 +69,7 @@ class Collection(Building, Querying):
         self._index = None
         self._model = None
         self._cache = None
+        self._features = None  # local features of verified queries, made on demand
 
     # -- opening ---------------------------------------------------------------
 
@@ -261,38 +262,36 @@ class Collection(Building, Querying):
 
     # -- duplicates ------------------------------------------------------------
 
-    def duplicates(self, threshold: float | None = None):
-        """Groups of near-duplicate photos (versions of one picture) in the whole collection.
+    def duplicates(self, threshold: float | None = None, *, verify: bool = True,
+                   relative: bool = False, show_progress: bool | None = None):
+        """The collection's duplicates, in tiers: identical files, same pixels, near.
 
         Parameters
         ----------
         threshold : float, optional
-            Largest distance, in the collection's metric, between two photos linked
-            as duplicates (default: the value calibrated for the collection's encoder
-            by ``benchmarks/photos.py``; see :func:`default_threshold`).
+            Largest distance, in the collection's metric, between the vectors of a
+            near-duplicate candidate (default: the absolute value calibrated for the
+            collection's encoder by ``benchmarks/photos.py --real``).
+        verify : bool
+            Keep a near candidate only when its local features agree on one geometric
+            transform and its aligned pixels agree (default). False: every candidate
+            within the threshold counts, as before verification existed.
+        relative : bool
+            Default threshold relative to the folder (``BETA`` x the median distance
+            to the 16th nearest photo) instead of the absolute one.
+        show_progress : bool, optional
+            A progress bar while verifying (default: on a terminal).
 
         Returns
         -------
         Duplicates
-            ``.threshold``, ``.metric``, ``.groups`` (sorted id lists, largest first)
-            and ``to_dict()`` -> ``{"threshold", "metric", "groups": [{"ids", "relpaths"}]}``.
+            ``.groups``, ``.tiers``, ``.similarity``, ``.pairs``; ``to_dict()``,
+            ``to_map()``, ``to_remove(records, keep)``.
         """
-        from . import _duplicates
+        from ._find_duplicates import find_duplicates
 
-        metric = self.settings.metric
-        latents = np.asarray(self.latents)
-        ids, dist = self.neighbors()
-        basis = "given"
-        if threshold is None:
-            threshold = _duplicates.default_threshold(self.encoder_name, metric, np.asarray(dist))
-            basis = _duplicates.explain_default(self.encoder_name, metric, np.asarray(dist))
-        elif not np.isfinite(threshold) or threshold < 0:
-            raise ValueError(f"threshold must be a finite number >= 0, got {threshold!r}")
-        groups = _duplicates.duplicate_groups(latents, np.asarray(ids), np.asarray(dist),
-                                              float(threshold), metric)
-        rel = [r.path for r in self.records()] if groups else []
-        return _duplicates.Duplicates(threshold=float(threshold), metric=metric, groups=groups,
-                                      relpaths=[[rel[i] for i in g] for g in groups], basis=basis)
+        return find_duplicates(self, threshold, verify=verify, relative=relative,
+                               show_progress=show_progress)
 
     @property
     def encoder_name(self) -> str:

@@ -1,10 +1,21 @@
-"""Near-duplicate groups over a whole collection (what ``imsim duplicates`` prints).
+"""Duplicates over a whole collection (what ``imsim duplicates`` prints), in three tiers.
 
-Two photos are near-duplicates when their latent vectors are at most ``threshold``
-apart in the collection's metric; groups are the connected components of that
-relation (single linkage), so a crop of a resized copy joins the original's group.
-The pairs come from the cached neighbour lists; an image whose whole cached list is
-within the threshold is searched again, exactly and deeper, so no pair is lost.
+* ``identical``: the same bytes (the SHA-256 every record stores), whatever the
+  vectors say; always found.
+* ``same pixels``: the same decoded pixels in another file (a PNG and its lossless
+  WebP, a re-save): candidates with (almost) equal vectors and the same size,
+  decoded and compared.
+* ``near``: edited versions of one picture (crop, resize, exposure, JPEG, flip,
+  small rotation). A pair is a *candidate* when one photo is among the other's
+  :data:`N_CANDIDATES` nearest and their distance is at most the encoder's absolute
+  threshold (:data:`THRESHOLD`, calibrated on real pictures by
+  ``benchmarks/photos.py --real``); a candidate counts only once its local features
+  agree on one geometric transform and its aligned pixels agree
+  (:mod:`imsim.collection._verify`).
+
+Groups are the connected components of the accepted pairs. A folder-relative
+threshold (the old default: ``BETA`` x the median distance to the 16th neighbour)
+is kept as an explicit option (``relative=True``).
 """
 from __future__ import annotations
 
@@ -12,44 +23,56 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-# The default threshold is relative: BETA[encoder] x the median distance from an image
-# to its 16th nearest other image (its cached neighbour lists). That reference is a
-# distance between *different* pictures that still look alike, so the threshold
-# follows the folder's own scale (its size, the PCA's dimensions, the metric) where a
-# fixed number would not. BETA was calibrated by benchmarks/photos.py --split dev
-# --calibrate (precision >= 0.97 with the most recall on the 200- and 5,000-photo
-# development folders), never on the evaluation folders.
+TIERS = ("identical", "same pixels", "near")
+N_CANDIDATES = 5  # nearest neighbours of each photo checked as candidates
+SAME_PIXELS_DISTANCE = 0.05  # vectors this close (l2, unit vectors), same size: decoded and compared
+
+# Candidate thresholds: l2 distance between unit vectors (cosine distance = l2**2 / 2),
+# the loosest that keeps verification cheap on distinct folders; chosen on the
+# development folders of benchmarks/photos.py --real (never its evaluation folders).
+THRESHOLD = {"features": 1.25, "thumbnail": 1.25}
+_THRESHOLD_OTHER = 1.0  # learned and pretrained encoders: not calibrated, a middle value
+
+# The relative mode (``relative=True``): BETA[encoder] x the median distance from a
+# photo to its 16th nearest other photo.
 BETA = {"features": 0.75, "thumbnail": 0.65, "contrastive": 0.20, "autoencoder": 0.5}
-_BETA_OTHER = 0.6  # pretrained backbones: not calibrated, a middle value
+_BETA_OTHER = 0.6
 REFERENCE_RANK = 16
 
 
+def _family(encoder: str) -> str:
+    return encoder.split(":", 1)[0]
+
+
 def beta_of(encoder: str) -> float:
-    """The threshold factor of ``encoder`` (its family for ``torchvision:NAME`` etc.)."""
-    return BETA.get(encoder.split(":", 1)[0], _BETA_OTHER)
+    """The relative threshold factor of ``encoder`` (its family for ``torchvision:NAME`` etc.)."""
+    return BETA.get(_family(encoder), _BETA_OTHER)
 
 
-def _factor(encoder: str, metric: str) -> float:
-    beta = beta_of(encoder)
-    return beta * beta if metric == "cosine" else beta
+def in_metric(l2: float, metric: str) -> float:
+    """An l2 distance between unit vectors in ``metric`` (cosine: 1 - cos = l2**2 / 2)."""
+    return l2 * l2 / 2 if metric == "cosine" else l2
+
+
+def vector_similarity(distance: float, metric: str) -> float:
+    """The cosine similarity of two unit vectors ``distance`` apart (0.0 for l1, which
+    does not give one), clipped to [0, 1]."""
+    if metric == "l1":
+        return 0.0
+    cos = 1.0 - (distance if metric == "cosine" else distance * distance / 2)
+    return round(min(1.0, max(0.0, cos)), 3)
+
+
+def absolute_threshold(encoder: str, metric: str) -> float:
+    """The candidate threshold of ``encoder`` in ``metric`` (see :data:`THRESHOLD`)."""
+    return in_metric(THRESHOLD.get(_family(encoder), _THRESHOLD_OTHER), metric)
 
 
 def reference_distance(neighbor_dist: np.ndarray) -> tuple[float, int]:
-    """The distance the default threshold is relative to, and the rank it is taken at.
+    """The median distance from a photo to its 16th nearest other photo (or the deepest
+    cached one when fewer), and that rank; ``(0.0, 0)`` when no photo has a neighbour.
 
-    Parameters
-    ----------
-    neighbor_dist : ndarray of shape (n, n_cached)
-        The cached neighbour distances, nearest first (inf padding).
-
-    Returns
-    -------
-    distance : float
-        The median distance from an image to its ``rank``-th nearest other image.
-    rank : int
-        16 (:data:`REFERENCE_RANK`), or the deepest cached rank when fewer are cached
-        or the collection has fewer other images; 0 (and distance 0.0) when no image
-        has a neighbour.
+    ``neighbor_dist`` : (n, n_cached) cached distances, nearest first, inf padding.
     """
     d = np.asarray(neighbor_dist)
     if d.size == 0:
@@ -57,7 +80,7 @@ def reference_distance(neighbor_dist: np.ndarray) -> tuple[float, int]:
     rank = min(REFERENCE_RANK, d.shape[1])
     col = d[:, rank - 1]
     finite = np.isfinite(col)
-    if not finite.any():  # fewer images than the reference rank: the deepest neighbour
+    if not finite.any():
         depth = np.isfinite(d).sum(axis=1)
         rank = int(depth.max())
         if rank == 0:
@@ -67,39 +90,15 @@ def reference_distance(neighbor_dist: np.ndarray) -> tuple[float, int]:
     return float(np.median(col[finite])), rank
 
 
-def default_threshold(encoder: str, metric: str, neighbor_dist: np.ndarray) -> float:
-    """The calibrated duplicate threshold of ``encoder`` for one collection.
-
-    Parameters
-    ----------
-    encoder : str
-        The collection's encoder name.
-    metric : {"l2", "cosine", "l1"}
-    neighbor_dist : ndarray of shape (n, n_cached)
-        The cached neighbour distances (inf padding).
-
-    Returns
-    -------
-    float
-        ``BETA[encoder]`` x the median distance to the 16th neighbour (or the deepest
-        cached one, see :func:`reference_distance`), in ``metric``; cosine distances
-        (``1 - cos``, which grow as the square of l2 on unit vectors) use ``BETA**2``.
-        0 when no image has a neighbour.
-    """
-    return float(_factor(encoder, metric) * reference_distance(neighbor_dist)[0])
-
-
-def explain_default(encoder: str, metric: str, neighbor_dist: np.ndarray) -> str:
-    """How :func:`default_threshold` was chosen, in words (what ``imsim duplicates``
-    prints beside the threshold), with the rank actually used."""
-    rank = reference_distance(neighbor_dist)[1]
-    if rank == 0:
-        return f"the {encoder} encoder's default; no photo has another photo to compare with"
+def relative_threshold(encoder: str, metric: str, neighbor_dist: np.ndarray) -> tuple[float, str]:
+    """The folder-relative threshold and how it was chosen, in words."""
+    ref, rank = reference_distance(neighbor_dist)
     beta = beta_of(encoder)
-    factor = (f" for cosine: {beta:.2f} squared = {beta * beta:.2f}" if metric == "cosine"
-              else f": {beta:.2f}")
-    return (f"the {encoder} encoder's default{factor} x the median distance from a photo to its "
-            f"{ordinal(rank) + ' ' if rank > 1 else ''}nearest other photo")
+    factor = beta * beta if metric == "cosine" else beta
+    if rank == 0:
+        return 0.0, "relative to the folder; no photo has another photo to compare with"
+    return factor * ref, (f"relative to the folder: {factor:.2f} x the median distance from a "
+                          f"photo to its {ordinal(rank) + ' ' if rank > 1 else ''}nearest other photo")
 
 
 def ordinal(n: int) -> str:
@@ -109,29 +108,108 @@ def ordinal(n: int) -> str:
 
 
 @dataclass(frozen=True)
+class Pair:
+    """Two photos found to be duplicates.
+
+    Attributes
+    ----------
+    a, b : int
+        Image ids, ``a < b``.
+    tier : {"identical", "same pixels", "near"}
+    similarity : float
+        In [0, 1]: 1.0 for identical and same pixels; for a verified near pair,
+        1 - the worst cell's difference of the aligned, exposure-normalised photos;
+        for an unverified one, 1 - the vectors' cosine distance.
+    distance : float
+        The vectors' distance in the collection's metric.
+    inliers : int
+        Local features that agree on one transform (0 when not verified).
+    flipped : bool
+        The transform includes a mirror image.
+    """
+
+    a: int
+    b: int
+    tier: str
+    similarity: float
+    distance: float
+    inliers: int = 0
+    flipped: bool = False
+
+    def to_dict(self) -> dict:
+        return {"a": self.a, "b": self.b, "tier": self.tier, "similarity": self.similarity,
+                "distance": round(self.distance, 6), "inliers": self.inliers,
+                "flipped": self.flipped}
+
+
+def group_pairs(n: int, pairs: list[Pair]) -> list[list[int]]:
+    """Connected components (size >= 2) of ``pairs`` among ``n`` images: sorted id
+    lists, largest first (ties: smallest id)."""
+    parent = list(range(n))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for p in pairs:
+        ra, rb = find(p.a), find(p.b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    members: dict[int, list[int]] = {}
+    for i in sorted({i for p in pairs for i in (p.a, p.b)}):
+        members.setdefault(find(i), []).append(i)
+    groups = [g for g in members.values() if len(g) > 1]
+    groups.sort(key=lambda g: (-len(g), g[0]))
+    return groups
+
+
+KEEP = ("largest", "newest", "oldest", "first")
+
+
+@dataclass(frozen=True)
 class Duplicates:
-    """Groups of near-duplicate images of one collection version.
+    """Duplicate photos of one collection version, in groups.
 
     Attributes
     ----------
     threshold : float
-        Largest distance (in ``metric``) between two members linked directly.
+        Largest vector distance (in ``metric``) of a near-duplicate candidate.
     metric : str
         The collection's metric.
     groups : list of list of int
-        Image ids, each group sorted ascending, largest group first (ties: smallest id).
+        Image ids, each group sorted ascending, largest group first.
     relpaths : list of list of str
         The members' paths relative to the photos folder, in the order of ``groups``.
+    tiers : list of str
+        Each group's tier: the loosest of its pairs' (``identical`` < ``same pixels``
+        < ``near``).
+    similarity : list of float
+        Each group's lowest pair similarity.
+    pairs : list of Pair
+        Every accepted pair, by group.
     basis : str
-        How the threshold was chosen, in words: ``"given"`` or the default's
-        explanation (see :func:`explain_default`).
+        How the threshold was chosen, in words.
+    verified : bool
+        Near pairs were geometrically verified.
+    checked : int
+        Candidate pairs examined (verified, or compared pixel by pixel).
+    skipped : list of (str, str)
+        ``(relpath, reason)`` of photos that could not be read while verifying.
     """
 
     threshold: float
     metric: str
     groups: list[list[int]]
     relpaths: list[list[str]] = field(repr=False, default_factory=list)
+    tiers: list[str] = field(default_factory=list)
+    similarity: list[float] = field(default_factory=list)
+    pairs: list[Pair] = field(repr=False, default_factory=list)
     basis: str = field(repr=False, default="given")
+    verified: bool = True
+    checked: int = 0
+    skipped: list[tuple[str, str]] = field(repr=False, default_factory=list)
 
     def __len__(self) -> int:
         return len(self.groups)
@@ -142,68 +220,118 @@ class Duplicates:
         return sum(len(g) for g in self.groups)
 
     def to_dict(self) -> dict:
-        """``{"threshold", "metric", "groups": [{"ids", "relpaths"}]}`` (the web API's answer)."""
-        return {"threshold": self.threshold, "metric": self.metric,
-                "groups": [{"ids": list(g), "relpaths": list(r)}
-                           for g, r in zip(self.groups, self.relpaths)]}
+        """The JSON answer: threshold, metric, basis, verified, groups (ids, relpaths,
+        tier, similarity), pairs, the imagededup-style ``map``, skipped."""
+        return {"threshold": self.threshold, "metric": self.metric, "basis": self.basis,
+                "verified": self.verified,
+                "groups": [{"ids": list(g), "relpaths": list(r), "tier": t, "similarity": s}
+                           for g, r, t, s in zip(self.groups, self.relpaths, self.tiers,
+                                                 self.similarity)],
+                "pairs": [p.to_dict() for p in self.pairs],
+                "map": self.to_map(),
+                "skipped": [{"path": p, "reason": r} for p, r in self.skipped]}
+
+    def to_map(self) -> dict[str, list[str]]:
+        """``{relpath: [relpaths of its duplicates]}`` for every photo in a group
+        (imagededup's ``find_duplicates`` answer)."""
+        out: dict[str, list[str]] = {}
+        for rel in self.relpaths:
+            for r in rel:
+                out[r] = [o for o in rel if o != r]
+        return out
+
+    def to_remove(self, records, keep: str = "largest") -> list[str]:
+        """The relpaths to remove so that one photo of each group is kept.
+
+        A photo is listed only when it was found a duplicate of the kept photo itself
+        (a pair, or the same bytes), never only through a chain of others: in a group
+        a - b - c, c stays unless it matched the kept a directly.
+
+        Parameters
+        ----------
+        records : list of ImageRecord
+            The collection's records, in id order (``Collection.records()``).
+        keep : {"largest", "newest", "oldest", "first"}
+            Which photo of a group stays: the most pixels (then the most bytes),
+            the latest or earliest modification time, or the first path in sort order.
+            Ties go to the first path.
+        """
+        if keep not in KEEP:
+            raise ValueError(f"keep must be one of {', '.join(KEEP)}; got {keep!r}")
+        key = {"largest": lambda i: (-records[i].width * records[i].height, -records[i].size,
+                                     records[i].path),
+               "newest": lambda i: (-records[i].mtime_ns, records[i].path),
+               "oldest": lambda i: (records[i].mtime_ns, records[i].path),
+               "first": lambda i: (records[i].path,)}[keep]
+        linked = {(p.a, p.b) for p in self.pairs} | {(p.b, p.a) for p in self.pairs}
+        out = []
+        for g in self.groups:
+            kept = min(g, key=key)
+            out += [records[i].path for i in g if i != kept and (
+                (kept, i) in linked or records[i].sha256 == records[kept].sha256)]
+        return sorted(out)
 
 
-def duplicate_groups(latents: np.ndarray, neighbor_ids: np.ndarray, neighbor_dist: np.ndarray,
-                     threshold: float, metric: str) -> list[list[int]]:
-    """Connected components (size >= 2) of "distance <= threshold" among the images.
+def _pairs_of(found) -> set[tuple[str, str]]:
+    """The unordered path pairs of a Duplicates, a ``{file: [dups]}`` map, or a list of groups."""
+    if isinstance(found, Duplicates):
+        groups = found.relpaths
+    elif isinstance(found, dict):
+        groups = [[k, *v] for k, v in found.items()]
+    else:
+        groups = [list(g) for g in found]
+    out = set()
+    for g in groups:
+        g = sorted(set(map(str, g)))
+        out |= {(x, y) for i, x in enumerate(g) for y in g[i + 1:]}
+    return out
+
+
+def _groups_of(pairs: set[tuple[str, str]]) -> set[frozenset]:
+    names = sorted({x for p in pairs for x in p})
+    index = {x: i for i, x in enumerate(names)}
+    comps = group_pairs(len(names), [Pair(*sorted((index[x], index[y])), "near", 0.0, 0.0)
+                                     for x, y in pairs])
+    return {frozenset(names[i] for i in g) for g in comps}
+
+
+def _f1(p: float, r: float) -> float:
+    return 2 * p * r / (p + r) if p + r else 0.0
+
+
+def evaluate_duplicates(truth, found) -> dict[str, float | int]:
+    """Score found duplicates against a ground truth.
 
     Parameters
     ----------
-    latents : ndarray of shape (n, d), float32
-    neighbor_ids, neighbor_dist : ndarray of shape (n, n_cached)
-        Each image's nearest other images (-1 / inf padding), nearest first.
-    threshold : float
-    metric : {"l2", "cosine", "l1"}
+    truth, found : Duplicates, dict or list
+        A :class:`Duplicates`, an imagededup-style ``{file: [its duplicates]}`` map
+        (files with no duplicates may be left out or map to ``[]``), or a list of
+        groups of file names. Names must be spelt alike in both (relpaths).
 
     Returns
     -------
-    list of list of int
-        Sorted groups, largest first.
+    dict
+        ``pair_precision``, ``pair_recall``, ``pair_f1`` over the unordered pairs that
+        share a group (transitively closed), ``group_precision`` (found groups equal
+        to a true group), ``group_recall`` (true groups found exactly), ``group_f1``,
+        and the counts ``true_pairs``, ``found_pairs``, ``true_groups``,
+        ``found_groups``. Precision is 1.0 when nothing was found, recall 1.0 when
+        there was nothing to find.
     """
-    n = len(latents)
-    parent = np.arange(n)
-
-    def find(i: int) -> int:
-        root = i
-        while parent[root] != root:
-            root = parent[root]
-        while parent[i] != root:
-            parent[i], i = root, parent[i]
-        return root
-
-    def link(rows: np.ndarray, ids: np.ndarray, dist: np.ndarray) -> None:
-        close = (dist <= threshold) & (ids >= 0)
-        for a, b in zip(np.broadcast_to(rows[:, None], ids.shape)[close], ids[close]):
-            ra, rb = find(int(a)), find(int(b))
-            if ra != rb:
-                parent[max(ra, rb)] = min(ra, rb)
-
-    link(np.arange(n), neighbor_ids, neighbor_dist)
-    # rows whose deepest cached neighbour is still within the threshold may have more
-    width = neighbor_ids.shape[1] if neighbor_ids.ndim == 2 else 0
-    deep = np.flatnonzero(neighbor_dist[:, -1] <= threshold) if width and width < n - 1 else []
-    if len(deep):
-        from ..distances import topk
-
-        k = min(n, 4 * (width + 1))
-        while len(deep):
-            D, I = topk(np.ascontiguousarray(latents[deep]), latents, k, metric)
-            link(deep, I, D)
-            if k >= n:
-                break
-            deep = deep[D[:, -1] <= threshold]
-            k = min(n, 4 * k)
-    roots = np.array([find(i) for i in range(n)]) if n else np.zeros(0, dtype=np.int64)
-    _, inverse, counts = np.unique(roots, return_inverse=True, return_counts=True)
-    order = np.argsort(inverse, kind="stable")
-    groups = [g.tolist() for g in np.split(order, np.cumsum(counts)[:-1]) if len(g) > 1]
-    groups.sort(key=lambda g: (-len(g), g[0]))
-    return groups
+    tg, fg = _groups_of(_pairs_of(truth)), _groups_of(_pairs_of(found))
+    tp = {(x, y) for g in tg for x in g for y in g if x < y}
+    fp = {(x, y) for g in fg for x in g for y in g if x < y}
+    hit = len(tp & fp)
+    pp = hit / len(fp) if fp else 1.0
+    pr = hit / len(tp) if tp else 1.0
+    same = len(tg & fg)
+    gp = same / len(fg) if fg else 1.0
+    gr = same / len(tg) if tg else 1.0
+    return {"pair_precision": pp, "pair_recall": pr, "pair_f1": _f1(pp, pr),
+            "group_precision": gp, "group_recall": gr, "group_f1": _f1(gp, gr),
+            "true_pairs": len(tp), "found_pairs": len(fp),
+            "true_groups": len(tg), "found_groups": len(fg)}
 
 
 def export_duplicates(dup: Duplicates, photos_root, dest, *, copy: bool = False):

@@ -15,6 +15,7 @@ from ._results import Hit, QueryResult
 from ._settings import METRICS
 
 
+VERIFY_DEPTH = 16  # hits a verified query re-ranks
 MAX_TEXT = 1000  # characters of a text query (a CLIP tower reads 77 tokens of it)
 
 
@@ -46,7 +47,7 @@ class Querying:
 
     def query(self, image, n: int = 10, *, metric: str | None = None,
               threshold: float | None = None, mode: str = "auto",
-              encoder: str | None = None) -> QueryResult:
+              encoder: str | None = None, verify: bool = False) -> QueryResult:
         """The ``n`` images of the collection most like ``image``.
 
         Parameters
@@ -69,6 +70,11 @@ class Querying:
         encoder : str, optional
             The encoder the caller expects; another than the collection's is a
             ValueError (vectors of two encoders cannot be compared).
+        verify : bool
+            Re-rank the nearest :data:`VERIFY_DEPTH` (or ``n``, when more) by
+            geometric verification (:mod:`imsim.collection._verify`): the hits whose
+            local features agree with the query's on one transform come first, in
+            their order, then the others; each hit's ``verified`` says which.
 
         Returns
         -------
@@ -90,6 +96,9 @@ class Querying:
         data, desc, self_id = self._identify(image)
         cached = (mode == "auto" and self_id is not None and metric == self.settings.metric
                   and n <= self.settings.n_cached)
+        wanted = n
+        if verify:  # a deeper list to re-rank (the cached one when it answers)
+            n = min(max(n, VERIFY_DEPTH), self.settings.n_cached) if cached else max(n, VERIFY_DEPTH)
         if cached:
             ids_all, dist_all = self.neighbors()
             ids, dist = np.asarray(ids_all[self_id, :n]), np.asarray(dist_all[self_id, :n])
@@ -109,7 +118,10 @@ class Querying:
             if self_id is not None:
                 keep &= I[0] != self_id
             ids, dist = I[0][keep][:n], D[0][keep][:n]
-        return QueryResult(hits=self._hits(ids, dist, metric, threshold),
+        hits = self._hits(ids, dist, metric, threshold)
+        if verify:
+            hits = self._verified(hits, data, self_id)
+        return QueryResult(hits=hits[:wanted],
                            mode="cached" if cached else "default", metric=metric,
                            query_id=self_id, query=desc)
 
@@ -168,6 +180,39 @@ class Querying:
         return [Hit(id=int(i), path=str(self.photos_root / rel), relpath=rel, distance=float(d),
                     similarity=float(1.0 - d) if metric == "cosine" else None, label=lab)
                 for i, d, (rel, lab) in zip(ids, dist, self._rows(ids))]
+
+    def _verified(self, hits: list[Hit], data: bytes | None, self_id: int | None) -> list[Hit]:
+        """``hits`` with the geometrically verified ones first (each in its order)."""
+        import dataclasses
+
+        from threadpoolctl import threadpool_limits
+
+        from . import _verify
+
+        if self._features is None:
+            self._features = _verify.FeatureCache(_verify.photo_source(self))
+        if data is not None:
+            from ..datasets.image import probe_image
+            from ._thumbs import SIZES, make_thumbnail
+
+            w, h, _ = probe_image(data)
+            q = _verify.features(_verify.decode(make_thumbnail(data, w, h, SIZES[-1])[0]))
+        else:
+            q = self._features.get(self_id)
+        mirror = _verify.mirrored(q)
+        ok = []
+        with threadpool_limits(1, user_api="openmp"):
+            for hit in hits:
+                try:
+                    f = self._features.get(hit.id)
+                except (OSError, ValueError):  # a photo gone since: left unverified
+                    ok.append(False)
+                    continue
+                ok.append(_verify.match(q, f).same_picture
+                          or _verify.match(mirror, f, flipped=True).same_picture)
+        ranked = [h for h, v in zip(hits, ok) if v] + [h for h, v in zip(hits, ok) if not v]
+        flags = {h.id: v for h, v in zip(hits, ok)}
+        return [dataclasses.replace(h, verified=flags[h.id]) for h in ranked]
 
     def _same_encoder(self, encoder: str) -> bool:
         from ..encoders import check_name, same_encoder

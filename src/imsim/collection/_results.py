@@ -22,6 +22,9 @@ class Hit:
         ``1 - distance`` for the cosine metric (1 = same direction); None otherwise.
     label : str or None
         The image's label (its sub-folder), when the collection has labels.
+    verified : bool or None
+        For a verified query (``verify=True``): whether its local features agree with
+        the query's on one geometric transform; None otherwise.
     """
 
     id: int
@@ -30,6 +33,7 @@ class Hit:
     distance: float
     similarity: float | None = None
     label: str | None = None
+    verified: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,9 @@ class QueryResult:
         """JSON-ready dict: query, mode, metric, query_id and ranked results."""
         return {"query": self.query, "mode": self.mode, "metric": self.metric,
                 "query_id": self.query_id,
-                "results": [{"rank": r, **asdict(h)} for r, h in enumerate(self.hits, 1)]}
+                "results": [{"rank": r, **{k: v for k, v in asdict(h).items()
+                                           if k != "verified" or v is not None}}
+                            for r, h in enumerate(self.hits, 1)]}
 
 
 @dataclass(frozen=True)

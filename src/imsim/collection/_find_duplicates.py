@@ -1,0 +1,102 @@
+"""Finding a collection's duplicates: identical files, same pixels, verified near pairs.
+
+The tiers and the thresholds are described in :mod:`imsim.collection._duplicates`;
+the geometric check in :mod:`imsim.collection._verify`.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .._progress import progress
+from ..datasets.image import decode_image
+from . import _duplicates as D
+from . import _verify
+
+
+def _identical(records) -> list[D.Pair]:
+    by_sha: dict[str, list[int]] = {}
+    for i, r in enumerate(records):
+        by_sha.setdefault(r.sha256, []).append(i)
+    return [D.Pair(g[0], j, "identical", 1.0, 0.0) for g in by_sha.values() if len(g) > 1
+            for j in g[1:]]
+
+
+def _candidates(ids: np.ndarray, dist: np.ndarray, threshold: float, depth: int):
+    """Unique ``(a, b, distance)`` with b among a's ``depth`` nearest within ``threshold``."""
+    ids, dist = np.asarray(ids)[:, :depth], np.asarray(dist)[:, :depth]
+    rows = np.broadcast_to(np.arange(len(ids))[:, None], ids.shape)
+    ok = (ids >= 0) & (dist <= threshold)
+    a, b, d = rows[ok], ids[ok], dist[ok]
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    seen: dict[tuple[int, int], float] = {}
+    for x, y, z in zip(lo.tolist(), hi.tolist(), d.tolist()):
+        if x != y and (x, y) not in seen:
+            seen[(x, y)] = z
+    return sorted(seen.items())
+
+
+def _same_pixels(coll, records, i: int, j: int) -> bool:
+    ri, rj = records[i], records[j]
+    if (ri.width, ri.height) != (rj.width, rj.height):
+        return False
+    try:
+        a = decode_image(coll.photos_root / ri.path, name=ri.path).pixels
+        b = decode_image(coll.photos_root / rj.path, name=rj.path).pixels
+    except (OSError, ValueError):
+        return False
+    return a.shape == b.shape and bool(np.array_equal(a, b))
+
+
+def find_duplicates(coll, threshold: float | None = None, *, verify: bool = True,
+                    relative: bool = False, candidates: int = D.N_CANDIDATES,
+                    show_progress: bool | None = None, workers: int | None = None) -> D.Duplicates:
+    """The duplicates of ``coll`` (see :meth:`imsim.Collection.duplicates`)."""
+    metric = coll.settings.metric
+    records = coll.records()
+    n = len(records)
+    ids, dist = coll.neighbors()
+    encoder = coll.encoder_name
+    if threshold is not None:
+        if not np.isfinite(threshold) or threshold < 0:
+            raise ValueError(f"threshold must be a finite number >= 0, got {threshold!r}")
+        basis = "given"
+    elif relative:
+        threshold, basis = D.relative_threshold(encoder, metric, np.asarray(dist))
+    else:
+        threshold = D.absolute_threshold(encoder, metric)
+        basis = f"the {encoder.split(':', 1)[0]} encoder's calibrated threshold"
+    threshold = float(threshold)
+    pairs = _identical(records)
+    same_sha = {(p.a, p.b) for p in pairs}
+    sha = [r.sha256 for r in records]
+    todo = [(ab, d) for ab, d in _candidates(ids, dist, threshold, candidates)
+            if sha[ab[0]] != sha[ab[1]] and ab not in same_sha]
+    near = []
+    for (a, b), d in todo:
+        if d <= D.in_metric(D.SAME_PIXELS_DISTANCE, metric) and _same_pixels(coll, records, a, b):
+            pairs.append(D.Pair(a, b, "same pixels", 1.0, d))
+        else:
+            near.append(((a, b), d))
+    failed: dict[int, str] = {}
+    if verify and near:
+        cache = _verify.FeatureCache(_verify.photo_source(coll))
+        bar = (lambda it: progress(it, total=len(near), desc="verifying", unit="pair",
+                                   disable=None if show_progress is None else not show_progress))
+        matches, failed = _verify.verify_pairs(cache, [ab for ab, _ in near], workers=workers,
+                                               progress=bar)
+        pairs += [D.Pair(a, b, "near", m.similarity, d, m.inliers, m.flipped)
+                  for ((a, b), d), m in zip(near, matches) if m.same_picture]
+    elif near:
+        pairs += [D.Pair(a, b, "near", D.vector_similarity(d, metric), d) for (a, b), d in near]
+    groups = D.group_pairs(n, pairs)
+    where = {i: g for g, members in enumerate(groups) for i in members}
+    by_group: list[list[D.Pair]] = [[] for _ in groups]
+    for p in sorted(pairs, key=lambda p: (p.a, p.b)):
+        by_group[where[p.a]].append(p)
+    tiers = [D.TIERS[max(D.TIERS.index(p.tier) for p in ps)] for ps in by_group]
+    sims = [min(p.similarity for p in ps) for ps in by_group]
+    return D.Duplicates(threshold=threshold, metric=metric, groups=groups,
+                        relpaths=[[records[i].path for i in g] for g in groups], tiers=tiers,
+                        similarity=sims, pairs=[p for ps in by_group for p in ps], basis=basis,
+                        verified=verify, checked=len(todo),
+                        skipped=sorted((records[i].path, why) for i, why in failed.items()))

@@ -1,0 +1,397 @@
+"""Geometric verification: do two photos show one picture under one transform?
+
+A candidate pair (two photos whose vectors are close) counts as a near-duplicate only
+when their local features agree on one geometric transform and, once aligned, the
+two photos agree pixel for pixel up to exposure:
+
+1. ORB keypoints (OpenCV) of each photo's grey image, longest side :data:`SIDE` px,
+   contrast-equalised (CLAHE) so a dark and a light version give the same corners;
+   for a flip, the features of the mirrored first photo are matched too.
+2. Lowe's ratio test on the Hamming distances, then RANSAC for a similarity
+   transform (``cv2.estimateAffinePartial2D``: crop, scale, small rotation); the
+   scale must stay within 1/8..8 and the inliers must spread over the picture.
+3. The photometric check (:func:`residual`): the first photo warped onto the
+   second and compared cell by cell on an 8 x 8 grid of their overlap, by
+   correlation where both have texture and by rank where one is flat, so exposure,
+   contrast and gamma cancel; 1 - the worst cell is the pair's *residual*. Two
+   pictures that share a layout but not their pixels (one lamp lit or another, a
+   letter on two dreidels) fail here; so does a drawing on a plain background that
+   the other photo extends (a letter and the same letter with an umlaut).
+
+Features come from the 320-px thumbnails every version stores (or the file itself
+for a version without them), computed on demand for the candidates only and kept in
+a small in-memory cache; nothing is stored per image (docs/DESIGN.md says why).
+"""
+from __future__ import annotations
+
+import io
+import os
+import threading
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+SIDE = 256  # longest side, pixels, of the grey image features are computed on
+N_FEATURES = 500
+RATIO = 0.8  # Lowe's ratio test
+RANSAC_PX = 5.0  # reprojection error, pixels at SIDE
+MIN_INLIERS = 15
+MIN_AGREEMENT = 0.05  # inliers / features of the smaller set
+MAX_RESIDUAL = 0.45  # 1 - the worst cell's agreement (correlation) once aligned
+MIN_OVERLAP = 0.25  # share of the second photo the aligned first one covers
+GRID = 8
+
+
+@dataclass(frozen=True)
+class Features:
+    """Local features of one photo: keypoints (n, 2) float32 in pixels of ``grey``,
+    ORB descriptors (n, 32) uint8, the grey image itself (h, w) uint8 (longest side
+    :data:`SIDE`) and its clipping (h, w) int8: 1 where a colour channel is burnt
+    (>= 250), -1 where every channel is crushed (<= 5), else 0."""
+
+    points: np.ndarray
+    descriptors: np.ndarray
+    grey: np.ndarray
+    clipped: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+
+@dataclass(frozen=True)
+class Match:
+    """How two photos agree.
+
+    Attributes
+    ----------
+    inliers : int
+        Local features that agree on one transform (0: no transform found).
+    agreement : float
+        ``inliers`` / the features of the photo with fewer, in [0, 1].
+    residual : float
+        1 - the worst 8 x 8 cell's agreement of the aligned grey images, in [0, 2]
+        (0: the same picture; 1.0 when there is no transform or too little overlap).
+    flipped : bool
+        The transform includes a horizontal flip.
+    """
+
+    inliers: int
+    agreement: float
+    residual: float
+    flipped: bool = False
+
+    @property
+    def same_picture(self) -> bool:
+        """Enough features agree on one transform and the aligned pixels agree."""
+        return (self.inliers >= MIN_INLIERS and self.agreement >= MIN_AGREEMENT
+                and self.residual <= MAX_RESIDUAL)
+
+    @property
+    def similarity(self) -> float:
+        """A score in [0, 1] a person can read: the worst cell's agreement of a
+        verified pair (1 = the same pixels up to exposure), else 0."""
+        return round(max(0.0, 1.0 - self.residual), 3) if self.same_picture else 0.0
+
+
+NO_MATCH = Match(0, 0.0, 1.0)
+
+
+def _cv2():
+    import cv2
+
+    cv2.setNumThreads(1)  # pairs are verified on a thread pool
+    return cv2
+
+
+def decode(data: bytes) -> np.ndarray:
+    """Encoded image bytes -> RGB uint8 (h, w, 3), longest side at most :data:`SIDE`
+    (transparent pixels on white, as the thumbnails are)."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as img:
+        img.draft("RGB", (SIDE, SIDE))
+        if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
+            rgba = img.convert("RGBA")
+            back = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            img = Image.alpha_composite(back, rgba)
+        rgb = img.convert("RGB")
+        rgb.thumbnail((SIDE, SIDE), Image.Resampling.BILINEAR)
+        return np.asarray(rgb, dtype=np.uint8)
+
+
+def features(rgb: np.ndarray) -> Features:
+    """ORB features of an RGB (h, w, 3) or grey (h, w) uint8 image, its grey image
+    upscaled to :data:`SIDE` when smaller (icons and tiny versions need pixels for
+    corners)."""
+    cv2 = _cv2()
+    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+    colour = rgb if rgb.ndim == 3 else rgb[..., None]
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
+    clipped = ((colour.max(axis=2) >= 250).astype(np.int8)
+               - (colour.max(axis=2) <= 5).astype(np.int8))
+    h, w = grey.shape
+    if max(h, w) < SIDE:
+        size = (max(1, round(w * SIDE / max(h, w))), max(1, round(h * SIDE / max(h, w))))
+        grey = cv2.resize(grey, size, interpolation=cv2.INTER_LINEAR)
+        clipped = cv2.resize(clipped, size, interpolation=cv2.INTER_NEAREST)
+    return _orb(grey, clipped)
+
+
+def _orb(grey: np.ndarray, clipped: np.ndarray) -> Features:
+    cv2 = _cv2()
+    eq = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(4, 4)).apply(grey)
+    orb = cv2.ORB_create(nfeatures=N_FEATURES, scaleFactor=1.2, nlevels=6, edgeThreshold=15,
+                         patchSize=15, fastThreshold=7)
+    kps, desc = orb.detectAndCompute(eq, None)
+    if desc is None or not kps:
+        return Features(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8), grey, clipped)
+    return Features(np.array([k.pt for k in kps], dtype=np.float32), desc, grey, clipped)
+
+
+def mirrored(f: Features) -> Features:
+    """The features of the horizontally flipped image."""
+    return _orb(np.ascontiguousarray(f.grey[:, ::-1]), np.ascontiguousarray(f.clipped[:, ::-1]))
+
+
+def _nearest_two(query: np.ndarray, base: np.ndarray):
+    """Hamming distances (n, 2) and indices (n, 2) of each query descriptor's two nearest
+    base descriptors (FAISS's binary flat index: about 4x OpenCV's brute force here)."""
+    import faiss
+
+    index = faiss.IndexBinaryFlat(8 * base.shape[1])
+    index.add(np.ascontiguousarray(base))
+    D, I = index.search(np.ascontiguousarray(query), 2)
+    return D.astype(np.float32), I
+
+
+def _transform(a: Features, b: Features):
+    """(2x3 similarity mapping a's pixels onto b's, inliers) or (None, 0)."""
+    cv2 = _cv2()
+    if len(a) < MIN_INLIERS or len(b) < MIN_INLIERS:
+        return None, 0
+    D, I = _nearest_two(a.descriptors, b.descriptors)
+    good = np.flatnonzero((I[:, 1] >= 0) & (D[:, 0] < RATIO * D[:, 1]))
+    if len(good) < MIN_INLIERS:
+        return None, 0
+    src, dst = a.points[good], b.points[I[good, 0]]
+    M, mask = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC,
+                                          ransacReprojThreshold=RANSAC_PX, maxIters=2000,
+                                          confidence=0.995)
+    if M is None:
+        return None, 0
+    scale = float(np.hypot(M[0, 0], M[1, 0]))
+    if not 1 / 8 <= scale <= 8:
+        return None, 0
+    inl = mask.ravel().astype(bool)
+    pts = dst[inl]
+    if len(pts) < MIN_INLIERS:
+        return None, 0
+    hb, wb = b.grey.shape
+    spread = np.ptp(pts[:, 0]) / wb * np.ptp(pts[:, 1]) / hb
+    if spread < 0.04:  # all agreeing features in one small patch: a shared logo, not a picture
+        return None, 0
+    return M, int(inl.sum())
+
+
+def _rank_bounds(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each grey level's lowest and highest rank among ``levels`` (ints 0..255), scaled
+    to [0, 1]: equal levels (a flat or clipped area, the few levels of a dark photo)
+    share an interval."""
+    counts = np.bincount(levels, minlength=256)
+    before = np.cumsum(counts) - counts
+    scale = np.float32(1.0 / max(len(levels) - 1, 1))
+    return before[levels] * scale, (before + counts - 1)[levels] * scale
+
+
+def residual(a: Features, b: Features, M: np.ndarray) -> float:
+    """The photometric check: 1 - the lowest agreement of the 8 x 8 cells of the
+    overlap, in [0, 2] (0: the same picture; 1.0 also when the overlap is too small).
+
+    Both images are blurred a little. A cell with texture on both sides scores the
+    correlation of their grey levels (any exposure, contrast or gamma change that is
+    nearly linear within a cell keeps it near 1). A cell flat on one side or both (a
+    burnt sky, a crushed shadow, a plain background, or ink on one side only) scores
+    how well the two agree in rank: each grey level's interval of ranks on the
+    overlap (equal levels share one), and the gap between the two pixels' intervals.
+    Pixels clipped on one side only (a highlight a light version burnt, a shadow a
+    dark one crushed) are left out: there the two cannot be compared.
+    """
+    cv2 = _cv2()
+    a_grey, b_grey = a.grey, b.grey
+    hb, wb = b_grey.shape
+    warped = cv2.warpAffine(a_grey.astype(np.float32), M, (wb, hb), flags=cv2.INTER_LINEAR)
+    cover = cv2.warpAffine(np.ones(a_grey.shape, np.float32), M, (wb, hb), flags=cv2.INTER_NEAREST)
+    inside = cv2.erode(cover, np.ones((5, 5), np.uint8)) > 0.5
+    if inside.mean() < MIN_OVERLAP:
+        return 1.0
+    clip_a = cv2.warpAffine(a.clipped, M, (wb, hb), flags=cv2.INTER_NEAREST)
+    one_sided = (clip_a != b.clipped) & ((clip_a == 0) | (b.clipped == 0))
+    one_sided = cv2.dilate(one_sided.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    if (inside & ~one_sided).mean() >= 0.2 * inside.mean():
+        inside &= ~one_sided
+    sigma = max(1.0, max(hb, wb) / 128)
+    A = cv2.GaussianBlur(warped, (0, 0), sigma)[inside].astype(np.float64)
+    B = cv2.GaussianBlur(b_grey.astype(np.float32), (0, 0), sigma)[inside].astype(np.float64)
+    lo_a, hi_a = _rank_bounds(np.clip(np.rint(warped[inside]), 0, 255).astype(np.intp))
+    lo_b, hi_b = _rank_bounds(b_grey[inside].astype(np.intp))
+    gap = np.maximum(0, np.maximum(lo_a - hi_b, lo_b - hi_a)).astype(np.float64)
+    ys, xs = np.nonzero(inside)
+    rows = np.linspace(ys.min(), ys.max() + 1, GRID + 1).astype(int)
+    cols = np.linspace(xs.min(), xs.max() + 1, GRID + 1).astype(int)
+    cell = (np.clip(np.searchsorted(rows, ys, "right") - 1, 0, GRID - 1) * GRID
+            + np.clip(np.searchsorted(cols, xs, "right") - 1, 0, GRID - 1))
+    def total(w):
+        return np.bincount(cell, weights=w, minlength=GRID * GRID)
+    n = total(None)
+    area = np.outer(np.diff(rows), np.diff(cols)).ravel()
+    counted = (area > 0) & (n >= 0.5 * np.maximum(area, 1)) & (n > 1)
+    if counted.sum() < GRID * GRID // 8:
+        return 1.0  # too few cells to judge
+    nn = np.maximum(n, 1)
+    ma, mb = total(A) / nn, total(B) / nn
+    va = np.maximum(total(A * A) / nn - ma * ma, 0)
+    vb = np.maximum(total(B * B) / nn - mb * mb, 0)
+    cov = total(A * B) / nn - ma * mb
+    sa, sb = np.sqrt(va) / (A.std() + 1e-3), np.sqrt(vb) / (B.std() + 1e-3)
+    flat = (np.minimum(sa, sb) < 0.25 * np.maximum(sa, sb)) | (np.maximum(sa, sb) < 0.3)
+    corr = cov / (np.sqrt(va * vb) + 1e-6)
+    by_rank = 1.0 - np.minimum(1.0, 4 * total(gap) / nn)
+    score = np.where(flat, by_rank, corr)
+    return float(1.0 - min(1.0, score[counted].min()))
+
+
+def _blank_border(grey: np.ndarray) -> float | None:
+    """The grey level of a drawing's plain background (a uniform margin round it, or a
+    transparent canvas shown white), or None for a photo or a crop, whose border cuts
+    through content."""
+    h, w = grey.shape
+    t = max(1, min(h, w) // 32)
+    ring = np.concatenate([grey[:t].ravel(), grey[-t:].ravel(), grey[:, :t].ravel(),
+                           grey[:, -t:].ravel()]).astype(np.float32)
+    level = float(np.median(ring))
+    if np.mean(np.abs(ring - level) <= 6) >= 0.98:
+        return level
+    # a drawing cut to its ink on a transparent canvas (composited on white): much of
+    # it is pure white
+    # (and pure white: a light photo's burnt sky is mostly 250-254 round its few 255s)
+    pure, near = np.mean(grey == 255), np.mean(grey >= 250)
+    return 255.0 if pure >= 0.1 and pure >= 0.75 * near else None
+
+
+def _content_outside(a_grey: np.ndarray, b_grey: np.ndarray, M: np.ndarray) -> bool:
+    """Whether ``b`` shows content beyond where the whole of ``a`` lands, when ``a`` is
+    a whole drawing on a blank margin (not a crop): a letter and the same letter with
+    an umlaut, a minus and a division sign."""
+    level = _blank_border(a_grey)
+    if level is None:
+        return False
+    cv2 = _cv2()
+    hb, wb = b_grey.shape
+    cover = cv2.warpAffine(np.ones(a_grey.shape, np.uint8), M, (wb, hb), flags=cv2.INTER_NEAREST)
+    outside = cv2.dilate(cover, np.ones((7, 7), np.uint8)) == 0
+    ink = outside & (np.abs(b_grey.astype(np.float32) - level) > 40)
+    return bool(ink.sum() > 0.002 * hb * wb)
+
+
+def match(a: Features, b: Features, *, flipped: bool = False) -> Match:
+    """How well ``a`` maps onto ``b`` (``flipped``: ``a`` is a mirrored photo's features)."""
+    M, inliers = _transform(a, b)
+    if M is None:
+        return Match(inliers, 0.0, 1.0, flipped)
+    agreement = min(1.0, inliers / max(1, min(len(a), len(b))))
+    inverse = _cv2().invertAffineTransform(M)
+    if _content_outside(a.grey, b.grey, M) or _content_outside(b.grey, a.grey, inverse):
+        return Match(inliers, round(agreement, 3), 1.0, flipped)
+    # compared in the frame of the photo with fewer pixels for the picture: the other
+    # is shrunk onto it, never blown up
+    r = residual(b, a, inverse) if np.hypot(M[0, 0], M[1, 0]) > 1 else residual(a, b, M)
+    return Match(inliers, round(agreement, 3), round(r, 4), flipped)
+
+
+def photo_source(coll):
+    """``image_id -> encoded bytes`` of a photo for its local features: its stored
+    320-px thumbnail, or a thumbnail made from the file for a version without them."""
+    from ._thumbs import SIZES, make_thumbnail
+
+    thumbs = coll.thumbnails()
+    records = coll.records()
+    largest = len(SIZES) - 1
+
+    def source(i: int) -> bytes:
+        data = thumbs.get(i, largest) if thumbs is not None else None
+        if data:
+            return data
+        r = records[i]
+        return make_thumbnail(coll.photos_root / r.path, r.width, r.height, SIZES[largest],
+                              name=r.path)[0]
+
+    return source
+
+
+class FeatureCache:
+    """Features of a collection's photos, computed on demand from their stored
+    thumbnails (or their files), at most ``max_items`` kept (least recently used out).
+
+    ``source(image_id) -> bytes`` gives the encoded image; a photo that cannot be read
+    raises ValueError/OSError, which :meth:`get` passes on.
+    """
+
+    def __init__(self, source, max_items: int = 2048):
+        self._source = source
+        self._max = max_items
+        self._items: OrderedDict[tuple[int, bool], Features] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, image_id: int, mirror: bool = False) -> Features:
+        key = (int(image_id), bool(mirror))
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        f = mirrored(self.get(image_id)) if mirror else features(decode(self._source(image_id)))
+        with self._lock:
+            self._items[key] = f
+            while len(self._items) > self._max:
+                self._items.popitem(last=False)
+        return f
+
+
+def verify_pairs(cache: FeatureCache, pairs, *, workers: int | None = None, progress=None):
+    """Verify ``pairs`` of image ids on a thread pool (OpenCV releases the GIL).
+
+    Returns
+    -------
+    (list of Match, dict)
+        One Match per pair, in order (NO_MATCH for a pair with an unreadable photo),
+        and ``{image_id: reason}`` of the photos that could not be read.
+    """
+    failed: dict[int, str] = {}
+
+    def one(pair):
+        a, b = int(pair[0]), int(pair[1])
+        try:
+            fa, fb = cache.get(a), cache.get(b)
+            m = match(fa, fb)
+            if not m.same_picture:
+                m2 = match(cache.get(a, mirror=True), fb, flipped=True)
+                if m2.same_picture or m2.inliers > m.inliers:
+                    m = m2
+            return m
+        except (OSError, ValueError) as exc:
+            for i in (a, b):
+                try:
+                    cache.get(i)
+                except (OSError, ValueError):
+                    failed.setdefault(i, str(exc).split("\n")[0] or type(exc).__name__)
+            return NO_MATCH
+
+    from threadpoolctl import threadpool_limits
+
+    workers = workers or min(4, os.cpu_count() or 1)
+    # one OpenMP thread per search: the pairs are spread over the pool instead
+    with threadpool_limits(1, user_api="openmp"), ThreadPoolExecutor(max_workers=workers) as pool:
+        it = pool.map(one, list(pairs))
+        results = list(progress(it) if progress is not None else it)
+    return results, failed
