@@ -1,0 +1,157 @@
+"""The latent map's points: a fast layout first, the refined one when it is ready.
+
+t-SNE of 5,000 images takes about 10 s on two cores; PCA takes milliseconds. For
+``method="auto"`` a collection of more than :data:`QUICK_MAX` images is answered at
+once with its PCA layout (``"refining": true``) while the refined layout (UMAP when
+installed, else t-SNE) is computed in a background thread; the page asks again with
+``refined=1`` and swaps the layout in when it comes. Layouts are kept per version and
+projection; the colours are made per answer from the groups the request sees, so new
+groups (``imsim groups``) colour the map without computing its layout again.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+
+import numpy as np
+
+log = logging.getLogger("imsim.web")
+MAP_TSNE_MAX = 5_000  # "auto" maps up to this many images with t-SNE (seconds), more with PCA
+QUICK_MAX = 500  # "auto" projects up to this many images with t-SNE before answering (< 1 s)
+
+
+def refined_method(n: int) -> str:
+    """What "auto" refines to for ``n`` images: "umap" when installed, else "tsne" up to
+    :data:`MAP_TSNE_MAX` images, else "pca" (nothing to refine)."""
+    try:
+        import umap  # noqa: F401
+        return "umap"
+    except ImportError:
+        return "tsne" if n <= MAP_TSNE_MAX else "pca"
+
+
+def layout(latents: np.ndarray, method: str) -> tuple[np.ndarray, str]:
+    """Positions (n, 2) as integers 0..65535 along the longer axis (one scale for both
+    axes, so distances keep their proportions) and the projection used."""
+    from ..report.map_plots import project_2d
+
+    n = len(latents)
+    if n >= 2:
+        coords, used = project_2d(np.asarray(latents), method=method, seed=0)
+    else:
+        coords, used = np.zeros((n, 2), dtype=np.float32), "none"
+    coords = coords.astype(np.float64)
+    lo = coords.min(axis=0) if n else np.zeros(2)
+    span = float((coords.max(axis=0) - lo).max()) if n else 0.0
+    return np.rint((coords - lo) / (span or 1.0) * 65535).astype(np.int64), used
+
+
+def colouring(records, groups) -> dict:
+    """Each image's colour index (-1 for none), what the colours are and their legend:
+    the groups when computed for this version, else the sub-folder labels, else none."""
+    n = len(records)
+    color = np.full(n, -1, dtype=np.int64)
+    legend, color_by = [], "none"
+    if groups is not None:
+        color_by = "group"
+        for c, g in enumerate(sorted(groups.groups, key=lambda g: g.index)):
+            color[np.asarray(g.members, dtype=np.int64)] = c
+            legend.append({"name": f"group {g.index}", "size": g.size})
+    elif any(r.label is not None for r in records):
+        color_by = "label"
+        names = sorted({r.label for r in records if r.label is not None})
+        index = {name: c for c, name in enumerate(names)}
+        color[:] = [index.get(r.label, -1) for r in records]
+        counts = np.bincount(color[color >= 0], minlength=len(names))
+        legend = [{"name": name, "size": int(k)} for name, k in zip(names, counts)]
+    return {"color": color.tolist(), "color_by": color_by, "legend": legend}
+
+
+class MapPoints:
+    """The map's answers for one version: layouts computed once each, refined in the
+    background, coloured per answer."""
+
+    def __init__(self, coll, records):
+        self.coll = coll
+        self.records = records
+        self._lock = threading.Lock()
+        self._layouts: dict[str, tuple[np.ndarray, str]] = {}
+        self._busy: dict[str, threading.Event] = {}  # a layout being computed -> set when done
+        self._failed: dict[str, str] = {}  # a background layout that failed -> why
+        self._answers: dict = {}  # (layout, groups id) -> JSON bytes (the latest few)
+
+    def _layout(self, method: str) -> tuple[np.ndarray, str]:
+        """The layout of ``method``, computed here once (others asking wait for it)."""
+        while True:
+            with self._lock:
+                if method in self._layouts:
+                    return self._layouts[method]
+                done = self._busy.get(method)
+                if done is None:
+                    done = self._busy[method] = threading.Event()
+                    break
+            done.wait()
+            with self._lock:
+                if method not in self._layouts and method in self._failed:
+                    raise ValueError(self._failed[method])
+        try:
+            result = layout(np.asarray(self.coll.latents), method)
+        except Exception as exc:
+            with self._lock:
+                self._failed[method] = str(exc)
+            raise
+        finally:
+            with self._lock:
+                self._busy.pop(method).set()
+        with self._lock:
+            self._layouts[method] = result
+        return result
+
+    def _refine(self, method: str) -> bool:
+        """True when the layout of ``method`` is ready; else start it in the background."""
+        with self._lock:
+            if method in self._layouts:
+                return True
+            if method in self._failed or method in self._busy:
+                return False
+        thread = threading.Thread(target=self._background, args=(method,), daemon=True,
+                                  name=f"imsim-map-{method}")
+        thread.start()
+        return False
+
+    def _background(self, method: str) -> None:
+        try:
+            self._layout(method)
+        except Exception as exc:  # noqa: BLE001 - the page keeps the fast layout
+            log.warning("the refined map (%s) failed: %s; the map stays PCA", method, exc)
+
+    def answer(self, method: str, groups, groups_id, *, refined: bool = False) -> bytes:
+        """The JSON of ``GET /api/map/points`` (see the route)."""
+        n = len(self.records)
+        refining = None
+        if method == "auto":
+            method = refined_method(n)
+            if method != "pca" and n > QUICK_MAX and not self._refine(method):
+                if refined:  # the page asks whether the refined layout is ready: not yet
+                    why = self._failed.get(method)
+                    return json.dumps({"version": self.coll.version, "refining": why is None,
+                                       "failed": why}).encode()
+                refining, method = method, "pca"
+        q, used = self._layout(method)
+        key = (used, groups_id, refining)
+        with self._lock:
+            cached = self._answers.get(key)
+        if cached is None:
+            data = {"version": self.coll.version, "groups_id": groups_id, "method": used, "n": n,
+                    "refining": refining is not None, "refined_method": refining,
+                    "x": q[:, 0].tolist(), "y": q[:, 1].tolist(),
+                    **colouring(self.records, groups), "relpaths": [r.path for r in self.records]}
+            # kept as JSON bytes: encoding 50,000 points' arrays through FastAPI's
+            # jsonable_encoder took ~0.4 s a request, most of the map's first draw
+            cached = json.dumps(data, separators=(",", ":")).encode()
+            with self._lock:
+                self._answers[key] = cached
+                while len(self._answers) > 8:
+                    self._answers.pop(next(iter(self._answers)))
+        return cached
