@@ -196,7 +196,8 @@ export function tile(item, onPick, { rank = null, typical = null, metric = null 
 
 // Names that do not fit their tile are shortened in the middle, so the file name stays:
 // "16x16/actions/application-exit.png" -> "16x16/…/application-exit.png". The short form is
-// shown by CSS (data-short, a ::before); the element's text stays the full path, shown
+// shown by CSS (data-short, a ::before; on two lines at most, broken after a "/"); the
+// element's text stays the full path, shown
 // on hover and focus and read by the tests. Run after a grid is drawn and on resize.
 let measure = null;
 export function fitNames(root) {
@@ -206,15 +207,20 @@ export function fitNames(root) {
   if (!room) return; // a hidden tab: fitted when shown
   measure = measure || document.createElement("canvas").getContext("2d");
   measure.font = getComputedStyle(names[0].parentElement).font; // a shortened name's own is 0 px
+  const em = parseFloat(getComputedStyle(names[0].parentElement).fontSize) || 13;
   const fits = (t) => measure.measureText(t).width <= room;
+  // a shortened name may take two lines, broken after a "/" (a zero-width space there)
+  const fits2 = (t) => { const w = t.split("/").map((p) => measure.measureText(p).width);
+    return measure.measureText(t).width <= 2 * room - em && Math.max(...w) <= room; };
   for (const el of names) {
-    const short = shortName(el.textContent, fits);
-    el.classList.toggle("shortened", short !== el.textContent);
-    if (short !== el.textContent) el.dataset.short = short; else delete el.dataset.short;
+    const short = shortName(el.textContent, fits, fits2).replace(/\//g, "/\u200b");
+    const cut = short.replace(/\u200b/g, "") !== el.textContent;
+    el.classList.toggle("shortened", cut);
+    if (cut) el.dataset.short = short; else delete el.dataset.short;
   }
 }
 
-export function shortName(path, fits) {
+export function shortName(path, fits, fitsShort = fits) {
   if (fits(path)) return path;
   const parts = path.split("/");
   const file = parts.pop();
@@ -222,7 +228,7 @@ export function shortName(path, fits) {
   // keep as many leading folders as fit, then the file name
   for (let k = parts.length - 1; k >= 1; k--) tries.push(`${parts.slice(0, k).join("/")}/…/${file}`);
   if (parts.length) tries.push(`…/${file}`);
-  for (const t of tries) if (fits(t)) return t;
+  for (const t of tries) if (fitsShort(t)) return t;
   // the file name alone is too long: cut its middle, keep its end (the extension)
   for (let keep = file.length - 1; keep > 2; keep--) {
     const head = Math.ceil(keep / 2);
