@@ -210,8 +210,8 @@ export function fitNames(root) {
   const em = parseFloat(getComputedStyle(names[0].parentElement).fontSize) || 13;
   const fits = (t) => measure.measureText(t).width <= room;
   // a shortened name may take two lines, broken after a "/" (a zero-width space there)
-  const fits2 = (t) => { const w = t.split("/").map((p) => measure.measureText(p).width);
-    return measure.measureText(t).width <= 2 * room - em && Math.max(...w) <= room; };
+  // or a hyphen: the whole file name rather than one cut in its middle
+  const fits2 = (t) => measure.measureText(t).width <= 2 * room - 2 * em;
   for (const el of names) {
     const short = shortName(el.textContent, fits, fits2).replace(/\//g, "/\u200b");
     const cut = short.replace(/\u200b/g, "") !== el.textContent;
