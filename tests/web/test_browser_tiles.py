@@ -3,6 +3,8 @@ names shortened in the middle; the Duplicates tab's tier badges; the upload advi
 command with a quoted path; the first result above the fold on a phone."""
 from __future__ import annotations
 
+import base64
+import io
 import shlex
 import shutil
 
@@ -73,6 +75,18 @@ def test_tiles_are_square_on_a_checkerboard_with_names_cut_in_the_middle(new_pag
     # behind the pictures: a checkerboard, not white
     bg = pg.locator("#browse .thumb").first.evaluate("el => getComputedStyle(el).backgroundImage")
     assert "conic-gradient" in bg, bg
+    # the white ghost on a transparent background is seen: its tile shows the file itself
+    # (a thumbnail is composited on white), so the checkerboard shows around the ghost
+    ghost = pg.locator("#browse .tile").filter(has_text="icons/ghost.png").locator(".thumb")
+    src = ghost.locator("img").get_attribute("src")
+    assert src.startswith("data:image/png;base64,")
+    assert Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))).mode == "RGBA"
+    ghost.screenshot(path="/tmp/shots/ghost.png")
+    shot = np.asarray(Image.open("/tmp/shots/ghost.png").convert("L"), dtype=np.int64)
+    h, w = shot.shape
+    corner, middle = shot[: h // 10, : w // 10], shot[2 * h // 5: 3 * h // 5, 2 * w // 5: 3 * w // 5]
+    assert corner.min() < 240 and corner.max() - corner.min() > 5  # the checkerboard
+    assert middle.min() >= 250  # the ghost, white
     # the icon's long name keeps its file name: shortened in the middle, whole in the title
     name = pg.locator(f"#browse .tile .name[title^='{ICON} ']")
     expect(name).to_have_text(ICON)

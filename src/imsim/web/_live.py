@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..collection import Collection
 from ..collection import POINTER
-from . import _views
+from . import _alpha, _views
 
 log = logging.getLogger("imsim.web")
 CHECK_EVERY = 1.0  # seconds between two stats of collection.json
@@ -108,6 +108,7 @@ class View:
         self.thumbs = SingleFlight(thumbs)
         self.extras = _views.Extras(coll, self.records)
         self.photos_root = Path(os.path.realpath(coll.photos_root))
+        self.extras.see_through = _alpha.SeeThrough(self)
         self._users = 0
         self._retired = False
         self._groups_lock = threading.Lock()

@@ -37,8 +37,13 @@ class Extras:
     def hash(self, image_id: int) -> str:
         return self.records[image_id].sha256[:HASH_CHARS]
 
+    see_through = None  # the View's imsim.web._alpha.SeeThrough: icons shown from their file
+
     def url(self, image_id: int, size: str = "thumbnail") -> str:
-        """The thumbnail's URL, named by the photo's content: cacheable for ever."""
+        """The thumbnail's URL, named by the photo's content: cacheable for ever (a small
+        picture with transparency: the file itself, see :mod:`imsim.web._alpha`)."""
+        if self.see_through is not None and self.see_through(image_id):
+            size = "original"
         extra = "" if size == "thumbnail" else f"&size={size}"
         return f"/api/images/{image_id}?h={self.hash(image_id)}{extra}"
 
@@ -52,6 +57,8 @@ class Extras:
     def data_uri(self, image_id: int, size: str) -> str | None:
         """The stored thumbnail as a ``data:`` URI (None when not stored): a listing
         carries a page of them in one answer, so a tab shows its tiles at once."""
+        if self.see_through is not None and self.see_through(image_id):
+            return self.see_through.data_uri(image_id)
         found = self.stored(image_id, size)
         if found is None:
             return None

@@ -145,7 +145,8 @@ export function thumbImg(item) {
   } else {
     const url = item.thumbnail_url || `/api/images/${item.id}`;
     img.src = url;
-    img.srcset = `${url} 1x, ${url}${url.includes("?") ? "&" : "?"}size=thumbnail-2x 2x`;
+    // a small picture with transparency comes as its own file (sharp at any scale)
+    if (!url.includes("size=original")) img.srcset = `${url} 1x, ${url}${url.includes("?") ? "&" : "?"}size=thumbnail-2x 2x`;
   }
   img.addEventListener("load", () => {
     // tiny images (digits, icons) stay crisp when scaled up
