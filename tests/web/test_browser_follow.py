@@ -136,3 +136,46 @@ def test_new_groups_show_without_a_restart(new_page, own):
                      for c in pg.locator("#map-legend .chip").all()]
     assert sorted(swatches) == sorted(chip_swatches)
     pg.screenshot(path="/tmp/shots/follow-groups.png", full_page=True)
+
+
+def test_the_map_draws_a_fast_layout_then_swaps_in_the_refined_one(new_page, grouped_collection,
+                                                                   monkeypatch):
+    import threading
+
+    from imsim.report import map_plots
+    from imsim.web import _maps
+
+    release = threading.Event()
+    real = map_plots.project_2d
+
+    def slow(X, *, method, seed):
+        if method == "tsne":
+            assert release.wait(60), "t-SNE was waited for"
+        return real(X, method=method, seed=seed)
+
+    monkeypatch.setattr(map_plots, "project_2d", slow)
+    monkeypatch.setattr(_maps, "QUICK_MAX", 0)  # 24 images stand for 5,000 here
+    monkeypatch.setattr(_maps, "refined_method", lambda n: "tsne")
+    srv = WebServer(create_app(grouped_collection), port=0, log_level="warning").start()
+    try:
+        pg = new_page(srv.url)
+        pg.click("#tab-map")
+        expect(pg.locator("#map")).to_have_attribute("data-drawn", "true")
+        status = pg.locator("#map-status")
+        expect(status).to_have_text("24 images, PCA projection, coloured by group. A t-SNE layout, which "
+                                    "keeps neighbours closer together, is being computed: it will "
+                                    "replace this one.")
+        pca = pg.evaluate("Array.from(imsimMap.u)")
+        release.set()
+        expect(status).to_have_text("24 images, t-SNE projection, coloured by group.")
+        refined = pg.evaluate("Array.from(imsimMap.u)")
+        want = [x / 65535 for x in real_points(srv, "tsne")]
+        assert refined != pca and np.allclose(refined, want, atol=1e-6)
+    finally:
+        srv.stop()
+
+
+def real_points(srv, method):
+    import httpx
+
+    return httpx.get(srv.url + "api/map/points", params={"method": method}).json()["x"]

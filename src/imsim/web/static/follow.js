@@ -61,7 +61,8 @@ export class Follower {
     if (info.groups_id !== old.groups_id) {
       this.info = info;
       note(info.groups_id ? "Groups updated (imsim groups ran again): the groups and the map's " +
-        "colours were reloaded." : "The groups were removed: the map is coloured by sub-folder.");
+        "colours were reloaded." : "The groups file was removed or replaced: the groups and the map's colours were " +
+        "reloaded.");
       await this.onGroups(info);
       return true;
     }

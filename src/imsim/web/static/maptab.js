@@ -4,6 +4,8 @@ import { $, api, explain, setStatus, tile } from "./ui.js";
 import { LatentMap, colorOf } from "./map.js";
 
 const PAGE = 60; // tiles of a selection shown
+const METHODS = { tsne: "t-SNE", umap: "UMAP", pca: "PCA", none: "no" };
+const methodName = (m) => METHODS[m] || m;
 const REFINE_POLL_MS = 1000; // between two asks for the map's refined layout
 let ctx = null; // app.js: { state, perf, searchById, held, remember }
 
@@ -43,10 +45,10 @@ function drawMap(data) {
   if (selected && selected.length && selected[selected.length - 1] < data.n) map.select(Array.from(selected));
   ctx.remember(data.relpaths.map((_, i) => i), data.relpaths);
   const how = { group: "coloured by group", label: "coloured by sub-folder", none: "" }[data.color_by];
-  const later = data.refining ? ` (a ${data.refined_method.toUpperCase()} layout, which keeps ` +
-    "neighbours closer, is being computed and will replace it)" : "";
-  setStatus($("map-status"), `${data.n.toLocaleString()} images, ${data.method.toUpperCase()} projection` +
-    `${later}${how ? `, ${how}` : ""}.`, { busy: !!data.refining });
+  const later = data.refining ? ` A ${methodName(data.refined_method)} layout, which keeps neighbours ` +
+    "closer together, is being computed: it will replace this one." : "";
+  setStatus($("map-status"), `${data.n.toLocaleString()} images, ${methodName(data.method)} projection` +
+    `${how ? `, ${how}` : ""}.${later}`, { busy: !!data.refining });
   $("map-legend").replaceChildren(...data.legend.map((entry, c) => {
     const b = document.createElement("button");
     b.type = "button";
