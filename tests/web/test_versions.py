@@ -162,3 +162,16 @@ def test_the_map_answers_a_fast_layout_first_and_refines_in_the_background(group
         assert refined["color"] == first["color"] and refined["relpaths"] == first["relpaths"]
         assert refined["x"] != first["x"]
         assert c.get("/api/map/points").json() == refined  # kept: the page's next visit
+
+
+def test_the_fast_layout_is_the_pca_of_the_library_up_to_signs():
+    from imsim.report.map_plots import project_2d
+
+    X = np.random.default_rng(1).normal(size=(700, 12)) * np.linspace(4, 0.2, 12)
+    ours = _maps.pca_2d(X.astype(np.float32))
+    ref, _ = project_2d(X.astype(np.float32), method="pca", seed=0)
+    for k in range(2):
+        sign = np.sign(ours[:, k] @ ref[:, k])
+        np.testing.assert_allclose(ours[:, k], sign * ref[:, k], atol=1e-3 * np.abs(ref).max())
+    flat = _maps.pca_2d(np.arange(10, dtype=np.float32)[:, None])  # one latent dimension
+    assert flat.shape == (10, 2) and not flat[:, 1].any()
