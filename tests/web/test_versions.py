@@ -123,10 +123,12 @@ def test_new_groups_are_read_without_a_restart(reindexed):
 def test_commands_in_messages_name_the_collections_path(bare_collection, tmp_path):
     path = tmp_path / "my photos" / "it's here"
     shutil.copytree(bare_collection, path)
-    with TestClient(create_app(path)) as c:
+    with TestClient(create_app(path), client=("127.0.0.1", 50000)) as c:
         health = c.get("/api/health").json()
         assert health["collection_path"] == str(path.absolute())
         detail = c.get("/api/groups").json()["detail"]
+    with TestClient(create_app(path), client=("192.0.2.7", 50000)) as c:  # another machine
+        assert c.get("/api/health").json()["collection_path"] is None
     command = detail.split("`")[1]
     assert shlex.split(command) == ["imsim", "groups", "-c", str(path.absolute())]
 

@@ -125,17 +125,18 @@ class MapPoints:
             self._layouts[method] = result
         return result
 
-    def _refine(self, method: str) -> bool:
-        """True when the layout of ``method`` is ready; else start it in the background."""
+    def _ready(self, method: str) -> bool:
         with self._lock:
-            if method in self._layouts:
-                return True
-            if method in self._failed or method in self._busy:
-                return False
+            return method in self._layouts
+
+    def _refine(self, method: str) -> None:
+        """Compute the layout of ``method`` in the background, unless done or under way."""
+        with self._lock:
+            if method in self._layouts or method in self._failed or method in self._busy:
+                return
         thread = threading.Thread(target=self._background, args=(method,), daemon=True,
                                   name=f"imsim-map-{method}")
         thread.start()
-        return False
 
     def _background(self, method: str) -> None:
         try:
@@ -149,12 +150,23 @@ class MapPoints:
         refining = None
         if method == "auto":
             method = refined_method(n)
-            if method != "pca" and n > QUICK_MAX and not self._refine(method):
+            if method != "pca" and n > QUICK_MAX and not self._ready(method):
                 if refined:  # the page asks whether the refined layout is ready: not yet
+                    self._refine(method)
                     why = self._failed.get(method)
                     return json.dumps({"version": self.coll.version, "refining": why is None,
                                        "failed": why}).encode()
                 refining, method = method, "pca"
+        try:
+            return self._answer(method, groups, groups_id, refining)
+        finally:
+            # started once the fast answer is made: t-SNE's import and first steps would
+            # hold the interpreter lock while it is made (1.2 s of a cold server's 1.3)
+            if refining is not None:
+                self._refine(refining)
+
+    def _answer(self, method: str, groups, groups_id, refining) -> bytes:
+        n = len(self.records)
         q, used = self._layout(method)
         key = (used, groups_id, refining)
         with self._lock:

@@ -123,8 +123,9 @@ class GroupsResponse(BaseModel):
 class Health(BaseModel):
     status: Literal["ok"]
     collection: str = Field(..., description="The collection folder's name.")
-    collection_path: str = Field(..., description="The collection's folder, as `imsim serve -c` "
-                                                  "takes it (absolute).")
+    collection_path: Optional[str] = Field(None, description="The collection's folder, as `imsim "
+                                                             "serve -c` takes it (absolute); "
+                                                             "given to clients on this machine only.")
     version: str = Field(..., description="Collection version being served.")
     n_images: int
     metric: Metric = Field(..., description="The collection's own metric (fastest searches).")

@@ -33,6 +33,7 @@ from .. import __version__
 from .._validation import UnreadableImageError
 from ..collection import METRICS
 from . import _files, _http, _images, _views
+from .server import is_loopback
 from ._limits import DECODE_MEMORY_MB, MAX_PIXELS, MAX_UPLOAD_MB
 from ._live import LiveCollection, View
 from ._maps import MAP_TSNE_MAX
@@ -179,12 +180,15 @@ def create_app(collection_path, *, max_upload_mb: float = MAX_UPLOAD_MB, allowed
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
     @app.get("/api/health", response_model=Health, tags=["collection"])
-    def health(view: View = current):
+    def health(request: Request, view: View = current):
         """Liveness, and what the page needs to know about the collection."""
         coll, n_images = view.coll, len(view)
         s = coll.settings
         groups, groups_id = view.groups()
-        return Health(status="ok", collection=coll.path.name, collection_path=str(coll.path.absolute()),
+        # the folder, for the commands the page advises, only to a browser on this machine
+        local = request.client is not None and is_loopback(request.client.host)
+        return Health(status="ok", collection=coll.path.name,
+                      collection_path=str(coll.path.absolute()) if local else None,
                       version=coll.version, n_images=n_images, metric=s.metric, metrics=list(METRICS),
                       n_cached=s.n_cached, max_n=MAX_N, max_upload_bytes=max_file,
                       has_groups=groups is not None, groups_id=groups_id, imsim_version=__version__)

@@ -74,9 +74,13 @@ export function sentence(text) {
 
 export function tooLarge(size, limit, info) {
   const mb = Math.max(1, Math.ceil((size / 1048576) * 1.2));
-  const coll = info ? ` -c ${shellWord(info.collection_path || info.collection)}` : "";
-  return `This image is too large to upload: ${formatBytes(size)}, and this server accepts up to ` +
-    `${formatBytes(limit)}. Restart it with a higher limit: \`imsim serve${coll} --max-upload-mb ${mb}\`.`;
+  const what = `This image is too large to upload: ${formatBytes(size)}, and this server accepts up to ` +
+    `${formatBytes(limit)}.`;
+  if (info && !info.collection_path) { // a server on another machine: its folder is not ours to name
+    return `${what} Ask whoever runs it to restart it with a higher limit (\`--max-upload-mb ${mb}\`).`;
+  }
+  const coll = info ? ` -c ${shellWord(info.collection_path)}` : "";
+  return `${what} Restart it with a higher limit: \`imsim serve${coll} --max-upload-mb ${mb}\`.`;
 }
 
 // A path as one word of a POSIX shell: quoted only when it needs to be.
