@@ -508,9 +508,9 @@ def test_search_gives_the_typical_nearest_neighbour_distance(client, ref, metric
 def test_duplicates_route_follows_the_contract(client, ref, with_duplicates):
     r = client.get("/api/duplicates")
     assert r.status_code == 200
-    assert r.json() == with_duplicates(ref).to_dict()
+    assert r.json() == {"version": ref.version, **with_duplicates(ref).to_dict()}
     some = client.get("/api/duplicates", params={"threshold": 0.0}).json()
-    assert some == with_duplicates(ref, 0.0).to_dict()
+    assert some == {"version": ref.version, **with_duplicates(ref, 0.0).to_dict()}
     assert_error(client.get("/api/duplicates", params={"threshold": -1}), 422, "threshold")
     assert_error(client.get("/api/duplicates", params={"threshold": "x"}), 422, "threshold")
 

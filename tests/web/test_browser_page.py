@@ -159,7 +159,9 @@ def test_an_upload_over_the_limit_names_the_flag(new_page, small_server, grouped
     status2 = pg2.locator("#status")
     expect(status2).to_contain_text("This image is too large to upload")
     expect(status2).to_contain_text("--max-upload-mb")
-    expect(status2.locator("code")).to_have_text(f"imsim serve -c {grouped_collection.name} --max-upload-mb 1")
+    # the collection's path, not its name: the command runs as printed, from any folder
+    expect(status2.locator("code")).to_have_text(f"imsim serve -c {grouped_collection.absolute()} "
+                                                 "--max-upload-mb 1")
     no_status_code(status2.text_content())
 
 
@@ -234,7 +236,12 @@ def test_full_names_on_hover_and_in_the_detail(page, ref):
     page.click("#tab-browse")
     name = page.locator("#browse .tile").nth(odd).locator(".name")
     expect(name).to_have_text(path)
-    assert name.evaluate("el => el.scrollWidth > el.clientWidth")  # cut in the tile...
+    # too long for the tile: shortened in the middle, so it fits and keeps the file's end
+    short = name.get_attribute("data-short")
+    assert "…" in short.replace("\u200b", "") and short.endswith(" co.png") and len(short) < len(path), short
+    assert name.evaluate("el => getComputedStyle(el, '::before').content") == f'"{short}"'
+    assert name.evaluate("el => el.scrollWidth <= el.clientWidth")
+    assert path in name.get_attribute("title")
     page.locator("#browse .tile").nth(odd).hover()
     assert name.evaluate("el => el.scrollWidth <= el.clientWidth && el.scrollHeight <= el.clientHeight")
     page.locator("#browse .tile").nth(odd).locator(".thumb").click()

@@ -224,7 +224,8 @@ def _single_values(items) -> dict:
 
 
 async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    response = error_response(exc.status_code, str(exc.detail))
+    # a 409 for stale ids says which versions in fields (imsim.web._versions.Stale)
+    response = error_response(exc.status_code, str(exc.detail), **getattr(exc, "fields", {}))
     response.headers.update(exc.headers or {})  # e.g. Allow on 405
     return response
 

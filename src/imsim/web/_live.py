@@ -20,10 +20,11 @@ from pathlib import Path
 
 from ..collection import Collection
 from ..collection import POINTER
-from . import _views
+from . import _alpha, _views
 
 log = logging.getLogger("imsim.web")
 CHECK_EVERY = 1.0  # seconds between two stats of collection.json
+GROUPS_FILE = "groups.json"  # written by `imsim groups` beside collection.json
 
 
 class SingleFlight:
@@ -89,6 +90,8 @@ class View:
         In id order.
     by_sha : dict
         SHA-256 (hex) of a file -> the lowest id with those bytes.
+    by_path : dict
+        Path inside the photo folder -> id.
     thumbs : SingleFlight
         Thumbnails made on demand (versions indexed before thumbnails were stored).
     extras : imsim.web._views.Extras
@@ -101,14 +104,37 @@ class View:
         self.by_sha: dict[str, int] = {}
         for i, r in enumerate(self.records):
             self.by_sha.setdefault(r.sha256, i)
+        self.by_path = {r.path: i for i, r in enumerate(self.records)}
         self.thumbs = SingleFlight(thumbs)
         self.extras = _views.Extras(coll, self.records)
         self.photos_root = Path(os.path.realpath(coll.photos_root))
+        self.extras.see_through = _alpha.SeeThrough(self)
         self._users = 0
         self._retired = False
+        self._groups_lock = threading.Lock()
+        self._groups: tuple = (None, None, None)  # (stat stamp, Groups or None, groups id)
 
     def __len__(self) -> int:
         return len(self.records)
+
+    def groups(self):
+        """``(groups, groups_id)``: the groups ``imsim groups`` saved for this version (None
+        when there are none) and a name of that file's state, which changes when it is
+        written again. One ``stat`` a call; the file is read again only when it changed."""
+        path = self.coll.path / GROUPS_FILE
+        try:
+            st = os.stat(path)
+            stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+        except OSError:
+            stamp = None
+        with self._groups_lock:
+            if stamp == self._groups[0] and stamp is not None:
+                return self._groups[1], self._groups[2]
+        groups = self.coll.load_groups() if stamp is not None else None
+        gid = None if groups is None else f"{stamp[1]:x}-{stamp[2]:x}-{stamp[0]:x}"
+        with self._groups_lock:
+            self._groups = (stamp, groups, gid)
+        return groups, gid
 
     def find(self, data: bytes) -> int | None:
         """Id of the collection file with exactly these bytes, or None."""

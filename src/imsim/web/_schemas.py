@@ -29,6 +29,9 @@ class SearchParams(BaseModel):
     id: Optional[int] = Field(None, description="Search for the images most like this collection "
                                                 "image (instead of an upload).")
     n: int = Field(10, ge=1, le=MAX_N, description="Number of results.")
+    version: Optional[str] = Field(None, max_length=64,
+                                   description="The collection version `id` comes from: 409 when "
+                                               "the server now serves another (ids shift).")
     metric: Optional[str] = Field(
         None, description="Distance between latent vectors (default: the collection's): "
                           f"{', '.join(METRICS)}, or an alias the library accepts "
@@ -66,6 +69,7 @@ class Query(BaseModel):
 
 
 class SearchResponse(BaseModel):
+    version: str = Field(..., description="The collection version these ids belong to.")
     query: Query
     metric: Metric
     n: int = Field(..., description="Results asked for; fewer come back only when the collection "
@@ -90,6 +94,8 @@ class ImageInfo(ImageRef):
 
 
 class ImageList(BaseModel):
+    version: str = Field(..., description="The collection version these ids belong to.")
+    groups_id: Optional[str] = Field(None, description="For a group's listing: the groups' id.")
     total: int = Field(..., description="Images matching the listing (all, or the group's).")
     offset: int
     limit: int
@@ -107,7 +113,9 @@ class GroupsResponse(BaseModel):
     k: int
     method: str
     metric: str
-    version: str
+    version: str = Field(..., description="The collection version these ids belong to.")
+    groups_id: str = Field(..., description="Names this computation of the groups: it changes "
+                                            "when `imsim groups` writes them again.")
     elbow: Optional[dict] = None
     groups: list[GroupInfo]
 
@@ -115,6 +123,9 @@ class GroupsResponse(BaseModel):
 class Health(BaseModel):
     status: Literal["ok"]
     collection: str = Field(..., description="The collection folder's name.")
+    collection_path: Optional[str] = Field(None, description="The collection's folder, as `imsim "
+                                                             "serve -c` takes it (absolute); "
+                                                             "given to clients on this machine only.")
     version: str = Field(..., description="Collection version being served.")
     n_images: int
     metric: Metric = Field(..., description="The collection's own metric (fastest searches).")
@@ -127,4 +138,6 @@ class Health(BaseModel):
     max_n: int
     max_upload_bytes: int
     has_groups: bool
+    groups_id: Optional[str] = Field(None, description="The groups' id (see /api/groups), when "
+                                                       "computed for this version.")
     imsim_version: str

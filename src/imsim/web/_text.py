@@ -15,6 +15,7 @@ from ._schemas import MAX_N, Hit
 
 
 class TextSearchResponse(BaseModel):
+    version: str = Field(..., description="The collection version these ids belong to.")
     text: str = Field(..., description="The description searched for.")
     metric: str
     n: int
@@ -41,5 +42,5 @@ def add_text_search(app: FastAPI, current) -> None:
                     label=h.label, thumbnail_url=view.extras.url(h.id),
                     image_url=f"/api/images/{h.id}?size=original")
                 for r, h in enumerate(result.hits, 1)]
-        return TextSearchResponse(text=q, metric=result.metric, n=n, results=hits,
+        return TextSearchResponse(version=view.coll.version, text=q, metric=result.metric, n=n, results=hits,
                                   elapsed_ms=round((time.perf_counter() - start) * 1e3, 3))

@@ -4,7 +4,6 @@ kept in memory (versions are immutable)."""
 from __future__ import annotations
 
 import base64
-import json
 import math
 import threading
 from collections import OrderedDict
@@ -13,8 +12,8 @@ import numpy as np
 from fastapi import HTTPException
 
 from ..collection import THUMBNAIL_SIDES, media_type
+from ._maps import MapPoints
 
-MAP_TSNE_MAX = 5_000  # "auto" maps up to this many images with t-SNE (seconds), more with PCA
 _SCALE_SAMPLE = 1_000  # images whose nearest neighbour sets the scale of another metric
 HASH_CHARS = 12  # of the photo's SHA-256 in a thumbnail's URL and ETag
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -32,17 +31,19 @@ class Extras:
         self.records = records
         self._stored = coll.thumbnails()
         self.typical = Cached(lambda metric: typical_distance(coll, metric))
-        # kept as JSON bytes: encoding 50,000 points' four arrays through FastAPI's
-        # jsonable_encoder took ~0.4 s a request, most of the map's first draw
-        self.points = Cached(lambda method: json.dumps(
-            map_points(coll, records, method=method), separators=(",", ":")).encode())
+        self.points = MapPoints(coll, records)
         self.duplicates = Cached(lambda threshold: duplicates(coll, threshold))
 
     def hash(self, image_id: int) -> str:
         return self.records[image_id].sha256[:HASH_CHARS]
 
+    see_through = None  # the View's imsim.web._alpha.SeeThrough: icons shown from their file
+
     def url(self, image_id: int, size: str = "thumbnail") -> str:
-        """The thumbnail's URL, named by the photo's content: cacheable for ever."""
+        """The thumbnail's URL, named by the photo's content: cacheable for ever (a small
+        picture with transparency: the file itself, see :mod:`imsim.web._alpha`)."""
+        if self.see_through is not None and self.see_through(image_id):
+            size = "original"
         extra = "" if size == "thumbnail" else f"&size={size}"
         return f"/api/images/{image_id}?h={self.hash(image_id)}{extra}"
 
@@ -56,56 +57,12 @@ class Extras:
     def data_uri(self, image_id: int, size: str) -> str | None:
         """The stored thumbnail as a ``data:`` URI (None when not stored): a listing
         carries a page of them in one answer, so a tab shows its tiles at once."""
+        if self.see_through is not None and self.see_through(image_id):
+            return self.see_through.data_uri(image_id)
         found = self.stored(image_id, size)
         if found is None:
             return None
         return f"data:{found[1]};base64,{base64.b64encode(found[0]).decode('ascii')}"
-
-
-def map_points(coll, records, *, method: str = "auto") -> dict:
-    """The latent map's data: every image's 2-D position, colour and name.
-
-    Positions are integers from 0 to 65535 along the longer axis (one scale for both
-    axes, so distances on the map keep their proportions); point ``i`` is image id ``i``.
-    Colours are the groups of ``imsim groups`` when computed for this version, else
-    the sub-folder labels, else none (-1).
-    """
-    from ..report.map_plots import project_2d
-
-    n = len(records)
-    if method == "auto":
-        try:
-            import umap  # noqa: F401
-            method = "umap"
-        except ImportError:
-            method = "tsne" if n <= MAP_TSNE_MAX else "pca"
-    if n >= 2:
-        coords, used = project_2d(np.asarray(coll.latents), method=method, seed=0)
-    else:
-        coords, used = np.zeros((n, 2), dtype=np.float32), "none"
-    coords = coords.astype(np.float64)
-    lo = coords.min(axis=0) if n else np.zeros(2)
-    span = float((coords.max(axis=0) - lo).max()) if n else 0.0
-    q = np.rint((coords - lo) / (span or 1.0) * 65535).astype(np.int64)
-
-    color = np.full(n, -1, dtype=np.int64)
-    legend, color_by = [], "none"
-    groups = coll.load_groups()
-    if groups is not None:
-        color_by = "group"
-        for c, g in enumerate(sorted(groups.groups, key=lambda g: g.index)):
-            color[np.asarray(g.members, dtype=np.int64)] = c
-            legend.append({"name": f"group {g.index}", "size": g.size})
-    elif any(r.label is not None for r in records):
-        color_by = "label"
-        names = sorted({r.label for r in records if r.label is not None})
-        index = {name: c for c, name in enumerate(names)}
-        color[:] = [index.get(r.label, -1) for r in records]
-        counts = np.bincount(color[color >= 0], minlength=len(names))
-        legend = [{"name": name, "size": int(k)} for name, k in zip(names, counts)]
-    return {"version": coll.version, "method": used, "n": n, "x": q[:, 0].tolist(),
-            "y": q[:, 1].tolist(), "color": color.tolist(), "color_by": color_by,
-            "legend": legend, "relpaths": [r.path for r in records]}
 
 
 def typical_distance(coll, metric: str) -> float | None:
@@ -153,10 +110,11 @@ class Cached:
 
 
 def duplicates(coll, threshold: float | None) -> dict:
-    """``coll.duplicates(threshold).to_dict()``, or the HTTP error that says why not."""
+    """``coll.duplicates(threshold).to_dict()`` and the version its ids belong to, or the
+    HTTP error that says why not."""
     if threshold is not None and not (math.isfinite(threshold) and threshold >= 0):
         raise HTTPException(422, f"threshold must be a distance >= 0, got {threshold}")
     try:
-        return coll.duplicates(threshold).to_dict()
+        return {"version": coll.version, **coll.duplicates(threshold).to_dict()}
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None

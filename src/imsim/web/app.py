@@ -15,6 +15,7 @@ never written to disk; every error is JSON with its HTTP status.
 from __future__ import annotations
 
 import contextlib
+import shlex
 import tempfile
 import threading
 import time
@@ -32,9 +33,12 @@ from .. import __version__
 from .._validation import UnreadableImageError
 from ..collection import METRICS
 from . import _files, _http, _images, _views
+from .server import is_loopback
 from ._limits import DECODE_MEMORY_MB, MAX_PIXELS, MAX_UPLOAD_MB
 from ._live import LiveCollection, View
+from ._maps import MAP_TSNE_MAX
 from ._text import add_text_search
+from ._versions import GROUPS_HELP, VERSION_HELP, Stale, add_lookup, check_groups, check_version
 from ._schemas import (
     MAX_LIST,
     MAX_N,
@@ -65,6 +69,11 @@ def _errors(*codes: int) -> dict:
             409: "The photo changed since it was indexed", 413: "Upload too large",
             415: "Not an image / unsupported content type", 422: "Invalid parameters"}
     return {c: {"model": Error, "description": text[c]} for c in codes}
+
+
+def shell_path(view: View) -> str:
+    """The collection's folder as one shell word, for the commands that messages give."""
+    return shlex.quote(str(view.coll.path.absolute()))
 
 
 def _search_body() -> dict:
@@ -151,6 +160,7 @@ def create_app(collection_path, *, max_upload_mb: float = MAX_UPLOAD_MB, allowed
 
     current = Depends(live.view)  # the version a request answers from, held until it ends
     add_text_search(app, current)
+    add_lookup(app, current)
 
     def record(view: View, image_id: int):
         if not 0 <= image_id < len(view):
@@ -159,26 +169,29 @@ def create_app(collection_path, *, max_upload_mb: float = MAX_UPLOAD_MB, allowed
         return view.records[image_id]
 
     def groups_or_404(view: View):
-        coll = view.coll
-        groups = coll.load_groups()
+        groups, groups_id = view.groups()
         if groups is None:
-            raise HTTPException(404, f"no groups computed for version {coll.version} of this "
-                                     f"collection: run `imsim groups -c {coll.path.name}`")
-        return groups
+            raise HTTPException(404, f"no groups computed for version {view.coll.version} of this "
+                                     f"collection: run `imsim groups -c {shell_path(view)}`")
+        return groups, groups_id
 
     @app.get("/", include_in_schema=False)
     def page():
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
     @app.get("/api/health", response_model=Health, tags=["collection"])
-    def health(view: View = current):
+    def health(request: Request, view: View = current):
         """Liveness, and what the page needs to know about the collection."""
         coll, n_images = view.coll, len(view)
         s = coll.settings
-        return Health(status="ok", collection=coll.path.name, version=coll.version,
-                      n_images=n_images, metric=s.metric, metrics=list(METRICS),
+        groups, groups_id = view.groups()
+        # the folder, for the commands the page advises, only to a browser on this machine
+        local = request.client is not None and is_loopback(request.client.host)
+        return Health(status="ok", collection=coll.path.name,
+                      collection_path=str(coll.path.absolute()) if local else None,
+                      version=coll.version, n_images=n_images, metric=s.metric, metrics=list(METRICS),
                       n_cached=s.n_cached, max_n=MAX_N, max_upload_bytes=max_file,
-                      has_groups=coll.load_groups() is not None, imsim_version=__version__)
+                      has_groups=groups is not None, groups_id=groups_id, imsim_version=__version__)
 
     def run_search(view: View, image, params: SearchParams) -> SearchResponse:
         start = time.perf_counter()
@@ -203,7 +216,7 @@ def create_app(collection_path, *, max_upload_mb: float = MAX_UPLOAD_MB, allowed
         qid = result.query_id
         query = QueryInfo(kind="upload" if upload else "id", id=qid,
                           relpath=None if qid is None else view.records[qid].path)
-        return SearchResponse(query=query, metric=result.metric, n=params.n, mode=result.mode,
+        return SearchResponse(version=view.coll.version, query=query, metric=result.metric, n=params.n, mode=result.mode,
                               elapsed_ms=round(elapsed, 3), results=hits,
                               typical_distance=view.extras.typical(result.metric))
 
@@ -218,6 +231,7 @@ def create_app(collection_path, *, max_upload_mb: float = MAX_UPLOAD_MB, allowed
         """
         params, data = await _http.read_search_request(request, max_file)
         if data is None:
+            check_version(view, params.version)
             record(view, params.id)
             return await run_in_threadpool(run_search, view, params.id, params)
         return await run_in_threadpool(run_search, view, data, params)
@@ -229,13 +243,17 @@ def create_app(collection_path, *, max_upload_mb: float = MAX_UPLOAD_MB, allowed
                     embed: Optional[Literal["thumbnail", "thumbnail-2x"]] = Query(
                         None, description="Also give each image's stored thumbnail of this size "
                                           "as a data: URI (one answer for a page of tiles)."),
+                    version: Optional[str] = Query(None, max_length=64, description=VERSION_HELP),
+                    groups_id: Optional[str] = Query(None, max_length=64, description=GROUPS_HELP),
                     view: View = current):
         """The collection's images in id order (or one group's), a page at a time."""
+        check_version(view, version)
         records = view.records
         if group is None:
-            ids = range(len(view))
+            ids, groups_id = range(len(view)), None
         else:
-            groups = groups_or_404(view)
+            check_groups(view, groups_id)
+            groups, groups_id = groups_or_404(view)
             found = next((g for g in groups.groups if g.index == group), None)
             if found is None:
                 raise HTTPException(404, f"no group {group}: there are {len(groups.groups)} groups "
@@ -247,7 +265,7 @@ def create_app(collection_path, *, max_upload_mb: float = MAX_UPLOAD_MB, allowed
                            thumbnail_url=extras.url(i),
                            thumbnail_data=extras.data_uri(i, embed) if embed else None)
                  for i in ids[offset:offset + limit]]
-        return ImageList(total=len(ids), offset=offset, limit=limit, items=items)
+        return ImageList(version=view.coll.version, groups_id=groups_id, total=len(ids), offset=offset, limit=limit, items=items)
 
     def thumbnail(view: View, image_id: int, size: str) -> tuple[bytes, str]:
         stored = view.extras.stored(image_id, size)
@@ -273,7 +291,9 @@ def create_app(collection_path, *, max_upload_mb: float = MAX_UPLOAD_MB, allowed
                                            "'original' (the file)."),
               h: Optional[str] = Query(None, max_length=64,
                                        description="The photo's content hash as the listings "
-                                                   "give it: the answer is then cached for good."),
+                                                   "give it: the answer is then cached for good; "
+                                                   "409 when the id now names another photo."),
+              version: Optional[str] = Query(None, max_length=64, description=VERSION_HELP),
               view: View = current):
         """One collection image by id: a thumbnail, or the original file.
 
@@ -282,7 +302,12 @@ def create_app(collection_path, *, max_upload_mb: float = MAX_UPLOAD_MB, allowed
         modification time) is read: 404 when it is gone or leads outside, 409 when it
         changed since ``imsim index``.
         """
+        check_version(view, version)
         rec = record(view, image_id)
+        if h is not None and h != view.extras.hash(image_id):
+            raise Stale(f"image {image_id} is another photo in version {view.coll.version} of the "
+                        f"collection than the one asked for", error="image_changed",
+                        current_version=view.coll.version)
         if size == "original":
             return _files.original_response(view, rec)
         # named by content: the same id in a later version is another photo, another tag
@@ -297,18 +322,26 @@ def create_app(collection_path, *, max_upload_mb: float = MAX_UPLOAD_MB, allowed
     @app.get("/api/map/points", tags=["collection"], responses=_errors(422))
     def map_points(method: MapMethod = Query("auto", description="2-D projection: 'auto' is UMAP "
                                                                    "when installed, else t-SNE up "
-                                                                   f"to {_views.MAP_TSNE_MAX:,} "
+                                                                   f"to {MAP_TSNE_MAX:,} "
                                                                    "images, else PCA."),
+                   refined: bool = Query(False, description="'auto' only: answer the refined layout, "
+                                                            "or `{\"refining\": true}` while it is "
+                                                            "still being computed."),
                    view: View = current):
         """Every image's position on the 2-D latent map, for the page to draw.
 
         Compact arrays, point ``i`` being image id ``i``: ``x``, ``y`` (integers
         0..65535, one scale for both axes), ``color`` (index into ``legend``, -1 for
-        none; groups when computed, else labels), ``relpaths``. Computed on the first
-        request for this version and kept.
+        none; groups when computed, else labels), ``relpaths``; ``version`` and
+        ``groups_id`` name what the ids and colours come from. Layouts are computed
+        on first request for this version and kept. 'auto' on more than
+        500 images answers PCA at once with ``"refining": true`` and computes
+        the refined layout in the background: ask again with ``refined=true``.
         """
+        groups, groups_id = view.groups()
         try:
-            return Response(view.extras.points(method), media_type="application/json")
+            return Response(view.extras.points.answer(method, groups, groups_id, refined=refined),
+                            media_type="application/json")
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
 
@@ -324,10 +357,11 @@ def create_app(collection_path, *, max_upload_mb: float = MAX_UPLOAD_MB, allowed
     @app.get("/api/groups", response_model=GroupsResponse, tags=["collection"], responses=_errors(404))
     def groups(view: View = current):
         """The groups of similar images computed by ``imsim groups`` on this version."""
-        g = groups_or_404(view)
+        g, groups_id = groups_or_404(view)
         records = view.records
         return GroupsResponse(
-            k=g.k, method=g.method, metric=g.metric, version=g.version, elbow=g.elbow,
+            k=g.k, method=g.method, metric=g.metric, version=g.version, groups_id=groups_id,
+            elbow=g.elbow,
             groups=[GroupInfo(group=x.index, size=x.size, members=x.members,
                               representative=ImageRef(id=x.representative,
                                                       relpath=records[x.representative].path))
@@ -349,8 +383,7 @@ def create_app(collection_path, *, max_upload_mb: float = MAX_UPLOAD_MB, allowed
         from ..report.map_plots import collection_map
 
         coll = view.coll
-        g = coll.load_groups()
-        key = (coll.version, method, None if g is None else (g.k, g.method))
+        key = (coll.version, method, view.groups()[1])
         with map_lock:  # one projection at a time; later requests reuse it
             if key not in maps:
                 with tempfile.TemporaryDirectory(prefix="imsim-map-") as tmp:

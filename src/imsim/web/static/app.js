@@ -1,10 +1,13 @@
 // imsim web page: search a collection by image. Plain DOM and ES modules, no
 // framework, nothing loaded from outside this server.
-import { $, api, explain, formatBytes, formatDistance, sentence, setStatus, tile, tooLarge } from "./ui.js";
-import { LatentMap, colorOf } from "./map.js";
+import { $, api, explain, fitNames, formatBytes, formatDistance, onAnswer, sentence, setStatus, tile,
+  tooLarge } from "./ui.js";
+import { colorOf } from "./map.js";
+import { copySelection, downloadSelection, initMapTab, loadMap } from "./maptab.js";
+import { loadDuplicates } from "./dups.js";
+import { Follower } from "./follow.js";
 
 const PAGE = 60; // images per page when browsing
-const MAX_DUP_GROUPS = 200; // duplicate groups drawn at once
 
 const state = {
   info: null,      // GET /api/health
@@ -14,7 +17,11 @@ const state = {
   group: null, groupOffset: 0,
   groupsLoaded: false, mapLoaded: false, dupsLoaded: false,
   map: null, selection: null,
+  follow: null,    // follow.js: the version the page's ids belong to
+  groupsId: null,  // the groups answer the group cards come from
 };
+const remember = (ids, relpaths) => state.follow && state.follow.remember(ids, relpaths);
+const held = () => `version=${encodeURIComponent(state.info.version)}`; // the ids' version
 // timings read by benchmarks/page.py and the browser tests (performance.now() ms)
 const perf = { tabClick: {}, map: null };
 window.imsimPerf = perf;
@@ -33,7 +40,7 @@ function searchById(id, { push = true } = {}) {
   if (push && location.hash !== hash) history.pushState(null, "", hash);
   else if (!push) history.replaceState(null, "", hash);
   showTab("search");
-  const body = new URLSearchParams({ id: String(id), n: String(n), metric });
+  const body = new URLSearchParams({ id: String(id), n: String(n), metric, version: state.info.version });
   runSearch(body, { kind: "id", id });
 }
 
@@ -70,12 +77,35 @@ async function runSearch(body, query) {
     renderResults(res);
   } catch (err) {
     if (seq !== state.seq) return;
+    if (err.status === 409 && err.body && err.body.error === "version_changed" && query.kind === "id") {
+      // the collection was indexed again: this id may be another photo now. Find the
+      // photo meant by its path in the new version, and search for it there.
+      setStatus($("status"), "The collection was updated: finding this image in the new version…", { busy: true });
+      await state.follow.check(); // reloads the ids and re-runs the search (onVersion)
+      return;
+    }
     $("results").replaceChildren();
     $("scale-note").hidden = true;
     setStatus($("status"), explain(err, { what: "The search", info: state.info }), { error: true });
   } finally {
     if (seq === state.seq) $("search-form").removeAttribute("aria-busy");
   }
+}
+
+// After a new version: the search for the photo that was id `oldId`, by its path.
+async function searchByPath(relpath, oldId) {
+  const id = relpath ? await state.follow.idOf(relpath) : null;
+  if (id !== null) {
+    searchById(id, { push: false });
+    return;
+  }
+  state.seq++;
+  $("results").replaceChildren();
+  $("query").hidden = true;
+  setStatus($("status"), relpath
+    ? `${relpath} is no longer in the collection (version ${state.info.version}): pick another image.`
+    : `Image ${oldId} of the earlier version is not known to this page: pick the image again.`,
+  { error: true });
 }
 
 function showQuery(query) {
@@ -93,9 +123,9 @@ function showQuery(query) {
     $("query-desc").textContent = `${what} (${formatBytes(query.file.size)})`;
     link.hidden = true;
   } else {
-    img.src = `/api/images/${query.id}?size=thumbnail-2x`;
+    img.src = `/api/images/${query.id}?size=thumbnail-2x&${held()}`;
     $("query-desc").textContent = `Collection image ${query.id}`;
-    link.href = `/api/images/${query.id}?size=original`;
+    link.href = `/api/images/${query.id}?size=original&${held()}`;
     link.hidden = false;
   }
   $("query").hidden = false;
@@ -109,9 +139,12 @@ function renderResults(res) {
       : `${q.relpath} (id ${q.id})`;
     $("query-img").alt = q.relpath;
   }
+  if (q.id !== null) remember([q.id], [q.relpath]);
+  remember(res.results.map((h) => h.id), res.results.map((h) => h.relpath));
   const typical = res.typical_distance;
   const tiles = res.results.map((h) => tile(h, searchById, { rank: h.rank, typical, metric: res.metric }));
   $("results").replaceChildren(...tiles);
+  fitNames($("results"));
   const how = res.mode === "cached" ? ", from the neighbour lists cached at indexing" : "";
   const what = res.metric === "cosine" ? "cosine distance (1 − cosine similarity)" : `${res.metric} distance`;
   setStatus($("status"),
@@ -190,7 +223,18 @@ function showTab(name) {
   if (name === "browse" && !$("browse").childElementCount) loadBrowse(0);
   if (name === "groups") loadGroups();
   if (name === "map") loadMap();
-  if (name === "dups" && !state.dupsLoaded) loadDuplicates();
+  if (name === "dups" && !state.dupsLoaded) showDuplicates();
+  requestAnimationFrame(() => fitNames($(`panel-${name}`)));
+}
+
+function currentTab() {
+  return TABS.find((t) => !$(`panel-${t}`).hidden);
+}
+
+async function showDuplicates() {
+  state.dupsLoaded = true;
+  state.dupsLoaded = await loadDuplicates(searchById, remember);
+  fitNames($("dups"));
 }
 
 // -- the Collection tab and group members: pages of tiles ---------------------------
@@ -200,8 +244,11 @@ async function loadPage(grid, pager, statusEl, url, offset) {
   try {
     // the page's thumbnails come inside the listing: one answer, every tile at once
     const embed = (window.devicePixelRatio || 1) > 1 ? "thumbnail-2x" : "thumbnail";
-    const page = await api(`${url}${url.includes("?") ? "&" : "?"}offset=${offset}&limit=${PAGE}&embed=${embed}`);
+    const page = await api(`${url}${url.includes("?") ? "&" : "?"}offset=${offset}&limit=${PAGE}` +
+      `&embed=${embed}&${held()}`);
+    remember(page.items.map((it) => it.id), page.items.map((it) => it.relpath));
     grid.replaceChildren(...page.items.map((item) => tile(item, searchById)));
+    fitNames(grid);
     const last = Math.min(offset + page.items.length, page.total);
     pager.querySelector(".pos").textContent = page.total
       ? `${offset + 1}–${last} of ${page.total.toLocaleString()}` : "no images";
@@ -213,6 +260,11 @@ async function loadPage(grid, pager, statusEl, url, offset) {
   } catch (err) {
     grid.replaceChildren();
     pager.hidden = true;
+    if (err.status === 409) {  // ids or groups from before a re-index: reloaded with the new ones
+      setStatus(statusEl, "The collection changed: reloading…", { busy: true });
+      state.follow.check();
+      return null;
+    }
     setStatus(statusEl, explain(err, { what: "Listing the images" }), { error: true });
     return null;
   }
@@ -231,6 +283,8 @@ async function loadGroups() {
   setStatus($("groups-status"), "Loading groups…", { busy: true });
   try {
     const res = await api("/api/groups");
+    state.groupsId = res.groups_id;
+    remember(res.groups.map((g) => g.representative.id), res.groups.map((g) => g.representative.relpath));
     setStatus($("groups-status"),
       `${res.groups.length} groups (${res.method}, k=${res.k}${res.elbow ? " chosen by the elbow method" : ""}). ` +
       "Click a group to see its images; the colours are the map's.");
@@ -253,7 +307,7 @@ function groupCard(g, color) {
   img.loading = "lazy";
   img.alt = g.representative.relpath;
   img.title = g.representative.relpath;
-  img.src = `/api/images/${g.representative.id}`;
+  img.src = `/api/images/${g.representative.id}?${held()}`;
   const text = document.createElement("span");
   text.textContent = `Group ${g.group} · ${g.size} image${g.size === 1 ? "" : "s"}`;
   card.append(img, text);
@@ -269,134 +323,41 @@ function groupCard(g, color) {
 
 function loadMembers(offset) {
   state.groupOffset = offset;
-  return loadPage($("members"), $("members-pager"), $("groups-status"), `/api/images?group=${state.group}`, offset);
+  return loadPage($("members"), $("members-pager"), $("groups-status"),
+    `/api/images?group=${state.group}&groups_id=${encodeURIComponent(state.groupsId)}`, offset);
 }
 
-// -- the Map tab ----------------------------------------------------------------------
+// -- following the collection ------------------------------------------------------
 
-async function loadMap() {
-  if (state.mapLoaded) return;
-  state.mapLoaded = true;
-  const n = state.info.n_images;
-  setStatus($("map-status"), `Placing ${n.toLocaleString()} images on the map` +
-    (n > 1000 ? " (the first time takes a few seconds, up to a minute for a large collection)…" : "…"),
-    { busy: true });
-  try {
-    const data = await api("/api/map/points");
-    const map = state.map || new LatentMap($("map"), {
-      onPick: (id) => searchById(id),
-      thumbUrl: (id) => `/api/images/${id}`,
-      onSelect: showSelection,
-    });
-    state.map = map;
-    window.imsimMap = map; // for the browser tests and benchmarks/page.py
-    perf.map = map.perf;
-    map.setData(data);
-    const how = { group: "coloured by group", label: "coloured by sub-folder", none: "" }[data.color_by];
-    setStatus($("map-status"), `${data.n.toLocaleString()} images, ${data.method.toUpperCase()} projection` +
-      `${how ? `, ${how}` : ""}.`);
-    $("map-legend").replaceChildren(...data.legend.map((entry, c) => {
-      const b = document.createElement("button");
-      b.type = "button";
-      b.className = "chip";
-      b.style.setProperty("--swatch", colorOf(c));
-      b.textContent = `${entry.name} (${entry.size.toLocaleString()})`;
-      b.title = `Select the ${entry.size.toLocaleString()} images of ${entry.name}`;
-      b.addEventListener("click", () => map.selectColor(c));
-      return b;
-    }));
-  } catch (err) {
-    state.mapLoaded = false; // the next visit tries again
-    setStatus($("map-status"), explain(err, { what: "Drawing the map" }), { error: true });
-  }
+// A new version: the ids on the page are the old version's. Reload every tab that holds
+// ids, and run the person's search again on the photo they meant (found by its path).
+async function onVersion(old, info, names) {
+  showHeader(info);
+  state.groupsLoaded = state.mapLoaded = state.dupsLoaded = false;
+  state.mapToken = (state.mapToken || 0) + 1;
+  state.groupsId = null;
+  for (const id of ["browse", "groups", "members", "dups", "selection-grid"]) $(id).replaceChildren();
+  $("members-title").hidden = true;
+  for (const id of ["browse-pager", "members-pager"]) $(id).hidden = true;
+  if (state.map && state.map.selection) state.map.select(null);
+  const tab = currentTab();
+  if (tab !== "search") showTab(tab);
+  const id = idFromHash();
+  if (id !== null) await searchByPath(names.get(id), id);
+  else if (state.upload) searchUpload(state.upload);
 }
 
-function showSelection(ids) {
-  state.selection = ids;
-  const box = $("selection");
-  box.hidden = !ids;
-  $("selection-note").textContent = "";
-  if (!ids) return;
-  const paths = state.map.data.relpaths;
-  $("selection-count").textContent = `${ids.length.toLocaleString()} image${ids.length === 1 ? "" : "s"} selected`;
-  const shown = Array.from(ids.slice(0, PAGE), (id) => tile({ id, relpath: paths[id] }, searchById));
-  $("selection-grid").replaceChildren(...shown);
-  if (ids.length > PAGE) {
-    $("selection-note").textContent = `showing the first ${PAGE}; the list has all ${ids.length.toLocaleString()}`;
-  }
-}
-
-function selectionText() {
-  const paths = state.map.data.relpaths;
-  return Array.from(state.selection, (id) => paths[id]).join("\n") + "\n";
-}
-
-async function copySelection() {
-  const text = selectionText();
-  try {
-    await navigator.clipboard.writeText(text);
-  } catch (err) {
-    // no clipboard permission (an http:// address other than localhost): the old way
-    const area = document.createElement("textarea");
-    area.value = text;
-    document.body.append(area);
-    area.select();
-    document.execCommand("copy");
-    area.remove();
-  }
-  $("selection-note").textContent = `copied ${state.selection.length.toLocaleString()} file names, one a line`;
-}
-
-function downloadSelection() {
-  const a = document.createElement("a");
-  a.href = URL.createObjectURL(new Blob([selectionText()], { type: "text/plain" }));
-  a.download = `${state.info.collection}-selection.txt`;
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
-}
-
-// -- the Duplicates tab -------------------------------------------------------------
-
-async function loadDuplicates() {
-  state.dupsLoaded = true;
-  const t = $("dups-threshold").value;
-  setStatus($("dups-status"), "Looking for duplicates…", { busy: true });
-  $("dups").replaceChildren();
-  try {
-    const res = await api(`/api/duplicates${t !== "" ? `?threshold=${encodeURIComponent(t)}` : ""}`);
-    $("dups-threshold").value = String(Number(res.threshold.toPrecision(4)));
-    const groups = res.groups;
-    const n = groups.reduce((s, g) => s + g.ids.length, 0);
-    setStatus($("dups-status"), groups.length
-      ? `${groups.length.toLocaleString()} group${groups.length === 1 ? "" : "s"} of near-duplicates ` +
-        `(${n.toLocaleString()} images): images at ${res.metric} distance ${formatDistance(res.threshold)} or ` +
-        "less from each other. Click one to see its neighbours."
-      : `No duplicates: no two images are within ${res.metric} distance ${formatDistance(res.threshold)}. ` +
-        "Raise the distance to find looser matches.");
-    $("dups").replaceChildren(...groups.slice(0, MAX_DUP_GROUPS).map((g, k) => {
-      const box = document.createElement("div");
-      box.className = "dup-group";
-      const h = document.createElement("h3");
-      h.textContent = `${k + 1}. ${g.ids.length} images`;
-      const grid = document.createElement("div");
-      grid.className = "grid";
-      grid.append(...g.ids.map((id, j) => tile({ id, relpath: g.relpaths[j] }, searchById)));
-      box.append(h, grid);
-      return box;
-    }));
-    if (groups.length > MAX_DUP_GROUPS) {
-      const more = document.createElement("p");
-      more.className = "muted";
-      more.textContent = `…and ${groups.length - MAX_DUP_GROUPS} more groups: lower the distance, or ` +
-        "list them all with `imsim duplicates`.";
-      $("dups").append(more);
-    }
-  } catch (err) {
-    state.dupsLoaded = false;
-    setStatus($("dups-status"), explain(err, { what: "Finding duplicates" }), { error: true });
-  }
+// New groups on the same version: the group cards and the map's colours.
+async function onGroups(info) {
+  state.info = info;
+  state.groupsLoaded = false;
+  state.mapLoaded = false;
+  state.mapToken = (state.mapToken || 0) + 1;
+  $("members").replaceChildren();
+  $("members-title").hidden = true;
+  $("members-pager").hidden = true;
+  const tab = currentTab();
+  if (tab === "groups" || tab === "map") showTab(tab);
 }
 
 // -- start --------------------------------------------------------------------------
@@ -447,8 +408,20 @@ function wire() {
   $("selection-copy").addEventListener("click", copySelection);
   $("selection-download").addEventListener("click", downloadSelection);
   $("selection-clear").addEventListener("click", () => state.map.select(null));
-  $("dups-form").addEventListener("submit", (e) => { e.preventDefault(); loadDuplicates(); });
+  $("dups-form").addEventListener("submit", (e) => { e.preventDefault(); showDuplicates(); });
+  let fitting = 0;
+  window.addEventListener("resize", () => {
+    cancelAnimationFrame(fitting);
+    fitting = requestAnimationFrame(() => fitNames($(`panel-${currentTab()}`)));
+  });
   window.addEventListener("popstate", fromHash);
+}
+
+function showHeader(info) {
+  state.info = info;
+  $("collection-info").textContent =
+    `${info.collection} · ${info.n_images.toLocaleString()} images · version ${info.version}`;
+  document.title = `imsim · ${info.collection}`;
 }
 
 async function start() {
@@ -463,9 +436,11 @@ async function start() {
   }
   setStatus($("status"), "");
   const info = state.info;
-  $("collection-info").textContent =
-    `${info.collection} · ${info.n_images.toLocaleString()} images · version ${info.version}`;
-  document.title = `imsim · ${info.collection}`;
+  showHeader(info);
+  initMapTab({ state, perf, searchById, held, remember });
+  state.follow = new Follower(info, { onVersion, onGroups });
+  onAnswer((body) => state.follow.saw(body));
+  $("version-note").querySelector(".close").addEventListener("click", () => { $("version-note").hidden = true; });
   $("n").max = info.max_n;
   $("metric").replaceChildren(...info.metrics.map((m) => {
     const o = document.createElement("option");

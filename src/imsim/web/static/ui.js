@@ -5,12 +5,18 @@
 export const $ = (id) => document.getElementById(id);
 
 export class ApiError extends Error {
-  constructor(status, detail) {
+  constructor(status, detail, body = null) {
     super(detail);
     this.status = status;
     this.detail = detail;
+    this.body = body; // the JSON error's fields (a 409 names the versions)
   }
 }
+
+// Called with every successful answer that names the collection version its ids
+// belong to (app.js notices a re-index there).
+let answerHook = null;
+export function onAnswer(fn) { answerHook = fn; }
 
 export async function api(url, options) {
   let response;
@@ -21,8 +27,9 @@ export async function api(url, options) {
   }
   const body = await response.json().catch(() => null);
   if (!response.ok) {
-    throw new ApiError(response.status, (body && body.detail) || response.statusText || "no details");
+    throw new ApiError(response.status, (body && body.detail) || response.statusText || "no details", body);
   }
+  if (answerHook && body && typeof body.version === "string") answerHook(body);
   return body;
 }
 
@@ -67,9 +74,18 @@ export function sentence(text) {
 
 export function tooLarge(size, limit, info) {
   const mb = Math.max(1, Math.ceil((size / 1048576) * 1.2));
-  const coll = info ? ` -c ${info.collection}` : "";
-  return `This image is too large to upload: ${formatBytes(size)}, and this server accepts up to ` +
-    `${formatBytes(limit)}. Restart it with a higher limit: \`imsim serve${coll} --max-upload-mb ${mb}\`.`;
+  const what = `This image is too large to upload: ${formatBytes(size)}, and this server accepts up to ` +
+    `${formatBytes(limit)}.`;
+  if (info && !info.collection_path) { // a server on another machine: its folder is not ours to name
+    return `${what} Ask whoever runs it to restart it with a higher limit (\`--max-upload-mb ${mb}\`).`;
+  }
+  const coll = info ? ` -c ${shellWord(info.collection_path)}` : "";
+  return `${what} Restart it with a higher limit: \`imsim serve${coll} --max-upload-mb ${mb}\`.`;
+}
+
+// A path as one word of a POSIX shell: quoted only when it needs to be.
+export function shellWord(text) {
+  return /^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, "'\"'\"'")}'`;
 }
 
 // A status line: plain text, an error (role=alert), or busy (a spinner before the text).
@@ -133,7 +149,8 @@ export function thumbImg(item) {
   } else {
     const url = item.thumbnail_url || `/api/images/${item.id}`;
     img.src = url;
-    img.srcset = `${url} 1x, ${url}${url.includes("?") ? "&" : "?"}size=thumbnail-2x 2x`;
+    // a small picture with transparency comes as its own file (sharp at any scale)
+    if (!url.includes("size=original")) img.srcset = `${url} 1x, ${url}${url.includes("?") ? "&" : "?"}size=thumbnail-2x 2x`;
   }
   img.addEventListener("load", () => {
     // tiny images (digits, icons) stay crisp when scaled up
@@ -169,7 +186,7 @@ export function tile(item, onPick, { rank = null, typical = null, metric = null 
   name.href = `/api/images/${item.id}?size=original`;
   name.target = "_blank";
   name.rel = "noopener";
-  name.textContent = item.relpath;
+  name.textContent = item.relpath; // shortened in the middle to fit by fitNames()
   name.title = `${item.relpath} (open the original)`;
   cap.append(name);
   if (item.label) {
@@ -180,4 +197,48 @@ export function tile(item, onPick, { rank = null, typical = null, metric = null 
   }
   fig.append(button, cap);
   return fig;
+}
+
+// Names that do not fit their tile are shortened in the middle, so the file name stays:
+// "16x16/actions/application-exit.png" -> "16x16/…/application-exit.png". The short form is
+// shown by CSS (data-short, a ::before; on two lines at most, broken after a "/"); the
+// element's text stays the full path, shown
+// on hover and focus and read by the tests. Run after a grid is drawn and on resize.
+let measure = null;
+export function fitNames(root) {
+  const names = root.querySelectorAll(".tile .name");
+  if (!names.length) return;
+  const room = names[0].clientWidth;
+  if (!room) return; // a hidden tab: fitted when shown
+  measure = measure || document.createElement("canvas").getContext("2d");
+  measure.font = getComputedStyle(names[0].parentElement).font; // a shortened name's own is 0 px
+  const em = parseFloat(getComputedStyle(names[0].parentElement).fontSize) || 13;
+  const fits = (t) => measure.measureText(t).width <= room;
+  // a shortened name may take two lines, broken after a "/" (a zero-width space there)
+  // or a hyphen: the whole file name rather than one cut in its middle
+  const fits2 = (t) => measure.measureText(t).width <= 2 * room - 2 * em;
+  for (const el of names) {
+    const short = shortName(el.textContent, fits, fits2).replace(/\//g, "/\u200b");
+    const cut = short.replace(/\u200b/g, "") !== el.textContent;
+    el.classList.toggle("shortened", cut);
+    if (cut) el.dataset.short = short; else delete el.dataset.short;
+  }
+}
+
+export function shortName(path, fits, fitsShort = fits) {
+  if (fits(path)) return path;
+  const parts = path.split("/");
+  const file = parts.pop();
+  const tries = [];
+  // keep as many leading folders as fit, then the file name
+  for (let k = parts.length - 1; k >= 1; k--) tries.push(`${parts.slice(0, k).join("/")}/…/${file}`);
+  if (parts.length) tries.push(`…/${file}`);
+  for (const t of tries) if (fitsShort(t)) return t;
+  // the file name alone is too long: cut its middle, keep its end (the extension)
+  for (let keep = file.length - 1; keep > 2; keep--) {
+    const head = Math.ceil(keep / 2);
+    const t = `${file.slice(0, head)}…${file.slice(file.length - (keep - head))}`;
+    if (fits(t)) return t;
+  }
+  return `…${file.slice(-3)}`;
 }
