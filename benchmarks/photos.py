@@ -113,17 +113,23 @@ def run_folder(folder: Path, work: Path, encoders, *, n_queries: int, keep: bool
         index_s = time.perf_counter() - start
         pic = picture_of([r.path for r in coll.records()])
         recall, m_ap = retrieval(np.asarray(coll.neighbors()[0]), pic)
-        dup = coll.duplicates()
+        t0 = time.perf_counter()
+        dup = coll.duplicates(show_progress=False)
+        dup_s = time.perf_counter() - t0
         precision, rec = pair_scores(dup.groups, pic)
-        coll.query(queries[0], n=10, mode="default")  # loads the encoder and the index
-        times = []
+        coll.query(queries[0], n=10, mode="default", verify=True)  # loads the encoder and the index
+        times, verified = [], []
         for q in queries:
             t0 = time.perf_counter()
             coll.query(q, n=10, mode="default")
             times.append((time.perf_counter() - t0) * 1e3)
+            t0 = time.perf_counter()
+            coll.query(q, n=10, mode="default", verify=True)
+            verified.append((time.perf_counter() - t0) * 1e3)
         row = dict(encoder=name if name != "auto" else f"auto -> {coll.encoder_name}",
                    recall5=recall, mAP=m_ap, dup_p=precision, dup_r=rec, threshold=dup.threshold,
                    index_s=index_s, train_s=coll.manifest["encoder"].get("train_seconds", 0.0), query_ms=statistics.median(times),
+                   verified_ms=statistics.median(verified), dup_s=dup_s,
                    dim=coll.latents.shape[1])
         rows.append(row)
         print(f"  {row['encoder']}: recall@5 {recall:.3f}, indexed in {index_s:.1f} s", flush=True)
@@ -189,7 +195,8 @@ def main() -> None:
     print(f"\nsplit: {args.split}; 'thumbnail' is the floor, 'autoencoder' the encoder before #14 "
           f"(today's index time)")
     head = (f"{'photos':>6} {'encoder':<24} {'recall@5':>8} {'vs floor':>8} {'mAP':>6} {'dup P':>6} "
-            f"{'dup R':>6} {'thresh':>7} {'index s':>8} {'vs today':>8} {'train s':>8} {'query ms':>8}")
+            f"{'dup R':>6} {'thresh':>7} {'index s':>8} {'vs today':>8} {'train s':>8} {'query ms':>8} "
+            f"{'verif ms':>8} {'dups s':>7}")
     print(head)
     for n, rows in results.items():
         floor = next((r["recall5"] for r in rows if r["encoder"] == "thumbnail"), None)
@@ -202,7 +209,7 @@ def main() -> None:
             ratio = "" if today is None else f"{r['index_s'] / today:.2f}x"
             print(f"{n:>6} {r['encoder']:<24} {r['recall5']:8.3f} {vs:>8} {r['mAP']:6.3f} "
                   f"{r['dup_p']:6.3f} {r['dup_r']:6.3f} {r['threshold']:7.4f} {r['index_s']:8.1f} "
-                  f"{ratio:>8} {r['train_s']:8.1f} {r['query_ms']:8.1f}")
+                  f"{ratio:>8} {r['train_s']:8.1f} {r['query_ms']:8.1f} {r['verified_ms']:8.1f} {r['dup_s']:7.1f}")
     if mnist:
         print(f"\nMNIST label precision@10 ({n_mnist} test images, exact L2 on each encoder's vectors):")
         for e, p in mnist.items():

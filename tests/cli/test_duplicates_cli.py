@@ -30,7 +30,8 @@ def test_groups_are_printed_with_their_tier_and_what_was_checked(indexed, capsys
     capsys.readouterr()
     assert main(["duplicates", "-c", str(root / "c")]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "1 group of duplicates (3 of 9 photos): 0 identical, 0 same pixels, 1 near"
+    assert lines[0] == ("1 group of duplicates (3 of 9 photos), linked by 1 identical, 0 same pixels, "
+                        "2 near pairs")
     assert "candidate pairs checked, each kept only when its local features agree" in lines[1]
     assert lines[2].startswith("  group 0 (near, similarity ")
     assert lines[2].endswith("3 photos: beach.jpg, beach_copy.jpg, beach_crop.jpg")

@@ -33,9 +33,10 @@ def _summary(dup, n: int) -> list[str]:
     if not len(dup):
         head = f"no duplicates among the {n:,} photos"
     else:
-        counts = {t: dup.tiers.count(t) for t in ("identical", "same pixels", "near")}
-        head = (f"{_plural(len(dup), 'group')} of duplicates ({dup.n_images:,} of {n:,} photos): "
-                + ", ".join(f"{c} {t}" for t, c in counts.items()))
+        counts = {t: sum(p.tier == t for p in dup.pairs) for t in ("identical", "same pixels", "near")}
+        head = (f"{_plural(len(dup), 'group')} of duplicates ({dup.n_images:,} of {n:,} photos), "
+                f"linked by " + ", ".join(f"{c:,} {t}" for t, c in counts.items())
+                + f" pair{'s' * (len(dup.pairs) != 1)}")
     how = (f"near: candidates within {dup.metric} distance {dup.threshold:.4g} ({dup.basis}); "
            f"{_plural(dup.checked, 'candidate pair')} checked")
     how += (", each kept only when its local features agree on one transform and its aligned "
