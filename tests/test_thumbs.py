@@ -51,9 +51,12 @@ def test_render_sizes_formats_and_transparency(tmp_path):
     assert _thumbs.media_type(small) == "image/png"  # 160x53 = 8,480 pixels: lossless
     clear, _ = _thumbs.render(root / "clear.png", 40, 40)
     assert _thumbs.media_type(clear) == "image/png"  # tiny: lossless
-    px = decode(clear)
-    assert (px[:, :20] == 255).all()  # transparent pixels composited onto white
-    assert (px[:, 20:] == [255, 0, 0]).all()
+    px = np.asarray(Image.open(io.BytesIO(clear)))
+    assert px.shape == (40, 40, 4)  # transparency kept: the page shows its own backdrop
+    assert (px[:, :20, 3] == 0).all() and (px[:, 20:, 3] == 255).all()
+    assert (px[:, 20:, :3] == [255, 0, 0]).all()
+    opaque = Image.open(io.BytesIO(big))
+    assert opaque.mode == "RGB"  # no alpha where the photo has none
 
 
 def test_index_stores_thumbnails_and_an_update_reuses_unchanged_ones(tmp_path, monkeypatch):

@@ -230,6 +230,9 @@ def test_the_web_fallback_and_the_index_make_the_same_thumbnails(tmp_path, kind)
             assert served == index_time  # both decoded for this side: the same bytes
         else:
             assert np.abs(a - b).mean() < 3  # index time resizes the larger one
-        if kind == "clear":
-            assert (a[:, : a.shape[1] // 2 - 1] == 255).all()  # transparent pixels on white
-            assert (a[:, a.shape[1] // 2 + 1:] == [255, 0, 0]).all()
+        if kind == "clear":  # transparency kept, in both
+            for d in (served, index_time):
+                rgba = np.asarray(Image.open(io.BytesIO(d)))
+                assert rgba.shape[2] == 4
+                assert (rgba[:, : rgba.shape[1] // 2 - 1, 3] == 0).all()
+                assert (rgba[:, rgba.shape[1] // 2 + 1:] == [255, 0, 0, 255]).all()

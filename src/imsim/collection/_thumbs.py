@@ -9,8 +9,9 @@ enlarged). The photo is opened by the library's
 :func:`~imsim.datasets.image.open_image` (regular files, the byte and pixel caps, a
 JPEG drafted by libjpeg so its shorter side keeps at least the thumbnail's longest
 side) and decoded by :func:`~imsim.datasets.reduced.decode_reduced` (within the decode
-budget, other formats shrunk by an integer box filter, transparent pixels composited
-on white as the model sees them), then resized (bilinear). Small thumbnails (<= 128 x
+budget, other formats shrunk by an integer box filter; a transparent picture keeps its
+transparency, so a white drawing on a transparent canvas shows on the page's backdrop),
+then resized (bilinear). Transparent thumbnails are PNG with alpha; small ones (<= 128 x
 128 pixels: digits, icons) are PNG (zlib level 1: level 6 took 3x as long for 15 %
 fewer bytes and made PNG encoding most of the thumbnails' time on 5,000 photos), the
 rest JPEG (quality 85). A photo whose two thumbnails have the same size is encoded once.
@@ -49,9 +50,9 @@ def fit_size(width: int, height: int, max_side: int) -> tuple[int, int]:
 
 
 def _encode(img) -> bytes:
-    """An RGB Pillow image as thumbnail bytes: PNG when small, else JPEG."""
+    """A Pillow image as thumbnail bytes: PNG when small or transparent (RGBA), else JPEG."""
     buf = io.BytesIO()
-    if img.size[0] * img.size[1] <= _LOSSLESS_PX:
+    if img.mode == "RGBA" or img.size[0] * img.size[1] <= _LOSSLESS_PX:
         img.save(buf, format="PNG", compress_level=_PNG_LEVEL)
     else:
         img.save(buf, format="JPEG", quality=85)
@@ -94,7 +95,7 @@ def render(source, width: int, height: int, sizes=SIZES, *, max_pixels: int | No
     order = sorted(range(len(sizes)), key=lambda j: -sizes[j])
     side = max(targets[order[0]])
     with open_image(source, draft=(side, side), max_pixels=max_pixels, name=name) as (img, _, _):
-        decoded = decode_reduced(img, side, budget)
+        decoded = decode_reduced(img, side, budget, keep_alpha=True)
     out: list[bytes] = [b""] * len(sizes)
     made: dict[tuple[int, int], bytes] = {}  # a small photo's thumbnails are one size: encode once
     for j in order:

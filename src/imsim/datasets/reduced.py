@@ -19,7 +19,8 @@ __all__ = ["decode_reduced"]
 _STRIP_BYTES = 4 * 2**20
 
 
-def decode_reduced(img, min_side: int, budget: DecodeBudget | None = None):
+def decode_reduced(img, min_side: int, budget: DecodeBudget | None = None, *,
+                   keep_alpha: bool = False):
     """Decode the opened ``img`` shrunk by the largest integer factor that keeps its shorter
     side >= ``min_side``.
 
@@ -33,27 +34,37 @@ def decode_reduced(img, min_side: int, budget: DecodeBudget | None = None):
     budget : DecodeBudget, optional
         Held for the decoded raster and the result while decoding (default
         :data:`~imsim.datasets.image.DECODE_BUDGET`).
+    keep_alpha : bool
+        An image with transparency comes back RGBA, its transparency kept (a
+        thumbnail shown on a page's own backdrop); default: composited on white.
 
     Returns
     -------
     PIL.Image.Image
-        RGB (transparent pixels composited on white), upright (EXIF orientation applied).
+        RGB (transparent pixels composited on white), or RGBA (``keep_alpha`` and a
+        transparent image); upright (EXIF orientation applied).
     """
     from PIL import Image, ImageOps
 
     budget = DECODE_BUDGET if budget is None else budget
+    alpha = keep_alpha and (img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info)
+    mode = "RGBA" if alpha else "RGB"
+
+    def convert(part):
+        return part.convert("RGBA") if alpha else to_mode(part, color=True)
+
     factor = max(1, min(img.size) // max(1, int(min_side)))
     width, height = img.size
     out_w, out_h = -(-width // factor), -(-height // factor)
-    with budget.hold(budget.cost(width, height, img.mode) + budget.cost(out_w, out_h, "RGB")):
+    with budget.hold(budget.cost(width, height, img.mode) + budget.cost(out_w, out_h, mode)):
         img.load()
         rows = max(1, _STRIP_BYTES // (4 * width * factor)) * factor
         if factor == 1 and rows >= height:  # small enough for one strip: no copy to paste
-            out = to_mode(img, color=True)
+            out = convert(img)
         else:
-            out = Image.new("RGB", (out_w, out_h))
+            out = Image.new(mode, (out_w, out_h))
             for top in range(0, height, rows):
-                strip = to_mode(img.crop((0, top, width, min(top + rows, height))), color=True)
+                strip = convert(img.crop((0, top, width, min(top + rows, height))))
                 out.paste(strip.reduce(factor) if factor > 1 else strip, (0, top // factor))
         info = img.getexif()
         out.info["exif"] = info.tobytes() if info else b""

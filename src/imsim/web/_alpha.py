@@ -1,8 +1,9 @@
 """Small pictures with transparency are shown from their own file, not their thumbnail.
 
-Stored thumbnails composite transparent pixels on white (as the model sees them), so a
-white icon on a transparent background (a ghost, a flag) is a white square on the page.
-A picture whose longest side is at most :data:`MAX_SIDE` pixels, in a format that can
+Thumbnails keep a picture's transparency (collections indexed before that composited it
+on white, where a white icon on a transparent background, a ghost or a flag, is a white
+square on the page), and an icon is crisper from its own file than from a thumbnail
+that enlarges it. So a picture whose longest side is at most :data:`MAX_SIDE` pixels, in a format that can
 be transparent, and whose file says it is (an alpha channel or a transparent colour),
 is shown from the file itself, on the tiles' checkerboard: such files are small, and
 the browser scales them. Read as every photo is (:func:`imsim.web._files.open_photo`:
