@@ -1,6 +1,6 @@
 """Local engine against Dask with 2 local workers, for every distributed job, in one run.
 
-    .venv/bin/python benchmarks/engine.py              # MNIST sizes of issue #17
+    .venv/bin/python benchmarks/engine.py              # the MNIST sizes
     .venv/bin/python benchmarks/engine.py --quick      # 10x smaller, a smoke run
     .venv/bin/python benchmarks/engine.py --photos 5000  # adds imsim index on 5,000 photos
 

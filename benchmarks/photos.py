@@ -1,4 +1,4 @@
-"""Real photos: does each encoder find the other versions of a picture? (issue #14)
+"""Real photos: does each encoder find the other versions of a picture?
 
     .venv/bin/python benchmarks/photos.py                      # eval folders of 200 and 5,000 photos
     .venv/bin/python benchmarks/photos.py --sizes 200 --quick  # 200 photos, 2,000 MNIST images
@@ -192,7 +192,7 @@ def main() -> None:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
 
-    print(f"\nsplit: {args.split}; 'thumbnail' is the floor, 'autoencoder' the encoder before #14 "
+    print(f"\nsplit: {args.split}; 'thumbnail' is the floor, 'autoencoder' the encoder collections used before encoders had names "
           f"(today's index time)")
     head = (f"{'photos':>6} {'encoder':<24} {'recall@5':>8} {'vs floor':>8} {'mAP':>6} {'dup P':>6} "
             f"{'dup R':>6} {'thresh':>7} {'index s':>8} {'vs today':>8} {'train s':>8} {'query ms':>8} "

@@ -2,7 +2,7 @@
 
 Targets: >= 50 searches/s by collection id on 2 cores (issue "Web page"); 16 concurrent
 uploads of the worst image the server accepts keep its peak RSS <= 1.5 GB and its memory
-within 200 MB of idle afterwards (issue #15).
+within 200 MB of idle afterwards (the web page round).
 
 The collection is synthetic, so the run needs no data: 100 families of a random 4x4
 grid of colours, 100 members each (shifted by up to 1 pixel, Gaussian noise of

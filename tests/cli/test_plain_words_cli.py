@@ -146,3 +146,14 @@ def test_groups_auto_reports_the_elbow_through_the_progress_helper(tmp_path, mon
     assert main(["groups", "-c", str(next((tmp_path / "home" / "collections").iterdir())),
                  "-k", "auto", "--k-max", "8"]) in (0, 1)  # a knee or none: either way it ran
     assert ("elbow (kmedoids, k=2..8)", 7, "k value") in seen
+
+
+def test_a_clipped_share_that_rounds_to_zero_is_not_printed_as_zero(capsys):
+    from imsim.cli.reduce import _clipping_notes
+
+    _clipping_notes(2e-7, 0.0125, model_scale=True)
+    out = capsys.readouterr().out.splitlines()
+    assert out == ["note: under 0.001% of the data-set values fell outside the model's latent "
+                   "scale and were clipped",
+                   "note: 1.250% of the query values fell outside the model's latent scale and "
+                   "were clipped"]

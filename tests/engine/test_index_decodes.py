@@ -1,4 +1,4 @@
-"""A build decodes each new photo once for its vector, on either engine (issue #17: the
+"""A build decodes each new photo once for its vector, on either engine (the
 Dask path decoded each photo in the scan and again on a worker). Every such decode goes
 through ``imsim.collection._scan.decode_photo``, counted per file here and on each
 worker (tests/_decodes.py)."""

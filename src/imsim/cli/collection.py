@@ -130,7 +130,8 @@ def register(app: typer.Typer) -> None:
         encoder: Optional[str] = typer.Option(
             None, "--encoder", help="What turns photos into vectors: auto, thumbnail, features, "
                                     "contrastive, autoencoder, torchscript, torchvision:NAME, "
-                                    "open_clip:NAME [new: auto, the best for the folder's size]."),
+                                    "open_clip:NAME, onnx:FILE [new: auto, the best for the "
+                                    "folder's size]."),
         weights: Optional[Path] = typer.Option(
             None, "--weights", help="Weights file of a torchscript, torchvision:NAME or open_clip:NAME "
                                     "encoder."),

@@ -117,8 +117,8 @@ def _clipping_notes(clipped_dataset: float, clipped_query: float,
     scale = "the model's latent scale" if model_scale else "the data set's range"
     for share, which in ((clipped_dataset, "data-set"), (clipped_query, "query")):
         if share > 0:
-            typer.echo(f"note: {100 * share:.3f}% of the {which} values fell outside "
-                       f"{scale} and were clipped")
+            pct = f"{100 * share:.3f}%" if share >= 5e-6 else "under 0.001%"
+            typer.echo(f"note: {pct} of the {which} values fell outside {scale} and were clipped")
 
 
 def _write_plots(model, history, images, model_dir) -> list[Path]:
