@@ -42,19 +42,23 @@ MIN_AGREEMENT = 0.05  # inliers / features of the smaller set
 MAX_RESIDUAL = 0.45  # 1 - the worst cell's agreement (correlation) once aligned
 MIN_OVERLAP = 0.25  # share of the second photo the aligned first one covers
 GRID = 8
+COLOUR_SIDE = 128  # longest side, pixels, of the colour check's copy
+MAX_COLOUR_GAP = 0.22  # the colour check's worst cell (the dev folders' true pairs: <= 0.20)
 
 
 @dataclass(frozen=True)
 class Features:
     """Local features of one photo: keypoints (n, 2) float32 in pixels of ``grey``,
     ORB descriptors (n, 32) uint8, the grey image itself (h, w) uint8 (longest side
-    :data:`SIDE`) and its clipping (h, w) int8: 1 where a colour channel is burnt
-    (>= 250), -1 where every channel is crushed (<= 5), else 0."""
+    :data:`SIDE`), its clipping (h, w) int8: 1 where a colour channel is burnt
+    (>= 250), -1 where every channel is crushed (<= 5), else 0; and a small colour copy
+    (longest side :data:`COLOUR_SIDE`, RGB uint8; None for a grey image)."""
 
     points: np.ndarray
     descriptors: np.ndarray
     grey: np.ndarray
     clipped: np.ndarray
+    colour: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.points)
@@ -136,23 +140,30 @@ def features(rgb: np.ndarray) -> Features:
         size = (max(1, round(w * SIDE / max(h, w))), max(1, round(h * SIDE / max(h, w))))
         grey = cv2.resize(grey, size, interpolation=cv2.INTER_LINEAR)
         clipped = cv2.resize(clipped, size, interpolation=cv2.INTER_NEAREST)
-    return _orb(grey, clipped)
+    small = None
+    if rgb.ndim == 3:
+        s = COLOUR_SIDE / max(h, w)
+        small = cv2.resize(rgb, (max(1, round(w * s)), max(1, round(h * s))),
+                           interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+    return _orb(grey, clipped, small)
 
 
-def _orb(grey: np.ndarray, clipped: np.ndarray) -> Features:
+def _orb(grey: np.ndarray, clipped: np.ndarray, colour=None) -> Features:
     cv2 = _cv2()
     eq = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(4, 4)).apply(grey)
     orb = cv2.ORB_create(nfeatures=N_FEATURES, scaleFactor=1.2, nlevels=6, edgeThreshold=15,
                          patchSize=15, fastThreshold=7)
     kps, desc = orb.detectAndCompute(eq, None)
     if desc is None or not kps:
-        return Features(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8), grey, clipped)
-    return Features(np.array([k.pt for k in kps], dtype=np.float32), desc, grey, clipped)
+        return Features(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8), grey, clipped,
+                        colour)
+    return Features(np.array([k.pt for k in kps], dtype=np.float32), desc, grey, clipped, colour)
 
 
 def mirrored(f: Features) -> Features:
     """The features of the horizontally flipped image."""
-    return _orb(np.ascontiguousarray(f.grey[:, ::-1]), np.ascontiguousarray(f.clipped[:, ::-1]))
+    flip = (lambda x: None if x is None else np.ascontiguousarray(x[:, ::-1]))
+    return _orb(flip(f.grey), flip(f.clipped), flip(f.colour))
 
 
 def _nearest_two(query: np.ndarray, base: np.ndarray):
@@ -295,6 +306,55 @@ def _content_outside(a_grey: np.ndarray, b_grey: np.ndarray, M: np.ndarray) -> b
     return bool(ink.sum() > 0.002 * hb * wb)
 
 
+def _cells(inside: np.ndarray):
+    """Row and column bounds of the 8 x 8 grid over the bounding box of ``inside``."""
+    ys, xs = np.nonzero(inside)
+    return (np.linspace(ys.min(), ys.max() + 1, GRID + 1).astype(int),
+            np.linspace(xs.min(), xs.max() + 1, GRID + 1).astype(int))
+
+
+def colour_gap(a: Features, b: Features, M: np.ndarray) -> float:
+    """The colour check: ``a``'s colour copy warped onto ``b``'s, each channel ranked on
+    the overlap, and the worst cell's mean gap between the two pixels' rank intervals,
+    in [0, 1] (0 for grey pictures). A per-channel monotone change (exposure, white
+    balance) costs nothing, and a channel clipped on one side only is left out (a light
+    version burns some); a design in another palette or a coin of another metal shows."""
+    if a.colour is None or b.colour is None:
+        return 0.0
+    cv2 = _cv2()
+    Mc = np.array(M, dtype=np.float64)
+    sa, sb = a.colour.shape[1] / a.grey.shape[1], b.colour.shape[1] / b.grey.shape[1]
+    Mc[:, :2] *= sb / sa
+    Mc[:, 2] *= sb
+    hb, wb = b.colour.shape[:2]
+    warped = cv2.warpAffine(a.colour, Mc, (wb, hb), flags=cv2.INTER_LINEAR)
+    cover = cv2.warpAffine(np.ones(a.colour.shape[:2], np.uint8), Mc, (wb, hb),
+                           flags=cv2.INTER_NEAREST)
+    inside = cv2.erode(cover, np.ones((3, 3), np.uint8)) > 0
+    if inside.sum() < 64:
+        return 0.0
+    rows, cols = _cells(inside)
+    worst = 0.0
+    for c in range(3):
+        A, B = warped[..., c], b.colour[..., c]
+        ka = (A >= 250).astype(np.int8) - (A <= 5)
+        kb = (B >= 250).astype(np.int8) - (B <= 5)
+        ok = inside & ~((ka != kb) & ((ka == 0) | (kb == 0)))
+        if ok.sum() < 64:
+            continue
+        lo_a, hi_a = _rank_bounds(A[ok].astype(np.intp))
+        lo_b, hi_b = _rank_bounds(B[ok].astype(np.intp))
+        gap = np.zeros((hb, wb), np.float32)
+        gap[ok] = np.maximum(0, np.maximum(lo_a - hi_b, lo_b - hi_a))
+        for i in range(GRID):
+            for j in range(GRID):
+                cell = (slice(rows[i], rows[i + 1]), slice(cols[j], cols[j + 1]))
+                m = ok[cell]
+                if m.size and m.mean() >= 0.5:
+                    worst = max(worst, float(gap[cell][m].mean()))
+    return worst
+
+
 def match(a: Features, b: Features, *, flipped: bool = False) -> Match:
     """How well ``a`` maps onto ``b`` (``flipped``: ``a`` is a mirrored photo's features)."""
     M, inliers = _transform(a, b)
@@ -307,6 +367,8 @@ def match(a: Features, b: Features, *, flipped: bool = False) -> Match:
     # compared in the frame of the photo with fewer pixels for the picture: the other
     # is shrunk onto it, never blown up
     r = residual(b, a, inverse) if np.hypot(M[0, 0], M[1, 0]) > 1 else residual(a, b, M)
+    if r <= MAX_RESIDUAL and colour_gap(a, b, M) > MAX_COLOUR_GAP:
+        r = 1.0  # the same layout in other colours
     return Match(inliers, round(agreement, 3), round(r, 4), flipped)
 
 
@@ -338,7 +400,7 @@ class FeatureCache:
     raises ValueError/OSError, which :meth:`get` passes on.
     """
 
-    def __init__(self, source, max_items: int = 2048):
+    def __init__(self, source, max_items: int = 1024):
         self._source = source
         self._max = max_items
         self._items: OrderedDict[tuple[int, bool], Features] = OrderedDict()
