@@ -13,7 +13,8 @@ answer, in the same run:
 * recall@5: of a file's other versions (up to 5), the share in its top 5; plain and
   with ``--verify`` (the 16 nearest re-ranked by local features);
 * duplicates at the default threshold: pair precision and recall (transitive, as
-  ``evaluate_duplicates`` counts), identical files found, same-pixel files found,
+  ``evaluate_duplicates`` counts), identical pairs found (of the pairs with the same
+  bytes), lossless re-saves found in a "same pixels" pair (of those made),
   and the share of files flagged that have no true duplicate ("wrongly flagged");
 * index time, duplicates time, and the median time of a query by a photo file
   (decoded and encoded: ``mode="default"``), plain and verified.
@@ -80,8 +81,8 @@ def duplicate_row(coll, folder) -> dict:
     n_identical = sum(c * (c - 1) // 2 for c in Counter(sha).values())
     found_identical = sum(p.tier == "identical" for p in dup.pairs)
     same_px = {r for r, t in folder.tier.items() if t == "same pixels"}
-    found_same_px = sum(p.tier == "same pixels" and (rel[p.a] in same_px or rel[p.b] in same_px)
-                        for p in dup.pairs)
+    found_same_px = len({r for p in dup.pairs if p.tier == "same pixels"
+                         for r in (rel[p.a], rel[p.b])} & same_px)
     return dict(dup_p=score["pair_precision"], dup_r=score["pair_recall"],
                 true_pairs=score["true_pairs"], identical=f"{found_identical}/{n_identical}",
                 same_px=f"{found_same_px}/{len(same_px)}", wrong=len(flagged - in_truth) / len(rel),
