@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -200,16 +201,19 @@ class Querying:
         else:
             q = self._features.get(self_id)
         mirror = _verify.mirrored(q)
-        ok = []
-        with threadpool_limits(1, user_api="openmp"):
-            for hit in hits:
-                try:
-                    f = self._features.get(hit.id)
-                except (OSError, ValueError):  # a photo gone since: left unverified
-                    ok.append(False)
-                    continue
-                ok.append(_verify.match(q, f).same_picture
-                          or _verify.match(mirror, f, flipped=True).same_picture)
+
+        def same(hit) -> bool:
+            try:
+                f = self._features.get(hit.id)
+            except (OSError, ValueError):  # a photo gone since: left unverified
+                return False
+            return (_verify.match(q, f).same_picture
+                    or _verify.match(mirror, f, flipped=True).same_picture)
+
+        # OpenCV and FAISS release the GIL: the hits are checked on the cores at once
+        with threadpool_limits(1, user_api="openmp"), \
+                ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+            ok = list(pool.map(same, hits))
         ranked = [h for h, v in zip(hits, ok) if v] + [h for h, v in zip(hits, ok) if not v]
         flags = {h.id: v for h, v in zip(hits, ok)}
         return [dataclasses.replace(h, verified=flags[h.id]) for h in ranked]
