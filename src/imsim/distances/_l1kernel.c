@@ -3,9 +3,14 @@
  *
  * uint8: the SIMD sum-of-absolute-differences instruction (vpsadbw) adds the
  * |a - b| of 8 bytes into one 64-bit lane, so one instruction covers 64 pixels
- * (AVX-512BW) or 32 (AVX2). One query row is compared with 4 data rows at a time,
- * so each query load feeds 4 SADs. Integer sums: every code path gives the same
- * result bit for bit.
+ * (AVX-512BW) or 32 (AVX2). Four query rows are compared with four data rows at a
+ * time (AVX-512: 16 accumulators in registers; AVX2, with half the registers, two
+ * queries at a time), so each load feeds 4 SADs and the loads stay below the SAD
+ * rate. Data rows come in tiles of 32 (25 KB, in L1) that every query of a block
+ * of 512 (400 KB, in L2) passes over. Top-k selection is fused with the
+ * distances: each 4 x 4 block is compared with the heaps' current k-th distances
+ * at once and only a distance below them is pushed. Integer sums: every code
+ * path gives the same result bit for bit.
  *
  * float32: a tile of data rows is transposed to (d, tile) so the same dimension of
  * 16 (or 8) rows sits in one register; the distance of each row is accumulated
