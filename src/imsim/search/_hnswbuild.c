@@ -129,10 +129,23 @@ typedef struct {
     int efc;
     int32_t *visited, stamp;
     Nd *cand, *res, *tmp, *sel; /* scratch */
+    int32_t *ids;               /* scratch: neighbours to measure */
     int32_t entry, max_level;
 } B;
 
 static inline const uint8_t *row(const B *b, int32_t i) { return b->X + (Py_ssize_t)i * b->d; }
+
+static inline void prefetch_row(const B *b, int32_t i)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    const uint8_t *x = row(b, i);
+    for (Py_ssize_t o = 0; o < b->d; o += 64)
+        __builtin_prefetch(x + o);
+#else
+    (void)b;
+    (void)i;
+#endif
+}
 
 static inline int32_t *links(const B *b, int32_t i, int lev, int *size)
 {
@@ -174,13 +187,20 @@ static int search_layer(B *b, const uint8_t *q, int32_t ep, int32_t dep, int lev
         Nd c = heap_pop(b->cand, &nc, -1);
         if (c.d > b->res[0].d)
             break;
-        int size;
+        int size, m = 0;
         const int32_t *l = links(b, c.id, lev, &size);
+        /* the unvisited neighbours first, their rows prefetched, so that the
+           distances wait for memory once rather than once per row */
         for (int s = 0; s < size && l[s] >= 0; s++) {
             int32_t v = l[s];
             if (b->visited[v] == b->stamp)
                 continue;
             b->visited[v] = b->stamp;
+            b->ids[m++] = v;
+            prefetch_row(b, v);
+        }
+        for (int t = 0; t < m; t++) {
+            int32_t v = b->ids[t];
             int32_t dv = sad(q, row(b, v), b->d);
             if (nr < ef || dv < b->res[0].d) {
                 Nd x = {dv, v};
@@ -330,7 +350,8 @@ static PyObject *py_build(PyObject *self, PyObject *args)
     b.res = malloc((size_t)(efc + 2) * sizeof(Nd));
     b.tmp = malloc((size_t)(maxslots + 1) * sizeof(Nd));
     b.sel = malloc((size_t)(efc + 2) * sizeof(Nd));
-    if (!b.visited || !b.cand || !b.res || !b.tmp || !b.sel) {
+    b.ids = malloc((size_t)(maxslots + 1) * sizeof(int32_t));
+    if (!b.visited || !b.cand || !b.res || !b.tmp || !b.sel || !b.ids) {
         PyErr_NoMemory();
         goto done;
     }
@@ -345,6 +366,7 @@ done:
     free(b.res);
     free(b.tmp);
     free(b.sel);
+    free(b.ids);
     PyBuffer_Release(&X);
     PyBuffer_Release(&LV);
     PyBuffer_Release(&OF);
