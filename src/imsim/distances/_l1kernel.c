@@ -183,40 +183,61 @@ static void sad4_avx512(const uint8_t *a, const uint8_t *const *b, Py_ssize_t d,
     out[3] = (int32_t)(v23 >> 32);
 }
 
+/* the sum of the four 64-bit lanes of x and of y, as one 64-bit number each
+   below 2**32: x in the low half, y in the high half */
+__attribute__((target("avx2")))
+static inline uint64_t hsum2_avx2(__m256i x, __m256i y)
+{
+    __m256i p = _mm256_add_epi64(x, _mm256_slli_epi64(y, 32));
+    __m128i h = _mm_add_epi64(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1));
+    h = _mm_add_epi64(h, _mm_unpackhi_epi64(h, h));
+    return (uint64_t)_mm_cvtsi128_si64(h);
+}
+
+/* written out with named accumulators and the tail first: with an array of
+   accumulators and the tail after the loop, gcc 12 keeps the sums on the stack */
 __attribute__((target("avx2")))
 static void sad8_avx2(const uint8_t *const *a, const uint8_t *const *b, Py_ssize_t d, int32_t *out)
 {
-    __m256i s[8];
-    for (int i = 0; i < 8; i++)
-        s[i] = _mm256_setzero_si256();
-    Py_ssize_t j = 0;
-    for (; j + 32 <= d; j += 32) {
+    __m256i s00 = _mm256_setzero_si256(), s01 = s00, s02 = s00, s03 = s00;
+    __m256i s10 = s00, s11 = s00, s12 = s00, s13 = s00;
+    Py_ssize_t end = d / 32 * 32;
+    if (end + 16 <= d) { /* one 16-byte step of the tail */
+        __m128i a0 = _mm_loadu_si128((const __m128i *)(a[0] + end));
+        __m128i a1 = _mm_loadu_si128((const __m128i *)(a[1] + end));
+        __m128i v;
+#define TAIL16(R)                                                                   \
+        v = _mm_loadu_si128((const __m128i *)(b[R] + end));                         \
+        s0##R = _mm256_zextsi128_si256(_mm_sad_epu8(a0, v));                        \
+        s1##R = _mm256_zextsi128_si256(_mm_sad_epu8(a1, v));
+        TAIL16(0) TAIL16(1) TAIL16(2) TAIL16(3)
+#undef TAIL16
+    }
+    for (Py_ssize_t j = 0; j < end; j += 32) {
         __m256i a0 = _mm256_loadu_si256((const __m256i *)(a[0] + j));
         __m256i a1 = _mm256_loadu_si256((const __m256i *)(a[1] + j));
-        for (int r = 0; r < 4; r++) {
-            __m256i vb = _mm256_loadu_si256((const __m256i *)(b[r] + j));
-            s[r] = _mm256_add_epi64(s[r], _mm256_sad_epu8(a0, vb));
-            s[4 + r] = _mm256_add_epi64(s[4 + r], _mm256_sad_epu8(a1, vb));
-        }
+        __m256i v;
+#define STEP32(R)                                                                   \
+        v = _mm256_loadu_si256((const __m256i *)(b[R] + j));                        \
+        s0##R = _mm256_add_epi64(s0##R, _mm256_sad_epu8(a0, v));                    \
+        s1##R = _mm256_add_epi64(s1##R, _mm256_sad_epu8(a1, v));
+        STEP32(0) STEP32(1) STEP32(2) STEP32(3)
+#undef STEP32
     }
-    if (j + 16 <= d) {
-        __m128i a0 = _mm_loadu_si128((const __m128i *)(a[0] + j));
-        __m128i a1 = _mm_loadu_si128((const __m128i *)(a[1] + j));
-        for (int r = 0; r < 4; r++) {
-            __m128i vb = _mm_loadu_si128((const __m128i *)(b[r] + j));
-            s[r] = _mm256_add_epi64(s[r], _mm256_zextsi128_si256(_mm_sad_epu8(a0, vb)));
-            s[4 + r] = _mm256_add_epi64(s[4 + r], _mm256_zextsi128_si256(_mm_sad_epu8(a1, vb)));
-        }
-        j += 16;
-    }
-    for (int i = 0; i < 8; i += 2) { /* two sums per 64-bit lane, as in sad4_avx2 */
-        __m256i p = _mm256_add_epi64(s[i], _mm256_slli_epi64(s[i + 1], 32));
-        __m128i h = _mm_add_epi64(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1));
-        h = _mm_add_epi64(h, _mm_unpackhi_epi64(h, h));
-        uint64_t v = (uint64_t)_mm_cvtsi128_si64(h);
-        out[i] = (int32_t)(uint32_t)v + sad_tail(a[i / 4], b[i % 4], j, d);
-        out[i + 1] = (int32_t)(v >> 32) + sad_tail(a[i / 4], b[i % 4 + 1], j, d);
-    }
+    Py_ssize_t j = end + 16 <= d ? end + 16 : end; /* what is left: under 16 bytes */
+    uint64_t v;
+    v = hsum2_avx2(s00, s01);
+    out[0] = (int32_t)(uint32_t)v + sad_tail(a[0], b[0], j, d);
+    out[1] = (int32_t)(v >> 32) + sad_tail(a[0], b[1], j, d);
+    v = hsum2_avx2(s02, s03);
+    out[2] = (int32_t)(uint32_t)v + sad_tail(a[0], b[2], j, d);
+    out[3] = (int32_t)(v >> 32) + sad_tail(a[0], b[3], j, d);
+    v = hsum2_avx2(s10, s11);
+    out[4] = (int32_t)(uint32_t)v + sad_tail(a[1], b[0], j, d);
+    out[5] = (int32_t)(v >> 32) + sad_tail(a[1], b[1], j, d);
+    v = hsum2_avx2(s12, s13);
+    out[6] = (int32_t)(uint32_t)v + sad_tail(a[1], b[2], j, d);
+    out[7] = (int32_t)(v >> 32) + sad_tail(a[1], b[3], j, d);
 }
 
 __attribute__((target("avx512f,avx512bw,avx512vl")))
