@@ -9,11 +9,17 @@ excluded); "cpu ms" is the process's CPU time per query over all its threads: on
 machine shared with other work, cpu ms / cores is the better guide to what a quiet
 machine's wall clock shows.
 
+Before it, paired tables: imsim exact L1 1-NN and 10-NN against FAISS flat L1
+(timed in turn, repeated, medians) and imsim's HNSW build against FAISS's own
+``IndexHNSWFlat`` with the same parameters, with recall; ``--paired-only`` stops
+there. Both print ``os.getloadavg()``.
+
 Latent rows use PCA-10 of the pixels as a stand-in for the autoencoder, unless
 ``--latent-data`` / ``--latent-queries`` give latent files (e.g. from ``imsim reduce``).
 
     .venv/bin/python benchmarks/search.py            # all 10,000 queries
     .venv/bin/python benchmarks/search.py --quick    # 1,000 queries
+    .venv/bin/python benchmarks/search.py --paired-only --queries 2000
     .venv/bin/python benchmarks/search.py --plot benchmarks/results/search.png
 """
 from __future__ import annotations
@@ -119,6 +125,111 @@ def _baselines(X, Q, gt, sklearn_queries: int) -> list[dict]:
     return rows
 
 
+def _median_range(v: list[float], fmt: str = ".4f") -> str:
+    return f"{np.median(v):{fmt}} ({min(v):{fmt}}-{max(v):{fmt}})"
+
+
+def _paired_exact(X, Q, repeats: int, faiss_queries: int) -> list[dict]:
+    """imsim exact L1 1-NN and 10-NN against FAISS flat L1, paired: each repeat times
+    the three one after another (their order rotating), so load from other work
+    falls on all of them alike; medians over the repeats."""
+    import faiss
+
+    from imsim.search import ExactIndex
+
+    flat = faiss.IndexFlat(X.shape[1], faiss.METRIC_L1)
+    flat.add(X.astype(np.float32))
+    Qf = Q[:faiss_queries].astype(np.float32)
+    exact = ExactIndex("l1").fit(X)
+
+    def run_faiss():
+        flat.search(Qf, 10)
+        return len(Qf)
+
+    def run_imsim(k):
+        exact.search(Q, k)
+        return len(Q)
+
+    runs = {"faiss-flat L1, k=10": run_faiss, "imsim exact L1, k=1": lambda: run_imsim(1),
+            "imsim exact L1, k=10": lambda: run_imsim(10)}
+    names = list(runs)
+    times: dict[str, list[float]] = {n: [] for n in names}
+    cpu: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(repeats):
+        for name in names[r % 3:] + names[:r % 3]:
+            t0, c0 = time.perf_counter(), time.process_time()
+            n = runs[name]()
+            times[name].append(1e3 * (time.perf_counter() - t0) / n)
+            cpu[name].append(1e3 * (time.process_time() - c0) / n)
+    return [{"name": n, "ms": times[n], "cpu_ms": cpu[n],
+             "queries": len(Qf) if n.startswith("faiss") else len(Q)} for n in names]
+
+
+def _paired_hnsw(X, Q, gt, repeats: int, M: int = 16, ef_construction: int = 100,
+                 ef: int = 64) -> list[dict]:
+    """HNSW build of imsim's HNSWIndex against FAISS IndexHNSWFlat called directly
+    (same M, efConstruction, metric; FAISS timed from the uint8 array, its float32
+    copy included), alternating; recall of each graph at the same ef."""
+    import faiss
+
+    from imsim.evaluation.search import score
+    from imsim.search import HNSWIndex
+
+    def build_faiss():
+        index = faiss.IndexHNSWFlat(X.shape[1], M, faiss.METRIC_L1)
+        index.hnsw.efConstruction = ef_construction
+        index.add(X.astype(np.float32))
+        return lambda: index.search(Q.astype(np.float32), 10,
+                                    params=faiss.SearchParametersHNSW(efSearch=ef))[1]
+
+    def build_imsim():
+        index = HNSWIndex(M, ef_construction).fit(X)
+        return lambda: index.search(Q, 10, ef=ef)[1]
+
+    builds = {f"faiss IndexHNSWFlat(M={M}, efC={ef_construction})": build_faiss,
+              f"imsim HNSWIndex(M={M}, efC={ef_construction})": build_imsim}
+    names = list(builds)
+    out = {n: {"name": n, "build_s": [], "ms": []} for n in names}
+    for r in range(repeats):
+        for name in names[r % 2:] + names[:r % 2]:
+            t0 = time.perf_counter()
+            search = builds[name]()
+            out[name]["build_s"].append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            I = search()
+            out[name]["ms"].append(1e3 * (time.perf_counter() - t0) / len(Q))
+            out[name].update(score(X, Q, I, gt[0]))
+            del search
+    return list(out.values())
+
+
+def _paired_tables(exact: list[dict], hnsw: list[dict], repeats: int, hnsw_repeats: int) -> str:
+    base = np.median(exact[0]["ms"])
+    lines = [f"Paired timings (medians over {repeats} repeats, each timing all rows in turn, "
+             f"order rotating; range in brackets), load average {os.getloadavg()}:",
+             f"{'method':<34}{'queries':>8}  {'ms/query':<26}{'cpu ms':>8}{'x flat':>8}"
+             f"{'target':>8}"]
+    targets = {"imsim exact L1, k=1": 0.15, "imsim exact L1, k=10": 0.18}
+    for r in exact:
+        ms = np.median(r["ms"])
+        t = targets.get(r["name"])
+        ok = "" if t is None else ("yes" if ms <= t and base / ms >= 19 else "no")
+        lines.append(f"{r['name']:<34}{r['queries']:>8}  {_median_range(r['ms']):<26}"
+                     f"{np.median(r['cpu_ms']):>8.3f}{base / ms:>8.1f}{ok:>8}")
+    if hnsw:
+        faiss_s = np.median(hnsw[0]["build_s"])
+        lines += ["", f"HNSW build, 60,000 x 784 L1 (medians over {hnsw_repeats} alternating "
+                  f"builds), load average {os.getloadavg()}:",
+                  f"{'index':<40}{'build s':<22}{'/ faiss':>8}{'ms/query':>10}{'R@1':>7}{'R@10':>7}"]
+        for r in hnsw:
+            b = np.median(r["build_s"])
+            lines.append(f"{r['name']:<40}{_median_range(r['build_s'], '.2f'):<22}"
+                         f"{b / faiss_s:>8.3f}{np.median(r['ms']):>10.4f}"
+                         f"{r.get('recall_at_1', float('nan')):>7.3f}"
+                         f"{r.get('recall_at_10', float('nan')):>7.3f}")
+    return "\n".join(lines)
+
+
 def _loadavg() -> str:
     """The 1, 5 and 15-minute load averages (Linux), to say how busy the machine was."""
     try:
@@ -156,6 +267,14 @@ def main(argv=None) -> int:
                    help="queries for the (slow) scikit-learn row; 0 skips it")
     p.add_argument("--plot", type=Path, help="write the time-vs-factor plot (PNG) here")
     p.add_argument("--json", type=Path, help="write the records (JSON) here")
+    p.add_argument("--repeats", type=int, default=5,
+                   help="repeats of the paired exact-search timings (imsim 1-NN, 10-NN, FAISS flat)")
+    p.add_argument("--faiss-queries", type=int, default=300,
+                   help="queries for the paired FAISS flat timing (2-3 ms each)")
+    p.add_argument("--hnsw-repeats", type=int, default=3,
+                   help="alternating HNSW builds of imsim and FAISS (about 7 s each); 0 skips them")
+    p.add_argument("--paired-only", action="store_true",
+                   help="only the paired tables (exact search against FAISS flat, HNSW builds)")
     p.add_argument("--cache-dir", type=Path, default=ROOT / "benchmarks" / "results" / "cache",
                    help="ground-truth cache")
     args = p.parse_args(argv)
@@ -171,9 +290,12 @@ def main(argv=None) -> int:
     X = read_images(mnist / "train-images-idx3-ubyte.gz").reshape(60000, -1)
     Q = read_images(mnist / "t10k-images-idx3-ubyte.gz").reshape(10000, -1)
     Q = Q[:args.queries or (1000 if args.quick else len(Q))]
-    Zx, Zq, latent_source = _latents(args, X, Q)
-    if len(Zq) > len(Q):
-        Zq = Zq[:len(Q)]
+    if args.paired_only:
+        latent_source = "none (--paired-only)"
+    else:
+        Zx, Zq, latent_source = _latents(args, X, Q)
+        if len(Zq) > len(Q):
+            Zq = Zq[:len(Q)]
 
     print(f"MNIST {len(X)} x {len(Q)} queries, {X.shape[1]} pixels; kernel {backend()}, "
           f"{kernel_threads()} threads; latent rows: {latent_source}", flush=True)
@@ -181,6 +303,11 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     gt = ground_truth(X, Q, 10, cache_dir=args.cache_dir)
     print(f"ground truth (exact 10-NN): {time.perf_counter() - t0:.1f} s", flush=True)
+    exact_rows = _paired_exact(X, Q, args.repeats, args.faiss_queries)
+    hnsw_rows = _paired_hnsw(X, Q, gt, args.hnsw_repeats) if args.hnsw_repeats else []
+    print(_paired_tables(exact_rows, hnsw_rows, args.repeats, args.hnsw_repeats), flush=True)
+    if args.paired_only:
+        return 0
     records = _baselines(X, Q, gt, args.sklearn_queries)
     for r in records:
         r["dataset"] = "mnist"

@@ -3,9 +3,14 @@
  *
  * uint8: the SIMD sum-of-absolute-differences instruction (vpsadbw) adds the
  * |a - b| of 8 bytes into one 64-bit lane, so one instruction covers 64 pixels
- * (AVX-512BW) or 32 (AVX2). One query row is compared with 4 data rows at a time,
- * so each query load feeds 4 SADs. Integer sums: every code path gives the same
- * result bit for bit.
+ * (AVX-512BW) or 32 (AVX2). Four query rows are compared with four data rows at a
+ * time (AVX-512: 16 accumulators in registers; AVX2, with half the registers, two
+ * queries at a time), so each load feeds 4 SADs and the loads stay below the SAD
+ * rate. Data rows come in tiles of 32 (25 KB, in L1) that every query of a block
+ * of 512 (400 KB, in L2) passes over. Top-k selection is fused with the
+ * distances: each 4 x 4 block is compared with the heaps' current k-th distances
+ * at once and only a distance below them is pushed. Integer sums: every code
+ * path gives the same result bit for bit.
  *
  * float32: a tile of data rows is transposed to (d, tile) so the same dimension of
  * 16 (or 8) rows sits in one register; the distance of each row is accumulated
@@ -40,9 +45,13 @@ static int isa_used = ISA_SCALAR; /* what the kernels use now */
 
 /* queries sharing one data tile: float32 tiles are transposed once per block of
    queries, so more queries share each */
-#define QB_U8 256
+#ifndef QB_U8
+#define QB_U8 512 /* 512 * 784 bytes of queries stay in L2 */
+#endif
 #define QB_F32 256
-#define U8_TILE 256 /* uint8 rows per tile: 256 * 784 bytes stays in L2 */
+#ifndef U8_TILE
+#define U8_TILE 32 /* uint8 rows per tile: 32 * 784 bytes stay in L1 */
+#endif
 #define CAND 64     /* candidates gathered per batch in the candidate-list search */
 
 /* ------------------------------------------------------------------ uint8 SAD */
@@ -72,6 +81,32 @@ static void sad8_scalar(const uint8_t *const *a, const uint8_t *const *b, Py_ssi
 {
     sad4_scalar(a[0], b, d, out);
     sad4_scalar(a[1], b, d, out + 4);
+}
+
+/* out[4 * i + r] = sum_j |a[i][j] - b[r][j]| for i, r = 0..3: four queries share
+   each data load (AVX-512 has the 32 registers this needs; elsewhere it is two
+   sad8 calls). Returns the bit mask of out[l] < bound[l] (0 when bound is NULL),
+   so that a caller selecting the k nearest reads `out` back only when some
+   distance qualifies (reading 4 bytes of a fresh 64-byte store is slow). */
+typedef uint32_t (*sad16_fn)(const uint8_t *const *a, const uint8_t *const *b, Py_ssize_t d,
+                             int32_t *out, const int32_t *bound);
+
+static sad8_fn sad8;
+
+static uint32_t below(const int32_t *out, const int32_t *bound, int n)
+{
+    uint32_t mask = 0;
+    for (int l = 0; bound != NULL && l < n; l++)
+        mask |= (uint32_t)(out[l] < bound[l]) << l;
+    return mask;
+}
+
+static uint32_t sad16_pairs(const uint8_t *const *a, const uint8_t *const *b, Py_ssize_t d,
+                            int32_t *out, const int32_t *bound)
+{
+    sad8(a, b, d, out);
+    sad8(a + 2, b, d, out + 8);
+    return below(out, bound, 16);
 }
 
 #ifdef IMSIM_X86
@@ -148,40 +183,61 @@ static void sad4_avx512(const uint8_t *a, const uint8_t *const *b, Py_ssize_t d,
     out[3] = (int32_t)(v23 >> 32);
 }
 
+/* the sum of the four 64-bit lanes of x and of y, as one 64-bit number each
+   below 2**32: x in the low half, y in the high half */
+__attribute__((target("avx2")))
+static inline uint64_t hsum2_avx2(__m256i x, __m256i y)
+{
+    __m256i p = _mm256_add_epi64(x, _mm256_slli_epi64(y, 32));
+    __m128i h = _mm_add_epi64(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1));
+    h = _mm_add_epi64(h, _mm_unpackhi_epi64(h, h));
+    return (uint64_t)_mm_cvtsi128_si64(h);
+}
+
+/* written out with named accumulators and the tail first: with an array of
+   accumulators and the tail after the loop, gcc 12 keeps the sums on the stack */
 __attribute__((target("avx2")))
 static void sad8_avx2(const uint8_t *const *a, const uint8_t *const *b, Py_ssize_t d, int32_t *out)
 {
-    __m256i s[8];
-    for (int i = 0; i < 8; i++)
-        s[i] = _mm256_setzero_si256();
-    Py_ssize_t j = 0;
-    for (; j + 32 <= d; j += 32) {
+    __m256i s00 = _mm256_setzero_si256(), s01 = s00, s02 = s00, s03 = s00;
+    __m256i s10 = s00, s11 = s00, s12 = s00, s13 = s00;
+    Py_ssize_t end = d / 32 * 32;
+    if (end + 16 <= d) { /* one 16-byte step of the tail */
+        __m128i a0 = _mm_loadu_si128((const __m128i *)(a[0] + end));
+        __m128i a1 = _mm_loadu_si128((const __m128i *)(a[1] + end));
+        __m128i v;
+#define TAIL16(R)                                                                   \
+        v = _mm_loadu_si128((const __m128i *)(b[R] + end));                         \
+        s0##R = _mm256_zextsi128_si256(_mm_sad_epu8(a0, v));                        \
+        s1##R = _mm256_zextsi128_si256(_mm_sad_epu8(a1, v));
+        TAIL16(0) TAIL16(1) TAIL16(2) TAIL16(3)
+#undef TAIL16
+    }
+    for (Py_ssize_t j = 0; j < end; j += 32) {
         __m256i a0 = _mm256_loadu_si256((const __m256i *)(a[0] + j));
         __m256i a1 = _mm256_loadu_si256((const __m256i *)(a[1] + j));
-        for (int r = 0; r < 4; r++) {
-            __m256i vb = _mm256_loadu_si256((const __m256i *)(b[r] + j));
-            s[r] = _mm256_add_epi64(s[r], _mm256_sad_epu8(a0, vb));
-            s[4 + r] = _mm256_add_epi64(s[4 + r], _mm256_sad_epu8(a1, vb));
-        }
+        __m256i v;
+#define STEP32(R)                                                                   \
+        v = _mm256_loadu_si256((const __m256i *)(b[R] + j));                        \
+        s0##R = _mm256_add_epi64(s0##R, _mm256_sad_epu8(a0, v));                    \
+        s1##R = _mm256_add_epi64(s1##R, _mm256_sad_epu8(a1, v));
+        STEP32(0) STEP32(1) STEP32(2) STEP32(3)
+#undef STEP32
     }
-    if (j + 16 <= d) {
-        __m128i a0 = _mm_loadu_si128((const __m128i *)(a[0] + j));
-        __m128i a1 = _mm_loadu_si128((const __m128i *)(a[1] + j));
-        for (int r = 0; r < 4; r++) {
-            __m128i vb = _mm_loadu_si128((const __m128i *)(b[r] + j));
-            s[r] = _mm256_add_epi64(s[r], _mm256_zextsi128_si256(_mm_sad_epu8(a0, vb)));
-            s[4 + r] = _mm256_add_epi64(s[4 + r], _mm256_zextsi128_si256(_mm_sad_epu8(a1, vb)));
-        }
-        j += 16;
-    }
-    for (int i = 0; i < 8; i += 2) { /* two sums per 64-bit lane, as in sad4_avx2 */
-        __m256i p = _mm256_add_epi64(s[i], _mm256_slli_epi64(s[i + 1], 32));
-        __m128i h = _mm_add_epi64(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1));
-        h = _mm_add_epi64(h, _mm_unpackhi_epi64(h, h));
-        uint64_t v = (uint64_t)_mm_cvtsi128_si64(h);
-        out[i] = (int32_t)(uint32_t)v + sad_tail(a[i / 4], b[i % 4], j, d);
-        out[i + 1] = (int32_t)(v >> 32) + sad_tail(a[i / 4], b[i % 4 + 1], j, d);
-    }
+    Py_ssize_t j = end + 16 <= d ? end + 16 : end; /* what is left: under 16 bytes */
+    uint64_t v;
+    v = hsum2_avx2(s00, s01);
+    out[0] = (int32_t)(uint32_t)v + sad_tail(a[0], b[0], j, d);
+    out[1] = (int32_t)(v >> 32) + sad_tail(a[0], b[1], j, d);
+    v = hsum2_avx2(s02, s03);
+    out[2] = (int32_t)(uint32_t)v + sad_tail(a[0], b[2], j, d);
+    out[3] = (int32_t)(v >> 32) + sad_tail(a[0], b[3], j, d);
+    v = hsum2_avx2(s10, s11);
+    out[4] = (int32_t)(uint32_t)v + sad_tail(a[1], b[0], j, d);
+    out[5] = (int32_t)(v >> 32) + sad_tail(a[1], b[1], j, d);
+    v = hsum2_avx2(s12, s13);
+    out[6] = (int32_t)(uint32_t)v + sad_tail(a[1], b[2], j, d);
+    out[7] = (int32_t)(v >> 32) + sad_tail(a[1], b[3], j, d);
 }
 
 __attribute__((target("avx512f,avx512bw,avx512vl")))
@@ -218,6 +274,101 @@ static void sad8_avx512(const uint8_t *const *a, const uint8_t *const *b, Py_ssi
         out[i + 1] = (int32_t)(v >> 32);
     }
 }
+#endif
+
+#ifdef IMSIM_X86
+/* lane l of the result: the sum of the 8 lanes of v[l] */
+__attribute__((target("avx512f")))
+static inline __m512i hsum8x8(const __m512i *v)
+{
+    __m512i u[4], w[2];
+    for (int i = 0; i < 4; i++)
+        u[i] = _mm512_add_epi64(_mm512_unpacklo_epi64(v[2 * i], v[2 * i + 1]),
+                                _mm512_unpackhi_epi64(v[2 * i], v[2 * i + 1]));
+    for (int i = 0; i < 2; i++)
+        w[i] = _mm512_add_epi64(_mm512_shuffle_i64x2(u[2 * i], u[2 * i + 1], 0x88),
+                                _mm512_shuffle_i64x2(u[2 * i], u[2 * i + 1], 0xDD));
+    return _mm512_add_epi64(_mm512_shuffle_i64x2(w[0], w[1], 0x88),
+                            _mm512_shuffle_i64x2(w[0], w[1], 0xDD));
+}
+
+/* the 4 x 4 block body, written out so that the 16 accumulators stay in registers
+   (an array indexed in loops ends up on the stack) */
+#define SAD16_ROW(R, VB)                                                       \
+    do {                                                                       \
+        __m512i vb_ = (VB);                                                    \
+        s0##R = _mm512_add_epi64(s0##R, _mm512_sad_epu8(a0, vb_));            \
+        s1##R = _mm512_add_epi64(s1##R, _mm512_sad_epu8(a1, vb_));            \
+        s2##R = _mm512_add_epi64(s2##R, _mm512_sad_epu8(a2, vb_));            \
+        s3##R = _mm512_add_epi64(s3##R, _mm512_sad_epu8(a3, vb_));            \
+    } while (0)
+#define SAD16_STEP(LOAD)                                                       \
+    do {                                                                       \
+        __m512i a0 = LOAD(a[0]), a1 = LOAD(a[1]), a2 = LOAD(a[2]), a3 = LOAD(a[3]); \
+        SAD16_ROW(0, LOAD(b[0]));                                              \
+        SAD16_ROW(1, LOAD(b[1]));                                              \
+        SAD16_ROW(2, LOAD(b[2]));                                              \
+        SAD16_ROW(3, LOAD(b[3]));                                              \
+    } while (0)
+/* tail rows side by side: lanes 2r, 2r + 1 of t belong to row r */
+#define SAD16_TAIL(I, A)                                                       \
+    do {                                                                       \
+        __m512i t_ = _mm512_sad_epu8(_mm512_broadcast_i32x4(_mm_maskz_loadu_epi8(m, (A) + j)), vb); \
+        s##I##0 = _mm512_mask_add_epi64(s##I##0, 0x03, s##I##0, t_);          \
+        s##I##1 = _mm512_mask_add_epi64(s##I##1, 0x0C, s##I##1, t_);          \
+        s##I##2 = _mm512_mask_add_epi64(s##I##2, 0x30, s##I##2, t_);          \
+        s##I##3 = _mm512_mask_add_epi64(s##I##3, 0xC0, s##I##3, t_);          \
+    } while (0)
+#define PAIR64(X, Y) _mm512_add_epi64((X), _mm512_slli_epi64((Y), 32))
+
+__attribute__((target("avx512f,avx512bw,avx512vl")))
+static uint32_t sad16_avx512(const uint8_t *const *a, const uint8_t *const *b, Py_ssize_t d,
+                             int32_t *out, const int32_t *bound)
+{
+    __m512i s00 = _mm512_setzero_si512(), s01 = s00, s02 = s00, s03 = s00;
+    __m512i s10 = s00, s11 = s00, s12 = s00, s13 = s00;
+    __m512i s20 = s00, s21 = s00, s22 = s00, s23 = s00;
+    __m512i s30 = s00, s31 = s00, s32 = s00, s33 = s00;
+    /* the tail first: after the main loop only the reduction needs the sums, so
+       the compiler keeps them in place (with the tail after it, gcc 12 copies all
+       16 accumulators on every iteration) */
+    Py_ssize_t j = d / 64 * 64;
+    if (j < d && d - j <= 16) {
+        /* a short tail (784 = 12 * 64 + 16): the 16-byte tails of the 4 data rows
+           side by side in one register, each query's tail in all four 128-bit
+           lanes, so one SAD per query covers the 4 rows */
+        __mmask16 m = (__mmask16)((1U << (d - j)) - 1);
+        __m512i vb = _mm512_castsi128_si512(_mm_maskz_loadu_epi8(m, b[0] + j));
+        vb = _mm512_inserti32x4(vb, _mm_maskz_loadu_epi8(m, b[1] + j), 1);
+        vb = _mm512_inserti32x4(vb, _mm_maskz_loadu_epi8(m, b[2] + j), 2);
+        vb = _mm512_inserti32x4(vb, _mm_maskz_loadu_epi8(m, b[3] + j), 3);
+        SAD16_TAIL(0, a[0]);
+        SAD16_TAIL(1, a[1]);
+        SAD16_TAIL(2, a[2]);
+        SAD16_TAIL(3, a[3]);
+    } else if (j < d) { /* masked loads read nothing past the row */
+        __mmask64 m = (__mmask64)((1ULL << (d - j)) - 1);
+#define LOAD_MASKED(P) _mm512_maskz_loadu_epi8(m, (P) + j)
+        SAD16_STEP(LOAD_MASKED);
+#undef LOAD_MASKED
+    }
+    Py_ssize_t end = j;
+#define LOAD_FULL(P) _mm512_loadu_si512((const void *)((P) + j))
+    for (j = 0; j < end; j += 64)
+        SAD16_STEP(LOAD_FULL);
+#undef LOAD_FULL
+    /* two sums per 64-bit lane (each is below 2**31), then one transposing
+       reduction gives the 16 sums in order */
+    __m512i p[8] = {PAIR64(s00, s01), PAIR64(s02, s03), PAIR64(s10, s11), PAIR64(s12, s13),
+                    PAIR64(s20, s21), PAIR64(s22, s23), PAIR64(s30, s31), PAIR64(s32, s33)};
+    __m512i v = hsum8x8(p);
+    _mm512_storeu_si512((void *)out, v);
+    return bound == NULL ? 0 : (uint32_t)_mm512_cmplt_epi32_mask(v, _mm512_loadu_si512((const void *)bound));
+}
+#undef SAD16_ROW
+#undef SAD16_STEP
+#undef SAD16_TAIL
+#undef PAIR64
 #endif
 
 /* -------------------------------------------------------- float32 L1 on a tile */
@@ -286,6 +437,7 @@ static void l1f_avx512(const float *q, const float *T, Py_ssize_t d, Py_ssize_t 
 
 static sad4_fn sad4 = sad4_scalar;
 static sad8_fn sad8 = sad8_scalar;
+static sad16_fn sad16 = sad16_pairs;
 static l1f_fn l1f = l1f_scalar;
 
 static void use_isa(int isa)
@@ -293,6 +445,7 @@ static void use_isa(int isa)
     isa_used = isa;
     sad4 = sad4_scalar;
     sad8 = sad8_scalar;
+    sad16 = sad16_pairs;
     l1f = l1f_scalar;
 #ifdef IMSIM_X86
     if (isa == ISA_AVX2) {
@@ -302,6 +455,7 @@ static void use_isa(int isa)
     } else if (isa == ISA_AVX512) {
         sad4 = sad4_avx512;
         sad8 = sad8_avx512;
+        sad16 = sad16_avx512;
         l1f = l1f_avx512;
     }
 #endif
@@ -319,7 +473,7 @@ typedef struct {
     const uint8_t *Qb, *Xb; /* uint8 data */
     const float *Qf, *Xf;   /* float32 data */
     float *T;               /* float32: transposed tile, d x tile */
-    int32_t *ibuf;          /* uint8: distances of two queries to one tile */
+    int32_t *ibuf;          /* uint8: distances of up to four queries to one tile */
     float *fbuf;            /* float32: distances of one query to one tile */
 } Ctx;
 
@@ -334,7 +488,8 @@ static int ctx_init(Ctx *c, int kind, Py_ssize_t d, const void *Q, const void *X
         c->Qb = Q;
         c->Xb = X;
         c->tile = U8_TILE;
-        c->ibuf = malloc(2 * (size_t)c->tile * sizeof(int32_t));
+        /* four queries' distances to a tile, or one query's to a batch of candidates */
+        c->ibuf = malloc(4 * (size_t)(c->tile > CAND ? c->tile : CAND) * sizeof(int32_t));
         return c->ibuf != NULL;
     }
     c->Qf = Q;
@@ -379,20 +534,37 @@ static inline void rows4(const Ctx *c, Py_ssize_t xb, const int64_t *ids, Py_ssi
     }
 }
 
-/* uint8: ibuf[i * tile + p] = distance of query q + i (i < nqr <= 2) to row ids[p]
+/* pointers of queries q .. q + nqr - 1 (nqr <= 4); past them the last repeats */
+static inline void queries4(const Ctx *c, Py_ssize_t q, int nqr, const uint8_t **a)
+{
+    for (int i = 0; i < 4; i++)
+        a[i] = c->Qb + (q + (i < nqr ? i : nqr - 1)) * c->d;
+}
+
+/* out[4 * i + r]: distance of query a[i] (i < nqr) to data row b[r], r < 4; returns
+   the mask of out[l] < bound[l] as sad16 does */
+static inline uint32_t sad_block(const uint8_t *const *a, int nqr, const uint8_t *const *b,
+                                 Py_ssize_t d, int32_t *out, const int32_t *bound)
+{
+    if (nqr > 2)
+        return sad16(a, b, d, out, bound);
+    if (nqr == 2)
+        sad8(a, b, d, out);
+    else
+        sad4(a[0], b, d, out);
+    return below(out, bound, 4 * nqr);
+}
+
+/* uint8: ibuf[i * tile + p] = distance of query q + i (i < nqr <= 4) to row ids[p]
    (or xb + p when ids is NULL), p < m */
 static void tile_dist_u8(Ctx *c, Py_ssize_t q, int nqr, Py_ssize_t xb, const int64_t *ids, Py_ssize_t m)
 {
-    Py_ssize_t d = c->d;
-    const uint8_t *a[2] = {c->Qb + q * d, c->Qb + (q + nqr - 1) * d};
-    const uint8_t *b[4];
-    int32_t out[8];
+    const uint8_t *a[4], *b[4];
+    int32_t out[16];
+    queries4(c, q, nqr, a);
     for (Py_ssize_t p = 0; p < m; p += 4) {
         rows4(c, xb, ids, p, m, b);
-        if (nqr == 2)
-            sad8(a, b, d, out);
-        else
-            sad4(a[0], b, d, out);
+        sad_block(a, nqr, b, c->d, out, NULL);
         for (int i = 0; i < nqr; i++)
             for (int r = 0; r < 4 && p + r < m; r++)
                 c->ibuf[i * c->tile + p + r] = out[4 * i + r];
@@ -500,8 +672,43 @@ static void heap_finish(Heap *h)
             p = e;                                                                  \
         }                                                                           \
     }
-DEFINE_SCAN(scan_i32, int32_t)
 DEFINE_SCAN(scan_f32, float)
+
+/* the distance below which a row enters the heap: ids rise through a scan, so
+   once the heap is full only a strictly smaller distance displaces its root.
+   uint8 distances are below 255 * d < 2**31 - 1, so INT32_MAX admits any. */
+static inline int32_t heap_bound(const Heap *h)
+{
+    return h->n < h->k ? INT32_MAX : (int32_t)h->d[0];
+}
+
+/* uint8 top-k, selection fused with the distances: queries q .. q + nqr - 1
+   (nqr <= 4, heaps h[0..nqr)) against rows xb .. xb + m. Each block of 4 x 4
+   distances is compared with the heaps' bounds at once; most blocks hold no
+   distance below them and never touch a heap. */
+static void tile_topk_u8(Ctx *c, Heap *h, Py_ssize_t q, int nqr, Py_ssize_t xb, Py_ssize_t m)
+{
+    const uint8_t *a[4], *b[4];
+    int32_t out[16], bound[16];
+    queries4(c, q, nqr, a);
+    for (int l = 0; l < 16; l++) /* missing queries: INT32_MIN admits nothing */
+        bound[l] = l / 4 < nqr ? heap_bound(&h[l / 4]) : INT32_MIN;
+    for (Py_ssize_t p = 0; p < m; p += 4) {
+        rows4(c, xb, NULL, p, m, b);
+        uint32_t mask = sad_block(a, nqr, b, c->d, out, bound);
+        if (m - p < 4) /* repeated rows past the tile */
+            mask &= 0x1111u * ((1u << (m - p)) - 1);
+        for (int l = 0; mask != 0; l++, mask >>= 1) {
+            int i = l / 4;
+            if ((mask & 1) && out[l] < bound[l]) { /* the bound may have dropped since */
+                heap_push(&h[i], (double)out[l], xb + p + l % 4);
+                int32_t nb = heap_bound(&h[i]);
+                for (int r = 0; r < 4; r++)
+                    bound[4 * i + r] = nb;
+            }
+        }
+    }
+}
 
 /* ------------------------------------------------------------- the drivers */
 
@@ -515,8 +722,8 @@ static void run_pairwise(Ctx *c, void *out, Py_ssize_t ld, Py_ssize_t q0, Py_ssi
         for (Py_ssize_t xb = x0; xb < x1; xb += c->tile) {
             Py_ssize_t m = xb + c->tile < x1 ? c->tile : x1 - xb;
             if (c->kind == KIND_U8) {
-                for (Py_ssize_t q = qb; q < qe; q += 2) {
-                    int nqr = q + 1 < qe ? 2 : 1;
+                for (Py_ssize_t q = qb; q < qe; q += 4) {
+                    int nqr = qe - q < 4 ? (int)(qe - q) : 4;
                     tile_dist_u8(c, q, nqr, xb, NULL, m);
                     for (int i = 0; i < nqr; i++)
                         memcpy((int32_t *)out + (q + i) * ld + xb, c->ibuf + i * c->tile,
@@ -537,7 +744,7 @@ static void run_pairwise(Ctx *c, void *out, Py_ssize_t ld, Py_ssize_t q0, Py_ssi
 static void run_topk(Ctx *c, Py_ssize_t k, double *D, int64_t *I, Py_ssize_t q0, Py_ssize_t q1,
                      Py_ssize_t x0, Py_ssize_t x1)
 {
-    Heap h[QB_F32];
+    Heap h[QB_U8 > QB_F32 ? QB_U8 : QB_F32];
     Py_ssize_t qbs = c->kind == KIND_U8 ? QB_U8 : QB_F32;
     for (Py_ssize_t qb = q0; qb < q1; qb += qbs) {
         Py_ssize_t qe = qb + qbs < q1 ? qb + qbs : q1;
@@ -546,12 +753,8 @@ static void run_topk(Ctx *c, Py_ssize_t k, double *D, int64_t *I, Py_ssize_t q0,
         for (Py_ssize_t xb = x0; xb < x1; xb += c->tile) {
             Py_ssize_t m = xb + c->tile < x1 ? c->tile : x1 - xb;
             if (c->kind == KIND_U8) {
-                for (Py_ssize_t q = qb; q < qe; q += 2) {
-                    int nqr = q + 1 < qe ? 2 : 1;
-                    tile_dist_u8(c, q, nqr, xb, NULL, m);
-                    for (int i = 0; i < nqr; i++)
-                        scan_i32(&h[q + i - qb], c->ibuf + i * c->tile, m, xb);
-                }
+                for (Py_ssize_t q = qb; q < qe; q += 4)
+                    tile_topk_u8(c, &h[q - qb], q, qe - q < 4 ? (int)(qe - q) : 4, xb, m);
             } else {
                 tile_transpose(c, xb, NULL, m);
                 for (Py_ssize_t q = qb; q < qe; q++) {

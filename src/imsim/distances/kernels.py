@@ -115,7 +115,7 @@ def _pairwise(Q: np.ndarray, X: np.ndarray, metric: str) -> np.ndarray:
         if kind is not None:
             work = nq * n * d
             if nq >= 2 * kernel_threads():
-                tasks = [(q0, q1, 0, n) for q0, q1 in _parts(nq, work, align=2)]
+                tasks = [(q0, q1, 0, n) for q0, q1 in _parts(nq, work, align=4)]
             else:
                 tasks = [(0, nq, x0, x1) for x0, x1 in _parts(n, work)]
             _run([lambda t=t: _C.pairwise(kind, Q, X, d, out, n, *t) for t in tasks])
@@ -144,7 +144,7 @@ def _topk(Q: np.ndarray, X: np.ndarray, k: int, metric: str) -> tuple[np.ndarray
         if nq >= 4 * kernel_threads():
             D = np.empty((nq, k))
             I = np.empty((nq, k), dtype=np.int64)
-            parts = _parts(nq, work, align=2)
+            parts = _parts(nq, work, align=4)
             _run([lambda a=a, b=b: _C.topk(kind, Q, X, d, k, D, I, a, b, 0, n) for a, b in parts])
             return D, I
         # few queries: split the data instead, then merge the per-part lists
