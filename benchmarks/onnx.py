@@ -21,8 +21,10 @@ Two tables, each with its baseline row timed in the same run:
     plain image query (``Collection.query`` of a new PNG, ``mode="default"``: decoded,
     encoded, searched). The text tower's own time (``encode_text``) is a row of its own.
 
-Methods alternate within each repetition and medians are reported; the machine's
-load average is printed before and after.
+In (a) the methods alternate (rotated order) within each repetition, in (b) they run in
+a new random order for each query; medians are reported, and in (b) the process's CPU
+time too (all threads; on a shared machine the steadier figure). The load average is
+printed before and after.
 
     PYTHONPATH=src .venv/bin/python benchmarks/onnx.py            # 10,000 images
     PYTHONPATH=src .venv/bin/python benchmarks/onnx.py --quick    # 1,000 images, fewer repeats
@@ -366,7 +368,7 @@ def main(argv=None) -> int:
             rows, info = bench_text(tmp, n_img, args.queries, args.text_layers)
             say(f"\n(b) {info['images']:,} images of 32 px (PNGs written in {info['png_s']:.1f} s, "
                   f"collection built in {info['build_s']:.1f} s), {info['queries']} queries each, "
-                  f"alternating; text tower {info['text_mb']:.0f} MB, first text query "
+                  f"in random order; text tower {info['text_mb']:.0f} MB, first text query "
                   f"(loads it) {info['first_text_ms']:.0f} ms")
             say(f"{'query':52} {'median ms':>9} {'cpu ms':>7} {'x base':>7}")
             for name, ms, cms, ratio in rows:
