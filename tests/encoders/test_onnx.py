@@ -67,6 +67,29 @@ def test_vectors_are_the_torch_models_output_made_unit_length(tmp_path):
     np.testing.assert_allclose(enc.encode(px), v, atol=1e-6)
 
 
+
+def test_a_model_exported_with_a_fixed_batch_encodes_any_number_of_images(tmp_path, photos):
+    """torch.onnx.export without dynamic_axes fixes the batch at the example's (here 2): the
+    last, shorter run is filled up to it, so 3 images and a 1-image query work."""
+    import torch
+
+    from imsim.encoders.onnx import OnnxEncoder
+
+    net = towers.image_net(seed=5)
+    torch.onnx.export(net, torch.zeros(2, 3, 32, 32), str(tmp_path / "m.onnx"), dynamo=False,
+                      input_names=["x"], output_names=["y"])
+    (tmp_path / "m.onnx.json").write_text(json.dumps({"batch_size": 8}))  # the model's batch wins
+    enc = OnnxEncoder(tmp_path / "m.onnx")
+    assert enc.batch_size == 2
+    px = _pixels(3)
+    with torch.no_grad():
+        ref = net(torch.from_numpy(enc.preprocess(px))).numpy()
+    ref /= np.linalg.norm(ref, axis=1, keepdims=True)
+    np.testing.assert_allclose(enc.encode(px), ref, atol=1e-5)
+    np.testing.assert_allclose(enc.encode(px[2:]), ref[2:], atol=1e-5)
+    coll = Collection.build(photos, tmp_path / "c", size=32, encoder=f"onnx:{tmp_path / 'm.onnx'}")
+    assert len(coll.query(photos / "red.png", n=2, mode="default")) == 2
+
 def test_settings_json_sets_size_mean_and_std(tmp_path):
     from imsim.encoders.onnx import OnnxEncoder
 

@@ -11,7 +11,7 @@ version does not matter. How to feed it is read from ``FILE.json`` beside the mo
      "output": "image_embeds",               # which output [the first]
      "pooling": "mean",                      # a (N, C, H, W) map or (N, T, D) tokens -> (N, D):
                                              #   mean, max or cls (token 0) [maps: mean, tokens: cls]
-     "batch_size": 32,                       # images per run [32; 1 when the model's batch is fixed]
+     "batch_size": 32,                       # images per run [32; a model's fixed batch overrides it]
      "text": {"model": "text.onnx",          # a CLIP-family text tower: text search
               "tokenizer": "tokenizer.json", # a Hugging Face `tokenizers` file
               "context_length": 77, "output": "text_embeds"}}
@@ -167,9 +167,9 @@ class OnnxEncoder(Encoder):
                              f"{name} takes {spatial[0]}x{spatial[1]} images")
         self.input_size = int(asked or (fixed[0] if fixed else DEFAULT_SIZE))
         self.input_name, self.input_type = x.name, x.type
-        fixed_batch = isinstance(shape[0], int)
-        self.batch_size = 1 if fixed_batch and shape[0] == 1 else int(
-            self.config.get("batch_size") or (shape[0] if fixed_batch else DEFAULT_BATCH))
+        # a model exported without a dynamic batch axis takes runs of exactly that many images
+        self.fixed_batch = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else None
+        self.batch_size = self.fixed_batch or int(self.config.get("batch_size") or DEFAULT_BATCH)
         outputs = [o.name for o in self.session.get_outputs()]
         self.output = self.config.get("output") or outputs[0]
         if self.output not in outputs:
@@ -226,13 +226,16 @@ class OnnxEncoder(Encoder):
         out = []
         for i in range(0, len(pixels), self.batch_size):
             x = self.preprocess(pixels[i:i + self.batch_size])
+            n = len(x)
+            if self.fixed_batch and n < self.fixed_batch:  # the last run, filled up to the fixed batch
+                x = np.concatenate([x, np.repeat(x[-1:], self.fixed_batch - n, axis=0)])
             try:
                 y = self.session.run([self.output], {self.input_name: x})[0]
             except Exception as exc:  # an input size the graph cannot take, ...
                 first = (str(exc).splitlines() or [type(exc).__name__])[0]
                 raise ValueError(f"{self.model_path.name} cannot encode {x.shape[1:]} inputs "
                                  f"({first[:200]})") from None
-            out.append(self._pool(y))
+            out.append(self._pool(y)[:n])
         return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
 
     # -- the encoder interface ---------------------------------------------------
