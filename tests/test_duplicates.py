@@ -259,8 +259,9 @@ def test_a_verified_query_puts_the_versions_of_its_picture_first(versions_collec
     coll, truth = versions_collection
     query = coll.photos_root / "p0_crop.jpg"
     res = coll.query(query, n=20, verify=True)
-    flags = [h.verified for h in res]
+    flags = [h.verified for h in res.hits[:16]]
     assert flags == sorted(flags, reverse=True)  # the verified hits first
+    assert all(h.verified is None for h in res.hits[16:])  # beyond the 16: as they were
     versions = {f for f, p in truth.items() if p == "p0"} - {"p0_crop.jpg"}
     assert {h.relpath for h in res if h.verified} == versions
     plain = coll.query(query, n=20)

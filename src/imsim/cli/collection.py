@@ -238,11 +238,12 @@ def register(app: typer.Typer) -> None:
         else:
             typer.echo(f"{len(result)} results for {safe_name(image)} ({_mode_text(result)}; "
                        f"{result.metric} distance, smaller is nearer)")
+            verified_any = any(h.verified is not None for h in result)
             for rank, hit in enumerate(result, 1):
                 score = f"{hit.distance:10.4f}"
                 if hit.similarity is not None:
                     score += f"  sim {hit.similarity:7.4f}"
-                if hit.verified is not None:
+                if verified_any:
                     score += "  same picture" if hit.verified else "              "
                 typer.echo(f"{rank:4d}  {score}  {safe_name(hit.path)}")
         if grid is not None:

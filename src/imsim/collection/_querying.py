@@ -72,10 +72,11 @@ class Querying:
             The encoder the caller expects; another than the collection's is a
             ValueError (vectors of two encoders cannot be compared).
         verify : bool
-            Re-rank the nearest :data:`VERIFY_DEPTH` (or ``n``, when more) by
-            geometric verification (:mod:`imsim.collection._verify`): the hits whose
-            local features agree with the query's on one transform come first, in
-            their order, then the others; each hit's ``verified`` says which.
+            Re-rank the nearest :data:`VERIFY_DEPTH` (16) by geometric verification
+            (:mod:`imsim.collection._verify`): of those, the hits whose local features
+            agree with the query's on one transform come first, in their order, then
+            the others, each with ``verified`` saying which; hits beyond them keep their
+            place and ``verified`` None.
 
         Returns
         -------
@@ -120,8 +121,8 @@ class Querying:
                 keep &= I[0] != self_id
             ids, dist = I[0][keep][:n], D[0][keep][:n]
         hits = self._hits(ids, dist, metric, threshold)
-        if verify:
-            hits = self._verified(hits, data, self_id)
+        if verify:  # the nearest VERIFY_DEPTH re-ranked, any further ones as they were
+            hits = self._verified(hits[:VERIFY_DEPTH], data, self_id) + hits[VERIFY_DEPTH:]
         return QueryResult(hits=hits[:wanted],
                            mode="cached" if cached else "default", metric=metric,
                            query_id=self_id, query=desc)
