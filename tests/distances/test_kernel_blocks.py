@@ -8,22 +8,9 @@ from _reference import brute_distances as brute_l1
 from _reference import topk_of as brute_topk
 
 import imsim.distances.kernels as K
-from imsim.distances import backend as current_backend
 from imsim.distances import pairwise, topk, topk_candidates
 
-BACKENDS = ["numpy"] + (K._C.available_isas() if K._C is not None else [])
 
-
-@pytest.fixture(params=BACKENDS)
-def backend(request, monkeypatch):
-    if request.param == "numpy":
-        monkeypatch.setattr(K, "_C", None)
-    else:
-        previous = K._C.isa()
-        K._C.set_isa(request.param)
-        request.addfinalizer(lambda: K._C.set_isa(previous))
-    assert current_backend() == request.param
-    return request.param
 
 
 def check_topk(Q, X, k):

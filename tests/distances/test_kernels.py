@@ -8,23 +8,9 @@ from _reference import topk_of as brute_topk
 from scipy.spatial.distance import cdist
 
 import imsim.distances.kernels as K
-from imsim.distances import backend as current_backend
 from imsim.distances import distances_at, pairwise, topk, topk_candidates
 
-# "numpy" forces the fallback; the others are the C kernel's instruction sets
-BACKENDS = ["numpy"] + (K._C.available_isas() if K._C is not None else [])
 
-
-@pytest.fixture(params=BACKENDS)
-def backend(request, monkeypatch):
-    if request.param == "numpy":
-        monkeypatch.setattr(K, "_C", None)
-    else:
-        previous = K._C.isa()
-        K._C.set_isa(request.param)
-        request.addfinalizer(lambda: K._C.set_isa(previous))
-    assert current_backend() == request.param
-    return request.param
 
 
 @pytest.fixture

@@ -45,12 +45,18 @@ def _served(srv, version: str) -> None:
     raise AssertionError(f"the server still serves {served}, not {version}")
 
 
-def test_a_search_from_a_page_opened_before_a_reindex_finds_the_photo_shown(new_page, own):
-    root, srv = own
+
+def _open(new_page, srv, script):
+    """The page of ``srv``, ready, with ``script`` run before the page's own (its polling)."""
     pg = new_page("about:blank", ready=False)
-    pg.add_init_script(NO_POLL)
+    pg.add_init_script(script)
     pg.goto(srv.url)
     expect(pg.locator("body")).to_have_attribute("data-ready", "true")
+    return pg
+
+def test_a_search_from_a_page_opened_before_a_reindex_finds_the_photo_shown(new_page, own):
+    root, srv = own
+    pg = _open(new_page, srv, NO_POLL)
     pg.click("#tab-browse")
     tiles = pg.locator("#browse .tile")
     expect(tiles).to_have_count(24)
@@ -90,10 +96,7 @@ def test_a_search_from_a_page_opened_before_a_reindex_finds_the_photo_shown(new_
 
 def test_a_photo_removed_since_is_said_so(new_page, own):
     root, srv = own
-    pg = new_page("about:blank", ready=False)
-    pg.add_init_script(NO_POLL)
-    pg.goto(srv.url)
-    expect(pg.locator("body")).to_have_attribute("data-ready", "true")
+    pg = _open(new_page, srv, NO_POLL)
     pg.click("#tab-browse")
     expect(pg.locator("#browse .tile")).to_have_count(24)
     gone = "fam1/v2.png"
@@ -109,10 +112,7 @@ def test_a_photo_removed_since_is_said_so(new_page, own):
 
 def test_new_groups_show_without_a_restart(new_page, own):
     root, srv = own
-    pg = new_page("about:blank", ready=False)
-    pg.add_init_script(FAST_POLL)
-    pg.goto(srv.url)
-    expect(pg.locator("body")).to_have_attribute("data-ready", "true")
+    pg = _open(new_page, srv, FAST_POLL)
     pg.click("#tab-map")
     expect(pg.locator("#map-legend .chip")).to_have_count(4)
     pg.click("#tab-groups")
