@@ -114,7 +114,7 @@ def run_folder(folder: Path, work: Path, encoders, *, n_queries: int, keep: bool
         pic = picture_of([r.path for r in coll.records()])
         recall, m_ap = retrieval(np.asarray(coll.neighbors()[0]), pic)
         t0 = time.perf_counter()
-        dup = coll.duplicates(show_progress=False)
+        dup = coll.duplicates(progress=False)
         dup_s = time.perf_counter() - t0
         precision, rec = pair_scores(dup.groups, pic)
         coll.query(queries[0], n=10, mode="default", verify=True)  # loads the encoder and the index

@@ -67,7 +67,7 @@ def duplicate_row(coll, folder) -> dict:
     from imsim.collection import evaluate_duplicates
 
     t0 = time.perf_counter()
-    dup = coll.duplicates(show_progress=False)
+    dup = coll.duplicates(progress=False)
     seconds = time.perf_counter() - t0
     groups: dict[str, list[str]] = {}
     for rel, g in folder.duplicate.items():

@@ -201,7 +201,7 @@ def versions_collection(tmp_path_factory):
 
 def test_a_folder_of_versions_is_found_in_tiers_and_nothing_else(versions_collection):
     coll, truth = versions_collection
-    dup = coll.duplicates(show_progress=False)
+    dup = coll.duplicates(progress=False)
     groups = {}
     for f, pic in truth.items():
         groups.setdefault(pic, []).append(f)
@@ -220,10 +220,10 @@ def test_a_folder_of_versions_is_found_in_tiers_and_nothing_else(versions_collec
 
 def test_unverified_candidates_and_a_given_threshold(versions_collection):
     coll, _ = versions_collection
-    loose = coll.duplicates(verify=False, show_progress=False)
-    strict = coll.duplicates(show_progress=False)
+    loose = coll.duplicates(verify=False, progress=False)
+    strict = coll.duplicates(progress=False)
     assert loose.n_images >= strict.n_images and not loose.verified
-    none = coll.duplicates(threshold=0.0, show_progress=False)
+    none = coll.duplicates(threshold=0.0, progress=False)
     assert {p.tier for p in none.pairs} == {"identical"}  # identical files whatever the threshold
     with pytest.raises(ValueError, match="threshold must be a finite number >= 0"):
         coll.duplicates(threshold=-1)
@@ -235,7 +235,7 @@ def test_distinct_pictures_make_no_group(tmp_path):
     for d in range(20):
         scene(300 + d).save(root / f"d{d}.jpg", quality=90)
     coll = Collection.build(root, tmp_path / "c", encoder="features")
-    dup = coll.duplicates(show_progress=False)
+    dup = coll.duplicates(progress=False)
     assert len(dup) == 0 and dup.checked > 0
 
 
@@ -249,7 +249,7 @@ def test_a_vanished_file_is_skipped_when_no_thumbnail_stands_in(versions_collect
     c = Collection.build(root, tmp_path / "c", encoder="features")
     monkeypatch.setattr(type(c), "thumbnails", lambda self: None)
     os.remove(root / "p2_crop.jpg")
-    dup = c.duplicates(show_progress=False)
+    dup = c.duplicates(progress=False)
     assert [p for p, _ in dup.skipped] == ["p2_crop.jpg"]
     assert "p2_crop.jpg" not in {r for g in dup.relpaths for r in g}
     assert any("p2.jpg" in g for g in dup.relpaths)  # the rest still verified

@@ -263,7 +263,7 @@ class Collection(Building, Querying):
     # -- duplicates ------------------------------------------------------------
 
     def duplicates(self, threshold: float | None = None, *, verify: bool = True,
-                   relative: bool = False, show_progress: bool | None = None):
+                   relative: bool = False, progress: bool | None = None):
         """The collection's duplicates, in tiers: identical files, same pixels, near.
 
         Parameters
@@ -279,8 +279,8 @@ class Collection(Building, Querying):
         relative : bool
             Default threshold relative to the folder (``BETA`` x the median distance
             to the 16th nearest photo) instead of the absolute one.
-        show_progress : bool, optional
-            A progress bar while verifying (default: on a terminal).
+        progress : bool, optional
+            A progress bar while verifying (default: on a terminal), as in ``build``.
 
         Returns
         -------
@@ -291,7 +291,7 @@ class Collection(Building, Querying):
         from ._find_duplicates import find_duplicates
 
         return find_duplicates(self, threshold, verify=verify, relative=relative,
-                               show_progress=show_progress)
+                               progress=progress)
 
     @property
     def encoder_name(self) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._progress import progress
+from .._progress import progress as _progress
 from ..datasets.image import decode_image
 from . import _duplicates as D
 from . import _verify
@@ -49,7 +49,7 @@ def _same_pixels(coll, records, i: int, j: int) -> bool:
 
 def find_duplicates(coll, threshold: float | None = None, *, verify: bool = True,
                     relative: bool = False, candidates: int = D.N_CANDIDATES,
-                    show_progress: bool | None = None, workers: int | None = None) -> D.Duplicates:
+                    progress: bool | None = None, workers: int | None = None) -> D.Duplicates:
     """The duplicates of ``coll`` (see :meth:`imsim.Collection.duplicates`)."""
     metric = coll.settings.metric
     records = coll.records()
@@ -80,8 +80,8 @@ def find_duplicates(coll, threshold: float | None = None, *, verify: bool = True
     failed: dict[int, str] = {}
     if verify and near:
         cache = _verify.FeatureCache(_verify.photo_source(coll))
-        bar = (lambda it: progress(it, total=len(near), desc="verifying", unit="pair",
-                                   disable=None if show_progress is None else not show_progress))
+        bar = (lambda it: _progress(it, total=len(near), desc="verifying", unit="pair",
+                                   disable=None if progress is None else not progress))
         matches, failed = _verify.verify_pairs(cache, [ab for ab, _ in near], workers=workers,
                                                progress=bar)
         pairs += [D.Pair(a, b, "near", m.similarity, d, m.inliers, m.flipped)
