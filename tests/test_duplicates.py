@@ -81,6 +81,89 @@ def test_a_drawing_that_another_extends_is_not_its_crop():
     assert not _same(plain, umlaut).same_picture
 
 
+def _stoplight(lit: int, scale: float = 1.0) -> Image.Image:
+    """A stoplight drawing: three lamps, the ``lit`` one bright, the others dim;
+    ``scale`` multiplies every level (an exposure change)."""
+    img = Image.new("RGB", (160, 400), (12, 12, 12))
+    d = ImageDraw.Draw(img)
+    d.rectangle((10, 10, 150, 390), outline=(90, 90, 90), width=8)
+    lamps = [((255, 0, 0), (100, 0, 0)), ((255, 255, 0), (100, 100, 0)), ((0, 255, 0), (0, 90, 0))]
+    for k, (on, off) in enumerate(lamps):
+        d.ellipse((30, 30 + 120 * k, 130, 130 + 120 * k), fill=on if k == lit else off)
+    arr = np.asarray(img, dtype=np.float64) * scale
+    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
+
+
+def test_a_stoplight_with_another_lamp_lit_is_not_the_same_picture():
+    """Each lamp is a disc on black in both (their grey cells correlate): only the
+    tone check sees that no one tone curve maps one's levels onto the other's."""
+    red, yellow, green = (_stoplight(k) for k in range(3))
+    for other in (yellow, green):
+        m = V.match(_features(red), _features(other))
+        assert m.inliers >= V.MIN_INLIERS and not m.same_picture
+    fr, fd = _features(red), _features(_stoplight(0, scale=0.6))
+    M, _ = V._transform(fr, fd)
+    assert V.tone_gap(fr, fd, M) < 0.05  # an exposure change fits one tone curve...
+    assert V.match(fr, fd).same_picture
+    fy = _features(yellow)
+    M, _ = V._transform(fr, fy)
+    assert V.tone_gap(fr, fy, M) > V.MAX_TONE_GAP  # ...another lamp lit does not
+
+
+def _dreidel(mark: str) -> Image.Image:
+    """A cyan face on white with a black mark drawn on it (a letter on a dreidel)."""
+    img = Image.new("RGB", (240, 240), "white")
+    d = ImageDraw.Draw(img)
+    d.polygon([(20, 120), (120, 20), (220, 120), (120, 220)], fill=(40, 210, 220),
+              outline=(0, 90, 90), width=6)
+    d.rectangle((60, 60, 80, 100), fill=(0, 120, 120))
+    if mark == "bar":
+        d.rectangle((95, 90, 145, 110), fill="black")
+    else:
+        d.rectangle((110, 80, 130, 160), fill="black")
+    return img
+
+
+def test_black_ink_over_a_light_face_is_a_difference_not_a_crushed_shadow():
+    """Ink is crushed on one side only; an exposure change cannot crush a light face,
+    so the pixels are compared (and a light version's burnt pixels still are not)."""
+    bar, post = _dreidel("bar"), _dreidel("post")
+    assert not _same(bar, post).same_picture
+    light = Image.fromarray(np.clip(np.asarray(bar, np.float64) * 1.6, 0, 255).astype(np.uint8))
+    assert _same(bar, light).same_picture
+    assert _same(bar, bar.resize((180, 180))).same_picture
+
+
+def test_a_page_of_text_and_its_crop_are_the_same_picture():
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz      "))
+
+    def page(seed):
+        rng = np.random.default_rng(seed)
+        img = Image.new("L", (768, 384), 235)
+        d = ImageDraw.Draw(img)
+        for row in range(11):
+            d.text((12, 12 + row * 33), "".join(rng.choice(letters, 52)), fill=20, font_size=24)
+        return img
+
+    for seed in (0, 1):
+        p = page(seed)
+        assert _same(p, p.crop((0, 0, 520, 384))).same_picture
+        assert _same(p, p.resize((384, 192))).same_picture
+        assert not _same(p, page(seed + 10)).same_picture  # other text, one layout
+
+
+def test_few_agreeing_features_need_closer_pixels():
+    """Text leaves few features to the ratio test (a real page and its crop: 17 of 500,
+    agreement 0.034): below MIN_AGREEMENT a pair needs a residual of WEAK_RESIDUAL."""
+    n = V.MIN_INLIERS
+    assert V.Match(n, V.MIN_AGREEMENT, V.MAX_RESIDUAL).same_picture
+    assert not V.Match(n - 1, 1.0, 0.0).same_picture
+    weak = (V.WEAK_AGREEMENT + V.MIN_AGREEMENT) / 2
+    assert V.Match(n, weak, V.WEAK_RESIDUAL).same_picture
+    assert not V.Match(n, weak, (V.WEAK_RESIDUAL + V.MAX_RESIDUAL) / 2).same_picture
+    assert not V.Match(n, V.WEAK_AGREEMENT * 0.9, 0.0).same_picture
+
+
 def test_an_unreadable_photo_is_skipped_with_its_reason_and_the_rest_verified():
     pics = [scene(0), version(scene(0), "crop"), scene(5), version(scene(5), "dark")]
     blobs = []

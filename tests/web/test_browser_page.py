@@ -200,7 +200,9 @@ def test_duplicates_tab_shows_the_groups(page, ref, with_duplicates):
     n = sum(len(g["ids"]) for g in expected["groups"])
     status = page.locator("#dups-status")
     expect(status).to_contain_text(f"{len(expected['groups'])} group{'s' if len(groups.all()) > 1 else ''} "
-                                   f"of near-duplicates ({n} images)")
+                                   f"of duplicates ({n} images)")
+    if expected["verified"]:
+        expect(status).to_contain_text("each pair kept only when its local features agree")
     # shown to 4 significant digits, as a person would type it
     assert float(page.input_value("#dups-threshold")) == float(f"{expected['threshold']:.4g}")
 

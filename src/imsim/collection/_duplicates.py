@@ -220,10 +220,10 @@ class Duplicates:
         return sum(len(g) for g in self.groups)
 
     def to_dict(self) -> dict:
-        """The JSON answer: threshold, metric, basis, verified, groups (ids, relpaths,
-        tier, similarity), pairs, the imagededup-style ``map``, skipped."""
+        """The JSON answer: threshold, metric, basis, verified, checked, groups (ids,
+        relpaths, tier, similarity), pairs, the imagededup-style ``map``, skipped."""
         return {"threshold": self.threshold, "metric": self.metric, "basis": self.basis,
-                "verified": self.verified,
+                "verified": self.verified, "checked": self.checked,
                 "groups": [{"ids": list(g), "relpaths": list(r), "tier": t, "similarity": s}
                            for g, r, t, s in zip(self.groups, self.relpaths, self.tiers,
                                                  self.similarity)],

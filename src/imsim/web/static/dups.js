@@ -1,4 +1,4 @@
-// The Duplicates tab: GET /api/duplicates, each group of near-duplicates as a row of
+// The Duplicates tab: GET /api/duplicates, each group of duplicates as a row of
 // tiles under its heading. A group may say how alike its images are ("tier": identical
 // files, the same pixels, or near; "similarity": the lowest pair's, 1.0 for identical):
 // shown as a badge when the server gives it, left out when it does not.
@@ -47,12 +47,17 @@ export async function loadDuplicates(onPick, remember) {
     const groups = res.groups;
     for (const g of groups) remember(g.ids, g.relpaths);
     const n = groups.reduce((s, g) => s + g.ids.length, 0);
+    const how = res.verified === false
+      ? `images at ${res.metric} distance ${formatDistance(res.threshold)} or less from each other`
+      : `candidates within ${res.metric} distance ${formatDistance(res.threshold)}, each pair ` +
+        "kept only when its local features agree on one crop, scale or flip and its pixels agree";
     setStatus($("dups-status"), groups.length
-      ? `${groups.length.toLocaleString()} group${groups.length === 1 ? "" : "s"} of near-duplicates ` +
-        `(${n.toLocaleString()} images): images at ${res.metric} distance ${formatDistance(res.threshold)} or ` +
-        "less from each other. Click one to see its neighbours."
-      : `No duplicates: no two images are within ${res.metric} distance ${formatDistance(res.threshold)}. ` +
-        "Raise the distance to find looser matches.");
+      ? `${groups.length.toLocaleString()} group${groups.length === 1 ? "" : "s"} of duplicates ` +
+        `(${n.toLocaleString()} images): ${how}. Click one to see its neighbours.`
+      : `No duplicates: ${res.checked ? `none of the ${res.checked.toLocaleString()} candidate pairs ` +
+        `within ${res.metric} distance ${formatDistance(res.threshold)} shows one picture` :
+        `no two images are within ${res.metric} distance ${formatDistance(res.threshold)}`}. ` +
+        "Raise the distance to check looser candidates.");
     $("dups").replaceChildren(...groups.slice(0, MAX_DUP_GROUPS).map((g, k) => dupGroup(g, k, onPick)));
     if (groups.length > MAX_DUP_GROUPS) {
       const more = document.createElement("p");
