@@ -242,15 +242,22 @@ def _one_sided(clip_a, clip_b, grey_a, grey_b, inside) -> np.ndarray:
     side over a light face on the other is a difference, not a crushed shadow, and
     stays in."""
     one = (clip_a != clip_b) & ((clip_a == 0) | (clip_b == 0))
-    if not one[inside].any():
+    where = np.nonzero(one & inside)
+    if not len(where[0]):
         return one
-    qa = np.clip(np.rint(grey_a), 0, 255).astype(np.intp)
-    qb = np.clip(np.rint(grey_b), 0, 255).astype(np.intp)
-    b_as_a = _rank_map(qb[inside], qa[inside])[qb]  # b's levels where a would have them
-    a_as_b = _rank_map(qa[inside], qb[inside])[qa]
-    burnt = ((clip_a == 1) & (b_as_a >= 255 - CLIP_SLACK)) | ((clip_b == 1) & (a_as_b >= 255 - CLIP_SLACK))
-    crushed = ((clip_a == -1) & (b_as_a <= CLIP_SLACK)) | ((clip_b == -1) & (a_as_b <= CLIP_SLACK))
-    return one & (burnt | crushed)
+    qa = np.clip(grey_a[inside] + 0.5, 0, 255).astype(np.intp)  # levels over the overlap
+    qb = grey_b[inside].astype(np.intp)
+    b_as_a = _rank_map(qb, qa)  # (256,) b's levels as a would have them, and back
+    a_as_b = _rank_map(qa, qb)
+    ca, cb = clip_a[where], clip_b[where]
+    la = np.clip(grey_a[where] + 0.5, 0, 255).astype(np.intp)
+    lb = grey_b[where].astype(np.intp)
+    high, low = 255 - CLIP_SLACK, CLIP_SLACK
+    explained = (((ca == 1) & (b_as_a[lb] >= high)) | ((cb == 1) & (a_as_b[la] >= high))
+                 | ((ca == -1) & (b_as_a[lb] <= low)) | ((cb == -1) & (a_as_b[la] <= low)))
+    out = np.zeros_like(one)
+    out[where[0][explained], where[1][explained]] = True
+    return out
 
 
 def _rank_map(source: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -427,12 +434,14 @@ def _monotone_fit(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """(256,) the best non-decreasing curve predicting ``y`` from the level ``x``
     (ints 0..255), least squares (scikit-learn's isotonic regression over the 256
     levels' means)."""
+    from sklearn import config_context
     from sklearn.isotonic import isotonic_regression
 
     w = np.bincount(x, minlength=256).astype(np.float64)
     s = np.bincount(x, weights=y, minlength=256)
     ok = np.flatnonzero(w > 0)
-    fit = isotonic_regression(s[ok] / w[ok], sample_weight=w[ok])
+    with config_context(skip_parameter_validation=True, assume_finite=True):  # 3x faster
+        fit = isotonic_regression(s[ok] / w[ok], sample_weight=w[ok])
     return np.interp(np.arange(256), ok, fit)
 
 
@@ -454,11 +463,11 @@ def tone_gap(a: Features, b: Features, M: np.ndarray) -> float:
         return 0.0
     ys, xs, cell, area = _cell_of(inside)
     gap = np.zeros(len(ys))
+    blurred_a = cv2.GaussianBlur(warped, (0, 0), 1.0).reshape(warped.shape)[ys, xs]
+    blurred_b = cv2.GaussianBlur(colour_b, (0, 0), 1.0).reshape(colour_b.shape)[ys, xs]
     for c in range(warped.shape[2]):
-        A = cv2.GaussianBlur(warped[..., c].astype(np.float32), (0, 0), 1.0)[ys, xs]
-        B = cv2.GaussianBlur(colour_b[..., c].astype(np.float32), (0, 0), 1.0)[ys, xs]
-        x = np.clip(np.rint(A), 0, 255).astype(np.intp)
-        y = np.clip(np.rint(B), 0, 255).astype(np.intp)
+        x = blurred_a[:, c].astype(np.intp)
+        y = blurred_b[:, c].astype(np.intp)
         to_b = np.abs(y - _monotone_fit(x, y.astype(np.float64))[x])
         to_a = np.abs(x - _monotone_fit(y, x.astype(np.float64))[y])
         ka, kb = _clip_state(x), _clip_state(y)
