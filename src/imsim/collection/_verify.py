@@ -231,8 +231,10 @@ def _rank_bounds(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     share an interval."""
     counts = np.bincount(levels, minlength=256)
     before = np.cumsum(counts) - counts
-    scale = np.float32(1.0 / max(len(levels) - 1, 1))
-    return before[levels] * scale, (before + counts - 1)[levels] * scale
+    scale = 1.0 / max(len(levels) - 1, 1)
+    lo = (before * scale).astype(np.float32)  # per level, then looked up per pixel
+    hi = ((before + counts - 1) * scale).astype(np.float32)
+    return lo[levels], hi[levels]
 
 
 def _one_sided(clip_a, clip_b, grey_a, grey_b, inside) -> np.ndarray:
@@ -432,16 +434,14 @@ def colour_gap(a: Features, b: Features, M: np.ndarray) -> float:
 
 def _monotone_fit(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """(256,) the best non-decreasing curve predicting ``y`` from the level ``x``
-    (ints 0..255), least squares (scikit-learn's isotonic regression over the 256
+    (ints 0..255), least squares (SciPy's isotonic regression over the 256
     levels' means)."""
-    from sklearn import config_context
-    from sklearn.isotonic import isotonic_regression
+    from scipy.optimize import isotonic_regression
 
     w = np.bincount(x, minlength=256).astype(np.float64)
     s = np.bincount(x, weights=y, minlength=256)
     ok = np.flatnonzero(w > 0)
-    with config_context(skip_parameter_validation=True, assume_finite=True):  # 3x faster
-        fit = isotonic_regression(s[ok] / w[ok], sample_weight=w[ok])
+    fit = isotonic_regression(s[ok] / w[ok], weights=w[ok]).x
     return np.interp(np.arange(256), ok, fit)
 
 
