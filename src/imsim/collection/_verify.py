@@ -59,17 +59,15 @@ CLIP_SLACK = 40  # a one-side-clipped pixel is left out where the other maps wit
 class Features:
     """Local features of one photo: keypoints (n, 2) float32 in pixels of ``grey``,
     ORB descriptors (n, 32) uint8, the grey image itself (h, w) uint8 (longest side
-    :data:`SIDE`), its clipping (h, w) int8: 1 where a colour channel is burnt
-    (>= 250), -1 where every channel is crushed (<= 5), else 0; a small colour copy
-    (longest side :data:`COLOUR_SIDE`, RGB uint8; None for a grey image); and the
-    brightest channel (h, w) uint8, the level clipping is judged on."""
+    :data:`SIDE`), its brightest channel (h, w) uint8, on which clipping is judged (a
+    channel burnt: >= 250; every channel crushed: <= 5); and a small colour copy
+    (longest side :data:`COLOUR_SIDE`, RGB uint8; None for a grey image)."""
 
     points: np.ndarray
     descriptors: np.ndarray
     grey: np.ndarray
-    clipped: np.ndarray
+    top: np.ndarray
     colour: np.ndarray | None = None
-    top: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.points)
@@ -151,38 +149,35 @@ def features(rgb: np.ndarray) -> Features:
     top = colour[..., 0]
     for c in range(1, colour.shape[2]):  # not colour.max(axis=2): 10x slower on 3 channels
         top = np.maximum(top, colour[..., c])
-    clipped = (top >= 250).astype(np.int8) - (top <= 5).astype(np.int8)
     h, w = grey.shape
     if max(h, w) < SIDE:
         size = (max(1, round(w * SIDE / max(h, w))), max(1, round(h * SIDE / max(h, w))))
         grey = cv2.resize(grey, size, interpolation=cv2.INTER_LINEAR)
-        clipped = cv2.resize(clipped, size, interpolation=cv2.INTER_NEAREST)
         top = cv2.resize(np.ascontiguousarray(top), size, interpolation=cv2.INTER_NEAREST)
     small = None
     if rgb.ndim == 3:
         s = COLOUR_SIDE / max(h, w)
         small = cv2.resize(rgb, (max(1, round(w * s)), max(1, round(h * s))),
                            interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
-    return _orb(grey, clipped, small, np.ascontiguousarray(top))
+    return _orb(grey, np.ascontiguousarray(top), small)
 
 
-def _orb(grey: np.ndarray, clipped: np.ndarray, colour=None, top=None) -> Features:
+def _orb(grey: np.ndarray, top: np.ndarray, colour=None) -> Features:
     cv2 = _cv2()
     eq = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(4, 4)).apply(grey)
     orb = cv2.ORB_create(nfeatures=N_FEATURES, scaleFactor=1.2, nlevels=6, edgeThreshold=15,
                          patchSize=15, fastThreshold=7)
     kps, desc = orb.detectAndCompute(eq, None)
     if desc is None or not kps:
-        return Features(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8), grey, clipped,
-                        colour, top)
-    return Features(np.array([k.pt for k in kps], dtype=np.float32), desc, grey, clipped, colour,
-                    top)
+        return Features(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8), grey, top,
+                        colour)
+    return Features(np.array([k.pt for k in kps], dtype=np.float32), desc, grey, top, colour)
 
 
 def mirrored(f: Features) -> Features:
     """The features of the horizontally flipped image."""
     flip = (lambda x: None if x is None else np.ascontiguousarray(x[:, ::-1]))
-    return _orb(flip(f.grey), flip(f.clipped), flip(f.colour), flip(f.top))
+    return _orb(flip(f.grey), flip(f.top), flip(f.colour))
 
 
 def _nearest_two(query: np.ndarray, base: np.ndarray):
@@ -243,7 +238,7 @@ def _one_sided(clip_a, clip_b, grey_a, grey_b, inside) -> np.ndarray:
     clipped side's levels, lands within :data:`CLIP_SLACK` of the clip. Black ink on one
     side over a light face on the other is a difference, not a crushed shadow, and
     stays in."""
-    one = (clip_a != clip_b) & ((clip_a == 0) | (clip_b == 0))
+    one = _one_side_only(clip_a, clip_b)
     where = np.nonzero(one & inside)
     if not len(where[0]):
         return one
@@ -281,8 +276,9 @@ def residual(a: Features, b: Features, M: np.ndarray) -> float:
     burnt sky, a crushed shadow, a plain background, or ink on one side only) scores
     how well the two agree in rank: each grey level's interval of ranks on the
     overlap (equal levels share one), and the gap between the two pixels' intervals.
-    Pixels clipped on one side only (a highlight a light version burnt, a shadow a
-    dark one crushed) are left out: there the two cannot be compared.
+    Pixels clipped on one side only the way an exposure change clips them (a
+    highlight a light version burnt, a shadow a dark one crushed: :func:`_one_sided`)
+    are left out: there the two cannot be compared.
     """
     cv2 = _cv2()
     a_grey, b_grey = a.grey, b.grey
@@ -292,10 +288,8 @@ def residual(a: Features, b: Features, M: np.ndarray) -> float:
     inside = cv2.erode(cover, np.ones((5, 5), np.uint8)) > 0.5
     if inside.mean() < MIN_OVERLAP:
         return 1.0
-    clip_a = cv2.warpAffine(a.clipped, M, (wb, hb), flags=cv2.INTER_NEAREST)
-    top_a = a_grey if a.top is None else a.top
-    top_a = cv2.warpAffine(top_a, M, (wb, hb), flags=cv2.INTER_LINEAR)
-    one_sided = _one_sided(clip_a, b.clipped, top_a, b_grey if b.top is None else b.top, inside)
+    top_a = cv2.warpAffine(a.top, M, (wb, hb), flags=cv2.INTER_NEAREST)
+    one_sided = _one_sided(_clip_state(top_a), _clip_state(b.top), top_a, b.top, inside)
     one_sided = cv2.dilate(one_sided.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     if (inside & ~one_sided).mean() >= 0.2 * inside.mean():
         inside &= ~one_sided
@@ -305,16 +299,12 @@ def residual(a: Features, b: Features, M: np.ndarray) -> float:
     lo_a, hi_a = _rank_bounds(np.clip(np.rint(warped[inside]), 0, 255).astype(np.intp))
     lo_b, hi_b = _rank_bounds(b_grey[inside].astype(np.intp))
     gap = np.maximum(0, np.maximum(lo_a - hi_b, lo_b - hi_a)).astype(np.float64)
-    ys, xs = np.nonzero(inside)
-    rows = np.linspace(ys.min(), ys.max() + 1, GRID + 1).astype(int)
-    cols = np.linspace(xs.min(), xs.max() + 1, GRID + 1).astype(int)
-    cell = (np.clip(np.searchsorted(rows, ys, "right") - 1, 0, GRID - 1) * GRID
-            + np.clip(np.searchsorted(cols, xs, "right") - 1, 0, GRID - 1))
+    _, _, cell, area = _cell_of(inside)
+
     def total(w):
         return np.bincount(cell, weights=w, minlength=GRID * GRID)
     n = total(None)
-    area = np.outer(np.diff(rows), np.diff(cols)).ravel()
-    counted = (area > 0) & (n >= 0.5 * np.maximum(area, 1)) & (n > 1)
+    counted = (n >= 0.5 * area) & (n > 1)
     if counted.sum() < GRID * GRID // 8:
         return 1.0  # too few cells to judge
     nn = np.maximum(n, 1)
@@ -399,7 +389,13 @@ def _cell_of(inside: np.ndarray):
 
 
 def _clip_state(x: np.ndarray) -> np.ndarray:
+    """int8 of ``x``'s shape: 1 where a level is burnt (>= 250), -1 crushed (<= 5), else 0."""
     return (x >= 250).astype(np.int8) - (x <= 5).astype(np.int8)
+
+
+def _one_side_only(ka: np.ndarray, kb: np.ndarray) -> np.ndarray:
+    """Where one side is clipped and the other is not (``_clip_state`` of each)."""
+    return (ka != kb) & ((ka == 0) | (kb == 0))
 
 
 def colour_gap(a: Features, b: Features, M: np.ndarray) -> float:
@@ -418,7 +414,7 @@ def colour_gap(a: Features, b: Features, M: np.ndarray) -> float:
     for c in range(3):
         A, B = warped[..., c][ys, xs], colour_b[..., c][ys, xs]
         ka, kb = _clip_state(A), _clip_state(B)
-        ok = ~((ka != kb) & ((ka == 0) | (kb == 0)))
+        ok = ~_one_side_only(ka, kb)
         if ok.sum() < 64:
             continue
         lo_a, hi_a = _rank_bounds(A[ok].astype(np.intp))
@@ -471,7 +467,7 @@ def tone_gap(a: Features, b: Features, M: np.ndarray) -> float:
         to_b = np.abs(y - _monotone_fit(x, y.astype(np.float64))[x])
         to_a = np.abs(x - _monotone_fit(y, x.astype(np.float64))[y])
         ka, kb = _clip_state(x), _clip_state(y)
-        one = (ka != kb) & ((ka == 0) | (kb == 0))
+        one = _one_side_only(ka, kb)
         g = np.where(one & (kb != 0), to_b, np.where(one & (ka != 0), to_a,
                                                      np.maximum(to_a, to_b)))
         gap = np.maximum(gap, g)
