@@ -15,7 +15,10 @@ answer, in the same run:
 * duplicates at the default threshold: pair precision and recall (transitive, as
   ``evaluate_duplicates`` counts), identical pairs found (of the pairs with the same
   bytes), lossless re-saves found in a "same pixels" pair (of those made),
-  and the share of files flagged that have no true duplicate ("wrongly flagged");
+  and the share of files with no true duplicate that are flagged: in a pair a person
+  is offered to remove by (identical, same pixels, near: "wrong"), and in any pair,
+  mirror images included ("+mirr": the ``mirrored`` tier, shown but not listed for
+  removal unless asked);
 * index time, duplicates time, and the median time of a query by a photo file
   (decoded and encoded: ``mode="default"``), plain and verified.
 
@@ -75,8 +78,9 @@ def duplicate_row(coll, folder) -> dict:
     truth = [g for g in groups.values() if len(g) > 1]
     score = evaluate_duplicates(truth, dup)
     in_truth = {r for g in truth for r in g}
-    flagged = {r for g in dup.relpaths for r in g}
     rel = [r.path for r in coll.records()]
+    flagged = {rel[i] for p in dup.pairs if p.tier != "mirrored" for i in (p.a, p.b)}
+    shown = {r for g in dup.relpaths for r in g}
     sha = [r.sha256 for r in coll.records()]
     n_identical = sum(c * (c - 1) // 2 for c in Counter(sha).values())
     found_identical = sum(p.tier == "identical" for p in dup.pairs)
@@ -86,6 +90,7 @@ def duplicate_row(coll, folder) -> dict:
     return dict(dup_p=score["pair_precision"], dup_r=score["pair_recall"],
                 true_pairs=score["true_pairs"], identical=f"{found_identical}/{n_identical}",
                 same_px=f"{found_same_px}/{len(same_px)}", wrong=len(flagged - in_truth) / len(rel),
+                wrong_m=len(shown - in_truth) / len(rel),
                 dup_s=seconds, groups=len(dup))
 
 
@@ -121,7 +126,7 @@ def main(names, cache: Path, n_queries: int = 30) -> None:
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"\nreal pictures ({os.cpu_count()} cores, load {load}); 'thumbnail' is the floor")
     print(f"{'folder':<12} {'files':>5} {'encoder':<16} {'R@5':>6} {'R@5 v':>6} {'vs floor':>8} "
-          f"{'dup P':>6} {'dup R':>6} {'pairs':>6} {'ident':>7} {'samepx':>7} {'wrong':>6} "
+          f"{'dup P':>6} {'dup R':>6} {'pairs':>6} {'ident':>7} {'samepx':>7} {'wrong':>6} {'+mirr':>6} "
           f"{'index s':>7} {'dups s':>6} {'q ms':>6} {'q v ms':>6}")
     for r in rows:
         floor = next(f["recall5"] for f in rows if f["folder"] == r["folder"])
@@ -129,5 +134,5 @@ def main(names, cache: Path, n_queries: int = 30) -> None:
         vs = "" if r["recall5"] != r["recall5"] else f"{r['recall5'] - floor:+.3f}"
         print(f"{r['folder']:<12} {r['n']:>5} {r['encoder']:<16} {fmt(r['recall5'])} "
               f"{fmt(r['recall5_v'])} {vs:>8} {fmt(r['dup_p'])} {fmt(r['dup_r'])} "
-              f"{r['true_pairs']:>6} {r['identical']:>7} {r['same_px']:>7} {100 * r['wrong']:5.1f}% "
+              f"{r['true_pairs']:>6} {r['identical']:>7} {r['same_px']:>7} {100 * r['wrong']:5.1f}% {100 * r['wrong_m']:5.1f}% "
               f"{r['index_s']:7.1f} {r['dup_s']:6.1f} {r['query_ms']:6.1f} {r['query_v_ms']:6.1f}")

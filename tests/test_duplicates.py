@@ -221,6 +221,19 @@ def test_to_remove_keeps_one_per_group_by_each_rule_and_never_through_a_chain():
     assert d["map"] == dup.to_map() and len(dup) == 2 and dup.n_images == 6
 
 
+def test_a_mirror_image_is_listed_for_removal_only_when_asked():
+    records = [_record("a.jpg", 400, 300, 9000, 1), _record("a_flip.jpg", 400, 300, 8000, 2),
+               _record("a_crop.jpg", 200, 150, 3000, 3)]
+    pairs = [Pair(0, 1, "mirrored", 0.95, 0.2, 80, True), Pair(0, 2, "near", 0.9, 0.3, 60)]
+    dup = Duplicates(threshold=1.0, metric="l2", groups=[[0, 1, 2]],
+                     relpaths=[["a.jpg", "a_flip.jpg", "a_crop.jpg"]], tiers=["mirrored"],
+                     similarity=[0.9], pairs=pairs)
+    assert dup.to_remove(records, "largest") == ["a_crop.jpg"]
+    assert dup.to_remove(records, "largest", mirrored=True) == ["a_crop.jpg", "a_flip.jpg"]
+    # the crop kept (newest): a.jpg matched it directly; the flip matched only a.jpg
+    assert dup.to_remove(records, "newest", mirrored=True) == ["a.jpg"]
+
+
 def test_evaluate_scores_pairs_and_groups_against_a_hand_count():
     truth = {"a": ["b", "c"], "b": ["a", "c"], "c": ["a", "b"], "d": ["e"], "e": ["d"], "f": []}
     found = [["a", "b"], ["d", "e"], ["f", "g"]]
@@ -296,8 +309,10 @@ def test_a_folder_of_versions_is_found_in_tiers_and_nothing_else(versions_collec
     by_name = {(rel[p.a], rel[p.b]): p for p in dup.pairs}
     assert by_name[("p0.jpg", "p0_copy.jpg")].tier == "identical"
     assert by_name[("p1.jpg", "p1_lossless.png")].tier == "same pixels"
-    assert any(p.tier == "near" and p.flipped for p in dup.pairs)
-    assert tier and all(t == "near" for t in dup.tiers)  # each group holds edited versions
+    assert by_name[("p2.jpg", "p2_flip.jpg")].tier == "mirrored"
+    assert all((p.tier == "mirrored") == p.flipped for p in dup.pairs)
+    # each group holds edited versions, one of them a flip: the group is as loose as that pair
+    assert tier and dup.tiers == ["mirrored"] * len(dup)
     assert dup.verified and dup.checked >= len(dup.pairs) - 1
 
 

@@ -93,3 +93,26 @@ def test_one_photo_and_no_groups_say_so_in_one_line(tmp_path, capsys):
     assert out.startswith("no duplicates among the 4 photos\n")
     assert out.endswith("no duplicates: nothing to remove\n")
     assert listing.read_text() == ""
+
+
+def test_a_mirror_image_is_shown_but_listed_for_removal_only_with_mirrored(tmp_path, capsys):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    pic = scene(7)
+    pic.save(photos / "beach.jpg", quality=92)
+    version(pic, "flip").save(photos / "beach_flip.jpg", quality=92)
+    for d in range(6):
+        scene(40 + d).save(photos / f"other{d}.jpg", quality=92)
+    assert main(["index", str(photos), "-c", str(tmp_path / "c")]) == 0
+    capsys.readouterr()
+    assert main(["duplicates", "-c", str(tmp_path / "c"), "--keep", "first"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == ("1 group of duplicates (2 of 8 photos), linked by 0 identical, 0 same pixels, "
+                      "0 near, 1 mirrored pair")
+    assert out[2].startswith("  group 0 (mirror images, similarity ")
+    assert out[-1] == ("1 mirror-image pair not listed for removal (a flip may be a different "
+                       "picture; --mirrored lists them)")
+    assert not any(line.startswith("to remove") for line in out)
+    assert main(["duplicates", "-c", str(tmp_path / "c"), "--keep", "first", "--mirrored"]) == 0
+    out = capsys.readouterr().out
+    assert out.endswith("to remove, keeping the first of each group (1 photo):\n  beach_flip.jpg\n")

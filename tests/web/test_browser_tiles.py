@@ -104,20 +104,26 @@ def test_duplicate_groups_show_their_tier(new_page, shapes_server, monkeypatch):
                            {"ids": [2, 3], "relpaths": rel[2:4], "tier": "same pixels",
                             "similarity": 1.0},
                            {"ids": [4, 5, 6], "relpaths": rel[4:7], "tier": "near", "similarity": 0.9312},
-                           {"ids": [6, 7], "relpaths": rel[6:8]}],  # a library without tiers
+                           {"ids": [6, 7], "relpaths": rel[6:8]},  # a library without tiers
+                           {"ids": [0, 7], "relpaths": [rel[0], rel[7]], "tier": "mirrored",
+                            "similarity": 0.951}],
                 "pairs": [{"a": 0, "b": 1, "tier": "identical", "similarity": 1.0}]}
 
     monkeypatch.setattr(_views, "duplicates", fake)
     pg = new_page(shapes_server.url)
     pg.click("#tab-dups")
     heads = pg.locator("#dups .dup-group h3")
-    expect(heads).to_have_count(4)
+    expect(heads).to_have_count(5)
     expect(heads.nth(0).locator(".tier")).to_have_text("identical")
     expect(heads.nth(1).locator(".tier")).to_have_text("same pixels")
     expect(heads.nth(2).locator(".tier")).to_have_text("near · 0.93")
     assert "93.1% alike" in heads.nth(2).locator(".tier").get_attribute("title")
     expect(heads.nth(3)).to_have_text("4. 2 images")
     expect(heads.nth(3).locator(".tier")).to_have_count(0)
+    expect(heads.nth(4).locator(".tier")).to_have_text("mirrored · 0.95")
+    assert "mirror images" in heads.nth(4).locator(".tier").get_attribute("title")
+    colours = heads.locator(".tier").evaluate_all("bs => bs.map(b => getComputedStyle(b).backgroundColor)")
+    assert len(set(colours)) == 4  # each tier its own colour
     expect(pg.locator("#dups .dup-group").nth(2).locator(".tile")).to_have_count(3)
     pg.screenshot(path="/tmp/shots/dups.png", full_page=True)
 

@@ -21,10 +21,9 @@ def _plural(n: int, word: str) -> str:
 
 def _group_label(dup, j: int) -> str:
     tier, sim = dup.tiers[j], dup.similarity[j]
-    g = set(dup.groups[j])
-    flipped = any(p.flipped for p in dup.pairs if p.a in g)
-    label = tier if tier != "near" else f"near, similarity {sim:.2f}"
-    return label + (", a mirror image" if flipped else "")
+    if tier == "mirrored":
+        return f"mirror images, similarity {sim:.2f}"
+    return tier if tier != "near" else f"near, similarity {sim:.2f}"
 
 
 def _summary(dup, n: int) -> list[str]:
@@ -33,9 +32,12 @@ def _summary(dup, n: int) -> list[str]:
     if not len(dup):
         head = f"no duplicates among the {n:,} photos"
     else:
-        counts = {t: sum(p.tier == t for p in dup.pairs) for t in ("identical", "same pixels", "near")}
+        from imsim.collection import TIERS
+
+        counts = {t: sum(p.tier == t for p in dup.pairs) for t in TIERS}
         head = (f"{_plural(len(dup), 'group')} of duplicates ({dup.n_images:,} of {n:,} photos), "
-                f"linked by " + ", ".join(f"{c:,} {t}" for t, c in counts.items())
+                f"linked by " + ", ".join(f"{c:,} {t}" for t, c in counts.items()
+                                          if c or t != "mirrored")
                 + f" pair{'s' * (len(dup.pairs) != 1)}")
     how = (f"near: candidates within {dup.metric} distance {dup.threshold:.4g} ({dup.basis}); "
            f"{_plural(dup.checked, 'candidate pair')} checked")
@@ -70,6 +72,8 @@ def register(app: typer.Typer) -> None:
             None, "--remove-list", help="Write the photos to remove (absolute paths, one a line) "
                                         "to FILE, keeping one per group as --keep says "
                                         "[default: no file]."),
+        mirrored: bool = typer.Option(False, "--mirrored", help="Also list mirror images of the "
+                                      "kept photo for removal [default: shown, never listed]."),
         as_json: bool = typer.Option(False, "--json", help="Print groups, tiers, per-pair scores, "
                                      "a {file: [duplicates]} map (and the photos to remove)."),
         export: Optional[Path] = typer.Option(
@@ -91,7 +95,7 @@ def register(app: typer.Typer) -> None:
         collection = resolve_collection(collection)
         with Collection.open(collection) as coll:
             dup = coll.duplicates(threshold, verify=verify, relative=relative)
-            remove = dup.to_remove(coll.records(), keep) if keep else None
+            remove = dup.to_remove(coll.records(), keep, mirrored=mirrored) if keep else None
             root, n = coll.photos_root, len(coll)
             if export is not None:
                 export_duplicates(dup, root, export, copy=copy)
@@ -103,6 +107,10 @@ def register(app: typer.Typer) -> None:
                              f"remove, keeping the {keep} of each of {_plural(len(dup), 'group')}")
             if not len(dup):
                 notes.append("no duplicates: nothing to remove")
+            spared = sum(p.tier == "mirrored" for p in dup.pairs)
+            if spared and not mirrored:
+                notes.append(f"{_plural(spared, 'mirror-image pair')} not listed for removal "
+                             f"(a flip may be a different picture; --mirrored lists them)")
         if export is not None:
             notes.append(f"exported to {safe_name(export)} ({'copies' if copy else 'symlinks'})")
         if as_json:

@@ -264,7 +264,8 @@ class Collection(Building, Querying):
 
     def duplicates(self, threshold: float | None = None, *, verify: bool = True,
                    relative: bool = False, progress: bool | None = None):
-        """The collection's duplicates, in tiers: identical files, same pixels, near.
+        """The collection's duplicates, in tiers: identical files, same pixels, near,
+        and mirrored (a near pair whose transform is a flip).
 
         Parameters
         ----------
@@ -286,7 +287,7 @@ class Collection(Building, Querying):
         -------
         Duplicates
             ``.groups``, ``.tiers``, ``.similarity``, ``.pairs``; ``to_dict()``,
-            ``to_map()``, ``to_remove(records, keep)``.
+            ``to_map()``, ``to_remove(records, keep, mirrored=False)``.
         """
         from ._find_duplicates import find_duplicates
 

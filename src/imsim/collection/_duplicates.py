@@ -1,17 +1,22 @@
-"""Duplicates over a whole collection (what ``imsim duplicates`` prints), in three tiers.
+"""Duplicates over a whole collection (what ``imsim duplicates`` prints), in four tiers.
 
 * ``identical``: the same bytes (the SHA-256 every record stores), whatever the
   vectors say; always found.
 * ``same pixels``: the same decoded pixels in another file (a PNG and its lossless
   WebP, a re-save): candidates with (almost) equal vectors and the same size,
   decoded and compared.
-* ``near``: edited versions of one picture (crop, resize, exposure, JPEG, flip,
-  small rotation). A pair is a *candidate* when one photo is among the other's
+* ``near``: edited versions of one picture (crop, resize, exposure, JPEG, small
+  rotation). A pair is a *candidate* when one photo is among the other's
   :data:`N_CANDIDATES` nearest and their distance is at most the encoder's absolute
   threshold (:data:`THRESHOLD`, calibrated on real pictures by
   ``benchmarks/photos.py --real``); a candidate counts only once its local features
   agree on one geometric transform and its aligned pixels agree
   (:mod:`imsim.collection._verify`).
+* ``mirrored``: a near pair whose transform is a mirror image (a horizontal flip,
+  with any crop or exposure change). Found and shown like the others, but not
+  listed for removal unless asked (``to_remove(..., mirrored=True)``): a flip can be
+  a deliberate, different picture (a ``b`` and a ``d`` in one font, a left and a
+  right arrow), and nothing in the pixels tells that from an edit.
 
 Groups are the connected components of the accepted pairs. A folder-relative
 threshold (the old default: ``BETA`` x the median distance to the 16th neighbour)
@@ -23,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-TIERS = ("identical", "same pixels", "near")
+TIERS = ("identical", "same pixels", "near", "mirrored")
 N_CANDIDATES = 5  # nearest neighbours of each photo checked as candidates
 SAME_PIXELS_DISTANCE = 0.05  # vectors this close (l2, unit vectors), same size: decoded and compared
 
@@ -115,7 +120,7 @@ class Pair:
     ----------
     a, b : int
         Image ids, ``a < b``.
-    tier : {"identical", "same pixels", "near"}
+    tier : {"identical", "same pixels", "near", "mirrored"}
     similarity : float
         In [0, 1]: 1.0 for identical and same pixels; for a verified near pair,
         1 - the worst cell's difference of the aligned, exposure-normalised photos;
@@ -125,7 +130,7 @@ class Pair:
     inliers : int
         Local features that agree on one transform (0 when not verified).
     flipped : bool
-        The transform includes a mirror image.
+        The transform includes a mirror image (the tier is then ``mirrored``).
     """
 
     a: int
@@ -184,7 +189,7 @@ class Duplicates:
         The members' paths relative to the photos folder, in the order of ``groups``.
     tiers : list of str
         Each group's tier: the loosest of its pairs' (``identical`` < ``same pixels``
-        < ``near``).
+        < ``near`` < ``mirrored``).
     similarity : list of float
         Each group's lowest pair similarity.
     pairs : list of Pair
@@ -240,12 +245,13 @@ class Duplicates:
                 out[r] = [o for o in rel if o != r]
         return out
 
-    def to_remove(self, records, keep: str = "largest") -> list[str]:
+    def to_remove(self, records, keep: str = "largest", *, mirrored: bool = False) -> list[str]:
         """The relpaths to remove so that one photo of each group is kept.
 
         A photo is listed only when it was found a duplicate of the kept photo itself
         (a pair, or the same bytes), never only through a chain of others: in a group
-        a - b - c, c stays unless it matched the kept a directly.
+        a - b - c, c stays unless it matched the kept a directly. A mirror image of
+        the kept photo is listed only with ``mirrored=True``.
 
         Parameters
         ----------
@@ -255,6 +261,8 @@ class Duplicates:
             Which photo of a group stays: the most pixels (then the most bytes),
             the latest or earliest modification time, or the first path in sort order.
             Ties go to the first path.
+        mirrored : bool
+            Also list the photos that are the kept one's mirror image (``mirrored`` pairs).
         """
         if keep not in KEEP:
             raise ValueError(f"keep must be one of {', '.join(KEEP)}; got {keep!r}")
@@ -263,7 +271,8 @@ class Duplicates:
                "newest": lambda i: (-records[i].mtime_ns, records[i].path),
                "oldest": lambda i: (records[i].mtime_ns, records[i].path),
                "first": lambda i: (records[i].path,)}[keep]
-        linked = {(p.a, p.b) for p in self.pairs} | {(p.b, p.a) for p in self.pairs}
+        pairs = [p for p in self.pairs if mirrored or p.tier != "mirrored"]
+        linked = {(p.a, p.b) for p in pairs} | {(p.b, p.a) for p in pairs}
         out = []
         for g in self.groups:
             kept = min(g, key=key)

@@ -84,7 +84,8 @@ def find_duplicates(coll, threshold: float | None = None, *, verify: bool = True
                                    disable=None if progress is None else not progress))
         matches, failed = _verify.verify_pairs(cache, [ab for ab, _ in near], workers=workers,
                                                progress=bar)
-        pairs += [D.Pair(a, b, "near", m.similarity, d, m.inliers, m.flipped)
+        pairs += [D.Pair(a, b, "mirrored" if m.flipped else "near", m.similarity, d, m.inliers,
+                         m.flipped)
                   for ((a, b), d), m in zip(near, matches) if m.same_picture]
     elif near:
         pairs += [D.Pair(a, b, "near", D.vector_similarity(d, metric), d) for (a, b), d in near]

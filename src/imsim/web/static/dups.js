@@ -1,16 +1,23 @@
 // The Duplicates tab: GET /api/duplicates, each group of duplicates as a row of
 // tiles under its heading. A group may say how alike its images are ("tier": identical
-// files, the same pixels, or near; "similarity": the lowest pair's, 1.0 for identical):
+// files, the same pixels, near, or mirrored: a flip of one picture; "similarity": the lowest pair's, 1.0 for identical):
 // shown as a badge when the server gives it, left out when it does not.
 import { $, api, explain, formatDistance, setStatus, tile } from "./ui.js";
 
 const MAX_DUP_GROUPS = 200; // duplicate groups drawn at once
-const TIERS = { identical: "identical files", "same pixels": "same pixels, other files", near: "near-duplicates" };
+const TIERS = {
+  identical: "identical files",
+  "same pixels": "same pixels, other files",
+  near: "near-duplicates",
+  mirrored: "mirror images of one picture (a flip may be a different picture: check before removing)",
+};
 
-// The badge's text: "identical", "same pixels", "near · 0.93"; null without a tier.
+// The badge's text: "identical", "same pixels", "near · 0.93", "mirrored · 0.95"; null
+// without a tier.
 export function tierText(g) {
   if (typeof g.tier !== "string") return null;
-  const sim = typeof g.similarity === "number" && g.tier === "near" ? ` · ${g.similarity.toFixed(2)}` : "";
+  const scored = g.tier === "near" || g.tier === "mirrored";
+  const sim = typeof g.similarity === "number" && scored ? ` · ${g.similarity.toFixed(2)}` : "";
   return `${g.tier}${sim}`;
 }
 
