@@ -1,6 +1,6 @@
 """Real pictures: duplicates a person can act on, and the same picture found again.
 
-    .venv/bin/python benchmarks/photos.py --real                 # gnome tux photos-dev photos-eval distinct
+    .venv/bin/python benchmarks/photos.py --real                 # gnome plasma tux photos-dev photos-eval distinct
     .venv/bin/python benchmarks/photos.py --real icons tux       # some folders (icons: 4,847 files)
 
 The folders come from benchmarks/real_folders.py (Debian's GNOME wallpapers, Tux Paint
@@ -40,7 +40,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import real_folders  # noqa: E402
 
-DEFAULT = ("gnome", "tux", "photos-dev", "photos-eval", "distinct")
+DEFAULT = ("gnome", "plasma", "tux", "photos-dev", "photos-eval", "distinct")
 ENCODERS = ("thumbnail", "auto")
 
 

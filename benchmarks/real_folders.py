@@ -13,6 +13,12 @@ user would call duplicates of each other; a unique id means no duplicate) and ``
   XMLs left out). Each design ships as ``NAME-l`` and ``NAME-d`` (light and dark): the two
   are versions of one picture for recall@5 but different pictures for deleting, so every
   file is its own duplicate group.
+* ``plasma``: Debian's plasma-workspace-wallpapers (KDE), the regular files only (the
+  other resolutions are symbolic links to one file): ``NAME/contents/images/WxH`` (a
+  landscape picture and often a portrait one, reframed from it), ``images_dark/`` (a dark
+  version) and ``screenshot`` (a small preview). All files of one NAME are versions of
+  one picture; ``images/`` and the screenshot are duplicates, ``images_dark/`` is its own
+  duplicate group (another palette, as GNOME's).
 * ``tux``: tuxpaint-stamps-default's PNG stamps, topic folders kept. ``X_mirror.png``
   and ``X.png`` (mirror images drawn by the artists) are one picture and duplicates, as
   are byte-identical files (SHA-256); everything else is unique.
@@ -56,8 +62,9 @@ import numpy as np
 from PIL import Image, ImageEnhance, ImageOps
 
 FORMAT = 1  # bump when a recipe changes: cached folders of another format are rebuilt
-NAMES = ("gnome", "tux", "icons", "photos-dev", "photos-eval", "distinct")
+NAMES = ("gnome", "plasma", "tux", "icons", "photos-dev", "photos-eval", "distinct")
 GNOME = Path("/usr/share/backgrounds/gnome")
+PLASMA = Path("/usr/share/wallpapers")
 TUX = Path("/usr/share/tuxpaint/stamps")
 ICONS = Path("/usr/share/icons/Adwaita")
 RASTER = (".webp", ".jpg", ".jpeg", ".png")
@@ -130,6 +137,7 @@ def available() -> dict[str, str]:
     except ImportError as e:
         ev = f"pip install {e.name}"
     return {"gnome": some(GNOME, "*-l.webp", "gnome-backgrounds"),
+            "plasma": some(PLASMA, "*/contents/images/*", "plasma-workspace-wallpapers"),
             "tux": some(TUX, "**/*.png", "tuxpaint-stamps-default"),
             "icons": some(ICONS, "*/*/*.png", "adwaita-icon-theme"),
             "photos-dev": dev, "photos-eval": ev, "distinct": dev or ev}
@@ -152,6 +160,19 @@ def _gnome(dest: Path):
     rels = _copy_tree(files, GNOME, dest)
     picture = {r: Path(r).stem.removesuffix("-l").removesuffix("-d") for r in rels}
     return picture, {r: r for r in rels}, {r: "original" for r in rels}, str(GNOME)
+
+
+def _plasma(dest: Path):
+    files = sorted(p for p in PLASMA.glob("*/contents/**/*")
+                   if p.suffix.lower() in RASTER and p.is_file() and not p.is_symlink()
+                   and not any(q.is_symlink() for q in p.relative_to(PLASMA).parents
+                               if str(q) != "." and (PLASMA / q).is_symlink()))
+    rels = _copy_tree(files, PLASMA, dest)
+    picture = {r: r.split("/", 1)[0] for r in rels}
+    duplicate = {r: picture[r] + ("/dark" if "/images_dark/" in r else "") for r in rels}
+    tier = {r: "dark" if "/images_dark/" in r else "screenshot" if "/screenshot" in r
+            else "original" for r in rels}
+    return picture, duplicate, tier, str(PLASMA)
 
 
 def _tux(dest: Path):
@@ -382,7 +403,7 @@ def build(name: str, cache: Path) -> RealFolder:
     tmp = cache / f"{name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     (images := tmp / "images").mkdir(parents=True)
-    make = {"gnome": _gnome, "tux": _tux, "icons": _icons,
+    make = {"gnome": _gnome, "plasma": _plasma, "tux": _tux, "icons": _icons,
             "distinct": lambda d: _distinct(d, cache),
             "photos-dev": lambda d: _photos(d, DEV, SEEDS[name]),
             "photos-eval": lambda d: _photos(d, EVAL, SEEDS[name])}[name]

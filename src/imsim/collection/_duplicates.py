@@ -32,10 +32,11 @@ TIERS = ("identical", "same pixels", "near", "mirrored")
 N_CANDIDATES = 5  # nearest neighbours of each photo checked as candidates
 SAME_PIXELS_DISTANCE = 0.05  # vectors this close (l2, unit vectors), same size: decoded and compared
 
-# Candidate thresholds: l2 distance between unit vectors (cosine distance = l2**2 / 2),
-# the loosest that keeps verification cheap on distinct folders; chosen on the
-# development folders of benchmarks/photos.py --real (never its evaluation folders).
-THRESHOLD = {"features": 1.25, "thumbnail": 1.25}
+# Candidate thresholds: l2 distance between unit vectors (cosine distance = l2**2 / 2;
+# 1.35 is a cosine of 0.09): loose, since verification decides and N_CANDIDATES bounds
+# its cost; chosen on the development folders of benchmarks/photos.py --real (a
+# landscape wallpaper and its portrait crop are 1.27-1.32 apart).
+THRESHOLD = {"features": 1.35, "thumbnail": 1.35}
 _THRESHOLD_OTHER = 1.0  # learned and pretrained encoders: not calibrated, a middle value
 
 # The relative mode (``relative=True``): BETA[encoder] x the median distance from a
