@@ -16,12 +16,8 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import FormParser, MultiPartException, MultiPartParser
 
+from ._limits import BODY_SLACK, BODY_TIMEOUT, MAX_FIELDS
 from ._schemas import SearchParams
-
-# Multipart boundaries, part headers and the small fields beside the image.
-BODY_SLACK = 64 * 1024
-BODY_TIMEOUT = 60.0  # seconds a client has to send a whole request body
-MAX_FIELDS = 8  # form fields of a search request (it has 4)
 
 # Pages and images come only from this server; no inline script, no framing.
 _SECURITY_HEADERS = [

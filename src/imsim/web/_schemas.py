@@ -7,9 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .._validation import METRIC_ALIASES, check_metric
 from ..collection import METRICS
-
-MAX_N = 100  # results per search
-MAX_LIST = 500  # images per listing page
+from ._limits import MAX_N
 
 Metric = Literal[METRICS]  # type: ignore[valid-type]
 
