@@ -141,8 +141,9 @@ def create_app(collection_path, *, max_upload_mb: float = MAX_UPLOAD_MB, allowed
     app = FastAPI(
         title="imsim", version=__version__, lifespan=lifespan,
         description="Query a photo collection by image: upload a photo or pick a collection "
-                    "image, get the most similar images. Errors are JSON `{\"detail\": ...}` "
-                    "with their HTTP status.",
+                    "image, get the most similar images. Errors are JSON with their HTTP "
+                    "status: `{\"detail\": \"a message\", \"error\": \"a code\", ...}` "
+                    "and the code's fields (the `Error` schema).",
         # Swagger UI and ReDoc load their scripts from a CDN: this server loads nothing
         # from outside, so the schema is served as JSON only.
         docs_url=None, redoc_url=None, openapi_url="/api/openapi.json",
