@@ -529,7 +529,10 @@ def test_duplicates_route_follows_the_contract(client, ref, with_duplicates):
     assert r.json() == {"version": ref.version, **with_duplicates(ref).to_dict()}
     some = client.get("/api/duplicates", params={"threshold": 0.0}).json()
     assert some == {"version": ref.version, **with_duplicates(ref, 0.0).to_dict()}
-    assert_error(client.get("/api/duplicates", params={"threshold": -1}), 422, "threshold")
+    # the library checks the threshold (as for `imsim duplicates`): its message, a 422 body
+    for bad in ("-1", "nan", "inf"):
+        assert_error(client.get("/api/duplicates", params={"threshold": bad}), 422,
+                     r"^threshold must be a finite number >= 0, got", error="invalid")
     assert_error(client.get("/api/duplicates", params={"threshold": "x"}), 422, "threshold")
 
 

@@ -13,7 +13,9 @@ Fields by code: ``too_large`` (413) has ``limit`` and ``unit`` (``"bytes"`` or
 ``"pixels"``), ``size`` when known (with ``"at_least": true`` when the body was cut off
 past the limit), and ``option``, the ``imsim serve`` option that raises the limit (none
 for the library's byte cap on a photo file, ``IMSIM_MAX_IMAGE_BYTES``);
-``invalid`` (422) has ``errors``, one entry per invalid field.
+``invalid`` (422) has ``errors``, one entry per field, when the request's fields failed
+their declared types and ranges (a value the library refuses, such as a negative
+duplicates threshold, is ``invalid`` with the library's message only).
 """
 from __future__ import annotations
 
