@@ -282,6 +282,16 @@ def test_search_413_uploads_over_the_limit(bare_collection):
         assert small.post("/api/search", files={"image": ("ok.png", ok)}).status_code == 200
 
 
+def test_search_413_over_the_librarys_byte_cap(client, monkeypatch):
+    """The library's own byte cap (not an option of the server): its limit, no option."""
+    monkeypatch.setenv("IMSIM_MAX_IMAGE_BYTES", "100")
+    png = png_bytes(np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8))
+    assert len(png) > 100
+    body = assert_error(client.post("/api/search", files={"image": ("q.png", png)}), 413,
+                        "cannot read the upload", error="too_large", limit=100, unit="bytes")
+    assert "option" not in body
+
+
 def test_a_chunked_body_is_read_only_up_to_the_limit(bare_collection):
     """No Content-Length: the guard stops reading once the bytes received pass the limit."""
     app = create_app(bare_collection, max_upload_mb=10 / 1024)  # 10 KiB, + 64 KiB slack

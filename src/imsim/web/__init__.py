@@ -2,11 +2,14 @@
 
 :func:`create_app` builds the FastAPI app; :class:`WebServer` runs it with uvicorn.
 Importing them loads FastAPI; ``import imsim`` does not, nor does reading the server's
-limits (:mod:`imsim.web._limits`, which ``imsim serve`` shows in its help).
+default limits (``MAX_UPLOAD_MB``, ``MAX_PIXELS``, ``DECODE_MEMORY_MB``, from
+:mod:`imsim.web._limits`), which ``imsim serve`` shows in its help.
 """
 from __future__ import annotations
 
-__all__ = ["create_app", "WebServer", "is_loopback"]
+from ._limits import DECODE_MEMORY_MB, MAX_PIXELS, MAX_UPLOAD_MB
+
+__all__ = ["create_app", "WebServer", "is_loopback", "MAX_UPLOAD_MB", "MAX_PIXELS", "DECODE_MEMORY_MB"]
 
 
 def __getattr__(name: str):

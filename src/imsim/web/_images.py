@@ -31,7 +31,6 @@ from fastapi import HTTPException
 from .._validation import ImageTooLargeError, UnreadableImageError
 from ..collection import make_thumbnail as _make_thumbnail
 from ..datasets import image as _lib
-from ..datasets._limits import limits as image_limits
 from ..datasets.reduced import decode_reduced
 from ._errors import ApiError, too_large
 from ._limits import DECODE_MEMORY_MB, MAX_PIXELS
@@ -117,7 +116,7 @@ def _http_errors(what: str, max_pixels: int):
                             option="--max-pixels") from None
         # the library's byte cap (IMSIM_MAX_IMAGE_BYTES), not one of the server's options
         raise ApiError(413, f"cannot read {what}: {exc.reason}", error="too_large",
-                       limit=image_limits().max_bytes, unit="bytes") from None
+                       limit=_lib.limits().max_bytes, unit="bytes") from None
     except UnreadableImageError as exc:
         raise HTTPException(415, f"cannot read {what}: {exc.reason}") from None
 
