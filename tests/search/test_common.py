@@ -126,11 +126,13 @@ def _same_state(a: Index, b: Index) -> bool:
     return sa.keys() == sb.keys() and all(np.array_equal(sa[k], sb[k]) for k in sa)
 
 
-@pytest.mark.parametrize("kind", ["lsh", "hnsw"])
-def test_another_seed_builds_another_index(kind):
+@pytest.mark.parametrize("kind, dtype, metric", [("lsh", "uint8", "l1"), ("hnsw", "uint8", "l1"),
+                                                 ("hnsw", "float32", "l2")])
+def test_another_seed_builds_another_index(kind, dtype, metric):
     """The seed is what makes a build repeatable: the same seed gives the same hash
-    tables / graph, another seed other ones (LSH then finds other neighbours)."""
-    make, X, Q, _, _ = make_case(kind, "uint8", "l1")
+    tables / graph, another seed other ones (LSH then finds other neighbours). HNSW
+    builds uint8 L1 graphs in C (with the extension) and others in FAISS: both."""
+    make, X, Q, _, _ = make_case(kind, dtype, metric)
     params = make().get_params()
     same, other = (Index.create(kind, **{**params, "seed": s}).fit(X) for s in (3, 4))
     assert _same_state(make().fit(X), same)

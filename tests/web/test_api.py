@@ -48,13 +48,18 @@ def ref(grouped_collection):
         yield coll
 
 
-def assert_error(r, status: int, pattern: str = ""):
-    """A JSON error with this status and a one-line message matching ``pattern``."""
+def assert_error(r, status: int, pattern: str = "", **fields) -> dict:
+    """A JSON error with this status, a one-line message matching ``pattern``, a code
+    (``error``) and these ``fields``; returns the body."""
     assert r.status_code == status, r.text
     assert r.headers["content-type"].startswith("application/json")
-    detail = r.json()["detail"]
+    body = r.json()
+    detail = body["detail"]
     assert isinstance(detail, str) and detail and "\n" not in detail
     assert re.search(pattern, detail, re.I), detail
+    assert re.fullmatch(r"[a-z][a-z0-9_]*", body["error"]), body
+    assert {k: body.get(k) for k in fields} == fields, body
+    return body
 
 
 def png_bytes(pixels: np.ndarray) -> bytes:
@@ -206,7 +211,7 @@ def test_concurrent_searches_over_real_http_agree_with_the_library(bare_collecti
 
 def test_search_400_malformed_or_ambiguous(client, photos):
     png = (photos.parent / "queries" / "fam0.png").read_bytes()
-    assert_error(client.post("/api/search", data={"n": 5}), 400, "image.*or.*id")
+    assert_error(client.post("/api/search", data={"n": 5}), 400, "image.*or.*id", error="bad_request")
     assert_error(client.post("/api/search", files={"image": ("q.png", png)}, data={"id": 1}),
                  400, "not both")
     assert_error(client.post("/api/search", content=b"{not json",
@@ -222,14 +227,16 @@ def test_search_400_malformed_or_ambiguous(client, photos):
 
 
 def test_search_404_unknown_id(client):
-    assert_error(client.post("/api/search", data={"id": N_IMAGES}), 404, r"ids 0\.\.23")
+    assert_error(client.post("/api/search", data={"id": N_IMAGES}), 404, r"ids 0\.\.23",
+                 error="not_found")
     assert_error(client.post("/api/search", json={"id": -1}), 404, "no image with id -1")
 
 
 def test_search_415_wrong_content_type_or_not_an_image(client, photos):
     assert_error(client.post("/api/search", content=b"id=1", headers={"content-type": "text/plain"}),
                  415, "multipart/form-data")
-    assert_error(client.post("/api/search", content=b"id=1"), 415, "no content type")
+    assert_error(client.post("/api/search", content=b"id=1"), 415, "no content type",
+                 error="unsupported_media_type")
     for junk in (b"", b"hello, I am text", b"GIF89a" + b"\0" * 5, b"%PDF-1.4\n" + bytes(100)):
         assert_error(client.post("/api/search", files={"image": ("a.png", junk, "image/png")}), 415,
                      "not .*image|readable|cannot read")
@@ -246,8 +253,10 @@ def test_search_413_decompression_bombs(client):
                          (7100, "50,410,000 pixels")):  # over the server's own cap
         bomb = png_header(side, side)
         assert len(bomb) < 200
+        # the page reads the fields, not the message
         assert_error(client.post("/api/search", files={"image": ("b.png", bomb, "image/png")}),
-                     413, reason)
+                     413, reason, error="too_large", size=side * side, limit=50_000_000,
+                     unit="pixels", option="--max-pixels")
 
 
 def test_search_413_uploads_over_the_limit(bare_collection):
@@ -257,17 +266,30 @@ def test_search_413_uploads_over_the_limit(bare_collection):
         assert health["max_upload_bytes"] == limit
         # declared length over the limit: refused before the body is read
         big = bytes(200 * 1024)
-        assert_error(small.post("/api/search", files={"image": ("big.png", big)}), 413,
-                     "up to 10,240 bytes")
+        body = assert_error(small.post("/api/search", files={"image": ("big.png", big)}), 413,
+                            "up to 10,240 bytes", error="too_large", limit=limit, unit="bytes",
+                            option="--max-upload-mb")
+        assert body["size"] > 200 * 1024 and "at_least" not in body  # the declared length
         # a file just over the limit in a body within the slack for form fields
         assert_error(small.post("/api/search", files={"image": ("a.png", bytes(limit + 1))}), 413,
-                     "10,241 bytes")
+                     "10,241 bytes", error="too_large", size=limit + 1, limit=limit, unit="bytes",
+                     option="--max-upload-mb")
         assert_error(small.post("/api/search", content=bytes(100 * 1024),
                                 headers={"content-type": "multipart/form-data; boundary=b"}),
-                     413, "102,400 bytes")
+                     413, "102,400 bytes", error="too_large", size=100 * 1024, limit=limit)
         # within the limit all is well
         ok = png_bytes(np.zeros((8, 8, 3), np.uint8))
         assert small.post("/api/search", files={"image": ("ok.png", ok)}).status_code == 200
+
+
+def test_search_413_over_the_librarys_byte_cap(client, monkeypatch):
+    """The library's own byte cap (not an option of the server): its limit, no option."""
+    monkeypatch.setenv("IMSIM_MAX_IMAGE_BYTES", "100")
+    png = png_bytes(np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8))
+    assert len(png) > 100
+    body = assert_error(client.post("/api/search", files={"image": ("q.png", png)}), 413,
+                        "cannot read the upload", error="too_large", limit=100, unit="bytes")
+    assert "option" not in body
 
 
 def test_a_chunked_body_is_read_only_up_to_the_limit(bare_collection):
@@ -294,7 +316,12 @@ def test_a_chunked_body_is_read_only_up_to_the_limit(bare_collection):
                          (b"content-type", b"multipart/form-data; boundary=b")]}
     asyncio.run(app(scope, receive, send))
     assert sent[0]["status"] == 413
-    assert json.loads(sent[1]["body"])["detail"].startswith("request body is over")
+    body = json.loads(sent[1]["body"])
+    assert body["detail"].startswith("request body is over")
+    assert {k: body[k] for k in ("error", "limit", "unit", "option", "at_least")} == {
+        "error": "too_large", "limit": 10 * 1024, "unit": "bytes", "option": "--max-upload-mb",
+        "at_least": True}
+    assert body["size"] > 74 * 1024
     assert chunks_read == 6  # the part's head, then 5 x 16 KiB: the first read past 74 KiB
 
 
@@ -369,7 +396,8 @@ def test_thumbnail_of_a_large_photo_keeps_its_aspect(tmp_path):
 def test_image_errors(client, app, tmp_path, monkeypatch):
     assert_error(client.get(f"/api/images/{N_IMAGES}"), 404, "no image with id 24")
     assert_error(client.get("/api/images/-1"), 404, "no image with id -1")
-    assert_error(client.get("/api/images/abc"), 422, "image_id:.*integer")
+    body = assert_error(client.get("/api/images/abc"), 422, "image_id:.*integer", error="invalid")
+    assert [e["loc"] for e in body["errors"]] == [["path", "image_id"]]
     assert_error(client.get("/api/images/1", params={"size": "huge"}), 422, "size:")
     # a photo deleted since indexing: its stored thumbnail is still shown
     monkeypatch.setattr(app.state.live.current, "photos_root", tmp_path)
@@ -511,14 +539,17 @@ def test_duplicates_route_follows_the_contract(client, ref, with_duplicates):
     assert r.json() == {"version": ref.version, **with_duplicates(ref).to_dict()}
     some = client.get("/api/duplicates", params={"threshold": 0.0}).json()
     assert some == {"version": ref.version, **with_duplicates(ref, 0.0).to_dict()}
-    assert_error(client.get("/api/duplicates", params={"threshold": -1}), 422, "threshold")
+    # the library checks the threshold (as for `imsim duplicates`): its message, a 422 body
+    for bad in ("-1", "nan", "inf"):
+        assert_error(client.get("/api/duplicates", params={"threshold": bad}), 422,
+                     r"^threshold must be a finite number >= 0, got", error="invalid")
     assert_error(client.get("/api/duplicates", params={"threshold": "x"}), 422, "threshold")
 
 
 def test_unknown_routes_and_methods_are_json(client):
-    assert_error(client.get("/api/nothing"), 404, "not found")
+    assert_error(client.get("/api/nothing"), 404, "not found", error="not_found")
     r = client.get("/api/search")
-    assert_error(r, 405, "method not allowed")
+    assert_error(r, 405, "method not allowed", error="method_not_allowed")
     assert "POST" in r.headers["allow"]
 
 
@@ -530,7 +561,7 @@ def test_host_header_outside_the_allowed_names_is_refused(bare_collection):
     with TestClient(app, base_url="http://attacker.example") as c:
         assert_error(c.get("/api/health"), 400, "attacker.example")
         r = c.get("/api/images/1")
-        assert_error(r, 400, "not served here")
+        assert_error(r, 400, "not served here", error="host_not_served")
         assert r.headers["x-content-type-options"] == "nosniff"
 
 
@@ -541,7 +572,7 @@ def test_an_unexpected_failure_is_a_json_500(app, monkeypatch):
     monkeypatch.setattr(app.state.live.current.coll, "query", broken)
     c = TestClient(app, raise_server_exceptions=False)
     r = c.post("/api/search", data={"id": 1})
-    assert_error(r, 500, "internal error")
+    assert_error(r, 500, "internal error", error="internal_error")
     assert "disk on fire" not in r.text  # no internals to the client
 
 

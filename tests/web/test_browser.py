@@ -32,6 +32,9 @@ def expect_images_loaded(tiles):
 
 def test_upload_then_click_a_result_to_see_its_neighbours(page, ref, photos):
     expect(page.locator("#collection-info")).to_contain_text(f"{N_IMAGES} images")
+    from imsim.web._limits import MAX_N
+
+    expect(page.locator("#n")).to_have_attribute("max", str(MAX_N))  # told by /api/health
     page.fill("#n", "5")
     page.locator("#n").press("Tab")  # its change event now, not on a later click's blur
     query = photos.parent / "queries" / "fam2.png"

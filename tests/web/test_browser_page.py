@@ -165,6 +165,32 @@ def test_an_upload_over_the_limit_names_the_flag(new_page, small_server, grouped
     no_status_code(status2.text_content())
 
 
+def test_a_refusal_is_worded_from_its_fields_not_its_message(page, tmp_path):
+    """The page words a 413 from the error's fields (limit, size, unit, option): a message
+    worded otherwise (another server version, another language) changes nothing."""
+    small = tmp_path / "small.png"
+    small.write_bytes(noise_png(2_000))
+    refusals = iter([
+        {"detail": "zu groß", "error": "too_large", "size": 3 * 2**20, "limit": 2**20,
+         "unit": "bytes", "option": "--max-upload-mb"},
+        {"detail": "zu groß", "error": "too_large", "size": 80_000_000, "limit": 50_000_000,
+         "unit": "pixels", "option": "--max-pixels"},
+    ])
+    page.route("**/api/search", lambda route: route.fulfill(status=413, json=next(refusals)))
+    status = page.locator("#status")
+    page.set_input_files("#file", str(small))
+    expect(status).to_contain_text("This image is too large to upload: 3.0 MB, and this server "
+                                   "accepts up to 1.0 MB")
+    expect(status.locator("code")).to_contain_text("--max-upload-mb 4")
+    page.set_input_files("#file", [])
+    page.set_input_files("#file", str(small))
+    expect(status).to_contain_text("This image is too large to decode: 80,000,000 pixels, and this "
+                                   "server decodes images of up to 50,000,000 pixels")
+    expect(status.locator("code")).to_have_text("--max-pixels")
+    assert "zu groß" not in status.text_content()
+    no_status_code(status.text_content())
+
+
 def test_an_unreachable_server_is_explained(page):
     page.route("**/api/search", lambda route: route.abort())
     page.fill("#n", "3")

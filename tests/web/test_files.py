@@ -66,6 +66,7 @@ def test_a_photo_replaced_by_a_symlink_or_a_fifo_or_changed_is_not_served(own):
                     assert r.status_code == 404 and "root:" not in r.text, (size, r.text)
                 r = c.get(f"/api/images/{changed}", params={"size": size})
                 assert r.status_code == 409 and "changed since it was indexed" in r.json()["detail"]
+                assert r.json()["error"] == "photo_changed"
         finally:
             for name in ("v0", "v1", "v2"):
                 (photos / "fam1" / f"{name}.png").unlink()

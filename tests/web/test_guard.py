@@ -50,6 +50,7 @@ def test_every_response_forbids_other_origins_to_embed_it(client, path):
 def test_reads_made_by_other_sites_are_refused(client, site, path):
     r = client.get(path, headers={"sec-fetch-site": site, "sec-fetch-mode": "no-cors"})
     assert r.status_code == 403 and "another site" in r.json()["detail"]
+    assert r.json()["error"] == "cross_site"
     assert r.headers["cross-origin-resource-policy"] == "same-origin"
     assert client.get(path, headers={"sec-fetch-site": "same-origin"}).status_code == 200
     assert client.get(path, headers={"sec-fetch-site": "none"}).status_code == 200  # typed URL

@@ -78,8 +78,8 @@ def test_is_loopback(host, expected):
 
 
 def test_serve_defaults_are_the_web_limits():
-    """``imsim serve`` writes its defaults out (the CLI loads no FastAPI to show its help):
-    they must be web/_limits.py's, which create_app uses."""
+    """``imsim serve``'s defaults are web/_limits.py's, which create_app uses (the CLI reads
+    that module without loading FastAPI)."""
     import inspect
 
     import typer

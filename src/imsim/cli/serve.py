@@ -10,6 +10,7 @@ from typing import List, Optional
 import typer
 
 from imsim._text import safe_name
+from imsim.web import DECODE_MEMORY_MB, MAX_PIXELS, MAX_UPLOAD_MB
 from .collections import COLLECTION_HELP, resolve_collection
 
 
@@ -21,12 +22,13 @@ def register(app: typer.Typer) -> None:
         host: str = typer.Option("127.0.0.1", "--host",
                                  help="Address to listen on (0.0.0.0: every network interface)."),
         port: int = typer.Option(8000, "--port", help="TCP port (0: any free port)."),
-        max_upload_mb: float = typer.Option(32.0, "--max-upload-mb", help="Largest upload, MiB."),
-        max_pixels: int = typer.Option(50_000_000, "--max-pixels",
+        max_upload_mb: float = typer.Option(MAX_UPLOAD_MB, "--max-upload-mb",
+                                            help="Largest upload, MiB."),
+        max_pixels: int = typer.Option(MAX_PIXELS, "--max-pixels",
                                        help="Largest image decoded (an upload or a photo), pixels."),
         decode_memory_mb: float = typer.Option(
-            512.0, "--decode-memory-mb", help="MiB of decoded images held at once by all requests "
-                                              "together; more decodes wait."),
+            DECODE_MEMORY_MB, "--decode-memory-mb",
+            help="MiB of decoded images held at once by all requests together; more decodes wait."),
         allow_host: Optional[List[str]] = typer.Option(
             None, "--allow-host", metavar="NAME", help="Also answer requests for this Host name (repeatable; "
                                        "'*' answers any). Default: this machine's names and "

@@ -19,6 +19,7 @@ from pathlib import PurePosixPath
 from fastapi import HTTPException
 from fastapi.responses import StreamingResponse
 
+from ._errors import ApiError
 from ._images import MEDIA_TYPES
 
 _CHUNK = 256 * 1024
@@ -55,8 +56,8 @@ def open_photo(view, rec):
         if not stat.S_ISREG(st.st_mode):
             raise HTTPException(404, f"{rec.path!r} is no longer a regular file: not served")
         if (st.st_size, st.st_mtime_ns) != (rec.size, rec.mtime_ns):
-            raise HTTPException(409, f"{rec.path!r} changed since it was indexed: run "
-                                     f"`imsim index` again to see its new contents")
+            raise ApiError(409, f"{rec.path!r} changed since it was indexed: run `imsim index` "
+                                f"again to see its new contents", error="photo_changed")
         if os.path.realpath(real) != real:  # a folder on the way was swapped meanwhile
             raise HTTPException(404, f"{rec.path!r} moved while it was opened: not served")
         yield fp

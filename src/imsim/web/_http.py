@@ -1,4 +1,5 @@
-"""HTTP plumbing of the web app: the request guard, bounded form parsing, JSON errors."""
+"""HTTP plumbing of the web app: the request guard, bounded form parsing, JSON errors
+(their shape: :mod:`imsim.web._errors`)."""
 from __future__ import annotations
 
 import asyncio
@@ -16,12 +17,9 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import FormParser, MultiPartException, MultiPartParser
 
+from ._errors import ApiError, error_response, too_large
+from ._limits import BODY_SLACK, BODY_TIMEOUT, MAX_FIELDS
 from ._schemas import SearchParams
-
-# Multipart boundaries, part headers and the small fields beside the image.
-BODY_SLACK = 64 * 1024
-BODY_TIMEOUT = 60.0  # seconds a client has to send a whole request body
-MAX_FIELDS = 8  # form fields of a search request (it has 4)
 
 # Pages and images come only from this server; no inline script, no framing.
 _SECURITY_HEADERS = [
@@ -35,10 +33,6 @@ _SECURITY_HEADERS = [
     (b"cross-origin-resource-policy", b"same-origin"),
 ]
 _SAFE_METHODS = (b"GET", b"HEAD", b"OPTIONS")
-
-
-def error_response(status: int, detail: str, **extra) -> JSONResponse:
-    return JSONResponse({"detail": detail, **extra}, status_code=status)
 
 
 class Guard:
@@ -73,8 +67,8 @@ class Guard:
                 message["headers"] = list(message.get("headers", [])) + _SECURITY_HEADERS
             await send(message)
 
-        async def refuse(status: int, detail: str):
-            await error_response(status, detail)(scope, receive, send_with_headers)
+        async def refuse(status: int, detail: str, **fields):
+            await error_response(status, detail, **fields)(scope, receive, send_with_headers)
 
         headers = dict(scope["headers"])
         raw_host = headers.get(b"host", b"").decode("latin-1")
@@ -82,10 +76,11 @@ class Guard:
             host = _host_name(raw_host)
             if host not in self.allowed_hosts:
                 return await refuse(400, f"host {host!r} is not served here (the server's "
-                                         f"--allow-host option adds a name)")
+                                         f"--allow-host option adds a name)",
+                                    error="host_not_served", host=host)
         refusal = _cross_site(scope, headers, raw_host)
         if refusal:
-            return await refuse(403, refusal)
+            return await refuse(403, refusal, error="cross_site")
         declared = headers.get(b"content-length")
         if declared is not None:
             try:
@@ -93,7 +88,8 @@ class Guard:
             except ValueError:
                 return await refuse(400, "Content-Length is not a number")
             if length > self.max_body:
-                return await refuse(413, _too_large(length, self.max_body))
+                exc = _too_large(length, self.max_body)
+                return await refuse(413, exc.detail, error=exc.error, **exc.fields)
 
         received, complete = 0, False
         deadline = time.monotonic() + self.body_timeout
@@ -112,7 +108,7 @@ class Guard:
                 complete = not message.get("more_body", False)
                 if received > self.max_body:
                     # raised inside the endpoint's read: the app's handler answers 413
-                    raise HTTPException(413, _too_large(received, self.max_body, at_least=True))
+                    raise _too_large(received, self.max_body, at_least=True)
             return message
 
         await self.app(scope, bounded_receive, send_with_headers)
@@ -143,9 +139,13 @@ def _host_name(host: str) -> str:
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
-def _too_large(size: int, limit: int, *, at_least: bool = False) -> str:
-    return (f"request body is {'over ' if at_least else ''}{size:,} bytes; this server accepts "
-            f"uploads up to {max(limit - BODY_SLACK, 0):,} bytes")
+def _too_large(size: int, max_body: int, *, at_least: bool = False) -> ApiError:
+    """413 for a request body of ``size`` bytes (at least) over ``max_body``: the limit
+    named is the upload's (``max_body`` less the slack for form fields)."""
+    limit = max(max_body - BODY_SLACK, 0)
+    return too_large(f"request body is {'over ' if at_least else ''}{size:,} bytes; this server "
+                     f"accepts uploads up to {limit:,} bytes", size=size, limit=limit, unit="bytes",
+                     option="--max-upload-mb", at_least=at_least)
 
 
 class _InMemoryMultiPartParser(MultiPartParser):
@@ -204,8 +204,9 @@ async def read_search_request(request: Request, max_file_bytes: int
     data = None
     if upload is not None:
         if upload.size is not None and upload.size > max_file_bytes:
-            raise HTTPException(413, f"the image is {upload.size:,} bytes; this server accepts "
-                                     f"uploads up to {max_file_bytes:,} bytes")
+            raise too_large(f"the image is {upload.size:,} bytes; this server accepts uploads up "
+                            f"to {max_file_bytes:,} bytes", size=upload.size, limit=max_file_bytes,
+                            unit="bytes", option="--max-upload-mb")
         data = await upload.read()
     if (data is None) == (params.id is None):
         raise HTTPException(400, "give either an image file ('image') or a collection image id "
@@ -224,8 +225,9 @@ def _single_values(items) -> dict:
 
 
 async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    # a 409 for stale ids says which versions in fields (imsim.web._versions.Stale)
-    response = error_response(exc.status_code, str(exc.detail), **getattr(exc, "fields", {}))
+    # an ApiError carries its code and fields (a 413 its limit, a 409 the versions)
+    response = error_response(exc.status_code, str(exc.detail), error=getattr(exc, "error", None),
+                              **getattr(exc, "fields", {}))
     response.headers.update(exc.headers or {})  # e.g. Allow on 405
     return response
 

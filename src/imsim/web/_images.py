@@ -32,6 +32,7 @@ from .._validation import ImageTooLargeError, UnreadableImageError
 from ..collection import make_thumbnail as _make_thumbnail
 from ..datasets import image as _lib
 from ..datasets.reduced import decode_reduced
+from ._errors import ApiError, too_large
 from ._limits import DECODE_MEMORY_MB, MAX_PIXELS
 
 DECODE_BUDGET = int(DECODE_MEMORY_MB * 2**20)  # default bytes of rasters decoded at once
@@ -104,13 +105,18 @@ def _http_errors(what: str, max_pixels: int):
         yield
     except ImageTooLargeError as exc:
         if exc.limit == max_pixels:
-            raise HTTPException(413, f"{what} is {exc.pixels:,} pixels; this server decodes images "
-                                     f"up to {max_pixels:,} pixels (raise it with --max-pixels)") from None
+            raise too_large(f"{what} is {exc.pixels:,} pixels; this server decodes images up to "
+                            f"{max_pixels:,} pixels (raise it with --max-pixels)",
+                            size=exc.pixels, limit=max_pixels, unit="pixels",
+                            option="--max-pixels") from None
         if exc.pixels is not None:  # over twice Pillow's limit: refused while opening
-            raise HTTPException(413, f"{what} is {exc.pixels:,} pixels: refused as a possible "
-                                     f"decompression bomb (this server decodes images up to "
-                                     f"{max_pixels:,} pixels)") from None
-        raise HTTPException(413, f"cannot read {what}: {exc.reason}") from None
+            raise too_large(f"{what} is {exc.pixels:,} pixels: refused as a possible decompression "
+                            f"bomb (this server decodes images up to {max_pixels:,} pixels)",
+                            size=exc.pixels, limit=max_pixels, unit="pixels",
+                            option="--max-pixels") from None
+        # the library's byte cap (IMSIM_MAX_IMAGE_BYTES), not one of the server's options
+        raise ApiError(413, f"cannot read {what}: {exc.reason}", error="too_large",
+                       limit=_lib.limits().max_bytes, unit="bytes") from None
     except UnreadableImageError as exc:
         raise HTTPException(415, f"cannot read {what}: {exc.reason}") from None
 

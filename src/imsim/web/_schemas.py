@@ -7,18 +7,29 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .._validation import METRIC_ALIASES, check_metric
 from ..collection import METRICS
-
-MAX_N = 100  # results per search
-MAX_LIST = 500  # images per listing page
+from ._limits import MAX_N
 
 Metric = Literal[METRICS]  # type: ignore[valid-type]
 
 
 class Error(BaseModel):
-    """Every error response: a one-line message (and, for 422, the failing fields)."""
+    """Every error response: a one-line message, a code, and the code's fields
+    (:mod:`imsim.web._errors`)."""
 
-    detail: str = Field(..., description="What went wrong, in one line.")
-    errors: Optional[list[dict]] = Field(None, description="422 only: each invalid field.")
+    model_config = ConfigDict(extra="allow")
+
+    detail: str = Field(..., description="What went wrong, in one line, for a person.")
+    error: str = Field(..., description="What went wrong, for a program: the status's code "
+                                        "(too_large, not_found, invalid, ...) or a narrower one "
+                                        "(version_changed, groups_changed, photo_changed, ...).")
+    limit: Optional[int] = Field(None, description="too_large: the limit passed, in `unit`.")
+    size: Optional[int] = Field(None, description="too_large: the request's size, in `unit` (at "
+                                                  "least this much when `at_least`).")
+    unit: Optional[Literal["bytes", "pixels"]] = Field(None, description="too_large: what "
+                                                                          "`limit` counts.")
+    option: Optional[str] = Field(None, description="too_large: the `imsim serve` option that "
+                                                    "raises the limit.")
+    errors: Optional[list[dict]] = Field(None, description="invalid (422): each invalid field.")
 
 
 class SearchParams(BaseModel):

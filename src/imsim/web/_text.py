@@ -11,7 +11,8 @@ from fastapi import FastAPI, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from ..collection import MAX_TEXT
-from ._schemas import MAX_N, Hit
+from ._limits import MAX_N
+from ._schemas import Hit
 
 
 class TextSearchResponse(BaseModel):

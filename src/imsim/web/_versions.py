@@ -20,18 +20,19 @@ from typing import Optional
 from fastapi import FastAPI, HTTPException, Query
 from pydantic import BaseModel, Field
 
+from ._errors import ApiError
+
 VERSION_HELP = ("The collection version the ids of this request come from (the `version` of "
                 "the answer that gave them): 409 when the server now serves another.")
 GROUPS_HELP = ("The `groups_id` of the groups answer the group number comes from: 409 when "
                "`imsim groups` has written other groups since.")
 
 
-class Stale(HTTPException):
+class Stale(ApiError):
     """409: the request's ids belong to a version (or groups) the server no longer serves."""
 
-    def __init__(self, detail: str, **fields):
-        super().__init__(409, detail)
-        self.fields = fields
+    def __init__(self, detail: str, *, error: str, **fields):
+        super().__init__(409, detail, error=error, **fields)
 
 
 def check_version(view, asked: Optional[str]) -> None:

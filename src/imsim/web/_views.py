@@ -4,7 +4,6 @@ kept in memory (versions are immutable)."""
 from __future__ import annotations
 
 import base64
-import math
 import threading
 from collections import OrderedDict
 
@@ -111,9 +110,7 @@ class Cached:
 
 def duplicates(coll, threshold: float | None) -> dict:
     """``coll.duplicates(threshold).to_dict()`` and the version its ids belong to, or the
-    HTTP error that says why not."""
-    if threshold is not None and not (math.isfinite(threshold) and threshold >= 0):
-        raise HTTPException(422, f"threshold must be a distance >= 0, got {threshold}")
+    HTTP error that says why not (the library checks the threshold: 422 with its message)."""
     try:
         return {"version": coll.version, **coll.duplicates(threshold).to_dict()}
     except ValueError as exc:

@@ -34,14 +34,12 @@ from .._validation import UnreadableImageError
 from ..collection import METRICS
 from . import _files, _http, _images, _views
 from .server import is_loopback
-from ._limits import DECODE_MEMORY_MB, MAX_PIXELS, MAX_UPLOAD_MB
+from ._limits import BODY_SLACK, BODY_TIMEOUT, DECODE_MEMORY_MB, MAX_LIST, MAX_N, MAX_PIXELS, MAX_UPLOAD_MB
 from ._live import LiveCollection, View
 from ._maps import MAP_TSNE_MAX
 from ._text import add_text_search
 from ._versions import GROUPS_HELP, VERSION_HELP, Stale, add_lookup, check_groups, check_version
 from ._schemas import (
-    MAX_LIST,
-    MAX_N,
     Error,
     GroupInfo,
     GroupsResponse,
@@ -91,7 +89,7 @@ def _search_body() -> dict:
 
 def create_app(collection_path, *, max_upload_mb: float = MAX_UPLOAD_MB, allowed_hosts=None,
                max_pixels: int = MAX_PIXELS, decode_budget_mb: float = DECODE_MEMORY_MB,
-               body_timeout: float = _http.BODY_TIMEOUT, follow: bool = True) -> FastAPI:
+               body_timeout: float = BODY_TIMEOUT, follow: bool = True) -> FastAPI:
     """The web app serving the collection at ``collection_path``.
 
     Parameters
@@ -143,15 +141,16 @@ def create_app(collection_path, *, max_upload_mb: float = MAX_UPLOAD_MB, allowed
     app = FastAPI(
         title="imsim", version=__version__, lifespan=lifespan,
         description="Query a photo collection by image: upload a photo or pick a collection "
-                    "image, get the most similar images. Errors are JSON `{\"detail\": ...}` "
-                    "with their HTTP status.",
+                    "image, get the most similar images. Errors are JSON with their HTTP "
+                    "status: `{\"detail\": \"a message\", \"error\": \"a code\", ...}` "
+                    "and the code's fields (the `Error` schema).",
         # Swagger UI and ReDoc load their scripts from a CDN: this server loads nothing
         # from outside, so the schema is served as JSON only.
         docs_url=None, redoc_url=None, openapi_url="/api/openapi.json",
     )
     app.state.live = live
     app.state.budget = budget
-    app.add_middleware(_http.Guard, max_body=max_file + _http.BODY_SLACK, allowed_hosts=allowed_hosts,
+    app.add_middleware(_http.Guard, max_body=max_file + BODY_SLACK, allowed_hosts=allowed_hosts,
                        body_timeout=body_timeout)
     app.add_exception_handler(StarletteHTTPException, _http.http_error)
     app.add_exception_handler(RequestValidationError, _http.validation_error)

@@ -29,7 +29,8 @@ window.imsimPerf = perf;
 // -- searching ------------------------------------------------------------------
 
 function searchParams() {
-  const n = Math.min(Math.max(parseInt($("n").value, 10) || 10, 1), state.info ? state.info.max_n : 100);
+  // the most results the server gives (its MAX_N) comes from /api/health, as the input's max
+  const n = Math.min(Math.max(parseInt($("n").value, 10) || 10, 1), state.info ? state.info.max_n : Infinity);
   $("n").value = n;
   return { n, metric: $("metric").value };
 }

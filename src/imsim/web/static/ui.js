@@ -48,11 +48,13 @@ export function explain(err, { what = "That", info = null } = {}) {
   switch (err.status) {
     case 0: return UNREACHABLE;
     case 413: {
-      const m = /([\d,]+) bytes.*up to ([\d,]+) bytes/.exec(d);
-      if (m) {
-        const size = parseInt(m[1].replace(/,/g, ""), 10);
-        const limit = parseInt(m[2].replace(/,/g, ""), 10);
-        return tooLarge(size, limit, info);
+      // the error's fields (imsim/web/_errors.py), not its wording, say which limit it passed
+      const b = err.body || {};
+      if (b.error === "too_large" && Number.isFinite(b.limit) && Number.isFinite(b.size)) {
+        if (b.unit === "bytes" && b.option === "--max-upload-mb") {
+          return tooLarge(b.size, b.limit, info, { atLeast: b.at_least });
+        }
+        if (b.unit === "pixels") return tooManyPixels(b.size, b.limit, b.option);
       }
       return `This image is refused: ${d}. Try a smaller image.`;
     }
@@ -72,15 +74,22 @@ export function sentence(text) {
   return `${t.charAt(0).toUpperCase()}${t.slice(1)}.`;
 }
 
-export function tooLarge(size, limit, info) {
+export function tooLarge(size, limit, info, { atLeast = false } = {}) {
   const mb = Math.max(1, Math.ceil((size / 1048576) * 1.2));
-  const what = `This image is too large to upload: ${formatBytes(size)}, and this server accepts up to ` +
-    `${formatBytes(limit)}.`;
+  const what = `This image is too large to upload: ${atLeast ? "over " : ""}${formatBytes(size)}, and this ` +
+    `server accepts up to ${formatBytes(limit)}.`;
   if (info && !info.collection_path) { // a server on another machine: its folder is not ours to name
     return `${what} Ask whoever runs it to restart it with a higher limit (\`--max-upload-mb ${mb}\`).`;
   }
   const coll = info ? ` -c ${shellWord(info.collection_path)}` : "";
   return `${what} Restart it with a higher limit: \`imsim serve${coll} --max-upload-mb ${mb}\`.`;
+}
+
+export function tooManyPixels(pixels, limit, option) {
+  const n = (x) => x.toLocaleString("en-US");
+  const raise = option ? ` or restart the server with a higher \`${option}\`` : "";
+  return `This image is too large to decode: ${n(pixels)} pixels, and this server decodes images of up ` +
+    `to ${n(limit)} pixels. Try a smaller image${raise}.`;
 }
 
 // A path as one word of a POSIX shell: quoted only when it needs to be.
