@@ -311,3 +311,16 @@ def test_labels_from_subfolders_and_map(coll, photos, tmp_path):
     info = collection_map(c, tmp_path / "map.png", method="pca", n_thumbnails=5)
     assert info["color_by"] == "label" and info["n_thumbnails"] == 5
     assert Image.open(tmp_path / "map.png").format == "PNG"
+
+
+def test_merge_training_keeps_what_is_not_given_and_leaves_the_record_alone():
+    from imsim.collection._model import merge_training
+
+    recorded = {"epochs": 8, "seed": 3, "encoder": "autoencoder"}
+    assert merge_training(recorded, epochs=None, seed=5) == {"epochs": 8, "seed": 5,
+                                                             "encoder": "autoencoder"}
+    assert merge_training(recorded, encoder="features", steps=None) == {
+        "epochs": 8, "seed": 3, "encoder": "features"}
+    assert recorded == {"epochs": 8, "seed": 3, "encoder": "autoencoder"}
+    assert merge_training(None, epochs=None, seed=None) == {}
+    assert merge_training(epochs=2, seed=0) == {"epochs": 2, "seed": 0}  # 0 is a seed, not None

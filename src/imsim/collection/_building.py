@@ -109,8 +109,7 @@ class Building:
         """
         photos = Path(photos_dir).expanduser() if photos_dir is not None else self.photos_root
         _check_same_folder(self, photos, replace)
-        training = dict(self.manifest.get("training") or {})
-        training.update({k: v for k, v in (("epochs", epochs), ("seed", seed)) if v is not None})
+        training = _model.merge_training(self.manifest.get("training"), epochs=epochs, seed=seed)
         training.setdefault("epochs", _model.DEFAULT_EPOCHS)
         training.setdefault("seed", 0)
         training.setdefault("encoder", self.encoder_name)  # written before encoders had names
@@ -149,7 +148,7 @@ class Building:
         enc = {k: v for k, v in (("encoder", encoder), ("weights", weights), ("steps", steps))
                if v is not None}
         if not _store.is_collection(root):
-            training = {k: v for k, v in (("epochs", epochs), ("seed", seed)) if v is not None}
+            training = _model.merge_training(epochs=epochs, seed=seed)
             return cls.build(photos_dir, root, model=model, workers=workers, progress=progress,
                              engine=engine, **training, **enc, **given)
         if retrain:
@@ -175,9 +174,8 @@ class Building:
                 return current.update(photos_dir, retrain=retrain, model=model, epochs=epochs,
                                       seed=seed, workers=workers, progress=progress, replace=replace,
                                       engine=engine)
-            training = dict(current.manifest.get("training") or {})
-            training.update({k: v for k, v in (("epochs", epochs), ("seed", seed)) if v is not None})
-            training.update(enc)
+            training = _model.merge_training(current.manifest.get("training"), epochs=epochs,
+                                             seed=seed, **enc)
             old.pop("encoder", None)
             # the length asked for at the build (None: the encoder's own), not the old encoder's
             old["latent_dim"] = training.pop("latent_dim", None)

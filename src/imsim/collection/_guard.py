@@ -55,6 +55,5 @@ def rebuild_damaged(cls: type[C], root: Path, photos_dir, given: dict, **kwargs)
                                   f"give it: `imsim index PHOTOS_DIR -c {root} --retrain`")
         photos_dir = photos
     settings = {k: v for k, v in {**old, **given}.items() if k in CollectionSettings.__dataclass_fields__}
-    training = {k: v for k, v in (("epochs", kwargs.pop("epochs")), ("seed", kwargs.pop("seed")))
-                if v is not None}
+    training = _model.merge_training(epochs=kwargs.pop("epochs"), seed=kwargs.pop("seed"))
     return cls.build(photos_dir, root, **kwargs, **training, **settings)

@@ -26,6 +26,14 @@ def training_settings(*, epochs, seed, encoder, weights, steps, latent_dim=None)
     return out
 
 
+def merge_training(recorded=None, **given) -> dict:
+    """Training settings: ``recorded`` (a manifest's ``"training"``; None: none) with the
+    ``given`` ones that are not None on top (``epochs=None`` keeps the recorded epochs)."""
+    out = dict(recorded or {})
+    out.update({k: v for k, v in given.items() if v is not None})
+    return out
+
+
 def resolve_model_dir(model) -> Path:
     """The checkpoint folder named by ``model``: a checkpoint, or a collection's model."""
     path = Path(model).expanduser()
