@@ -83,7 +83,11 @@ def duplicate_row(coll, folder) -> dict:
     shown = {r for g in dup.relpaths for r in g}
     sha = [r.sha256 for r in coll.records()]
     n_identical = sum(c * (c - 1) // 2 for c in Counter(sha).values())
-    found_identical = sum(p.tier == "identical" for p in dup.pairs)
+    # identical pairs come as a star per group of equal files: count the pairs they link
+    from imsim.collection._duplicates import group_pairs
+
+    found_identical = sum(len(g) * (len(g) - 1) // 2 for g in group_pairs(
+        len(rel), [p for p in dup.pairs if p.tier == "identical"]))
     same_px = {r for r, t in folder.tier.items() if t == "same pixels"}
     found_same_px = len({r for p in dup.pairs if p.tier == "same pixels"
                          for r in (rel[p.a], rel[p.b])} & same_px)

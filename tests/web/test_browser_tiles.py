@@ -128,6 +128,20 @@ def test_duplicate_groups_show_their_tier(new_page, shapes_server, monkeypatch):
     pg.screenshot(path="/tmp/shots/dups.png", full_page=True)
 
 
+def test_no_duplicates_says_how_many_candidates_were_checked(new_page, shapes_server, monkeypatch):
+    def fake(coll, threshold):
+        return {"version": coll.version, "threshold": 1.35, "metric": "l2", "verified": True,
+                "checked": 1234, "groups": [], "pairs": []}
+
+    monkeypatch.setattr(_views, "duplicates", fake)
+    pg = new_page(shapes_server.url)
+    pg.click("#tab-dups")
+    status = pg.locator("#dups-status")
+    expect(status).to_contain_text("No duplicates: none of the 1,234 candidate pairs within l2 "
+                                   "distance 1.35 shows one picture. Raise the distance")
+    expect(pg.locator("#dups .dup-group")).to_have_count(0)
+
+
 def test_the_upload_advice_is_a_command_that_runs(new_page, bare_collection, tmp_path):
     path = tmp_path / "my photos" / "it's here"
     shutil.copytree(bare_collection, path)
