@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/photos.py                      # eval folders of 200 and 5,000 photos
     .venv/bin/python benchmarks/photos.py --sizes 200 --quick  # 200 photos, 2,000 MNIST images
     .venv/bin/python benchmarks/photos.py --real               # real pictures (photos_real.py)
+    .venv/bin/python benchmarks/photos.py --speed 2000         # photos/s of `imsim index` on camera-sized JPEGs
 
 The folders (benchmarks/photos_data.py) hold pictures in several versions: crops with
 another aspect ratio, resizes, dark/light variants, flips, JPEG quality 30, small
@@ -155,6 +156,83 @@ def thumbnail_seconds(coll, folder: Path, work: Path) -> float:
     return seconds
 
 
+PHASH = ("import sys\nimport imagehash\nfrom PIL import Image\n"
+         "for p in open(sys.argv[1]).read().split('\\n'):\n"
+         "    if p:\n        imagehash.phash(Image.open(p))\n")
+
+
+def _load() -> str:
+    return Path("/proc/loadavg").read_text().split()[0] if Path("/proc/loadavg").exists() else "?"
+
+
+def _run_timed(commands: list[list[str]]) -> tuple[float, float]:
+    """(wall seconds until every command has exited, their CPU seconds): the commands run at once."""
+    import resource
+    import subprocess
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    procs = [subprocess.Popen(c, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for c in commands]
+    for p, c in zip(procs, commands):
+        _, err = p.communicate()
+        if p.returncode:
+            raise RuntimeError(f"{' '.join(c)} failed: {err.decode()[-2000:]}")
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def speed(n: int, work: Path, rounds: int) -> None:
+    """photos/s of ``imsim index`` (default and ``thumbnail`` encoders, thumbnails included,
+    the whole command) against imagehash's pHash in one and in two processes, over the
+    same ``n`` generated camera-sized (1024 x 768) JPEGs, in one run, the commands taking
+    turns ``rounds`` times; the load average is printed before each command."""
+    try:
+        import imagehash  # noqa: F401
+    except ImportError:
+        sys.exit("--speed compares with imagehash's pHash: pip install imagehash")
+    folder = work / f"camera{n}"
+    start = time.perf_counter()
+    files = photos_data.camera_folder(folder, n)
+    size_kb = sum(p.stat().st_size for p in files) / len(files) / 1e3
+    print(f"{n} photos 1024x768 (JPEG quality 90, {size_kb:.0f} kB each on average) in {folder} "
+          f"({time.perf_counter() - start:.1f} s)", flush=True)
+    lists = []
+    for k, part in enumerate(([files], [files[0::2], files[1::2]])):
+        for j, chunk in enumerate(part):
+            path = work / f"files-{k}-{j}.txt"
+            path.write_text("\n".join(str(p) for p in chunk))
+            lists.append(path)
+    py = sys.executable
+    imsim = [py, "-m", "imsim", "index", str(folder), "-c"]
+    cases = {
+        "imsim index (default: features)": lambda: [imsim + [str(work / "c-default")]],
+        "imsim index --encoder thumbnail": lambda: [imsim + [str(work / "c-thumb"), "--encoder", "thumbnail"]],
+        "imagehash pHash, 1 process": lambda: [[py, "-c", PHASH, str(lists[0])]],
+        "imagehash pHash, 2 processes": lambda: [[py, "-c", PHASH, str(lists[1])],
+                                                 [py, "-c", PHASH, str(lists[2])]],
+    }
+    times: dict[str, list[tuple[float, float, str]]] = {k: [] for k in cases}
+    for r in range(rounds):
+        for name, make in cases.items():
+            for c in ("c-default", "c-thumb"):
+                shutil.rmtree(work / c, ignore_errors=True)
+            load = _load()
+            wall, cpu = _run_timed(make())
+            times[name].append((wall, cpu, f"{load}-{_load()}"))
+            print(f"  round {r + 1}: {name}: {n / wall:.0f} photos/s ({wall:.2f} s, {cpu:.1f} s CPU, "
+                  f"load {load} -> {_load()})", flush=True)
+    base = statistics.median(n / w for w, _, _ in times["imagehash pHash, 2 processes"])
+    print(f"\n{n} photos 1024x768, {os.cpu_count()} cores, {rounds} rounds taking turns; "
+          f"median of the rounds; whole commands (start-up, thumbnails, HNSW included)")
+    print(f"{'command':<34} {'photos/s':>9} {'vs pHash x2':>12} {'CPU ms/photo':>13} {'load (each round)':>30}")
+    for name, rows in times.items():
+        rate = statistics.median(n / w for w, _, _ in rows)
+        cpu = statistics.median(c for _, c, _ in rows) / n * 1e3
+        loads = ", ".join(ld for _, _, ld in rows)
+        print(f"{name:<34} {rate:9.0f} {rate / base:11.2f}x {cpu:13.2f} {loads:>30}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[200, 5000], help="photos per folder")
@@ -169,7 +247,18 @@ def main() -> None:
                         help="where --real builds its folders")
     parser.add_argument("--quick", action="store_true", help="2,000 MNIST images")
     parser.add_argument("--keep", type=Path, default=None, help="keep the generated folders here")
+    parser.add_argument("--speed", type=int, default=None, metavar="N",
+                        help="instead: photos/s of imsim index against pHash on N camera-sized JPEGs")
+    parser.add_argument("--rounds", type=int, default=3, help="--speed: rounds of the four commands")
     args = parser.parse_args()
+    if args.speed:
+        work = args.keep or Path(tempfile.mkdtemp(prefix="imsim-bench-speed-"))
+        work.mkdir(parents=True, exist_ok=True)
+        try:
+            return speed(args.speed, work, args.rounds)
+        finally:
+            if args.keep is None:
+                shutil.rmtree(work, ignore_errors=True)
     if args.real is not None:
         import photos_real
 
