@@ -165,14 +165,15 @@ def _load() -> str:
     return Path("/proc/loadavg").read_text().split()[0] if Path("/proc/loadavg").exists() else "?"
 
 
-def _run_timed(commands: list[list[str]]) -> tuple[float, float]:
+def _run_timed(commands: list[list[str]], env: dict | None = None) -> tuple[float, float]:
     """(wall seconds until every command has exited, their CPU seconds): the commands run at once."""
     import resource
     import subprocess
 
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    procs = [subprocess.Popen(c, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for c in commands]
+    procs = [subprocess.Popen(c, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+             for c in commands]
     for p, c in zip(procs, commands):
         _, err = p.communicate()
         if p.returncode:
@@ -182,11 +183,12 @@ def _run_timed(commands: list[list[str]]) -> tuple[float, float]:
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def speed(n: int, work: Path, rounds: int) -> None:
+def speed(n: int, work: Path, rounds: int, baseline: Path | None = None) -> None:
     """photos/s of ``imsim index`` (default and ``thumbnail`` encoders, thumbnails included,
     the whole command) against imagehash's pHash in one and in two processes, over the
     same ``n`` generated camera-sized (1024 x 768) JPEGs, in one run, the commands taking
-    turns ``rounds`` times; the load average is printed before each command."""
+    turns ``rounds`` times; the load average is printed before each command. ``baseline``:
+    also ``imsim index`` from that source tree (its ``src``), e.g. the code before a change."""
     try:
         import imagehash  # noqa: F401
     except ImportError:
@@ -208,6 +210,7 @@ def speed(n: int, work: Path, rounds: int) -> None:
     cases = {
         "imsim index (default: features)": lambda: [imsim + [str(work / "c-default")]],
         "imsim index --encoder thumbnail": lambda: [imsim + [str(work / "c-thumb"), "--encoder", "thumbnail"]],
+        **({"imsim index, baseline tree": lambda: [imsim + [str(work / "c-base")]]} if baseline else {}),
         "imagehash pHash, 1 process": lambda: [[py, "-c", PHASH, str(lists[0])]],
         "imagehash pHash, 2 processes": lambda: [[py, "-c", PHASH, str(lists[1])],
                                                  [py, "-c", PHASH, str(lists[2])]],
@@ -215,10 +218,13 @@ def speed(n: int, work: Path, rounds: int) -> None:
     times: dict[str, list[tuple[float, float, str]]] = {k: [] for k in cases}
     for r in range(rounds):
         for name, make in cases.items():
-            for c in ("c-default", "c-thumb"):
+            for c in ("c-default", "c-thumb", "c-base"):
                 shutil.rmtree(work / c, ignore_errors=True)
+            env = None
+            if "baseline" in name:
+                env = {**os.environ, "PYTHONPATH": str(Path(baseline).resolve() / "src")}
             load = _load()
-            wall, cpu = _run_timed(make())
+            wall, cpu = _run_timed(make(), env)
             times[name].append((wall, cpu, f"{load}-{_load()}"))
             print(f"  round {r + 1}: {name}: {n / wall:.0f} photos/s ({wall:.2f} s, {cpu:.1f} s CPU, "
                   f"load {load} -> {_load()})", flush=True)
@@ -249,13 +255,15 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, default=None, help="keep the generated folders here")
     parser.add_argument("--speed", type=int, default=None, metavar="N",
                         help="instead: photos/s of imsim index against pHash on N camera-sized JPEGs")
-    parser.add_argument("--rounds", type=int, default=3, help="--speed: rounds of the four commands")
+    parser.add_argument("--rounds", type=int, default=3, help="--speed: rounds of the commands")
+    parser.add_argument("--baseline", type=Path, default=None, metavar="TREE",
+                        help="--speed: also time imsim index from this source tree (TREE/src)")
     args = parser.parse_args()
     if args.speed:
         work = args.keep or Path(tempfile.mkdtemp(prefix="imsim-bench-speed-"))
         work.mkdir(parents=True, exist_ok=True)
         try:
-            return speed(args.speed, work, args.rounds)
+            return speed(args.speed, work, args.rounds, args.baseline)
         finally:
             if args.keep is None:
                 shutil.rmtree(work, ignore_errors=True)

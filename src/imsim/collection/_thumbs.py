@@ -1,8 +1,10 @@
 """Thumbnails of a collection's photos: the one thumbnail maker, and the thumbnails made
 at index time and stored in the version.
 
-:func:`render` is the only code that makes a thumbnail: index time calls it for each
-photo, and the web server calls :func:`make_thumbnail` (one size, its own pixel cap and
+:func:`from_decoded` is the only code that makes a thumbnail from decoded pixels: index
+time calls it from each photo's one decode (:func:`imsim.collection._photo.decode_photo`,
+which also gives the vector's pixels), :func:`render` from a file (a photo the scan did
+not decode), and the web server calls :func:`make_thumbnail` (one size, its own pixel cap and
 decode budget) for a version that has no stored thumbnail. Every image gets two
 thumbnails, its longest side at most 160 and 320 pixels (1x and 2x screens; never
 enlarged). The photo is opened by the library's
@@ -11,15 +13,17 @@ JPEG drafted by libjpeg so its shorter side keeps at least the thumbnail's longe
 side) and decoded by :func:`~imsim.datasets.reduced.decode_reduced` (within the decode
 budget, other formats shrunk by an integer box filter; a transparent picture keeps its
 transparency, so a white drawing on a transparent canvas shows on the page's backdrop),
-then resized (bilinear). Transparent thumbnails are PNG with alpha; small ones (<= 128 x
-128 pixels: digits, icons) are PNG (zlib level 1: level 6 took 3x as long for 15 %
+then shrunk by area averages (a box filter, each size from the next larger one: 0.9 ms
+instead of bilinear's 1.35 for 512x384 -> 320x240). Transparent thumbnails are PNG with
+alpha; small ones (<= 128 x 128 pixels: digits, icons) are PNG (zlib level 1: level 6 took 3x as long for 15 %
 fewer bytes and made PNG encoding most of the thumbnails' time on 5,000 photos), the
 rest JPEG (quality 85). A photo whose two thumbnails have the same size is encoded once.
 
 A version stores them in two files: ``thumbs.bin`` (the encoded thumbnails, one after
 the other) and ``thumbs.npy`` (int64 of shape (N, 2, 2): byte offset and length of
 image ``i``'s thumbnail of size ``SIZES[j]``; length 0 when the file could not be
-read). An update copies the thumbnails of unchanged photos (same SHA-256) from the
+read; the offsets are in no particular order: the scan's thumbnails come first, as it
+made them). An update copies the thumbnails of unchanged photos (same SHA-256) from the
 previous version instead of decoding them again.
 """
 from __future__ import annotations
@@ -127,8 +131,8 @@ def from_decoded(decoded, width: int, height: int, sizes=SIZES, *, encode: bool 
 
 def shrink(img, size: tuple[int, int]):
     """``img`` resized to ``size`` (smaller) by an area average: :meth:`~PIL.Image.Image.reduce`
-    for an exact integer factor, else a box-filter resize (a third faster than the
-    bilinear one, and as sharp: it averages each output pixel's own area)."""
+    for an exact integer factor, else a box-filter resize (each output pixel the mean of
+    its own area; a third faster than the bilinear one)."""
     from PIL import Image
 
     if img.size == size:
