@@ -157,17 +157,24 @@ def scan(root, *, size: int, color: bool, labels_from_subdirs: bool = False,
     workers = workers or min(8, os.cpu_count() or 1)
     thumbs = thumbnails is not None and decode
     results = []
+    shape = (size, size, 3) if color else (size, size)
+    # the decoded pixels go into one array as they come (a list of them and np.stack
+    # would hold them twice: 2.4 GB at 100,000 photos of 64 x 64 x 3)
+    block = np.empty((len(to_read) if decode else 0,) + shape, dtype=np.uint8)
+    decoded: list[int] = []  # rows of ``block`` that hold pixels, in the order of to_read
     with ThreadPoolExecutor(max_workers=workers) as pool:
         done = progress(pool.map(lambda p: _read(p, size, color, by_sha, decode, thumbs), to_read),
                         total=len(to_read), desc="reading images", unit="img",
                         disable=None if show_progress is None else not show_progress)
-        for res, path in zip(done, to_read):  # the bar first: it counts its last item
+        for j, (res, path) in enumerate(zip(done, to_read)):  # the bar first: it counts its last item
             if res[6] is not None:  # written as they come: a build never holds them all
                 thumbnails.add(path.relative_to(root).as_posix(), res[6])
-                res = res[:6] + (None,)
-            results.append(res)
+            if res[3] is not None:
+                block[j] = res[3]
+                decoded.append(j)
+            results.append(res[:3] + (None,) + res[4:6] + (None,))
 
-    records, reuse, pixels, skipped = [], [], [], []
+    records, reuse, skipped = [], [], []
     counts = dict.fromkeys(("new", "changed", "unchanged", "deleted", "encoded", "skipped"), 0)
     for rel, (kind, value) in entries:
         label = rel.split("/", 1)[0] if labels_from_subdirs and "/" in rel else None
@@ -179,7 +186,7 @@ def scan(root, *, size: int, color: bool, labels_from_subdirs: bool = False,
         if kind == "skip":
             skipped.append(value)
             continue
-        sha, st, row, pix, dims, error, _ = results[value]
+        sha, st, row, _, dims, error, _ = results[value]
         if error is not None:
             skipped.append(SkippedFile(rel, st.st_size if st else -1,
                                        st.st_mtime_ns if st else -1, error))
@@ -188,8 +195,6 @@ def scan(root, *, size: int, color: bool, labels_from_subdirs: bool = False,
             old = previous[row]
             dims = (old.width, old.height)
         else:
-            if decode:
-                pixels.append(pix)
             counts["encoded"] += 1
         records.append(ImageRecord(rel, sha, st.st_size, st.st_mtime_ns, dims[0], dims[1], label))
         reuse.append(row)
@@ -209,7 +214,8 @@ def scan(root, *, size: int, color: bool, labels_from_subdirs: bool = False,
     kept = {r.path for r in records}
     counts["deleted"] = sum(1 for r in previous if r.path not in kept)
     counts["skipped"] = len(skipped)
-    shape = (0, size, size, 3) if color else (0, size, size)
+    for k, j in enumerate(decoded):  # in place, in record order (j >= k: nothing overwritten)
+        if j != k:
+            block[k] = block[j]
     return ScanResult(records=records, reuse=np.asarray(reuse, dtype=np.int64),
-                      pixels=np.stack(pixels) if pixels else np.zeros(shape, dtype=np.uint8),
-                      skipped=skipped, counts=counts)
+                      pixels=block[:len(decoded)], skipped=skipped, counts=counts)
