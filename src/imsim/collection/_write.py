@@ -100,6 +100,8 @@ def _commit(root: Path, staging: Path, spool, photos: Path, settings: Collection
     latents = _assemble_latents(res, net, previous, settings, progress,
                                 _encode_on_engine(engine, model_dir, photos, res, settings,
                                                   previous))
+    # encoded: the rest of the build does not hold them (1.2 GB at 100,000 photos)
+    res.pixels = np.empty((0,) + res.pixels.shape[1:], dtype=np.uint8)
     _store.fault_point("after-encode")
     encoder["dim"] = int(latents.shape[1])
     settings = replace(settings, latent_dim=int(latents.shape[1]))

@@ -210,8 +210,8 @@ class _VectorEncoder(Encoder):
         self.pca_ = None
         self._fitted = None
         if self.whiten and len(pixels) >= MIN_FIT_IMAGES:
-            x = np.concatenate(list(_in_threads(self.vectors, pixels, f"{self.name}: fitting",
-                                                progress)))
+            x = _filled(_in_threads(self.vectors, pixels, f"{self.name}: fitting", progress),
+                        len(pixels))
             # a build encodes the very images it fitted on: keep their vectors for that
             # one call (half the build's feature time), checked by content, not identity
             self._fitted = (_fingerprint(pixels), x)
@@ -232,7 +232,10 @@ class _VectorEncoder(Encoder):
         fitted, self._fitted = self._fitted, None
         if fitted is not None and fitted[0] == _fingerprint(pixels):
             vectors = fitted[1]
-            return unit(self.pca_.transform(vectors)) if self.pca_ is not None else vectors
+            if self.pca_ is None:
+                return vectors
+            return np.concatenate([unit(self.pca_.transform(vectors[i:i + 4096]))  # no full-size temporaries
+                                   for i in range(0, len(vectors), 4096)])
         out = []
         for x in _in_threads(self.vectors, pixels, f"{self.name}: encoding", progress):  # bounded memory
             out.append(unit(self.pca_.transform(x)) if self.pca_ is not None else x)
@@ -246,6 +249,18 @@ class _VectorEncoder(Encoder):
 
     def _restore(self, folder, arrays):
         self.pca_ = PCAWhitening.from_state(arrays) if arrays else None
+
+
+def _filled(chunks, n: int) -> np.ndarray:
+    """The row blocks ``chunks`` (``n`` rows in all) in one array, filled as they come
+    (a list of them and ``np.concatenate`` would hold them twice)."""
+    out, start = None, 0
+    for block in chunks:
+        if out is None:
+            out = np.empty((n,) + block.shape[1:], dtype=block.dtype)
+        out[start:start + len(block)] = block
+        start += len(block)
+    return out
 
 
 def _in_threads(fn, pixels: np.ndarray, desc: str, show: bool, size: int = 256):
