@@ -3,6 +3,8 @@
     .venv/bin/python benchmarks/photos.py                      # eval folders of 200 and 5,000 photos
     .venv/bin/python benchmarks/photos.py --sizes 200 --quick  # 200 photos, 2,000 MNIST images
     .venv/bin/python benchmarks/photos.py --real               # real pictures (photos_real.py)
+    .venv/bin/python benchmarks/photos.py --speed 2000         # photos/s of `imsim index` on camera-sized JPEGs
+    .venv/bin/python benchmarks/photos.py --scale 100000       # peak memory, disk per photo, photos/s at scale
 
 The folders (benchmarks/photos_data.py) hold pictures in several versions: crops with
 another aspect ratio, resizes, dark/light variants, flips, JPEG quality 30, small
@@ -34,6 +36,7 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see benchmarks/collection.py
 
 import argparse  # noqa: E402
+import json  # noqa: E402
 import shutil  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
@@ -155,6 +158,140 @@ def thumbnail_seconds(coll, folder: Path, work: Path) -> float:
     return seconds
 
 
+PHASH = ("import sys\nimport imagehash\nfrom PIL import Image\n"
+         "for p in open(sys.argv[1]).read().split('\\n'):\n"
+         "    if p:\n        imagehash.phash(Image.open(p))\n")
+
+
+def _load() -> str:
+    return Path("/proc/loadavg").read_text().split()[0] if Path("/proc/loadavg").exists() else "?"
+
+
+def _run_timed(commands: list[list[str]], env: dict | None = None) -> tuple[float, float]:
+    """(wall seconds until every command has exited, their CPU seconds): the commands run at once."""
+    import resource
+    import subprocess
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    procs = [subprocess.Popen(c, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+             for c in commands]
+    for p, c in zip(procs, commands):
+        _, err = p.communicate()
+        if p.returncode:
+            raise RuntimeError(f"{' '.join(c)} failed: {err.decode()[-2000:]}")
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def speed(n: int, work: Path, rounds: int, baseline: Path | None = None) -> None:
+    """photos/s of ``imsim index`` (default and ``thumbnail`` encoders, thumbnails included,
+    the whole command) against imagehash's pHash in one and in two processes, over the
+    same ``n`` generated camera-sized (1024 x 768) JPEGs, in one run, the commands taking
+    turns ``rounds`` times; the load average is printed before each command. ``baseline``:
+    also ``imsim index`` from that source tree (its ``src``), e.g. the code before a change."""
+    try:
+        import imagehash  # noqa: F401
+    except ImportError:
+        sys.exit("--speed compares with imagehash's pHash: pip install imagehash")
+    folder = work / f"camera{n}"
+    start = time.perf_counter()
+    files = photos_data.camera_folder(folder, n)
+    size_kb = sum(p.stat().st_size for p in files) / len(files) / 1e3
+    print(f"{n} photos 1024x768 (JPEG quality 90, {size_kb:.0f} kB each on average) in {folder} "
+          f"({time.perf_counter() - start:.1f} s)", flush=True)
+    lists = []
+    for k, part in enumerate(([files], [files[0::2], files[1::2]])):
+        for j, chunk in enumerate(part):
+            path = work / f"files-{k}-{j}.txt"
+            path.write_text("\n".join(str(p) for p in chunk))
+            lists.append(path)
+    py = sys.executable
+    imsim = [py, "-m", "imsim", "index", str(folder), "-c"]
+    cases = {
+        "imsim index (default: features)": lambda: [imsim + [str(work / "c-default")]],
+        "imsim index --encoder thumbnail": lambda: [imsim + [str(work / "c-thumb"), "--encoder", "thumbnail"]],
+        **({"imsim index, baseline tree": lambda: [imsim + [str(work / "c-base")]]} if baseline else {}),
+        "imagehash pHash, 1 process": lambda: [[py, "-c", PHASH, str(lists[0])]],
+        "imagehash pHash, 2 processes": lambda: [[py, "-c", PHASH, str(lists[1])],
+                                                 [py, "-c", PHASH, str(lists[2])]],
+    }
+    times: dict[str, list[tuple[float, float, str]]] = {k: [] for k in cases}
+    for r in range(rounds):
+        for name, make in cases.items():
+            for c in ("c-default", "c-thumb", "c-base"):
+                shutil.rmtree(work / c, ignore_errors=True)
+            env = None
+            if "baseline" in name:
+                env = {**os.environ, "PYTHONPATH": str(Path(baseline).resolve() / "src")}
+            load = _load()
+            wall, cpu = _run_timed(make(), env)
+            times[name].append((wall, cpu, f"{load}-{_load()}"))
+            print(f"  round {r + 1}: {name}: {n / wall:.0f} photos/s ({wall:.2f} s, {cpu:.1f} s CPU, "
+                  f"load {load} -> {_load()})", flush=True)
+    base = statistics.median(n / w for w, _, _ in times["imagehash pHash, 2 processes"])
+    print(f"\n{n} photos 1024x768, {os.cpu_count()} cores, {rounds} rounds taking turns; "
+          f"median of the rounds; whole commands (start-up, thumbnails, HNSW included)")
+    print(f"{'command':<34} {'photos/s':>9} {'vs pHash x2':>12} {'CPU ms/photo':>13} {'load (each round)':>30}")
+    for name, rows in times.items():
+        rate = statistics.median(n / w for w, _, _ in rows)
+        cpu = statistics.median(c for _, c, _ in rows) / n * 1e3
+        loads = ", ".join(ld for _, _, ld in rows)
+        print(f"{name:<34} {rate:9.0f} {rate / base:11.2f}x {cpu:13.2f} {loads:>30}")
+
+
+def _tagged(data: bytes, tag: str) -> bytes:
+    """The JPEG ``data`` with a comment segment after its start marker: other bytes (another
+    SHA-256, so another file to decode and index), the same pixels."""
+    payload = tag.encode()
+    return data[:2] + b"\xff\xfe" + (len(payload) + 2).to_bytes(2, "big") + payload + data[2:]
+
+
+def scale(n: int, work: Path, scenes: int) -> None:
+    """Index ``n`` camera-sized photos on this machine: peak memory of the command, disk per
+    photo, photos/s. Generating ``n`` distinct 1024 x 768 scenes takes about 0.1 s each, so
+    ``scenes`` distinct ones are generated and written ``n / scenes`` times each with a
+    comment that makes every file distinct (groups of identical pixels: the neighbour
+    lists are not those of a real folder, the costs are those of ``n`` photos)."""
+    import resource
+    import subprocess
+
+    scenes = min(scenes, n)
+    start = time.perf_counter()
+    sources = photos_data.camera_folder(work / f"camera{scenes}", scenes)
+    folder = work / f"scale{n}-{scenes}"
+    blobs = [p.read_bytes() for p in sources]
+    for i in range(n):
+        path = folder / f"d{i // 1000:04d}" / f"img{i:07d}.jpg"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(_tagged(blobs[i % scenes], f"imsim-scale {i}"))
+    photo_bytes = sum(len(_tagged(blobs[i % scenes], f"imsim-scale {i}")) for i in range(n))
+    print(f"{n:,} photos ({scenes:,} distinct 1024x768 scenes) in {folder} "
+          f"({time.perf_counter() - start:.0f} s)", flush=True)
+    coll = work / f"coll-scale{n}"
+    shutil.rmtree(coll, ignore_errors=True)
+    load = _load()
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "imsim", "index", str(folder), "-c", str(coll)],
+                          capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if proc.returncode:
+        sys.exit(proc.stderr[-3000:])
+    peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # Linux: KiB
+    current = json.loads((coll / "collection.json").read_text())["current"]
+    version = coll / "versions" / current
+    files = {p.name: p.stat().st_size for p in version.rglob("*") if p.is_file()}
+    total = sum(files.values())
+    print(f"\n{n:,} photos, {os.cpu_count()} cores, load {load} -> {_load()}: "
+          f"{n / wall:.0f} photos/s ({wall:.1f} s, the whole command), peak memory {peak_mib:,.0f} MiB, "
+          f"collection {total / n / 1e3:.1f} kB a photo ({total / 1e6:,.0f} MB; the photos "
+          f"{photo_bytes / n / 1e3:.0f} kB a photo)")
+    for name, size in sorted(files.items(), key=lambda kv: -kv[1])[:8]:
+        print(f"  {name:<24} {size / n:10.0f} bytes a photo")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[200, 5000], help="photos per folder")
@@ -169,7 +306,32 @@ def main() -> None:
                         help="where --real builds its folders")
     parser.add_argument("--quick", action="store_true", help="2,000 MNIST images")
     parser.add_argument("--keep", type=Path, default=None, help="keep the generated folders here")
+    parser.add_argument("--speed", type=int, default=None, metavar="N",
+                        help="instead: photos/s of imsim index against pHash on N camera-sized JPEGs")
+    parser.add_argument("--rounds", type=int, default=3, help="--speed: rounds of the commands")
+    parser.add_argument("--baseline", type=Path, default=None, metavar="TREE",
+                        help="--speed: also time imsim index from this source tree (TREE/src)")
+    parser.add_argument("--scale", type=int, default=None, metavar="N",
+                        help="instead: peak memory, disk per photo and photos/s of imsim index on N photos")
+    parser.add_argument("--scenes", type=int, default=2000,
+                        help="--scale: distinct scenes generated (each written N/scenes times)")
     args = parser.parse_args()
+    if args.scale:
+        work = args.keep or Path(tempfile.mkdtemp(prefix="imsim-bench-scale-"))
+        work.mkdir(parents=True, exist_ok=True)
+        try:
+            return scale(args.scale, work, args.scenes)
+        finally:
+            if args.keep is None:
+                shutil.rmtree(work, ignore_errors=True)
+    if args.speed:
+        work = args.keep or Path(tempfile.mkdtemp(prefix="imsim-bench-speed-"))
+        work.mkdir(parents=True, exist_ok=True)
+        try:
+            return speed(args.speed, work, args.rounds, args.baseline)
+        finally:
+            if args.keep is None:
+                shutil.rmtree(work, ignore_errors=True)
     if args.real is not None:
         import photos_real
 

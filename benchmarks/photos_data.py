@@ -41,8 +41,9 @@ def _noise(rng, h, w, octaves=4) -> np.ndarray:
     return out / total
 
 
-def scene(rng: np.random.Generator) -> Image.Image:
-    """A generated landscape-like photograph, W x H RGB."""
+def scene(rng: np.random.Generator, size: tuple[int, int] = (W, H)) -> Image.Image:
+    """A generated landscape-like photograph, ``size`` (default W x H) RGB."""
+    W, H = size  # noqa: N806 - the module's names, for another size
     palette = rng.random((6, 3)) * 255
     y = np.linspace(0, 1, H, dtype=np.float32)[:, None, None]
     sky = palette[0] * (1 - y) + palette[1] * y
@@ -50,7 +51,7 @@ def scene(rng: np.random.Generator) -> Image.Image:
     x = np.arange(W)
     for layer in range(rng.integers(1, 4)):
         base = rng.uniform(0.3, 0.8) * H
-        ridge = base + sum(rng.uniform(5, 40) * np.sin(x / W * np.pi * rng.uniform(1, 6) + rng.uniform(0, 6))
+        ridge = base + sum(rng.uniform(5, 40) * H / 240 * np.sin(x / W * np.pi * rng.uniform(1, 6) + rng.uniform(0, 6))
                            for _ in range(3))
         mask = np.arange(H)[:, None] > ridge[None, :]
         tex = _noise(rng, H, W)[..., None]
@@ -60,7 +61,7 @@ def scene(rng: np.random.Generator) -> Image.Image:
     draw = ImageDraw.Draw(img)
     for _ in range(rng.integers(2, 9)):
         cx, cy = rng.integers(0, W), rng.integers(H // 4, H)
-        r = int(rng.integers(8, 60))
+        r = int(rng.integers(8, 60) * W // 320)
         colour = tuple(int(c) for c in rng.integers(0, 256, 3))
         kind = rng.integers(3)
         box = [cx - r, cy - r, cx + r, cy + int(r * rng.uniform(0.4, 1.6))]
@@ -173,3 +174,18 @@ def generate(folder: Path, n_files: int, split: str = "eval") -> dict[str, int]:
         for part in pool.map(picture, range(len(extras))):
             out.update(part)
     return out
+
+
+def camera_folder(folder: Path, n_files: int, size: tuple[int, int] = (1024, 768),
+                  seed: int = 3000) -> list[Path]:
+    """Write ``n_files`` distinct camera-sized scenes (JPEG quality 90) into ``folder``, 100
+    to a sub-folder: what the indexing-speed table of benchmarks/photos.py times."""
+    def one(i: int) -> Path:
+        path = folder / f"d{i // 100:03d}" / f"img{i:06d}.jpg"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            scene(np.random.default_rng([seed, i]), size).save(path, quality=90)
+        return path
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        return list(pool.map(one, range(n_files)))

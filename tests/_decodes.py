@@ -15,9 +15,9 @@ def install() -> None:
     _scan._uncounted_decode_photo = real
     _scan.decode_counts = Counter()
 
-    def counting(source, size, color, name):
+    def counting(source, size, color, name, **options):
         _scan.decode_counts[Path(name).name] += 1
-        return real(source, size, color, name)
+        return real(source, size, color, name, **options)
 
     _scan.decode_photo = counting
 

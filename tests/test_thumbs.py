@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import _decodes
 from imsim.collection import Collection, _thumbs
 
 SETTINGS = dict(size=16, latent_dim=4, n_cached=4, epochs=1, seed=0, progress=False)
@@ -69,14 +70,19 @@ def test_index_stores_thumbnails_and_an_update_reuses_unchanged_ones(tmp_path, m
         fresh = _thumbs.render(root / rec.path, rec.width, rec.height)
         assert [stored.get(i, s) for s in range(len(_thumbs.SIZES))] == fresh, rec.path
 
-    # change one photo: only it is decoded again
+    # change one photo: only it is decoded again, once for its vector and its thumbnails
     rendered = []
     real = _thumbs.render
     monkeypatch.setattr(_thumbs, "render", lambda p, *a, **k: rendered.append(p.name) or real(p, *a, **k))
     Image.fromarray(np.full((24, 24, 3), 7, dtype=np.uint8)).save(root / "t2.png")
     os.utime(root / "t2.png", ns=(1, 1))
-    new = coll.update(progress=False)
-    assert new.version != coll.version and rendered == ["t2.png"]
+    _decodes.install()
+    try:
+        new = coll.update(progress=False)
+        decoded = _decodes.counts()
+    finally:
+        _decodes.uninstall()
+    assert new.version != coll.version and decoded == {"t2.png": 1} and rendered == []
     again = _thumbs.Thumbnails.open(new._dir)
     for i, rec in enumerate(new.records()):
         expected = real(root / rec.path, rec.width, rec.height)

@@ -38,10 +38,11 @@ class Querying:
         return self._encode_bytes(data, desc)[0]
 
     def _encode_bytes(self, data: bytes, desc: str) -> np.ndarray:
-        from ..datasets.image import decode_image
+        from ._photo import decode_photo
 
+        # decoded as the build decodes each photo (identical pixels for an indexed file);
         # errors name the query as the caller gave it
-        pixels = decode_image(data, size=self.settings.size, color=self.settings.color, name=desc).pixels
+        pixels = decode_photo(data, self.settings.size, self.settings.color, desc).pixels
         return _model.encode(self.model, pixels[None], progress=False)
 
     # -- querying --------------------------------------------------------------

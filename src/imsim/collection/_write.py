@@ -34,26 +34,37 @@ def write_version(cls, root: Path, photos: Path, settings: CollectionSettings, *
     _check_write_args(photos, workers, training, trains=trains)
     with _store.write_lock(root):
         _store.prune_versions(root)
-        # the workers of a distributed engine decode the files they encode: the scan then
-        # reads headers only, unless the encoder is fitted here on the decoded photos
-        res = scan(photos, size=settings.size, color=settings.color,
-                   labels_from_subdirs=settings.labels_from_subdirs,
-                   previous=previous.records() if previous is not None else None,
-                   previous_skipped=_store.read_skipped(previous._con) if previous is not None else None,
-                   workers=workers, show_progress=progress, exclude=[root],
-                   decode=trains or not _model.distributed(engine))
-        _store.fault_point("after-scan")
-        for s in res.skipped:
-            warnings.warn(f"skipping {safe_name(s.path)}: {safe_name(s.reason)}", stacklevel=3)
-        if not res.records:
-            raise ValueError(f"no readable images in {photos}"
-                             + (f" ({len(res.skipped)} skipped, first: {res.skipped[0].path}: "
-                                f"{res.skipped[0].reason})" if res.skipped else ""))
-        if previous is not None and _unchanged(previous, photos, res):
-            version = previous.version
-        else:
-            version = _commit(root, photos, settings, res, previous=previous, model=model,
-                              training=training, progress=progress, engine=engine)
+        # the scan's one decode of each new photo also makes its thumbnails, written
+        # into the version being staged as they come
+        staging = _store.new_staging_dir(root)
+        spool = _thumbs.Spool(staging)
+        try:
+            # the workers of a distributed engine decode the files they encode: the scan
+            # then reads headers only, unless the encoder is fitted here on the decoded photos
+            res = scan(photos, size=settings.size, color=settings.color,
+                       labels_from_subdirs=settings.labels_from_subdirs,
+                       previous=previous.records() if previous is not None else None,
+                       previous_skipped=_store.read_skipped(previous._con) if previous is not None else None,
+                       workers=workers, show_progress=progress, exclude=[root],
+                       decode=trains or not _model.distributed(engine), thumbnails=spool)
+            _store.fault_point("after-scan")
+            for s in res.skipped:
+                warnings.warn(f"skipping {safe_name(s.path)}: {safe_name(s.reason)}", stacklevel=3)
+            if not res.records:
+                raise ValueError(f"no readable images in {photos}"
+                                 + (f" ({len(res.skipped)} skipped, first: {res.skipped[0].path}: "
+                                    f"{res.skipped[0].reason})" if res.skipped else ""))
+            if previous is not None and _unchanged(previous, photos, res):
+                spool.close()
+                shutil.rmtree(staging, ignore_errors=True)
+                version = previous.version
+            else:
+                version = _commit(root, staging, spool, photos, settings, res, previous=previous,
+                                  model=model, training=training, progress=progress, engine=engine)
+        except BaseException:
+            spool.close()
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         _store.prune_versions(root)
     coll = cls(root, version)
     coll.last_index = IndexReport(
@@ -65,53 +76,51 @@ def write_version(cls, root: Path, photos: Path, settings: CollectionSettings, *
     return coll
 
 
-def _commit(root: Path, photos: Path, settings: CollectionSettings, res, *, previous,
-            model, training: dict, progress, engine=None) -> str:
-    """Write the scanned state as a new version and make it current; returns its name."""
-    staging = _store.new_staging_dir(root)
-    try:
-        model_dir = staging / "model"
-        if previous is not None:
-            net = previous.model
-            _store.link_or_copy_tree(previous._dir / "model", model_dir)
-            provenance = previous.manifest["model"]
-            encoder = previous.manifest.get("encoder") or {"name": previous.encoder_name}
-        elif model is not None:
-            src = _model.resolve_model_dir(model)
-            net = _model.load_model(src, settings.input_shape)
-            _store.link_or_copy_tree(src, model_dir)
-            provenance = {"source": "given", "from": str(Path(model).resolve())}
-            encoder = {"name": net.name, "requested": "given", "why": f"--model {model}"}
-        else:
-            net, encoder = _model.train(res.pixels, settings, training, progress)
-            _model.save_model(model_dir, net)
-            provenance = {"source": "trained", "n_images": len(res.records), **training}
-        _store.fault_point("after-model")
-        latents = _assemble_latents(res, net, previous, settings, progress,
-                                    _encode_on_engine(engine, model_dir, photos, res, settings,
-                                                      previous))
-        _store.fault_point("after-encode")
-        encoder["dim"] = int(latents.shape[1])
-        settings = replace(settings, latent_dim=int(latents.shape[1]))
-        index = _model.make_index(settings.metric, latents, engine)
-        _model.save_index(index, staging)
-        ids, dist = _neighbour_cache(index, latents, settings.n_cached)
-        _store.save_array(staging / "latents.npy", latents)
-        _store.save_array(staging / "neighbors_ids.npy", ids)
-        _store.save_array(staging / "neighbors_dist.npy", dist)
-        _store.fault_point("after-arrays")
-        _store.write_metadata(staging / "images.sqlite", res.records, res.skipped)
-        _thumbs.write(staging, photos, res.records, previous, progress_bar=progress)
-        _store.write_json(staging / "manifest.json", {
-            "imsim_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "photos_root": str(photos), "settings": asdict(settings),
-            "n_images": len(res.records), "n_skipped": len(res.skipped),
-            "model": provenance, "training": training, "encoder": encoder,
-        })
-        return _store.commit_version(root, staging)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+def _commit(root: Path, staging: Path, spool, photos: Path, settings: CollectionSettings, res, *,
+            previous, model, training: dict, progress, engine=None) -> str:
+    """Write the scanned state into ``staging`` (which holds the scan's thumbnails,
+    ``spool``) as a new version and make it current; returns its name."""
+    model_dir = staging / "model"
+    if previous is not None:
+        net = previous.model
+        _store.link_or_copy_tree(previous._dir / "model", model_dir)
+        provenance = previous.manifest["model"]
+        encoder = previous.manifest.get("encoder") or {"name": previous.encoder_name}
+    elif model is not None:
+        src = _model.resolve_model_dir(model)
+        net = _model.load_model(src, settings.input_shape)
+        _store.link_or_copy_tree(src, model_dir)
+        provenance = {"source": "given", "from": str(Path(model).resolve())}
+        encoder = {"name": net.name, "requested": "given", "why": f"--model {model}"}
+    else:
+        net, encoder = _model.train(res.pixels, settings, training, progress)
+        _model.save_model(model_dir, net)
+        provenance = {"source": "trained", "n_images": len(res.records), **training}
+    _store.fault_point("after-model")
+    latents = _assemble_latents(res, net, previous, settings, progress,
+                                _encode_on_engine(engine, model_dir, photos, res, settings,
+                                                  previous))
+    # encoded: the rest of the build does not hold them (1.2 GB at 100,000 photos)
+    res.pixels = np.empty((0,) + res.pixels.shape[1:], dtype=np.uint8)
+    _store.fault_point("after-encode")
+    encoder["dim"] = int(latents.shape[1])
+    settings = replace(settings, latent_dim=int(latents.shape[1]))
+    index = _model.make_index(settings.metric, latents, engine)
+    _model.save_index(index, staging)
+    ids, dist = _neighbour_cache(index, latents, settings.n_cached)
+    _store.save_array(staging / "latents.npy", latents)
+    _store.save_array(staging / "neighbors_ids.npy", ids)
+    _store.save_array(staging / "neighbors_dist.npy", dist)
+    _store.fault_point("after-arrays")
+    _store.write_metadata(staging / "images.sqlite", res.records, res.skipped)
+    _thumbs.write(staging, photos, res.records, previous, progress_bar=progress, spool=spool)
+    _store.write_json(staging / "manifest.json", {
+        "imsim_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "photos_root": str(photos), "settings": asdict(settings),
+        "n_images": len(res.records), "n_skipped": len(res.skipped),
+        "model": provenance, "training": training, "encoder": encoder,
+    })
+    return _store.commit_version(root, staging)
 
 
 def _unchanged(previous, photos: Path, res) -> bool:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from .image import DECODE_BUDGET, DecodeBudget, to_mode
 
-__all__ = ["decode_reduced"]
+__all__ = ["decode_reduced", "decode_reduced_oriented"]
 
 _STRIP_BYTES = 4 * 2**20
 
@@ -44,6 +44,18 @@ def decode_reduced(img, min_side: int, budget: DecodeBudget | None = None, *,
         RGB (transparent pixels composited on white), or RGBA (``keep_alpha`` and a
         transparent image); upright (EXIF orientation applied).
     """
+    return decode_reduced_oriented(img, min_side, budget, keep_alpha=keep_alpha)[0]
+
+
+def decode_reduced_oriented(img, min_side: int, budget: DecodeBudget | None = None, *,
+                            keep_alpha: bool = False):
+    """:func:`decode_reduced`, and the EXIF orientation found once the pixels were read
+    (a PNG's eXIf chunk after its pixels is seen only then; None when there is none).
+
+    Returns
+    -------
+    (PIL.Image.Image, int or None)
+    """
     from PIL import Image, ImageOps
 
     budget = DECODE_BUDGET if budget is None else budget
@@ -67,7 +79,10 @@ def decode_reduced(img, min_side: int, budget: DecodeBudget | None = None, *,
                 strip = convert(img.crop((0, top, width, min(top + rows, height))))
                 out.paste(strip.reduce(factor) if factor > 1 else strip, (0, top // factor))
         info = img.getexif()
+        orientation = info.get(0x0112) if info else None
+        if out is img and orientation in (None, 1):
+            return out, orientation  # decoded as it is shown: no copy to turn
         out.info["exif"] = info.tobytes() if info else b""
         out = ImageOps.exif_transpose(out)  # a new image, even when nothing turns
         img.close()  # frees the full raster inside the hold
-    return out
+    return out, orientation

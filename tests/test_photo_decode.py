@@ -1,0 +1,133 @@
+"""One decode per photo at index time (imsim.collection._photo): the vector's pixels and
+the thumbnails come from one decoded raster, drafted to the thumbnails' scale.
+
+Checked against the paths it replaces: the pixels against ``decode_image(size=...)``
+(the old scan's decode, drafted to the vector's input alone), the thumbnails against
+:func:`~imsim.collection._thumbs.render` (same bytes) and against the bilinear resize
+the thumbnails used before (close); a query's pixels equal the build's; a corrupt file
+in a parallel build is skipped with its reason and the others indexed.
+"""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFilter
+
+from imsim.collection import Collection, _photo, _thumbs
+from imsim.datasets.image import decode_image
+
+
+def _camera_jpeg(rng, size=(1024, 768), orientation=None) -> bytes:
+    """A photo-like JPEG: a smooth colour field, shapes and sensor noise."""
+    w, h = size
+    low = rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)
+    img = Image.fromarray(low).resize((w, h), Image.Resampling.BICUBIC)
+    px = np.asarray(img, dtype=np.float32)
+    yy, xx = np.mgrid[0:h, 0:w]
+    for _ in range(5):
+        cx, cy, r = rng.uniform(0, w), rng.uniform(0, h), rng.uniform(40, 200)
+        px[(xx - cx) ** 2 + (yy - cy) ** 2 < r * r] = rng.integers(0, 256, 3)
+    px += rng.normal(0, 4, px.shape)
+    img = Image.fromarray(np.clip(px, 0, 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(0.8))
+    buf = io.BytesIO()
+    if orientation is None:
+        img.save(buf, format="JPEG", quality=90)
+    else:
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        img.save(buf, format="JPEG", quality=90, exif=exif.tobytes())
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("size,color", [(64, True), (32, False), (128, True)])
+def test_the_vector_pixels_stay_within_a_grey_level_of_the_old_decode(size, color):
+    rng = np.random.default_rng(size)
+    for _ in range(3):
+        data = _camera_jpeg(rng)
+        new = _photo.decode_photo(data, size, color, thumbnails=True)
+        old = decode_image(data, size=size, color=color)
+        assert new.pixels.shape == old.pixels.shape and new.pixels.dtype == np.uint8
+        assert (new.width, new.height) == (old.width, old.height) == (1024, 768)
+        diff = np.abs(new.pixels.astype(int) - old.pixels.astype(int))
+        # libjpeg's 1/8 scale (block means) then bilinear, against 1/2 then area averages
+        assert diff.mean() < 1.0, diff.mean()
+        assert np.percentile(diff, 99) <= 4
+
+
+def test_thumbnails_of_the_one_decode_are_what_render_makes_and_close_to_the_bilinear_ones():
+    rng = np.random.default_rng(1)
+    data = _camera_jpeg(rng)
+    one = _photo.decode_photo(data, 64, True, thumbnails=True)
+    assert one.thumbnails == _thumbs.render(data, 1024, 768)
+    # the thumbnails before: the same drafted raster resized bilinearly
+    img = Image.open(io.BytesIO(data))
+    img.draft("RGB", (320, 320))
+    for blob, side in zip(one.thumbnails, _thumbs.SIZES):
+        got = np.asarray(Image.open(io.BytesIO(blob)).convert("RGB"), dtype=int)
+        target = _thumbs.fit_size(1024, 768, side)
+        assert got.shape == (target[1], target[0], 3)
+        before = np.asarray(img.convert("RGB").resize(target, Image.Resampling.BILINEAR), dtype=int)
+        assert np.abs(got - before).mean() < 3.0
+
+
+@pytest.mark.parametrize("orientation", [6, 8, 3])
+def test_an_exif_turned_photo_keeps_its_upright_size_and_pixels(orientation):
+    data = _camera_jpeg(np.random.default_rng(orientation), size=(800, 600), orientation=orientation)
+    new = _photo.decode_photo(data, 64, True, thumbnails=True)
+    old = decode_image(data, size=64)
+    assert (new.width, new.height) == (old.width, old.height)
+    assert (new.width, new.height) == ((600, 800) if orientation in (6, 8) else (800, 600))
+    assert np.abs(new.pixels.astype(int) - old.pixels.astype(int)).mean() < 1.5
+    small, big = (Image.open(io.BytesIO(b)) for b in new.thumbnails)
+    assert big.size == _thumbs.fit_size(new.width, new.height, 320)
+    assert small.size == _thumbs.fit_size(new.width, new.height, 160)
+
+
+def test_a_transparent_png_gives_gray_pixels_on_white_and_a_transparent_thumbnail():
+    rgba = np.zeros((200, 300, 4), dtype=np.uint8)
+    rgba[..., 2] = 200
+    rgba[:, 150:, 3] = 255  # left half transparent
+    buf = io.BytesIO()
+    Image.fromarray(rgba, "RGBA").save(buf, format="PNG")
+    new = _photo.decode_photo(buf.getvalue(), 16, False, thumbnails=True)
+    old = decode_image(buf.getvalue(), size=16, color=False)
+    assert new.pixels.shape == (16, 16)
+    assert np.abs(new.pixels.astype(int) - old.pixels.astype(int)).max() <= 2
+    assert Image.open(io.BytesIO(new.thumbnails[1])).mode == "RGBA"
+
+
+def test_a_query_decodes_a_photo_as_the_build_did(tmp_path):
+    rng = np.random.default_rng(5)
+    root = tmp_path / "photos"
+    root.mkdir()
+    for i in range(12):
+        (root / f"p{i:02d}.jpg").write_bytes(_camera_jpeg(rng, size=(640, 480)))
+    coll = Collection.build(root, tmp_path / "c", encoder="features", progress=False, workers=2)
+    for i, rec in enumerate(coll.records()):
+        np.testing.assert_allclose(coll.encode(root / rec.path), coll.latents[i], atol=1e-5)
+    coll.close()
+
+
+def test_a_corrupt_photo_in_a_parallel_build_is_skipped_and_the_rest_indexed(tmp_path):
+    rng = np.random.default_rng(7)
+    root = tmp_path / "photos"
+    root.mkdir()
+    for i in range(40):
+        (root / f"p{i:02d}.jpg").write_bytes(_camera_jpeg(rng, size=(400, 300)))
+    whole = (root / "p20.jpg").read_bytes()
+    (root / "p20.jpg").write_bytes(whole[:len(whole) // 3])  # header intact, pixels cut off
+    (root / "p21.jpg").write_bytes(b"not a jpeg at all")
+    with pytest.warns(UserWarning, match="skipping"):
+        coll = Collection.build(root, tmp_path / "c", encoder="features", progress=False, workers=4)
+    skipped = dict(coll.last_index.skipped)
+    assert set(skipped) == {"p20.jpg", "p21.jpg"}
+    assert "truncated" in skipped["p20.jpg"] and "not an image" in skipped["p21.jpg"]
+    paths = [r.path for r in coll.records()]
+    assert len(paths) == 38 and "p20.jpg" not in paths and "p19.jpg" in paths and "p22.jpg" in paths
+    stored = _thumbs.Thumbnails.open(coll._dir)
+    for i, rec in enumerate(coll.records()):  # every indexed photo has its thumbnails, as render makes them
+        expected = _thumbs.render(root / rec.path, rec.width, rec.height)
+        assert [stored.get(i, s) for s in range(len(_thumbs.SIZES))] == expected, rec.path
+    coll.close()
