@@ -152,7 +152,7 @@ def thumbnail_seconds(coll, folder: Path, work: Path) -> float:
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir()
     start = time.perf_counter()
-    _thumbs.write(out, folder, coll.records(), progress_bar=False)
+    _thumbs.write(out, folder, coll.records(), progress=False)
     seconds = time.perf_counter() - start
     shutil.rmtree(out, ignore_errors=True)
     return seconds

@@ -312,7 +312,7 @@ def main(argv=None) -> int:
     for r in records:
         r["dataset"] = "mnist"
     records += evaluate(X, Q, _load_config(args.config), dataset="mnist", Zx=Zx, Zq=Zq,
-                        cache_dir=args.cache_dir, show_progress=True)
+                        cache_dir=args.cache_dir, progress=True)
     print(_table(records, records[0]["ms_per_query"]))
     print(f"load average at end: {_loadavg()} (figures on a loaded machine are slower and noisier)")
     exact = next(r for r in records if r["method"] == "exact")

@@ -62,7 +62,7 @@ def test_mode_follows_the_environment(monkeypatch):
     monkeypatch.delenv("IMSIM_PROGRESS")
     assert _progress._mode() == "lines"  # pytest's stderr is not a terminal
     assert isinstance(progress(range(3)), _Lines)
-    assert not isinstance(progress(range(3), disable=True), _Lines)
+    assert not isinstance(progress(range(3), show=False), _Lines)
 
 
 def test_short_bars_in_a_row_still_report_every_ten_seconds(monkeypatch):
@@ -113,8 +113,8 @@ def test_the_vector_encoders_count_their_chunks(monkeypatch):
 
     out, made = io.StringIO(), []
 
-    def lines(iterable=None, *, total=None, desc="", unit="it", disable=None):
-        made.append(disable)
+    def lines(iterable=None, *, total=None, desc="", unit="it", show=None):
+        made.append(show)
         return _Lines(iterable, total=total, desc=desc, unit=unit, file=out, clock=_Ticking(11.0))
 
     monkeypatch.setattr(_progress, "progress", lines)
@@ -123,4 +123,4 @@ def test_the_vector_encoders_count_their_chunks(monkeypatch):
     assert [line.split(": ")[2].split(" ")[0] for line in text[:-1]] == ["1,024/2,500", "2,048/2,500",
                                                                          "2,500/2,500"]
     assert text[-1] == "features: encoding: done, 2,500 images in 44 s"
-    assert list(_chunks(0, "features: encoding", False)) == [] and made == [None, True]
+    assert list(_chunks(0, "features: encoding", False)) == [] and made == [None, False]

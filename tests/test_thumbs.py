@@ -100,7 +100,7 @@ def test_a_photo_unreadable_at_thumbnail_time_is_left_for_on_demand(tmp_path):
     (root / "t1.png").write_bytes(b"not a png any more")
     out = tmp_path / "v"
     out.mkdir()
-    assert _thumbs.write(out, root, records, progress_bar=False) == len(records)
+    assert _thumbs.write(out, root, records, progress=False) == len(records)
     stored = _thumbs.Thumbnails.open(out)
     bad = [r.path for r in records].index("t1.png")
     assert stored.get(bad, 0) is None and stored.get(bad, 1) is None

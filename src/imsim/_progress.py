@@ -39,14 +39,15 @@ def _enabled() -> bool:
     return _mode() != "off"
 
 
-def progress(iterable=None, *, total=None, desc: str = "", unit: str = "it", disable=None):
+def progress(iterable=None, *, total=None, desc: str = "", unit: str = "it", show=None):
     """Wrap ``iterable`` (or a manual counter when None) in progress reporting on stderr.
 
-    ``disable=None`` decides from the environment (see the module docstring);
-    ``True`` turns it off, ``False`` forces a bar. The object returned is iterated,
-    or used as a context manager with ``update(n)``, as a tqdm bar is.
+    ``show=None`` decides from the environment (see the module docstring); ``True``
+    forces a bar, ``False`` turns it off: the one switch every ``progress=`` argument
+    of imsim passes straight here. The object returned is iterated, or used as a
+    context manager with ``update(n)``, as a tqdm bar is.
     """
-    mode = "off" if disable else "bar" if disable is False else _mode()
+    mode = "off" if show is False else "bar" if show else _mode()
     if mode == "lines":
         return _Lines(iterable, total=total, desc=desc, unit=unit)
     from tqdm.auto import tqdm

@@ -55,7 +55,7 @@ def encode(model, images, *, batch_size: int = 1024, progress: bool = True) -> n
     encoder = inference_encoder(model) if hasattr(model, "encoder") else model.eval().encode
     out = np.empty((len(pixels), model.latent_dim), dtype=np.float32)
     starts = range(0, len(pixels), batch_size)
-    for start in _progress_bar(starts, desc="encoding", unit="batch", disable=not progress or None):
+    for start in _progress_bar(starts, desc="encoding", unit="batch", show=None if progress else False):
         batch = to_tensor(pixels[start:start + batch_size], device)
         out[start:start + len(batch)] = encoder(batch).float().cpu().numpy()
     return out

@@ -182,7 +182,7 @@ def register(app: typer.Typer) -> None:
                 lsh={"n_hashes": k, "n_tables": L, "w": lsh_w, "seed": seed},
                 lsh_query={"max_candidates": max_candidates},
                 hnsw={"M": hnsw_m, "ef_construction": ef_construction, "seed": seed},
-                hnsw_query={"ef": ef}, rerank=rerank, show_progress=not json_out, engine=eng)
+                hnsw_query={"ef": ef}, rerank=rerank, progress=not json_out, engine=eng)
         report = to_report(runs)
         if output is not None:
             write_search_output(output, report)

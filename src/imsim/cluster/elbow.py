@@ -120,7 +120,7 @@ def elbow(X, k_range, *, method: str = "kmedians", n_init: int = 3, seed=0,
 
     inertias, times = [], []
     for k in progress_of(ks, desc=f"elbow ({method}, k={ks[0]}..{ks[-1]})", unit="k value",
-                         disable=None if progress else True):
+                         show=None if progress else False):
         seeds = {"seed": seed, "random_state": random_state}
         if method == "kmedians":
             est = KMedians(int(k), n_init=n_init, **seeds, **params)

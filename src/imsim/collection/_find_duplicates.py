@@ -81,7 +81,7 @@ def find_duplicates(coll, threshold: float | None = None, *, verify: bool = True
     if verify and near:
         cache = _verify.FeatureCache(_verify.photo_source(coll))
         bar = (lambda it: _progress(it, total=len(near), desc="verifying", unit="pair",
-                                   disable=None if progress is None else not progress))
+                                   show=progress))
         matches, failed = _verify.verify_pairs(cache, [ab for ab, _ in near], workers=workers,
                                                progress=bar)
         pairs += [D.Pair(a, b, "mirrored" if m.flipped else "near", m.similarity, d, m.inliers,

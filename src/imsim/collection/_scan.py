@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._progress import progress
+from .._progress import progress as _progress
 from .._validation import UnreadableImageError
 from ..datasets.folder import walk_folder
 from ..datasets.image import probe_image, read_image_file
@@ -95,7 +95,7 @@ def _read(path: Path, size: int, color: bool, known_sha: dict[str, int], pixels:
 def scan(root, *, size: int, color: bool, labels_from_subdirs: bool = False,
          previous: list[ImageRecord] | None = None,
          previous_skipped: list[SkippedFile] | None = None,
-         workers: int | None = None, show_progress=None, exclude=(), decode: bool = True,
+         workers: int | None = None, progress=None, exclude=(), decode: bool = True,
          thumbnails=None) -> ScanResult:
     """Compare the folder ``root`` with the previous records and decode what changed.
 
@@ -163,9 +163,9 @@ def scan(root, *, size: int, color: bool, labels_from_subdirs: bool = False,
     block = np.empty((len(to_read) if decode else 0,) + shape, dtype=np.uint8)
     decoded: list[int] = []  # rows of ``block`` that hold pixels, in the order of to_read
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        done = progress(pool.map(lambda p: _read(p, size, color, by_sha, decode, thumbs), to_read),
+        done = _progress(pool.map(lambda p: _read(p, size, color, by_sha, decode, thumbs), to_read),
                         total=len(to_read), desc="reading images", unit="img",
-                        disable=None if show_progress is None else not show_progress)
+                        show=progress)
         for j, (res, path) in enumerate(zip(done, to_read)):  # the bar first: it counts its last item
             if res[6] is not None:  # written as they come: a build never holds them all
                 thumbnails.add(path.relative_to(root).as_posix(), res[6])

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._progress import progress
+from .._progress import progress as _progress
 from ..datasets.image import open_image
 from ..datasets.reduced import decode_reduced
 from . import _store
@@ -219,7 +219,7 @@ class Spool:
 
 
 def write(version_dir, photos_root, records, previous=None, *, workers: int | None = None,
-          progress_bar=None, spool: Spool | None = None) -> int:
+          progress=None, spool: Spool | None = None) -> int:
     """Store the thumbnails of ``records`` in the (staging) version ``version_dir``.
 
     Parameters
@@ -288,8 +288,8 @@ def write(version_dir, photos_root, records, previous=None, *, workers: int | No
             store(i, per_size)
         workers = workers or min(8, os.cpu_count() or 1)
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            made = progress(pool.map(one, to_render), total=len(to_render), desc="thumbnails",
-                            unit="img", disable=progress_bar if progress_bar is None else not progress_bar)
+            made = _progress(pool.map(one, to_render), total=len(to_render), desc="thumbnails",
+                            unit="img", show=progress)
             for b, i in zip(made, to_render):  # the bar first: it counts its last item
                 store(i, b)
     _store.save_array(version_dir / _INDEX, index)

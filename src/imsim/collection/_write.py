@@ -45,7 +45,7 @@ def write_version(cls, root: Path, photos: Path, settings: CollectionSettings, *
                        labels_from_subdirs=settings.labels_from_subdirs,
                        previous=previous.records() if previous is not None else None,
                        previous_skipped=_store.read_skipped(previous._con) if previous is not None else None,
-                       workers=workers, show_progress=progress, exclude=[root],
+                       workers=workers, progress=progress, exclude=[root],
                        decode=trains or not _model.distributed(engine), thumbnails=spool)
             _store.fault_point("after-scan")
             for s in res.skipped:
@@ -113,7 +113,7 @@ def _commit(root: Path, staging: Path, spool, photos: Path, settings: Collection
     _store.save_array(staging / "neighbors_dist.npy", dist)
     _store.fault_point("after-arrays")
     _store.write_metadata(staging / "images.sqlite", res.records, res.skipped)
-    _thumbs.write(staging, photos, res.records, previous, progress_bar=progress, spool=spool)
+    _thumbs.write(staging, photos, res.records, previous, progress=progress, spool=spool)
     _store.write_json(staging / "manifest.json", {
         "imsim_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "photos_root": str(photos), "settings": asdict(settings),

@@ -294,7 +294,7 @@ def _chunks(n: int, desc: str, show: bool, size: int = 1024):
     minutes)."""
     from .._progress import progress
 
-    with progress(total=n, desc=desc, unit="img", disable=None if show else True) as bar:
+    with progress(total=n, desc=desc, unit="img", show=None if show else False) as bar:
         for start in range(0, n, size):
             yield start
             bar.update(min(size, n - start))

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .._io import atomic_path
-from .._progress import progress
+from .._progress import progress as _progress
 from .._validation import check_array, check_k, check_metric, check_same_dims
 from ..distances import distances_at
 from ..formats.search import TRUE, SearchReport
@@ -90,7 +90,7 @@ def _new_index(method: str, build: dict | None, metric: str, encode):
     return Index.create(method, **params)
 
 
-def timed_search(index, Q, k: int, *, show_progress: bool = False, **query_params):
+def timed_search(index, Q, k: int, *, progress: bool = False, **query_params):
     """Search in chunks (for the progress bar).
 
     Returns D, I, wall milliseconds per query and CPU milliseconds per query (all
@@ -100,7 +100,7 @@ def timed_search(index, Q, k: int, *, show_progress: bool = False, **query_param
     D = np.empty((len(Q), k), dtype=np.float32)
     I = np.empty((len(Q), k), dtype=np.int64)
     elapsed = cpu = 0.0
-    bar = progress(total=len(Q), desc=index.name, unit="query", disable=None if show_progress else True)
+    bar = _progress(total=len(Q), desc=index.name, unit="query", show=None if progress else False)
     with bar:
         for a in range(0, len(Q), _CHUNK):
             b = min(len(Q), a + _CHUNK)
@@ -150,7 +150,7 @@ def _check_inputs(X, Q, Zx, Zq):
 
 
 def evaluate(X, Q, specs: list[dict], *, dataset: str = "data", metric: str = "l1",
-             Zx=None, Zq=None, k: int = 10, cache_dir=None, show_progress: bool = False,
+             Zx=None, Zq=None, k: int = 10, cache_dir=None, progress: bool = False,
              on_fit=None) -> list[dict]:
     """Run a sweep of methods and parameters; one record per (method, params).
 
@@ -190,7 +190,7 @@ def evaluate(X, Q, specs: list[dict], *, dataset: str = "data", metric: str = "l
         if on_fit is not None:
             on_fit(spec, index)
         for query in spec.get("query") or [{}]:
-            _, I, ms, cpu_ms = timed_search(index, Q, k, show_progress=show_progress, **query)
+            _, I, ms, cpu_ms = timed_search(index, Q, k, progress=progress, **query)
             records.append({"dataset": dataset, "method": method, "name": index.name,
                             "params": {**(spec.get("build") or {}), **query},
                             "build_s": build_s, "ms_per_query": ms, "cpu_ms_per_query": cpu_ms,
@@ -220,7 +220,7 @@ def compare(X, Q, methods=("reduced", "lsh", "exact"), *, n_neighbors: int = 1,
             metric: str = "l1", Zx=None, Zq=None, lsh: dict | None = None,
             hnsw: dict | None = None, lsh_query: dict | None = None,
             hnsw_query: dict | None = None, rerank: int = 0,
-            show_progress: bool = False, engine=None) -> list[MethodRun]:
+            progress: bool = False, engine=None) -> list[MethodRun]:
     """Answer every query with each method and measure it: the ``imsim search`` run.
 
     The exact search always runs (it is the reference) and comes last.
@@ -266,7 +266,7 @@ def compare(X, Q, methods=("reduced", "lsh", "exact"), *, n_neighbors: int = 1,
         t0 = time.perf_counter()
         index.fit(X)
         build_s = time.perf_counter() - t0
-        _, I, ms, _ = timed_search(index, Q, k, show_progress=show_progress,
+        _, I, ms, _ = timed_search(index, Q, k, progress=progress,
                                    **query.get(method, {}))
         answers[method] = (index.name, I, ms, build_s)
     gt_D = distances_at(Q, X, answers["exact"][1], metric)

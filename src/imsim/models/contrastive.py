@@ -127,7 +127,7 @@ def fit_contrastive(pixels: np.ndarray, config: ContrastiveConfig, *, progress: 
     losses = []
     net.train()
     for _ in progress_bar(range(config.steps), desc="contrastive training", unit="step",
-                          disable=not progress or None):
+                          show=None if progress else False):
         idx = torch.randperm(n, generator=gen)[:batch]
         use_jpeg = torch.rand(2, batch, generator=gen) < 0.3
         views = [augment(torch.where(use_jpeg[v].view(-1, 1, 1, 1), xj[idx], x[idx]),

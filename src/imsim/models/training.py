@@ -236,7 +236,7 @@ def _train_one_epoch(model, inputs, targets, idx, opt, sched, loss_fn, config, d
     order = idx[rng.permutation(len(idx))]
     n_batches = math.ceil(len(order) / config.batch_size)
     total, count = 0.0, 0
-    with _progress_bar(total=n_batches, desc=desc, unit="batch", disable=not show or None) as bar:
+    with _progress_bar(total=n_batches, desc=desc, unit="batch", show=None if show else False) as bar:
         for b in range(n_batches):
             rows = np.sort(order[b * config.batch_size:(b + 1) * config.batch_size])
             if len(rows) < 2 and n_batches > 1:  # BatchNorm cannot train on one sample

@@ -212,7 +212,7 @@ def search_step(ctx: Context) -> SearchResult:
     k = min(c.example_k, len(X))
     answers, on_fit = _example_answers(examples, data, X, Q[picks], k)
     records = evaluate(X, Q, sweep, dataset=ctx.train.meta.get("dataset", "data"), Zx=Zx, Zq=Zq,
-                       k=10, cache_dir=ctx.out_dir / "cache", show_progress=ctx.progress,
+                       k=10, cache_dir=ctx.out_dir / "cache", progress=ctx.progress,
                        on_fit=on_fit)
     return SearchResult(
         params={"n_data": len(X), "n_queries": len(Q), "dimensions": X.shape[1], "k": 10,
