@@ -371,26 +371,3 @@ def test_a_verified_query_puts_the_versions_of_its_picture_first(versions_collec
     assert all(h.verified is None for h in plain)
     by_bytes = coll.query(query.read_bytes(), n=5, verify=True)  # decoded, not looked up
     assert {h.relpath for h in by_bytes.hits[:4]} <= versions | {"p0_crop.jpg"}
-
-
-def test_a_pair_counts_only_when_each_photo_maps_onto_the_other(monkeypatch):
-    """RANSAC fits each direction on its own; a borderline pair passing one way only is
-    not a duplicate, whichever photo comes first, and the weaker match is reported."""
-    good, weak = V.Match(80, 0.2, 0.10), V.Match(60, 0.12, 0.30)
-    bad = V.Match(20, 0.04, 0.42)  # below the agreement the residual would need
-    table = {(1, 2): good, (2, 1): weak, (1, 3): good, (3, 1): bad}
-
-    class Cache:
-        def get(self, i, mirror=False):
-            return (i, mirror)
-
-    def fake_match(a, b, *, flipped=False):
-        return V.NO_MATCH if a[1] else table[(a[0], b[0])]
-
-    monkeypatch.setattr(V, "match", fake_match)
-    assert good.same_picture and weak.same_picture and not bad.same_picture
-    assert V.both_ways(Cache(), 1, 2) == weak == V.both_ways(Cache(), 2, 1)
-    assert not V.both_ways(Cache(), 1, 3).same_picture
-    assert not V.both_ways(Cache(), 3, 1).same_picture
-    results, failed = V.verify_pairs(Cache(), [(1, 2), (1, 3)], workers=1)
-    assert [m.same_picture for m in results] == [True, False] and failed == {}

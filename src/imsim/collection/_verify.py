@@ -543,29 +543,6 @@ class FeatureCache:
         return f
 
 
-def one_way(cache: FeatureCache, a: int, b: int) -> Match:
-    """How photo ``a`` maps onto photo ``b``: as it is, or else mirrored."""
-    m = match(cache.get(a), cache.get(b))
-    if not m.same_picture:
-        m2 = match(cache.get(a, mirror=True), cache.get(b), flipped=True)
-        if m2.same_picture or m2.inliers > m.inliers:
-            m = m2
-    return m
-
-
-def both_ways(cache: FeatureCache, a: int, b: int) -> Match:
-    """A pair is the same picture only when each photo maps onto the other (RANSAC
-    fits each direction on its own, and a borderline pair can pass one only); the
-    accepted match is the weaker of the two."""
-    m = one_way(cache, a, b)
-    if not m.same_picture:
-        return m
-    back = one_way(cache, b, a)
-    if not back.same_picture:
-        return back
-    return min(m, back, key=lambda x: (x.similarity, x.inliers))
-
-
 def verify_pairs(cache: FeatureCache, pairs, *, workers: int | None = None, progress=None):
     """Verify ``pairs`` of image ids on a thread pool (OpenCV releases the GIL).
 
@@ -580,7 +557,13 @@ def verify_pairs(cache: FeatureCache, pairs, *, workers: int | None = None, prog
     def one(pair):
         a, b = int(pair[0]), int(pair[1])
         try:
-            return both_ways(cache, a, b)
+            fa, fb = cache.get(a), cache.get(b)
+            m = match(fa, fb)
+            if not m.same_picture:
+                m2 = match(cache.get(a, mirror=True), fb, flipped=True)
+                if m2.same_picture or m2.inliers > m.inliers:
+                    m = m2
+            return m
         except (OSError, ValueError) as exc:
             for i in (a, b):
                 try:
