@@ -98,12 +98,17 @@ def test_a_transparent_png_gives_gray_pixels_on_white_and_a_transparent_thumbnai
     assert Image.open(io.BytesIO(new.thumbnails[1])).mode == "RGBA"
 
 
-def test_a_query_decodes_a_photo_as_the_build_did(tmp_path):
-    rng = np.random.default_rng(5)
-    root = tmp_path / "photos"
+def _jpeg_folder(root, n: int, seed: int, size) -> None:
+    """``n`` camera-like JPEGs p00.jpg, p01.jpg, ... of ``size`` in a new folder ``root``."""
+    rng = np.random.default_rng(seed)
     root.mkdir()
-    for i in range(12):
-        (root / f"p{i:02d}.jpg").write_bytes(_camera_jpeg(rng, size=(640, 480)))
+    for i in range(n):
+        (root / f"p{i:02d}.jpg").write_bytes(_camera_jpeg(rng, size=size))
+
+
+def test_a_query_decodes_a_photo_as_the_build_did(tmp_path):
+    root = tmp_path / "photos"
+    _jpeg_folder(root, 12, 5, (640, 480))
     coll = Collection.build(root, tmp_path / "c", encoder="features", progress=False, workers=2)
     for i, rec in enumerate(coll.records()):
         np.testing.assert_allclose(coll.encode(root / rec.path), coll.latents[i], atol=1e-5)
@@ -111,11 +116,8 @@ def test_a_query_decodes_a_photo_as_the_build_did(tmp_path):
 
 
 def test_a_corrupt_photo_in_a_parallel_build_is_skipped_and_the_rest_indexed(tmp_path):
-    rng = np.random.default_rng(7)
     root = tmp_path / "photos"
-    root.mkdir()
-    for i in range(40):
-        (root / f"p{i:02d}.jpg").write_bytes(_camera_jpeg(rng, size=(400, 300)))
+    _jpeg_folder(root, 40, 7, (400, 300))
     whole = (root / "p20.jpg").read_bytes()
     (root / "p20.jpg").write_bytes(whole[:len(whole) // 3])  # header intact, pixels cut off
     (root / "p21.jpg").write_bytes(b"not a jpeg at all")
