@@ -136,6 +136,9 @@ def test_query_inputs_metrics_and_threshold(coll, photos):
     cut = coll.query(path, n=8, threshold=by_path.distances[2])
     assert cut.ids == by_path.ids[:len(cut)] and len(cut) >= 3
     assert all(h.distance <= by_path.distances[2] for h in cut)
+    for bad in (-0.1, float("nan"), float("inf")):  # the library's check, not only the CLI's
+        with pytest.raises(ValueError, match="threshold must be a distance, a finite number >= 0"):
+            coll.query(path, n=5, threshold=bad)
 
 
 def test_top_level_api_returns_plain_results(coll, photos):

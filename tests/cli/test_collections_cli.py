@@ -130,7 +130,7 @@ def test_path_mistakes_get_a_clear_line(home, capsys):
         (["index", str(photo)], f"{photo} is a file: index takes a folder of photos"),
         # before choosing a collection, so no "collection: ..." line comes first
         (["query", str(home["photos"] / "nothere.jpg")], "nothere.jpg: no such file"),
-        (["query", str(photo), "--threshold", "-1"], "--threshold must be a distance, a finite number >= 0"),
+        (["query", str(photo), "--threshold", "-1"], "threshold must be a distance, a finite number >= 0, got -1.0"),
     ]
     for args, message in cases:
         assert main(args) == 1, args

@@ -204,13 +204,11 @@ def register(app: typer.Typer) -> None:
         longer than its stored list, and any image with a --metric other than the
         collection's (an exact search over every vector).
         """
-        import math
-
         from imsim._io import check_output
         from imsim.collection import Collection
+        from imsim.collection._querying import check_threshold
 
-        if threshold is not None and not (math.isfinite(threshold) and threshold >= 0):
-            raise ValueError(f"--threshold must be a distance, a finite number >= 0, got {threshold}")
+        check_threshold(threshold)
         if (image is None) == (text is None):
             raise ValueError("give a photo or --text DESCRIPTION (one of them) to query by")
         if text is not None:

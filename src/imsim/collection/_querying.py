@@ -13,6 +13,14 @@ from .._validation import ImageTooLargeError, check_metric, check_positive_int
 from ..datasets.image import limits, read_image_file
 from . import _model
 from ._results import Hit, QueryResult
+
+
+def check_threshold(threshold: float | None) -> None:
+    """A query's distance threshold: None, or a finite number >= 0 (ValueError else).
+    ``imsim query`` calls it before choosing a collection, ``Collection.query`` and
+    ``query_text`` at their boundary."""
+    if threshold is not None and not (np.isfinite(threshold) and threshold >= 0):
+        raise ValueError(f"threshold must be a distance, a finite number >= 0, got {threshold!r}")
 from ._settings import METRICS
 
 
@@ -93,8 +101,7 @@ class Querying:
         metric = self.settings.metric if metric is None else check_metric(metric, METRICS)
         if mode not in ("auto", "default"):
             raise ValueError(f"mode must be 'auto' or 'default', got {mode!r}")
-        if threshold is not None and not np.isfinite(threshold):
-            raise ValueError(f"threshold must be a finite number, got {threshold!r}")
+        check_threshold(threshold)
 
         data, desc, self_id = self._identify(image)
         cached = (mode == "auto" and self_id is not None and metric == self.settings.metric
@@ -160,8 +167,7 @@ class Querying:
         if len(text) > MAX_TEXT:
             raise ValueError(f"the text query has {len(text):,} characters, more than the "
                              f"{MAX_TEXT:,} allowed")
-        if threshold is not None and not np.isfinite(threshold):
-            raise ValueError(f"threshold must be a finite number, got {threshold!r}")
+        check_threshold(threshold)
         recorded = self.manifest.get("encoder") or {}
         if not self.encoder_name.startswith("onnx:") or recorded.get("text") is False:
             raise ValueError(f"collection {self.path} was built with the {self.encoder_name} encoder, "
