@@ -205,8 +205,7 @@ def register(app: typer.Typer) -> None:
         collection's (an exact search over every vector).
         """
         from imsim._io import check_output
-        from imsim.collection import Collection
-        from imsim.collection._querying import check_threshold
+        from imsim.collection import Collection, check_threshold
 
         check_threshold(threshold)
         if (image is None) == (text is None):
