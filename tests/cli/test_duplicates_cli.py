@@ -92,7 +92,7 @@ def test_one_photo_and_no_groups_say_so_in_one_line(tmp_path, capsys):
     assert main(["duplicates", "-c", str(tmp_path / "c1"), "--remove-list", str(listing)]) == 0
     out = capsys.readouterr().out
     assert out.startswith("no duplicates among the 4 photos\n")
-    assert out.endswith("no duplicates: nothing to remove\n")
+    assert out.endswith(f"wrote {listing}: empty\nno duplicates: nothing to remove\n")
     assert listing.read_text() == ""
 
 

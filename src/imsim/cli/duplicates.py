@@ -103,8 +103,9 @@ def register(app: typer.Typer) -> None:
         if remove is not None:
             if remove_list is not None:
                 write_text_atomic(remove_list, "".join(f"{root / r}\n" for r in remove))
-                notes.append(f"wrote {safe_name(remove_list)}: {_plural(len(remove), 'photo')} to "
-                             f"remove, keeping the {keep} of each of {_plural(len(dup), 'group')}")
+                notes.append(f"wrote {safe_name(remove_list)}: " + (
+                    f"{_plural(len(remove), 'photo')} to remove, keeping the {keep} of each of "
+                    f"{_plural(len(dup), 'group')}" if len(dup) else "empty"))
             if not len(dup):
                 notes.append("no duplicates: nothing to remove")
             spared = sum(p.tier == "mirrored" for p in dup.pairs)
