@@ -80,9 +80,10 @@ def register(app: typer.Typer) -> None:
             None, "--export", help="Put each group's photos into DIR/group_NN/ [default: none]."),
         copy: bool = typer.Option(False, "--copy", help="Copy the photos (default: symlinks)."),
     ):
-        """Duplicate photos in tiers: identical files, the same pixels in another file, and
-        near-duplicates (crops, resizes, exposure, re-encodes, flips of one picture) whose
-        local features agree on one geometric transform."""
+        """Duplicate photos in tiers: identical files, the same pixels in another file,
+        near-duplicates (crops, resizes, exposure, re-encodes of one picture) whose local
+        features agree on one geometric transform, and mirror images (listed for removal
+        only with --mirrored)."""
         from imsim._io import check_output, write_text_atomic
         from imsim.collection import KEEP_RULES as KEEP
         from imsim.collection import Collection, export_duplicates
