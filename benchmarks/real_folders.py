@@ -163,10 +163,12 @@ def _gnome(dest: Path):
 
 
 def _plasma(dest: Path):
+    def linked(p: Path) -> bool:  # the file, or a folder on its way, is a symbolic link
+        return any((PLASMA / q).is_symlink() for q in [p.relative_to(PLASMA), *p.relative_to(PLASMA).parents]
+                   if str(q) != ".")
+
     files = sorted(p for p in PLASMA.glob("*/contents/**/*")
-                   if p.suffix.lower() in RASTER and p.is_file() and not p.is_symlink()
-                   and not any(q.is_symlink() for q in p.relative_to(PLASMA).parents
-                               if str(q) != "." and (PLASMA / q).is_symlink()))
+                   if p.suffix.lower() in RASTER and p.is_file() and not linked(p))
     rels = _copy_tree(files, PLASMA, dest)
     picture = {r: r.split("/", 1)[0] for r in rels}
     duplicate = {r: picture[r] + ("/dark" if "/images_dark/" in r else "") for r in rels}
