@@ -8,7 +8,7 @@ atomic version swap are described in :mod:`imsim.collection._store`.
 from ._collection import METRICS, Collection, CollectionSettings, IndexReport
 from ._duplicates import KEEP as KEEP_RULES
 from ._duplicates import TIERS, Duplicates, Pair, beta_of, evaluate_duplicates, export_duplicates
-from ._querying import MAX_TEXT, check_threshold
+from ._query import MAX_TEXT, check_threshold
 from ._results import Group, Groups, Hit, QueryResult
 from ._store import FORMAT_VERSION, POINTER, ImageRecord
 from ._thumbs import SIZES as THUMBNAIL_SIDES

@@ -1,23 +1,28 @@
-"""The :class:`Collection`: a photo folder indexed for search by image."""
+"""The :class:`Collection`: a photo folder indexed for search by image.
+
+The class is the whole public API of a collection, read top to bottom: opening and
+contents, writing versions, querying, groups, duplicates. Each public method checks its
+arguments and calls the module that does the work: :mod:`._write` (one version: scan,
+encode, index, commit) and :mod:`._build` (update, ``index``'s choice), :mod:`._query`,
+:mod:`._groups`, :mod:`._find_duplicates`; the files on disk are :mod:`._store`'s.
+"""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
-from .._io import write_text_atomic
-from .._validation import DataFormatError
-from . import _groups, _model, _store, _thumbs
-from ._building import Building
-from ._querying import Querying
-from ._results import Groups
+from .._validation import DataFormatError, check_metric, check_positive_int
+from . import _build, _groups, _model, _query, _store, _thumbs
+from ._guard import check_same_folder
+from ._results import Groups, QueryResult
 from ._settings import METRICS, CollectionSettings, IndexReport
+from ._write import write_version
 
 __all__ = ["Collection", "CollectionSettings", "IndexReport", "METRICS"]
 
 
-class Collection(Building, Querying):
+class Collection:
     """A photo folder indexed for "find the images most like this one".
 
     Open an existing collection with :meth:`open`; create one with :meth:`build`
@@ -170,26 +175,6 @@ class Collection(Building, Querying):
                                              dtype=np.float32))
         return self._cache
 
-    def _rows(self, ids) -> list[tuple[str, str | None]]:
-        """(relative path, label) of each id, in the given order."""
-        ids = [int(i) for i in ids]
-        if not ids:
-            return []
-        marks = ",".join("?" * len(ids))
-        found = dict((r[0], r[1:]) for r in self._con.execute(
-            f"SELECT id, path, label FROM images WHERE id IN ({marks})", ids))
-        missing = [i for i in ids if i not in found]
-        if missing:
-            raise DataFormatError(f"{self._dir / 'images.sqlite'} has no row for image id {missing[0]}; "
-                                  f"{_store.repair_hint(self.path)}")
-        return [found[i] for i in ids]
-
-    def _index_obj(self):
-        if self._index is None:
-            with _store.damaged_on_error(self._dir / "index.npz"):
-                self._index = _model.load_index(self._dir / "index.npz")
-        return self._index
-
     @property
     def model(self):
         """The encoder that made the latents (:class:`imsim.encoders.Encoder`, loaded on first use)."""
@@ -197,6 +182,254 @@ class Collection(Building, Querying):
             with _store.damaged_on_error(self._dir / "model"):
                 self._model = _model.load_model(self._dir / "model", self.settings.input_shape)
         return self._model
+
+    @property
+    def encoder_name(self) -> str:
+        """The encoder that made the latents (``manifest["encoder"]["name"]``; "autoencoder"
+        for collections written before encoders were recorded)."""
+        return str((self.manifest.get("encoder") or {}).get("name", "autoencoder"))
+
+    def _rows(self, ids) -> list[tuple[str, str | None]]:
+        """(relative path, label) of each id, in the given order."""
+        return _store.read_rows(self._con, ids, self._dir / "images.sqlite")
+
+    def _index_obj(self):
+        if self._index is None:
+            with _store.damaged_on_error(self._dir / "index.npz"):
+                self._index = _model.load_index(self._dir / "index.npz")
+        return self._index
+
+    # -- writing versions --------------------------------------------------------
+
+    @classmethod
+    def build(cls, photos_dir, path, *, size: int = 64, color: bool = True, latent_dim: int | None = None,
+              metric: str = "l2", n_cached: int = 32, labels_from_subdirs: bool = False,
+              model=None, epochs: int = _model.DEFAULT_EPOCHS, seed: int = 0,
+              encoder: str = "auto", weights=None, steps: int | None = None,
+              workers: int | None = None, progress: bool | None = None,
+              engine=None) -> "Collection":
+        """Index every image of ``photos_dir`` into a new version of the collection ``path``.
+
+        Trains an autoencoder on the folder (unless ``model`` is given), encodes every
+        image, builds the ANN index and caches each image's nearest neighbours. When
+        ``path`` already is a collection, this starts it over (what ``--retrain``
+        does); its current version stays readable until the new one is complete.
+
+        Parameters
+        ----------
+        photos_dir : path-like
+            Folder of photos, scanned recursively.
+        path : path-like
+            Collection directory (created when missing; an existing directory must be
+            empty or a collection).
+        size, color, latent_dim, metric, n_cached, labels_from_subdirs
+            See :class:`CollectionSettings`.
+        model : path-like, optional
+            Reuse this model instead of training: a checkpoint directory or another
+            collection (its model). Its input shape must be (size, size, channels).
+        epochs : int
+            Training epochs over the folder.
+        seed : int
+            Seed of the training (initial weights, shuffling).
+        encoder : str
+            Which encoder makes the vectors (:data:`imsim.encoders.NAMES`); "auto" picks
+            the best one for the folder's size (:func:`imsim.encoders.choose`).
+            Recorded in the manifest (``manifest["encoder"]``).
+        weights : path-like, optional
+            Weights of a ``torchscript``, ``torchvision:NAME`` or ``open_clip:NAME`` encoder.
+        steps : int, optional
+            Optimisation steps of the ``contrastive`` encoder (default: scaled to the folder).
+        workers : int, optional
+            Threads that read and decode files.
+        progress : bool, optional
+            Show progress bars (default: when stderr is a terminal).
+        engine : None, "local", "dask" or :class:`imsim.engine.Engine`
+            Where the photos are decoded and encoded (:mod:`imsim.engine`; the
+            workers must see the photo folder at the same path). Training stays local.
+
+        Returns
+        -------
+        Collection
+            The new version, opened; ``last_index`` says what the run did.
+        """
+        # latent_dim None: the encoder's own length (recorded once the encoder is fitted)
+        settings = CollectionSettings(size=size, color=color, latent_dim=latent_dim or 32, metric=metric,
+                                      n_cached=n_cached, labels_from_subdirs=labels_from_subdirs)
+        root = Path(path).expanduser()
+        if root.exists() and not _store.is_collection(root) and not _store.is_unfinished(root) and (
+                not root.is_dir() or any(root.iterdir())):
+            raise FileExistsError(f"{root} exists and is not an imsim collection; "
+                                  f"give a new or empty folder")
+        return write_version(cls, root, Path(photos_dir).expanduser(), settings, previous=None,
+                             model=model, training=_model.training_settings(
+                                 epochs=epochs, seed=seed, encoder=encoder, weights=weights, steps=steps,
+                                 latent_dim=latent_dim),
+                             workers=workers, progress=progress, engine=engine)
+
+    def update(self, photos_dir=None, *, retrain: bool = False, model=None,
+               epochs: int | None = None, seed: int | None = None, workers: int | None = None,
+               progress: bool | None = None, replace: bool = False, engine=None) -> "Collection":
+        """Bring the collection up to date with its photo folder; returns the new version.
+
+        Only new or changed files (size or mtime differ, then the SHA-256) are decoded
+        and encoded with the collection's model; deleted files are dropped; files that
+        only moved or were touched keep their latents. The result equals a fresh
+        :meth:`build` of the folder with the same model.
+
+        Parameters
+        ----------
+        photos_dir : path-like, optional
+            The photo folder (default: the one the collection was built from).
+        retrain : bool
+            Start over: train a new model on the folder and encode everything.
+        model : path-like, optional
+            Switch to this model (checkpoint or collection) and re-encode everything.
+        epochs, seed : int, optional
+            Training settings for ``retrain`` (default: the previous ones).
+        replace : bool
+            Allow ``photos_dir`` to be another folder than the collection's: its
+            photos then replace the collection's (without it: ValueError).
+        """
+        photos = Path(photos_dir).expanduser() if photos_dir is not None else self.photos_root
+        check_same_folder(self, photos, replace)
+        return _build.update(self, photos, retrain=retrain, model=model, epochs=epochs, seed=seed,
+                             workers=workers, progress=progress, engine=engine)
+
+    @classmethod
+    def index(cls, photos_dir, path, *, retrain: bool = False, model=None,
+              epochs: int | None = None, seed: int | None = None, encoder: str | None = None,
+              weights=None, steps: int | None = None, workers: int | None = None,
+              progress: bool | None = None, replace: bool = False, engine=None,
+              **settings) -> "Collection":
+        """Build the collection ``path`` from ``photos_dir``, or update it when it exists.
+
+        ``settings`` (size, color, latent_dim, metric, n_cached, labels_from_subdirs)
+        left out or None keep the collection's values (or the defaults for a new one);
+        changing one of an existing collection needs ``retrain=True`` (or ``model``);
+        indexing another folder than the collection's needs ``replace=True``. With
+        ``retrain=True`` a damaged collection is rebuilt from its photos folder.
+        The same holds for ``encoder`` (and ``weights``): another encoder than the
+        collection's needs ``retrain=True``. This is what ``imsim index`` runs.
+        """
+        given = {k: v for k, v in settings.items() if v is not None}
+        unknown = set(given) - set(CollectionSettings.__dataclass_fields__)
+        if unknown:
+            raise TypeError(f"unknown collection setting(s): {', '.join(sorted(unknown))}")
+        if encoder is not None:
+            from ..encoders import check_name
+
+            encoder = check_name(encoder)
+        enc = {k: v for k, v in (("encoder", encoder), ("weights", weights), ("steps", steps))
+               if v is not None}
+        return _build.index(cls, Path(path).expanduser(), photos_dir, given, encoder=encoder,
+                            enc=enc, retrain=retrain, model=model, epochs=epochs, seed=seed,
+                            workers=workers, progress=progress, replace=replace, engine=engine)
+
+    # -- querying --------------------------------------------------------------
+
+    def encode(self, image) -> np.ndarray:
+        """Latent vector of a photo, as a query computes it.
+
+        Parameters
+        ----------
+        image : path-like, bytes or binary file object
+
+        Returns
+        -------
+        ndarray of shape (latent_dim,), float32
+        """
+        return _query.encode(self, image)
+
+    def query(self, image, n: int = 10, *, metric: str | None = None,
+              threshold: float | None = None, mode: str = "auto",
+              encoder: str | None = None, verify: bool = False) -> QueryResult:
+        """The ``n`` images of the collection most like ``image``.
+
+        Parameters
+        ----------
+        image : path-like, bytes, binary file object, or int
+            A photo (any size; it is decoded and resized like the indexed ones), or
+            the id of an image in the collection.
+        n : int
+            Number of results (fewer when the collection is smaller or ``threshold``
+            cuts the list).
+        metric : {"l2", "cosine", "l1"}, optional
+            Default: the collection's metric, answered by its ANN index and cache.
+            Another metric is answered by an exact search over the latents.
+        threshold : float, optional
+            Keep only hits at distance <= threshold (cosine: ``1 - similarity``).
+        mode : {"auto", "default"}
+            "auto" answers an image already in the collection (same SHA-256 as an
+            indexed file) from the cached neighbour lists when they are deep enough;
+            "default" always decodes, encodes and searches.
+        encoder : str, optional
+            The encoder the caller expects; another than the collection's is a
+            ValueError (vectors of two encoders cannot be compared).
+        verify : bool
+            Re-rank the nearest :data:`VERIFY_DEPTH` (16) by geometric verification
+            (:mod:`imsim.collection._verify`): of those, the hits whose local features
+            agree with the query's on one transform come first, in their order, then
+            the others, each with ``verified`` saying which; hits beyond them keep their
+            place and ``verified`` None.
+
+        Returns
+        -------
+        QueryResult
+            Hits nearest first. An image found in the collection is left out of its
+            own results (exact duplicates at other paths are kept).
+        """
+        n = check_positive_int(n, "n")
+        if encoder is not None and not _query.encoder_matches(self, encoder):
+            raise ValueError(f"collection {self.path} was built with the {self.encoder_name} encoder; "
+                             f"its vectors cannot be compared with {encoder}'s: query without "
+                             f"--encoder, or re-index with --encoder {encoder} --retrain")
+        metric = self.settings.metric if metric is None else check_metric(metric, METRICS)
+        if mode not in ("auto", "default"):
+            raise ValueError(f"mode must be 'auto' or 'default', got {mode!r}")
+        _query.check_threshold(threshold)
+        return _query.query(self, image, n, metric=metric, threshold=threshold, mode=mode,
+                            verify=verify)
+
+    def query_text(self, text: str, n: int = 10, *, threshold: float | None = None) -> QueryResult:
+        """The ``n`` images that best match a description, nearest first.
+
+        Needs a collection built with a CLIP-family ``onnx:`` encoder whose settings name
+        a text tower (:mod:`imsim.encoders.onnx`): the text's vector, in the images'
+        space, is searched in the collection's index (its metric).
+
+        Parameters
+        ----------
+        text : str
+            The description, e.g. ``"a red car"`` (at most :data:`MAX_TEXT` characters;
+            the tokenizer keeps the tower's context length of tokens).
+        n : int
+        threshold : float, optional
+            Keep only hits at distance <= threshold.
+
+        Returns
+        -------
+        QueryResult
+            ``mode`` is ``"text"``, ``query`` the text.
+
+        Raises
+        ------
+        ValueError
+            An empty or too long text, or an encoder without a text tower.
+        """
+        n = check_positive_int(n, "n")
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError("the text query is empty: describe what to find, e.g. 'a red car'")
+        if len(text) > _query.MAX_TEXT:
+            raise ValueError(f"the text query has {len(text):,} characters, more than the "
+                             f"{_query.MAX_TEXT:,} allowed")
+        _query.check_threshold(threshold)
+        recorded = self.manifest.get("encoder") or {}
+        if not self.encoder_name.startswith("onnx:") or recorded.get("text") is False:
+            raise ValueError(f"collection {self.path} was built with the {self.encoder_name} encoder, "
+                             f"which has no text tower: text search needs an onnx: encoder with "
+                             f"one (`imsim models fetch clip-vit-b32`, then `imsim index PHOTOS "
+                             f"--encoder onnx:clip-vit-b32 --retrain`)")
+        return _query.query_text(self, text, n, threshold=threshold)
 
     # -- groups ----------------------------------------------------------------
 
@@ -227,26 +460,11 @@ class Collection(Building, Querying):
         Groups
             Largest group first; ``elbow`` holds the curve when ``k="auto"``.
         """
-        paths = [str(self.photos_root / r.path) for r in self.records()]
-        result = _groups.compute_groups(np.asarray(self.latents), k=k, method=method,
-                                        metric=self.settings.metric, k_range=k_range, seed=seed,
-                                        version=self.version, paths=paths)
-        if save:
-            write_text_atomic(self.path / "groups.json", json.dumps(result.to_dict(), indent=1) + "\n")
-        return result
+        return _groups.groups(self, k, method=method, k_range=k_range, seed=seed, save=save)
 
     def load_groups(self) -> Groups | None:
         """The saved ``groups.json`` when it was computed on this version, else None."""
-        path = self.path / "groups.json"
-        if not path.is_file():
-            return None
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except ValueError as exc:
-            raise DataFormatError(f"cannot read {path}: {exc}") from None
-        if data.get("collection_version") != self.version:
-            return None
-        return Groups.from_dict(data)
+        return _groups.load_groups(self)
 
     def export_groups(self, groups: Groups, dest, *, copy: bool = False) -> Path:
         """Write each group's photos into ``dest/group_NN/`` (symlinks, or copies).
@@ -257,8 +475,7 @@ class Collection(Building, Querying):
         if groups.version != self.version:
             raise ValueError(f"these groups were computed on version {groups.version}, the "
                              f"collection is at {self.version}; compute them again")
-        relpaths = [r.path for r in self.records()]
-        return _groups.export_groups(groups, relpaths, dest, copy=copy)
+        return _groups.export_groups(groups, [r.path for r in self.records()], dest, copy=copy)
 
     # -- duplicates ------------------------------------------------------------
 
@@ -293,9 +510,3 @@ class Collection(Building, Querying):
 
         return find_duplicates(self, threshold, verify=verify, relative=relative,
                                progress=progress)
-
-    @property
-    def encoder_name(self) -> str:
-        """The encoder that made the latents (``manifest["encoder"]["name"]``; "autoencoder"
-        for collections written before encoders were recorded)."""
-        return str((self.manifest.get("encoder") or {}).get("name", "autoencoder"))

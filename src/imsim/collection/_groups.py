@@ -1,6 +1,8 @@
-"""Group a collection's images (k-medoids or k-medians on the latents) and export groups."""
+"""Group a collection's images (k-medoids or k-medians on the latents), keep the last
+result in ``groups.json`` (read by the map) and export groups to folders."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -8,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .._io import write_text_atomic
+from .._validation import DataFormatError
 from ._metadata import check_relpath
 from ._results import Group, Groups
 
@@ -17,6 +21,32 @@ DEFAULT_K_RANGE = range(2, 31)
 # k-medoids keeps an N x N distance matrix: larger collections fit the medoids on a
 # seeded sample of this many images and assign every image to its nearest medoid.
 MAX_FIT = 5000
+GROUPS_FILE = "groups.json"  # in the collection folder: the last result and its version
+
+
+def groups(coll, k, *, method: str, k_range, seed: int, save: bool) -> Groups:
+    """The groups of ``coll`` (see :meth:`Collection.groups`), saved when ``save``."""
+    paths = [str(coll.photos_root / r.path) for r in coll.records()]
+    result = compute_groups(np.asarray(coll.latents), k=k, method=method,
+                            metric=coll.settings.metric, k_range=k_range, seed=seed,
+                            version=coll.version, paths=paths)
+    if save:
+        write_text_atomic(coll.path / GROUPS_FILE, json.dumps(result.to_dict(), indent=1) + "\n")
+    return result
+
+
+def load_groups(coll) -> Groups | None:
+    """The saved groups of ``coll`` when they were computed on its version, else None."""
+    path = coll.path / GROUPS_FILE
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise DataFormatError(f"cannot read {path}: {exc}") from None
+    if data.get("collection_version") != coll.version:
+        return None
+    return Groups.from_dict(data)
 
 
 def compute_groups(latents: np.ndarray, *, k, method: str, metric: str, k_range, seed: int,

@@ -1,20 +1,17 @@
-"""Checks that run before a collection is written, and the rebuild of a damaged one.
+"""Checks that run before a collection is written.
 
 Everything a build needs is checked before the collection folder is created or
 locked (a missing photo folder, ``--epochs 0``, ``--workers -1``), so a bad
 command leaves nothing behind; indexing another folder than the collection's needs
-``replace``; ``--retrain`` of a collection that cannot be opened rebuilds it.
+``replace``. (``--retrain`` of a collection that cannot be opened rebuilds it:
+:func:`._build.rebuild_damaged`.)
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TypeVar
 
-from .._validation import DataFormatError, check_positive_int
-from . import _model, _store
-from ._settings import CollectionSettings
-
-C = TypeVar("C")  # the collection class a rebuild returns an instance of
+from .._validation import check_positive_int
+from . import _model
 
 
 def check_same_folder(current, photos: Path, replace: bool) -> None:
@@ -37,23 +34,3 @@ def check_write_args(photos: Path, workers, training: dict, *, trains: bool) -> 
         check_positive_int(workers, "workers")
     if trains:
         check_positive_int(training.get("epochs", _model.DEFAULT_EPOCHS), "epochs")
-
-
-def rebuild_damaged(cls: type[C], root: Path, photos_dir, given: dict, **kwargs) -> C:
-    """``--retrain`` of a collection that cannot be opened: rebuild it from its manifest's
-    photos folder and settings (or the given ones); the damaged version is pruned after."""
-    try:
-        info = _store.read_pointer(root)
-        manifest = _store.read_json(root / _store.VERSIONS / info["current"] / "manifest.json")
-        old = dict(manifest.get("settings") or {})
-        photos = manifest.get("photos_root")
-    except (OSError, ValueError):
-        old, photos = {}, None
-    if photos_dir is None:
-        if photos is None:
-            raise DataFormatError(f"collection {root} is too damaged to know its photos folder; "
-                                  f"give it: `imsim index PHOTOS_DIR -c {root} --retrain`")
-        photos_dir = photos
-    settings = {k: v for k, v in {**old, **given}.items() if k in CollectionSettings.__dataclass_fields__}
-    training = _model.merge_training(epochs=kwargs.pop("epochs"), seed=kwargs.pop("seed"))
-    return cls.build(photos_dir, root, **kwargs, **training, **settings)

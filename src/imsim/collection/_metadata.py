@@ -162,6 +162,22 @@ def read_records(con: sqlite3.Connection) -> list[ImageRecord]:
     return [ImageRecord(*row[1:]) for row in rows]
 
 
+def read_rows(con: sqlite3.Connection, ids, path: Path) -> list[tuple[str, str | None]]:
+    """(relative path, label) of each image id in ``ids``, in that order, from the
+    ``images.sqlite`` at ``path``; DataFormatError naming the file for an id it lacks."""
+    ids = [int(i) for i in ids]
+    if not ids:
+        return []
+    marks = ",".join("?" * len(ids))
+    found = dict((r[0], r[1:]) for r in con.execute(
+        f"SELECT id, path, label FROM images WHERE id IN ({marks})", ids))
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise DataFormatError(f"{path} has no row for image id {missing[0]}; "
+                              f"{repair_hint(path.parents[2])}")
+    return [found[i] for i in ids]
+
+
 def read_skipped(con: sqlite3.Connection) -> list[SkippedFile]:
     """Files skipped by the last indexing run, sorted by path."""
     rows = con.execute("SELECT path, size, mtime_ns, reason FROM skipped ORDER BY path").fetchall()

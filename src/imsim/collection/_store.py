@@ -54,7 +54,7 @@ from .._io import fsync_dir, write_text_atomic
 from .._validation import DataFormatError
 from ._metadata import (ImageRecord, SkippedFile, check_metadata, check_relpath,  # noqa: F401
                         damaged_on_error,
-                        load_array, open_metadata, read_json, read_records, read_skipped,
+                        load_array, open_metadata, read_json, read_records, read_rows, read_skipped,
                         repair_hint, save_array, write_json, write_metadata)
 
 try:
