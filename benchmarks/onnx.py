@@ -340,9 +340,9 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, help="IMSIM_THREADS for both runtimes [every usable core]")
     ap.add_argument("--only", choices=("encoder", "text"), help="run one part")
     args = ap.parse_args(argv)
-    from imsim._threads import usable_cores
+    from imsim._threads import configured_threads, usable_cores
 
-    threads = args.threads or int(os.environ.get("IMSIM_THREADS") or usable_cores())
+    threads = args.threads or configured_threads() or usable_cores()
     os.environ["IMSIM_THREADS"] = str(threads)
     n_enc = args.encode_images or (32 if args.quick else 64)
     reps = args.reps or (3 if args.quick else 5)

@@ -4,7 +4,7 @@ import pytest
 
 from imsim._validation import (GROUNDS, METRICS, check_ground, check_int, check_k, check_metric,
                                check_positive_int, env_int)
-from imsim import _idx, _io, _threads
+from imsim import _idx, _io, _threads, _validation
 from imsim.collection import CollectionSettings
 from imsim.datasets import image
 from imsim.distances import pairwise
@@ -82,7 +82,10 @@ READERS = {
     "IMSIM_MAX_IMAGE_SIDE": CollectionSettings,
     "IMSIM_MAX_LSH_TABLES": lambda: LSHIndex().fit(np.zeros((4, 2), np.float32)),
     "IMSIM_THREADS": _threads.kernel_threads,
+    "IMSIM_NUM_THREADS": _threads.kernel_threads,
 }
+#: the readers whose minimum is not 1, and that minimum
+MINIMUM = {"IMSIM_MAX_IMAGE_SIDE": 4}
 
 
 def test_env_int_default_value_and_errors(monkeypatch):
@@ -98,11 +101,42 @@ def test_env_int_default_value_and_errors(monkeypatch):
             env_int("IMSIM_TEST_LIMIT", 7)
 
 
+def test_env_int_minimum(monkeypatch):
+    monkeypatch.setenv("IMSIM_TEST_LIMIT", "0")
+    assert env_int("IMSIM_TEST_LIMIT", 7, minimum=0) == 0
+    monkeypatch.setenv("IMSIM_TEST_LIMIT", "4")
+    assert env_int("IMSIM_TEST_LIMIT", 7, minimum=4) == 4
+    for bad in ("3", "-3", "4.0", "lots"):
+        monkeypatch.setenv("IMSIM_TEST_LIMIT", bad)
+        with pytest.raises(ValueError, match=f"^IMSIM_TEST_LIMIT must be an integer >= 4, got '{bad}'$"):
+            env_int("IMSIM_TEST_LIMIT", 7, minimum=4)
+
+
+def test_every_env_int_reader_is_checked_here():
+    """A new limit read from the environment is added to READERS (and so checked)."""
+    import ast
+    from pathlib import Path
+
+    src = Path(_validation.__file__).parent
+    read = set()
+    for path in src.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "env_int" \
+                    and node.args and isinstance(node.args[0], ast.Constant):
+                read.add(node.args[0].value)
+    read |= {_threads.ENV, _threads.ALIAS}  # read through a loop over the two names
+    assert read == set(READERS)
+
+
 @pytest.mark.parametrize("name", sorted(READERS))
 def test_every_limit_reader_uses_the_one_rule(monkeypatch, name):
     read = READERS[name]
     monkeypatch.delenv(name, raising=False)
     read()  # the default works
-    monkeypatch.setenv(name, "lots")
-    with pytest.raises(ValueError, match=f"^{name} must be a positive integer, got 'lots'$"):
-        read()
+    if name == _threads.ALIAS:
+        monkeypatch.delenv(_threads.ENV, raising=False)  # the alias is read when it is unset
+    expected = f"an integer >= {MINIMUM[name]}" if name in MINIMUM else "a positive integer"
+    for bad in ("lots", str(MINIMUM.get(name, 1) - 1)):
+        monkeypatch.setenv(name, bad)
+        with pytest.raises(ValueError, match=f"^{name} must be {expected}, got '{bad}'$"):
+            read()

@@ -173,11 +173,13 @@ def check_positive_int(value, name: str) -> int:
     return check_int(value, name, low=1)
 
 
-def env_int(name: str, default: int | None) -> int | None:
-    """The positive integer in the environment variable ``name``; ``default`` when it is
-    unset or blank. Every limit imsim reads from the environment is read here.
+def env_int(name: str, default: int | None, *, minimum: int = 1) -> int | None:
+    """The integer in the environment variable ``name``; ``default`` when it is unset or
+    blank. Every limit imsim reads from the environment is read here.
 
-    Raises ValueError naming the variable when it is set to anything but an integer >= 1.
+    Raises ValueError naming the variable when it is set to anything but an integer of
+    at least ``minimum``: "NAME must be a positive integer, got 'lots'" (``minimum=1``),
+    "NAME must be an integer >= 4, got '2'" otherwise.
     """
     raw = os.environ.get(name, "")
     if not raw.strip():
@@ -185,9 +187,10 @@ def env_int(name: str, default: int | None) -> int | None:
     try:
         value = int(raw)
     except ValueError:
-        value = 0
-    if value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {raw!r}")
+        value = None
+    if value is None or value < minimum:
+        expected = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ValueError(f"{name} must be {expected}, got {raw!r}")
     return value
 
 

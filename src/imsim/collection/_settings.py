@@ -41,7 +41,8 @@ class CollectionSettings:
         if self.size % 4:
             # the autoencoder halves the image twice
             raise ValueError(f"size must be a multiple of 4 pixels, got {self.size}")
-        max_side = env_int("IMSIM_MAX_IMAGE_SIDE", 512)
+        # a limit below 4 pixels would refuse every size (a multiple of 4)
+        max_side = env_int("IMSIM_MAX_IMAGE_SIDE", 512, minimum=4)
         if self.size > max_side:
             # every image is held as size x size x 3 bytes for training: 100000 would need 30 GB each
             raise ValueError(f"size {self.size} is above the limit of {max_side} pixels (memory grows "
