@@ -9,8 +9,12 @@ not blank or a comment is one.
     visible option of the CLI (what ``imsim SUBCOMMAND --help`` lists: a hidden alias kept for
     old scripts does not count), read from the Typer app itself.
 
-(b) The ``$``-prompted commands run, in README order, in one bash process in a temporary folder
-    under a memory cap (``ulimit -v``), each expected to exit 0. The rule for which run:
+(b) The ``$``-prompted commands run, in README order, in a bash process in a temporary folder
+    under a memory cap (``ulimit -v``), each expected to exit 0: in two parts, each in its own
+    process (and test, so pytest-xdist runs them at once), the MNIST jobs and the photo
+    collections (from the heading ``SECOND_PART`` on), which use nothing the first part makes;
+    the second part starts as the first does (its ``M=``, ``mkdir`` and ``cd`` lines first).
+    The rule for which run:
 
     * every ``$`` line runs, except those that need what a test cannot give: ``make`` and
       ``pip`` (set-up), ``curl`` and ``imsim serve`` (a server that runs until stopped),
@@ -44,6 +48,7 @@ SKIP_PROGRAMS = {"make", "pip", "curl"}
 SKIP_IMSIM = {"serve"}
 SKIP_OPTIONS = {"--engine dask"}
 MEMORY_CAP_KB = 6 * 1024 * 1024  # torch alone reserves about 2 GiB of address space
+SECOND_PART = "### Photo collections"  # (b): where the README's second part begins
 
 
 def shell_commands(text: str) -> list[tuple[str, bool]]:
@@ -148,6 +153,8 @@ def test_the_readme_has_commands_and_its_first_two_are_make_demo_and_make_test()
     assert [shlex.split(c, comments=True) for c in commands[:2]] == [["make", "demo"],
                                                                     ["make", "test"]]
     assert sum(1 for c in commands if imsim_invocations(c)) >= 15
+    parts = readme_parts(README.read_text())
+    assert sum(readme_script(text, Path("/m"))[1] for text in parts.values()) >= 20
 
 
 def test_every_imsim_subcommand_and_option_in_the_readme_exists():
@@ -199,9 +206,26 @@ def runnable(command: str) -> bool:
     return not any(opt in words for opt in SKIP_OPTIONS)
 
 
-def readme_script(text: str, mnist: Path) -> tuple[str, int]:
-    """The bash script that runs the README's runnable ``$`` lines, and how many it runs."""
+def readme_parts(text: str) -> dict[str, str]:
+    """The README cut in the two parts of rule (b): ``mnist`` and ``collections``."""
+    head, heading, rest = text.partition(SECOND_PART)
+    assert heading, f"README.md has no {SECOND_PART!r} heading"
+    return {"mnist": head, "collections": heading + rest}
+
+
+def _sets_the_scene(command: str) -> bool:
+    """``M=...``, or only ``mkdir`` and ``cd``: where a part of the tour starts."""
+    return bool(re.match(r"M=\S+(\s|$)", command)) or all(
+        seg[0] in ("mkdir", "cd") for seg in _segments(command))
+
+
+def readme_script(text: str, mnist: Path, setup_from: str | None = None) -> tuple[str, int]:
+    """The bash script that runs the README's runnable ``$`` lines, and how many it runs;
+    first the scene-setting ``$`` lines of ``setup_from`` (an earlier part), not counted."""
     lines = ["set -u -o pipefail"]
+    for command, prompted in shell_commands(setup_from or ""):
+        if prompted and _sets_the_scene(command):
+            lines.append(f"M={shlex.quote(str(mnist))}" if command.startswith("M=") else command)
     count = 0
     for command, prompted in shell_commands(text):
         if not prompted or not runnable(command):
@@ -235,8 +259,10 @@ def test_the_rule_leaves_out_servers_set_up_and_clusters():
 
 
 @pytest.mark.slow
-def test_the_readme_examples_run(tmp_path):
-    mnist = _tiny_mnist(tmp_path / "mnist")
+@pytest.mark.parametrize("part", ["mnist", "collections"])
+def test_the_readme_examples_run(tmp_path, part):
+    parts = readme_parts(README.read_text())
+    mnist = _tiny_mnist(tmp_path / "mnist") if part == "mnist" else tmp_path / "no-mnist"
     work = tmp_path / "checkout"
     work.mkdir()
     (work / "benchmarks").symlink_to(ROOT / "benchmarks", target_is_directory=True)
@@ -246,8 +272,9 @@ def test_the_readme_examples_run(tmp_path):
                          ("python", shlex.quote(sys.executable))):
         (bin_dir / name).write_text(f'#!/bin/sh\nexec {target} "$@"\n')
         (bin_dir / name).chmod(0o755)
-    script, n = readme_script(README.read_text(), mnist)
-    assert n >= 15
+    script, n = readme_script(parts[part], mnist,
+                              setup_from=parts["mnist"] if part == "collections" else None)
+    assert n >= {"mnist": 11, "collections": 9}[part]
     env = {**os.environ,
            "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
            "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
@@ -259,6 +286,9 @@ def test_the_readme_examples_run(tmp_path):
     assert proc.returncode == 0, (proc.stdout[-3000:] + "\n--- stderr ---\n" + proc.stderr[-3000:])
     # the tour really ran: the latent files, the assignment's search output, the collection
     tour = work / "tour"
-    assert (tour / "train.latent").stat().st_size == 16 + 300 * 10 * 2
-    assert (tour / "search.txt").read_text().startswith("Query: 0\n")
-    assert any((tour / "home" / "collections").iterdir())
+    if part == "mnist":
+        assert (tour / "train.latent").stat().st_size == 16 + 300 * 10 * 2
+        assert (tour / "search.txt").read_text().startswith("Query: 0\n")
+    else:
+        assert any((tour / "home" / "collections").iterdir())
+        assert not (tour / "train.latent").exists()  # nothing of the first part was needed

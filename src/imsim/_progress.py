@@ -131,9 +131,6 @@ class _Lines:
     def set_postfix(self, *args, **kwargs) -> None:  # tqdm's; the lines have no room
         pass
 
-    def set_description(self, desc: str = "", refresh: bool = True) -> None:
-        self.desc = desc
-
     def close(self) -> None:
         if self.closed:
             return
