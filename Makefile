@@ -1,10 +1,12 @@
 # imsim: every target does its own set-up on a fresh machine.
 #   make demo   create .venv, install torch (CPU) and imsim, run the main job
 #   make test   the same plus the dev, dask and onnx extras, then ruff check and pytest
+#               (on JOBS=2 worker processes)
 PYTHON ?= python3
 VENV   ?= .venv
 TORCH  ?= torch==2.13.0
 ARGS   ?=
+JOBS   ?= 2
 BIN    := $(VENV)/bin
 
 .PHONY: demo test install install-dev bench clean
@@ -36,9 +38,11 @@ DEMO_DATA := $(if $(wildcard ../shared/datasets/mnist/train-images-idx3-ubyte.gz
 demo: $(VENV)/.installed
 	$(BIN)/imsim demo $(DEMO_DATA) $(ARGS)
 
+# pytest-xdist: whole modules spread over JOBS worker processes (a module's fixtures are
+# made once); JOBS=0 runs in this process
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check
-	$(BIN)/python -m pytest -q $(ARGS)
+	$(BIN)/python -m pytest -q -n $(JOBS) --dist loadscope $(ARGS)
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/search.py

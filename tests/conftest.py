@@ -70,11 +70,27 @@ def pytest_ignore_collect(collection_path, config):
     return None
 
 
+# The longest modules (seconds each on 2 cores), run first: `make test` spreads whole modules
+# over pytest-xdist workers (--dist loadscope, so a module's fixtures are made once), and a
+# long module that started last would end the run alone.
+LONG_FIRST = (
+    "test_readme.py", "cli/test_demo_cli.py", "report/test_html.py", "engine/test_fault.py",
+    "web/test_browser_page.py", "engine/test_dask.py", "test_photo_decode.py", "engine/test_cli.py",
+)
+
+
+def _long_rank(item) -> int:
+    path = str(item.path)
+    return next((i for i, m in enumerate(LONG_FIRST) if path == str(ROOT / "tests" / m)),
+                len(LONG_FIRST))
+
+
 def pytest_collection_modifyitems(config, items):
     slow = tuple(str(ROOT / "tests" / m) for m in SLOW_MODULES)
     for item in items:
         if str(item.path).startswith(slow):
             item.add_marker(pytest.mark.slow)
+    items.sort(key=_long_rank)  # stable: the order inside each module is kept
 
 
 #: a test that is not marked slow and takes longer than this (seconds of wall time, set-up
