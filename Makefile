@@ -44,7 +44,11 @@ test: $(VENV)/.installed-dev
 	$(BIN)/ruff check
 	$(BIN)/python -m pytest -q -n $(JOBS) --dist loadscope $(ARGS)
 
-bench: $(VENV)/.installed
+$(VENV)/.installed-bench: $(VENV)/.torch pyproject.toml setup.py
+	$(BIN)/pip install -q -e ".[bench]"
+	touch $@
+
+bench: $(VENV)/.installed $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/search.py
 
 clean:

@@ -194,7 +194,7 @@ def speed(n: int, work: Path, rounds: int, baseline: Path | None = None) -> None
     try:
         import imagehash  # noqa: F401
     except ImportError:
-        sys.exit("--speed compares with imagehash's pHash: pip install imagehash")
+        sys.exit("--speed compares with imagehash's pHash: pip install 'imsim[bench]'")
     folder = work / f"camera{n}"
     start = time.perf_counter()
     files = photos_data.camera_folder(folder, n)

@@ -129,7 +129,7 @@ def available() -> dict[str, str]:
         d.astronaut()
         dev = ""
     except Exception as e:  # not installed, or its bundled files missing
-        dev = f"pip install scikit-image (with its bundled data; {type(e).__name__})"
+        dev = f"pip install 'imsim[bench]' (scikit-image with its bundled data; {type(e).__name__})"
     try:
         import matplotlib.cbook  # noqa: F401
         from sklearn.datasets import load_sample_images  # noqa: F401

@@ -371,3 +371,23 @@ def test_a_verified_query_puts_the_versions_of_its_picture_first(versions_collec
     assert all(h.verified is None for h in plain)
     by_bytes = coll.query(query.read_bytes(), n=5, verify=True)  # decoded, not looked up
     assert {h.relpath for h in by_bytes.hits[:4]} <= versions | {"p0_crop.jpg"}
+
+
+def test_a_verified_query_ranks_the_same_layout_after_the_same_picture(tmp_path):
+    """Stoplights with another lamp lit share the layout, not the picture: after the
+    darker copy of the query's own, before pictures that share neither."""
+    root = tmp_path / "photos"
+    root.mkdir()
+    _stoplight(0).save(root / "red.png")
+    _stoplight(0, scale=0.6).save(root / "red_dark.png")
+    _stoplight(1).save(root / "yellow.png")
+    _stoplight(2).save(root / "green.png")
+    for d in range(8):
+        scene(500 + d).save(root / f"s{d}.jpg", quality=90)
+    coll = Collection.build(root, tmp_path / "c", encoder="features")
+    res = coll.query(root / "red.png", n=11, verify=True)
+    level = [2 * h.verified + (h.same_layout and not h.verified) for h in res]
+    assert level == sorted(level, reverse=True)
+    assert [h.relpath for h in res if h.verified] == ["red_dark.png"]
+    assert {h.relpath for h in res if h.same_layout} == {"red_dark.png", "yellow.png", "green.png"}
+    assert all(h.same_layout is None for h in coll.query(root / "red.png", n=11))

@@ -50,6 +50,30 @@ def test_symlink_is_followed_and_kept(tmp_path):
     assert os.path.islink(tmp_path / "link.txt") and (tmp_path / "real.txt").read_text() == "new"
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs Linux's /dev/full")
+def test_a_full_disk_is_named_in_one_line(tmp_path, capsys):
+    import errno
+    import subprocess
+    import sys
+
+    with pytest.raises(OSError, match="^cannot write /dev/full: no space left on device$") as info:
+        write_text_atomic("/dev/full", "x" * 10_000)
+    assert info.value.errno == errno.ENOSPC
+    # a full disk under a regular file: the same words, no temporary file left
+    with pytest.raises(OSError, match=rf"^cannot write {tmp_path / 'out.txt'}: disk quota"):
+        with atomic_path(tmp_path / "out.txt") as tmp:
+            raise OSError(errno.EDQUOT, "Disk quota exceeded", str(tmp))
+    assert os.listdir(tmp_path) == []
+    # standard output on a full disk: the command says so in one line
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "imsim.cli.main", "collections"],
+                              stdout=full, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "IMSIM_HOME": str(tmp_path / "home")})
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == ("error: cannot write the output: no space "
+                                                    "left on device"), done.stderr
+
+
 def test_folder_and_input_outputs_are_refused(tmp_path, capsys):
     with pytest.raises(IsADirectoryError, match="is a folder"):
         with atomic_path(tmp_path):

@@ -120,7 +120,8 @@ def atomic_path(path):
     if mode is not None and stat.S_ISDIR(mode):
         raise IsADirectoryError(f"output {path} is a folder; give a file name")
     if mode is not None and not stat.S_ISREG(mode):
-        yield path  # /dev/null, /dev/stdout, a FIFO: write in place, never replace it
+        with _naming(path, path):
+            yield path  # /dev/null, /dev/stdout, a FIFO: write in place, never replace it
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -131,13 +132,29 @@ def atomic_path(path):
     os.chmod(tmp, 0o666 & ~umask)
     tmp = Path(tmp)
     try:
-        yield tmp
-        _fsync_file(tmp)
-        os.replace(tmp, path)
-        fsync_dir(path.parent)
+        with _naming(path, tmp):
+            yield tmp
+            _fsync_file(tmp)
+            os.replace(tmp, path)
+            fsync_dir(path.parent)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+@contextlib.contextmanager
+def _naming(path: Path, written: Path):
+    """An OSError while writing ``written`` for ``path`` (a full disk, a quota: the
+    bare "[Errno 28] No space left on device") re-raised naming ``path``."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename not in (None, str(written), written) or exc.errno is None:
+            raise
+        why = exc.strerror or str(exc)
+        named = type(exc)(f"cannot write {path}: {why[:1].lower()}{why[1:]}")
+        named.errno = exc.errno
+        raise named from exc
 
 
 def write_bytes_atomic(path, data: bytes) -> None:

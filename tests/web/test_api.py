@@ -147,6 +147,24 @@ def test_search_by_id_matches_the_library(client, ref, metric, n):
             assert all(h["similarity"] == pytest.approx(1 - h["distance"]) for h in body["results"])
 
 
+def test_verified_search_matches_the_library(client, ref, photos):
+    """``verify``: the library's verified re-rank, its flags on every hit; off by default."""
+    upload = (photos.parent / "queries" / "fam1.png").read_bytes()
+    seen = set()
+    for query, form, files in ((5, {"id": "5"}, None), (upload, {}, {"image": ("q.png", upload)})):
+        body = client.post("/api/search", data={**form, "n": "8", "verify": "true"}, files=files).json()
+        lib = ref.query(query, 8, verify=True)
+        same_hits(body, lib)
+        flags = [(h["verified"], h["same_layout"]) for h in body["results"]]
+        assert flags == [(h.verified, h.same_layout) for h in lib]
+        assert all(isinstance(v, bool) and isinstance(s, bool) and (s or not v) for v, s in flags)
+        seen |= set(flags)
+        plain = client.post("/api/search", data={**form, "n": "8"}, files=files).json()
+        same_hits(plain, ref.query(query, 8))
+        assert all(h["verified"] is None and h["same_layout"] is None for h in plain["results"])
+    assert (True, True) in seen and any(not v for v, _ in seen)  # both kinds of answer
+
+
 def test_search_accepts_multipart_urlencoded_and_json_alike(client):
     a = client.post("/api/search", data={"id": "3", "n": "4", "metric": "l1"}).json()
     b = client.post("/api/search", json={"id": 3, "n": 4, "metric": "l1"}).json()

@@ -42,20 +42,27 @@ def test_upload_then_click_a_result_to_see_its_neighbours(page, ref, photos):
 
     tiles = page.locator("#results .tile")
     expect(tiles).to_have_count(5)
-    expected = ref.query(query.read_bytes(), 5)
+    expected = ref.query(query.read_bytes(), 5, verify=True)  # the page verifies
     assert tile_ids(tiles) == expected.ids
     expect(tiles.locator(".name")).to_have_text([h.relpath for h in expected])
     expect(tiles.locator(".rank")).to_have_text([f"#{r}" for r in range(1, 6)])
     assert all(h.label == "fam2" for h in expected)  # the held-out member finds its family
     expect(page.locator("#query-desc")).to_contain_text("fam2.png")
-    expect(page.locator("#status")).to_contain_text("5 most similar images, nearest first, by l2 distance")
+    expect(page.locator("#status")).to_contain_text(
+        "5 most similar images, the same picture first, then the same layout, each nearest first, "
+        "by l2 distance")
+    marks = [("same picture" if h.verified else "same layout" if h.same_layout else "")
+             for h in expected]
+    assert any(marks)  # the family's other members: the same picture, shifted
+    assert [t.locator(".match").all_text_contents() for t in tiles.all()] == [[m] if m else []
+                                                                              for m in marks]
     expect_images_loaded(tiles)
 
     # click the second result: the page now shows that image's neighbours
     target = expected.ids[1]
     tiles.nth(1).locator(".thumb").click()
     expect(page).to_have_url(re.compile(rf"#id={target}&n=5&metric=l2$"))
-    neighbours = ref.query(target, 5)
+    neighbours = ref.query(target, 5, verify=True)
     expect(page.locator("#query-desc")).to_have_text(f"{ref.records()[target].path} (id {target})")
     expect(tiles.first).to_have_attribute("data-id", str(neighbours.ids[0]))
     assert tile_ids(tiles) == neighbours.ids and target not in tile_ids(tiles)
@@ -63,7 +70,7 @@ def test_upload_then_click_a_result_to_see_its_neighbours(page, ref, photos):
 
     # another metric re-runs the same query
     page.select_option("#metric", "cosine")
-    cosine = ref.query(target, 5, metric="cosine")
+    cosine = ref.query(target, 5, metric="cosine", verify=True)
     expect(page).to_have_url(re.compile(r"metric=cosine$"))
     expect(page.locator("#status")).to_contain_text("cosine distance (1 − cosine similarity)")
     expect(tiles.locator(".name")).to_have_text([h.relpath for h in cosine])
@@ -71,7 +78,7 @@ def test_upload_then_click_a_result_to_see_its_neighbours(page, ref, photos):
     # Back returns to the uploaded image's results
     page.go_back()
     expect(page.locator("#query-desc")).to_contain_text("fam2.png")
-    expect(tiles.locator(".name")).to_have_text([h.relpath for h in ref.query(query.read_bytes(), 5,
+    expect(tiles.locator(".name")).to_have_text([h.relpath for h in ref.query(query.read_bytes(), 5, verify=True,
                                                                                metric="cosine")])
 
 
@@ -90,8 +97,8 @@ def test_pick_an_image_in_the_collection_tab(page, ref):
     expect(page.locator("#panel-search")).to_be_visible()
     results = page.locator("#results .tile")
     expect(results).to_have_count(10)
-    expect(results.first).to_have_attribute("data-id", str(ref.query(odd_id, 10).ids[0]))
-    assert tile_ids(results) == ref.query(odd_id, 10).ids
+    expect(results.first).to_have_attribute("data-id", str(ref.query(odd_id, 10, verify=True).ids[0]))
+    assert tile_ids(results) == ref.query(odd_id, 10, verify=True).ids
     expect(page.locator("#query-desc")).to_have_text(f"{odd.path} (id {odd_id})")
 
 

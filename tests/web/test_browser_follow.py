@@ -73,7 +73,7 @@ def test_a_search_from_a_page_opened_before_a_reindex_finds_the_photo_shown(new_
     with Collection.index(root / "photos", root / "coll", progress=False) as coll:
         new_version = coll.version
         now = {r.path: i for i, r in enumerate(coll.records())}
-        expected = coll.query(now[target], 10)
+        expected = coll.query(now[target], 10, verify=True)
     assert now[target] == old[target] - 1  # the id the page holds is another photo's now
     _served(srv, new_version)
 

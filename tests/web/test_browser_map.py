@@ -83,7 +83,7 @@ def test_hover_shows_the_thumbnail_and_full_name_then_click_searches(map_page, r
     expect(map_page).to_have_url(re.compile(rf"#id={i}&"))
     expect(map_page.locator("#results .tile")).to_have_count(10)
     assert [int(t.get_attribute("data-id")) for t in map_page.locator("#results .tile").all()] \
-        == ref.query(i, 10).ids
+        == ref.query(i, 10, verify=True).ids
 
 
 def test_wheel_zooms_about_the_cursor_and_drag_pans(map_page):

@@ -114,7 +114,7 @@ def test_paste_an_image_to_search(page, ref, photos):
     page.evaluate(PASTE, [base64.b64encode(data).decode(), "image/png", None])
     tiles = page.locator("#results .tile")
     expect(tiles).to_have_count(10)
-    assert ids_of(tiles) == ref.query(data, 10).ids
+    assert ids_of(tiles) == ref.query(data, 10, verify=True).ids
     expect(page.locator("#query-desc")).to_have_text(f"Pasted image ({round(len(data) / 1024)} KB)")
 
     page.evaluate(PASTE, [None, None, "just some words"])
@@ -245,7 +245,7 @@ def test_distances_are_drawn_on_the_collections_neighbour_scale(page, ref):
     page.evaluate("location.hash = '#id=5&n=8&metric=l2'")
     tiles = page.locator("#results .tile")
     expect(tiles).to_have_count(8)
-    hits = ref.query(5, 8)
+    hits = ref.query(5, 8, verify=True)
     for t, h in zip(tiles.all(), hits):
         ratio = h.distance / typical
         assert t.locator(".ratio").text_content() == (f"{ratio:.1f}×" if ratio < 10 else f"{round(ratio)}×")

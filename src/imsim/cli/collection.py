@@ -191,8 +191,9 @@ def register(app: typer.Typer) -> None:
         verify: bool = typer.Option(
             True, "--verify/--no-verify", help="Re-rank the 16 nearest by their local features: "
                                                "other versions of the same picture (crops, exposure, "
-                                               "flips) first; --no-verify: by vector distance only, "
-                                               "about 50 ms sooner."),
+                                               "flips) first, then the same layout in other pixels "
+                                               "(another light or rendering); --no-verify: by vector "
+                                               "distance only, about 50 ms sooner."),
     ):
         """The photos of a collection most like IMAGE, nearest first.
 
@@ -241,7 +242,8 @@ def register(app: typer.Typer) -> None:
                 if hit.similarity is not None:
                     score += f"  sim {hit.similarity:7.4f}"
                 if verified_any:
-                    score += "  same picture" if hit.verified else "              "
+                    score += ("  same picture" if hit.verified else
+                              "  same layout " if hit.same_layout else "              ")
                 typer.echo(f"{rank:4d}  {score}  {safe_name(hit.path)}")
         if grid is not None:
             typer.echo(f"wrote {safe_name(grid)}")

@@ -8,6 +8,7 @@ shows the traceback instead.
 """
 from __future__ import annotations
 
+import errno
 import functools
 import importlib
 import inspect
@@ -140,6 +141,7 @@ _USAGE_ERRORS = _usage_errors()
 
 # Errors a user can cause (bad files, bad flags, missing data): one line, no traceback.
 USER_ERRORS = (ValueError, TypeError, OSError, KeyError, RuntimeError)
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)  # a write to a stream with no name (stdout)
 
 
 # Warnings meant for the programmers of a library, not for the person at the command line.
@@ -215,6 +217,8 @@ def _run(argv: list[str]) -> int:
         message = str(exc) or type(exc).__name__
         if isinstance(exc, KeyError):
             message = f"missing key {exc}"
+        elif isinstance(exc, OSError) and exc.filename is None and exc.errno in _DISK_FULL:
+            message = f"cannot write the output: {exc.strerror[:1].lower()}{exc.strerror[1:]}"
         from .._text import safe_name
 
         # messages quote file names and file contents: never print their escapes raw

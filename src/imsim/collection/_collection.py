@@ -367,10 +367,12 @@ class Collection:
             ValueError (vectors of two encoders cannot be compared).
         verify : bool
             Re-rank the nearest :data:`VERIFY_DEPTH` (16) by geometric verification
-            (:mod:`imsim.collection._verify`): of those, the hits whose local features
-            agree with the query's on one transform come first, in their order, then
-            the others, each with ``verified`` saying which; hits beyond them keep their
-            place and ``verified`` None.
+            (:mod:`imsim.collection._verify`): of those, the hits that show the query's
+            picture come first (``verified``: local features agree on one transform and
+            the aligned pixels agree up to exposure), then those whose features agree
+            though the pixels differ (``same_layout``: another rendering or light of the
+            scene), then the others, each group in its order; hits beyond them keep their
+            place, with ``verified`` and ``same_layout`` None.
 
         Returns
         -------

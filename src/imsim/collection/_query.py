@@ -104,7 +104,8 @@ def _hits(coll, ids, dist, metric: str, threshold) -> list[Hit]:
 
 # ``self`` is the Collection: the body is the former method's, unchanged
 def _verified(self, hits: list[Hit], data: bytes | None, self_id: int | None) -> list[Hit]:
-    """``hits`` with the geometrically verified ones first (each in its order)."""
+    """``hits`` re-ranked: the same picture first, then the same layout, then the
+    rest, each in its order (:attr:`Hit.verified`, :attr:`Hit.same_layout`)."""
     import dataclasses
 
     from threadpoolctl import threadpool_limits
@@ -123,21 +124,24 @@ def _verified(self, hits: list[Hit], data: bytes | None, self_id: int | None) ->
         q = self._features.get(self_id)
     mirror = _verify.mirrored(q)
 
-    def same(hit) -> bool:
+    def level(hit) -> int:  # 2: the same picture, 1: the same layout, 0: neither
         try:
             f = self._features.get(hit.id)
         except (OSError, ValueError):  # a photo gone since: left unverified
-            return False
-        return (_verify.match(q, f).same_picture
-                or _verify.match(mirror, f, flipped=True).same_picture)
+            return 0
+        m = _verify.match(q, f)
+        if m.same_picture:
+            return 2
+        flip = _verify.match(mirror, f, flipped=True)
+        return 2 if flip.same_picture else int(m.same_layout or flip.same_layout)
 
     # OpenCV and FAISS release the GIL: the hits are checked on the cores at once
     with threadpool_limits(1, user_api="openmp"), \
             ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        ok = list(pool.map(same, hits))
-    ranked = [h for h, v in zip(hits, ok) if v] + [h for h, v in zip(hits, ok) if not v]
-    flags = {h.id: v for h, v in zip(hits, ok)}
-    return [dataclasses.replace(h, verified=flags[h.id]) for h in ranked]
+        levels = list(pool.map(level, hits))
+    order = sorted(range(len(hits)), key=lambda i: -levels[i])  # stable: nearest first
+    return [dataclasses.replace(hits[i], verified=levels[i] == 2, same_layout=levels[i] >= 1)
+            for i in order]
 
 
 def encoder_matches(coll, encoder: str) -> bool:

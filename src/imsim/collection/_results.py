@@ -23,8 +23,14 @@ class Hit:
     label : str or None
         The image's label (its sub-folder), when the collection has labels.
     verified : bool or None
-        For a verified query (``verify=True``): whether its local features agree with
-        the query's on one geometric transform; None otherwise.
+        For a verified query (``verify=True``): whether it shows the query's picture
+        (local features agree on one geometric transform and the aligned pixels agree
+        up to exposure: :attr:`imsim.collection._verify.Match.same_picture`); None
+        otherwise.
+    same_layout : bool or None
+        For a verified query: whether its local features agree with the query's on one
+        transform though the pixels differ (another rendering or light of the scene, a
+        drawing of the same shape); True also for every verified hit. None otherwise.
     """
 
     id: int
@@ -34,6 +40,7 @@ class Hit:
     similarity: float | None = None
     label: str | None = None
     verified: bool | None = None
+    same_layout: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -83,7 +90,7 @@ class QueryResult:
         return {"query": self.query, "mode": self.mode, "metric": self.metric,
                 "query_id": self.query_id,
                 "results": [{"rank": r, **{k: v for k, v in asdict(h).items()
-                                           if k != "verified" or v is not None}}
+                                           if k not in ("verified", "same_layout") or v is not None}}
                             for r, h in enumerate(self.hits, 1)]}
 
 

@@ -106,6 +106,13 @@ class Match:
                 or (self.agreement >= WEAK_AGREEMENT and self.residual <= WEAK_RESIDUAL))
 
     @property
+    def same_layout(self) -> bool:
+        """Enough features agree on one transform, whatever the aligned pixels say: the
+        same scene in another rendering or light, or a drawing of the same shape (a
+        verified query ranks these after the same pictures, before the rest)."""
+        return self.inliers >= MIN_INLIERS and self.agreement >= MIN_AGREEMENT
+
+    @property
     def similarity(self) -> float:
         """A score in [0, 1] a person can read: the worst cell's agreement of a
         verified pair (1 = the same pixels up to exposure), else 0."""

@@ -29,6 +29,7 @@ import io
 from fastapi import HTTPException
 
 from .._validation import ImageTooLargeError, UnreadableImageError
+from ..collection import THUMBNAIL_SIDES
 from ..collection import make_thumbnail as _make_thumbnail
 from ..datasets import image as _lib
 from ..datasets.reduced import decode_reduced
@@ -127,18 +128,20 @@ def reduced_upload(data: bytes, side: int, *, max_pixels: int, budget: "DecodeBu
 
     ``data`` itself when its raster is small (at most 16 MiB: the query decodes exactly
     what was sent, and it is decoded only there), else a lossless PNG of it reduced
-    (upright, RGB) to about ``2 * side`` pixels on its shorter side. The cost is six
+    (upright, RGB) to about ``2 * side`` pixels on its shorter side, and at least the
+    largest thumbnail's side (a verified search's local features come from that). The cost is six
     rasters of what is returned (the library's decode and its conversions: an RGBA image
     is copied four times on its way to RGB); hold it in ``budget`` while querying.
 
     Raises HTTPException 413 (too many pixels) or 415 (not an image).
     """
+    keep = max(2 * side, THUMBNAIL_SIDES[-1])
     with _http_errors("the upload", max_pixels), _lib.open_image(
-            data, draft=(2 * side, 2 * side), max_pixels=max_pixels, name="the upload") as (img, _, _):
+            data, draft=(keep, keep), max_pixels=max_pixels, name="the upload") as (img, _, _):
         cost = budget.cost(*img.size, img.mode)
         if cost <= _TRIM_OVER:
             return data, 6 * cost
-        small = decode_reduced(img, 2 * side, budget)
+        small = decode_reduced(img, keep, budget)
     buf = io.BytesIO()
     small.save(buf, format="PNG", compress_level=1)
     return buf.getvalue(), 6 * 4 * small.width * small.height

@@ -16,4 +16,4 @@ MAX_N = 100  # results per search (the page's "Results" field is capped by /api/
 MAX_LIST = 500  # images per listing page
 BODY_SLACK = 64 * 1024  # bytes of multipart boundaries, part headers and small fields beside the image
 BODY_TIMEOUT = 60.0  # seconds a client has to send a whole request body
-MAX_FIELDS = 8  # form fields of a search request (it has 4)
+MAX_FIELDS = 8  # form fields of a search request (it has 5)

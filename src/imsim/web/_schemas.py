@@ -48,6 +48,10 @@ class SearchParams(BaseModel):
                           f"{', '.join(METRICS)}, or an alias the library accepts "
                           f"({', '.join(f'{a} = {m}' for a, m in METRIC_ALIASES.items())}).",
         json_schema_extra={"enum": [*METRICS, *METRIC_ALIASES]})
+    verify: bool = Field(False, description="Re-rank the 16 nearest by their local features, as "
+                                            "`imsim query` does: the same picture first (crops, "
+                                            "exposure, flips), then the same layout in other "
+                                            "pixels; about 50 ms more. The page asks for it.")
 
     @field_validator("metric")
     @classmethod
@@ -67,6 +71,13 @@ class Hit(ImageRef):
                                              "metric (cosine: 1 - cosine similarity).")
     similarity: Optional[float] = Field(None, description="Cosine similarity (cosine metric only).")
     label: Optional[str] = Field(None, description="Sub-folder label, when the collection has labels.")
+    verified: Optional[bool] = Field(None, description="A verified search: the image shows the "
+                                                       "query's picture (its local features agree "
+                                                       "on one transform and the aligned pixels "
+                                                       "agree up to exposure).")
+    same_layout: Optional[bool] = Field(None, description="A verified search: the local features "
+                                                          "agree on one transform, whatever the "
+                                                          "pixels (true for every verified image).")
     thumbnail_url: str
     image_url: str = Field(..., description="The original file.")
 

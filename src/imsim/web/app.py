@@ -199,17 +199,20 @@ def create_app(collection_path, *, max_upload_mb: float = MAX_UPLOAD_MB, allowed
             image = found  # a collection file: answered as its id, nothing to decode
         try:
             if isinstance(image, int):
-                result = view.coll.query(image, params.n, metric=params.metric)
+                result = view.coll.query(image, params.n, metric=params.metric,
+                                         verify=params.verify)
             else:
                 payload, cost = _images.reduced_upload(image, view.coll.settings.size,
                                                        max_pixels=max_pixels, budget=budget)
                 with budget.reserve(cost):
-                    result = view.coll.query(payload, params.n, metric=params.metric)
+                    result = view.coll.query(payload, params.n, metric=params.metric,
+                                             verify=params.verify)
         except UnreadableImageError as exc:
             raise HTTPException(415, str(exc)) from None
         elapsed = (time.perf_counter() - start) * 1e3
         hits = [Hit(rank=rank, id=h.id, relpath=h.relpath, distance=h.distance,
-                    similarity=h.similarity, label=h.label, thumbnail_url=view.extras.url(h.id),
+                    similarity=h.similarity, label=h.label, verified=h.verified,
+                    same_layout=h.same_layout, thumbnail_url=view.extras.url(h.id),
                     image_url=f"/api/images/{h.id}?size=original")
                 for rank, h in enumerate(result.hits, 1)]
         qid = result.query_id

@@ -41,7 +41,8 @@ function searchById(id, { push = true } = {}) {
   if (push && location.hash !== hash) history.pushState(null, "", hash);
   else if (!push) history.replaceState(null, "", hash);
   showTab("search");
-  const body = new URLSearchParams({ id: String(id), n: String(n), metric, version: state.info.version });
+  const body = new URLSearchParams({ id: String(id), n: String(n), metric, version: state.info.version,
+    verify: "true" });
   runSearch(body, { kind: "id", id });
 }
 
@@ -64,6 +65,7 @@ function searchUpload(file) {
   form.append("image", file, file.name || PASTED);
   form.append("n", String(n));
   form.append("metric", metric);
+  form.append("verify", "true"); // as `imsim query` does: other versions of the picture first
   runSearch(form, { kind: "upload", file });
 }
 
@@ -148,8 +150,10 @@ function renderResults(res) {
   fitNames($("results"));
   const how = res.mode === "cached" ? ", from the neighbour lists cached at indexing" : "";
   const what = res.metric === "cosine" ? "cosine distance (1 − cosine similarity)" : `${res.metric} distance`;
+  const checked = res.results.some((h) => h.verified === true || h.verified === false);
+  const order = checked ? "the same picture first, then the same layout, each nearest first" : "nearest first";
   setStatus($("status"),
-    `${res.results.length} most similar image${res.results.length === 1 ? "" : "s"}, nearest first, ` +
+    `${res.results.length} most similar image${res.results.length === 1 ? "" : "s"}, ${order}, ` +
     `by ${what} between latent vectors (${res.elapsed_ms.toFixed(1)} ms${how}).`);
   const note = $("scale-note");
   note.hidden = !typical;

@@ -190,6 +190,17 @@ export function tile(item, onPick, { rank = null, typical = null, metric = null 
     top.append(r, distanceBar(item.distance, typical, metric));
     cap.append(top);
   }
+  if (item.verified || item.same_layout) { // a verified search's answer for this image
+    const mark = document.createElement("span");
+    mark.className = item.verified ? "match match-picture" : "match match-layout";
+    mark.textContent = item.verified ? "same picture" : "same layout";
+    mark.title = item.verified
+      ? "Another version of the query's picture: local features agree on one crop, scale, " +
+        "rotation or flip, and the aligned pixels agree up to exposure"
+      : "Local features agree on one transform, but the pixels differ: another light or " +
+        "rendering of the scene, or a drawing of the same shape";
+    cap.append(mark);
+  }
   const name = document.createElement("a");
   name.className = "name";
   name.href = `/api/images/${item.id}?size=original`;
