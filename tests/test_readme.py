@@ -11,7 +11,7 @@ not blank or a comment is one.
 
 (b) The ``$``-prompted commands run, in README order, in a bash process in a temporary folder
     under a memory cap (``ulimit -v``), each expected to exit 0: in two parts, each in its own
-    process (and test, so pytest-xdist runs them at once), the MNIST jobs and the photo
+    process and test (a failure names its part), the MNIST jobs and the photo
     collections (from the heading ``SECOND_PART`` on), which use nothing the first part makes;
     the second part starts as the first does (its ``M=``, ``mkdir`` and ``cd`` lines first).
     The rule for which run:
