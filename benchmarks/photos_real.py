@@ -1,6 +1,6 @@
 """Real pictures: duplicates a person can act on, and the same picture found again.
 
-    .venv/bin/python benchmarks/photos.py --real                 # gnome plasma tux photos-dev photos-eval distinct
+    .venv/bin/python benchmarks/photos.py --real                 # gnome plasma tux photos-dev(-b, -c) photos-eval distinct
     .venv/bin/python benchmarks/photos.py --real icons tux       # some folders (icons: 4,847 files)
 
 The folders come from benchmarks/real_folders.py (Debian's GNOME wallpapers, Tux Paint
@@ -22,7 +22,7 @@ answer, in the same run:
 * index time, duplicates time, and the median time of a query by a photo file
   (decoded and encoded: ``mode="default"``), plain and verified.
 
-``photos-dev`` and the Debian folders were looked at while choosing the thresholds;
+``photos-dev`` (and ``-b``, ``-c``) and the Debian folders were looked at while choosing the thresholds;
 ``photos-eval`` and ``distinct`` never were.
 """
 from __future__ import annotations
@@ -40,7 +40,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import real_folders  # noqa: E402
 
-DEFAULT = ("gnome", "plasma", "tux", "photos-dev", "photos-eval", "distinct")
+DEFAULT = ("gnome", "plasma", "tux", "photos-dev", "photos-dev-b", "photos-dev-c", "photos-eval",
+           "distinct")
 ENCODERS = ("thumbnail", "auto")
 
 

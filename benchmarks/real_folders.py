@@ -35,6 +35,8 @@ user would call duplicates of each other; a unique id means no duplicate) and ``
   at once, a lossless PNG re-save of the original (tier "same pixels") and a byte copy
   under another name (tier "identical"); the motorcycle also has the stereo pair's other
   view (tier "other shot"). Names say the picture: ``astronaut_v3_crop.jpg``.
+* ``photos-dev-b``, ``photos-dev-c`` (for tuning): the same photographs in other versions
+  (other seeds), so a rule is tried on more than one draw of the edits.
 * ``photos-eval`` (held out: never tune on it): the same recipe, another seed, other
   sources: scikit-learn's china and flower, matplotlib's Grace Hopper and MRI slice, and
   scikit-image's greyscale photographs (camera, moon, coins, page, text, clock, grass,
@@ -62,13 +64,14 @@ import numpy as np
 from PIL import Image, ImageEnhance, ImageOps
 
 FORMAT = 1  # bump when a recipe changes: cached folders of another format are rebuilt
-NAMES = ("gnome", "plasma", "tux", "icons", "photos-dev", "photos-eval", "distinct")
+NAMES = ("gnome", "plasma", "tux", "icons", "photos-dev", "photos-dev-b", "photos-dev-c",
+         "photos-eval", "distinct")
 GNOME = Path("/usr/share/backgrounds/gnome")
 PLASMA = Path("/usr/share/wallpapers")
 TUX = Path("/usr/share/tuxpaint/stamps")
 ICONS = Path("/usr/share/icons/Adwaita")
 RASTER = (".webp", ".jpg", ".jpeg", ".png")
-SEEDS = {"photos-dev": 31, "photos-eval": 47}
+SEEDS = {"photos-dev": 31, "photos-dev-b": 33, "photos-dev-c": 34, "photos-eval": 47}
 EDITS = ("crop", "resize", "dark", "light", "jpeg", "flip", "rotate", "png", "copy")
 DEV = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field",
        "immunohistochemistry", "retina", "motorcycle")
@@ -140,7 +143,8 @@ def available() -> dict[str, str]:
             "plasma": some(PLASMA, "*/contents/images/*", "plasma-workspace-wallpapers"),
             "tux": some(TUX, "**/*.png", "tuxpaint-stamps-default"),
             "icons": some(ICONS, "*/*/*.png", "adwaita-icon-theme"),
-            "photos-dev": dev, "photos-eval": ev, "distinct": dev or ev}
+            "photos-dev": dev, "photos-dev-b": dev, "photos-dev-c": dev, "photos-eval": ev,
+            "distinct": dev or ev}
 
 
 # -- the installed folders -----------------------------------------------------------
@@ -408,6 +412,8 @@ def build(name: str, cache: Path) -> RealFolder:
     make = {"gnome": _gnome, "plasma": _plasma, "tux": _tux, "icons": _icons,
             "distinct": lambda d: _distinct(d, cache),
             "photos-dev": lambda d: _photos(d, DEV, SEEDS[name]),
+            "photos-dev-b": lambda d: _photos(d, DEV, SEEDS[name]),
+            "photos-dev-c": lambda d: _photos(d, DEV, SEEDS[name]),
             "photos-eval": lambda d: _photos(d, EVAL, SEEDS[name])}[name]
     picture, duplicate, tier, source = make(images)
     note = _note(source, picture, duplicate)

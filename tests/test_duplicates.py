@@ -391,3 +391,53 @@ def test_a_verified_query_ranks_the_same_layout_after_the_same_picture(tmp_path)
     assert [h.relpath for h in res if h.verified] == ["red_dark.png"]
     assert {h.relpath for h in res if h.same_layout} == {"red_dark.png", "yellow.png", "green.png"}
     assert all(h.same_layout is None for h in coll.query(root / "red.png", n=11))
+
+
+def test_a_photo_with_no_verified_candidate_has_its_next_neighbours_checked(versions_collection,
+                                                                           monkeypatch):
+    """The second look: only pairs with a photo the first pass left alone, only among the
+    next N_MORE neighbours within the threshold, none checked twice."""
+    from imsim.collection import _duplicates as Dup
+    from imsim.collection import _find_duplicates as F
+
+    coll, truth = versions_collection
+    asked = []
+    real = V.verify_pairs
+
+    def recording(cache, pairs, **kw):
+        asked.append([tuple(p) for p in pairs])
+        return real(cache, pairs, **kw)
+
+    monkeypatch.setattr(V, "verify_pairs", recording)
+    dup = F.find_duplicates(coll, candidates=1, progress=False)
+    first, second = asked
+    ids, dist = coll.neighbors()
+    threshold = Dup.absolute_threshold(coll.encoder_name, coll.settings.metric)
+    matched = {i for p in dup.pairs if (p.a, p.b) in first or p.tier in ("identical", "same pixels")
+               for i in (p.a, p.b)}
+    assert second and not set(first) & set(second)
+    for a, b in second:
+        assert a not in matched or b not in matched
+        assert any(y in ids[x, 1:1 + Dup.N_MORE] and dist[x][list(ids[x]).index(y)] <= threshold
+                   for x, y in ((a, b), (b, a)))
+    # every such pair was asked: an unmatched photo's next neighbours
+    expected = {tuple(sorted((int(x), int(y)))) for x in range(len(ids))
+                for y, d in zip(ids[x, 1:1 + Dup.N_MORE], dist[x][1:1 + Dup.N_MORE])
+                if d <= threshold and x != y and (x not in matched or y not in matched)}
+    sha = [r.sha256 for r in coll.records()]
+    assert set(second) == {ab for ab in expected - set(first) if sha[ab[0]] != sha[ab[1]]}
+    assert dup.checked == len(first) + len(second) + sum(p.tier == "same pixels" for p in dup.pairs)
+    rel = [r.path for r in coll.records()]
+    assert all(truth[rel[p.a]] == truth[rel[p.b]] for p in dup.pairs)  # still only true pairs
+
+
+def test_many_agreeing_features_allow_looser_pixels():
+    """A third of the features on one transform (a star field shrunk 4x: 0.68, residual
+    0.52) is one picture up to STRONG_RESIDUAL; fewer are held to MAX_RESIDUAL."""
+    n = V.MIN_INLIERS
+    between = (V.MAX_RESIDUAL + V.STRONG_RESIDUAL) / 2
+    assert V.Match(n, V.STRONG_AGREEMENT, V.STRONG_RESIDUAL).same_picture
+    assert V.Match(n, 0.9, between).same_picture
+    assert not V.Match(n, V.STRONG_AGREEMENT * 0.99, between).same_picture
+    assert not V.Match(n, 1.0, V.STRONG_RESIDUAL * 1.01).same_picture
+    assert V.residual_limit(0.29) == V.MAX_RESIDUAL and V.residual_limit(0.3) == V.STRONG_RESIDUAL

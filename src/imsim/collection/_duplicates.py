@@ -11,7 +11,9 @@
   threshold (:data:`THRESHOLD`, calibrated on real pictures by
   ``benchmarks/photos.py --real``); a candidate counts only once its local features
   agree on one geometric transform and its aligned pixels agree
-  (:mod:`imsim.collection._verify`).
+  (:mod:`imsim.collection._verify`). A photo none of whose candidates verified has
+  :data:`N_MORE` further neighbours checked (a crop whose nearest are other pictures
+  of the same palette).
 * ``mirrored``: a near pair whose transform is a mirror image (a horizontal flip,
   with any crop or exposure change). Found and shown like the others, but not
   listed for removal unless asked (``to_remove(..., mirrored=True)``): a flip can be
@@ -30,6 +32,7 @@ import numpy as np
 
 TIERS = ("identical", "same pixels", "near", "mirrored")
 N_CANDIDATES = 5  # nearest neighbours of each photo checked as candidates
+N_MORE = 3  # further neighbours checked for a photo none of whose N_CANDIDATES verified
 SAME_PIXELS_DISTANCE = 0.05  # vectors this close (l2, unit vectors), same size: decoded and compared
 
 # Candidate thresholds: l2 distance between unit vectors (cosine distance = l2**2 / 2;

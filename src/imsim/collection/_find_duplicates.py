@@ -47,6 +47,19 @@ def _same_pixels(coll, records, i: int, j: int) -> bool:
     return a.shape == b.shape and bool(np.array_equal(a, b))
 
 
+def _verified(cache, near, workers, progress, failed: dict, desc: str = "verifying") -> list[D.Pair]:
+    """The pairs of ``near`` (``((a, b), distance)``) that verify, as near or mirrored
+    pairs; photos that could not be read are added to ``failed``."""
+    if not near:
+        return []
+    bar = (lambda it: _progress(it, total=len(near), desc=desc, unit="pair", show=progress))
+    matches, why = _verify.verify_pairs(cache, [ab for ab, _ in near], workers=workers, progress=bar)
+    for i, reason in why.items():
+        failed.setdefault(i, reason)
+    return [D.Pair(a, b, "mirrored" if m.flipped else "near", m.similarity, d, m.inliers, m.flipped)
+            for ((a, b), d), m in zip(near, matches) if m.same_picture]
+
+
 def find_duplicates(coll, threshold: float | None = None, *, verify: bool = True,
                     relative: bool = False, candidates: int = D.N_CANDIDATES,
                     progress: bool | None = None, workers: int | None = None) -> D.Duplicates:
@@ -69,8 +82,13 @@ def find_duplicates(coll, threshold: float | None = None, *, verify: bool = True
     pairs = _identical(records)
     same_sha = {(p.a, p.b) for p in pairs}
     sha = [r.sha256 for r in records]
-    todo = [(ab, d) for ab, d in _candidates(ids, dist, threshold, candidates)
-            if sha[ab[0]] != sha[ab[1]] and ab not in same_sha]
+    def fresh(found):  # candidate pairs not yet looked at, neither identical
+        return [(ab, d) for ab, d in found
+                if sha[ab[0]] != sha[ab[1]] and ab not in same_sha and ab not in seen]
+
+    seen: set[tuple[int, int]] = set()
+    todo = fresh(_candidates(ids, dist, threshold, candidates))
+    seen.update(ab for ab, _ in todo)
     near = []
     for (a, b), d in todo:
         if d <= D.in_metric(D.SAME_PIXELS_DISTANCE, metric) and _same_pixels(coll, records, a, b):
@@ -80,13 +98,16 @@ def find_duplicates(coll, threshold: float | None = None, *, verify: bool = True
     failed: dict[int, str] = {}
     if verify and near:
         cache = _verify.FeatureCache(_verify.photo_source(coll))
-        bar = (lambda it: _progress(it, total=len(near), desc="verifying", unit="pair",
-                                   show=progress))
-        matches, failed = _verify.verify_pairs(cache, [ab for ab, _ in near], workers=workers,
-                                               progress=bar)
-        pairs += [D.Pair(a, b, "mirrored" if m.flipped else "near", m.similarity, d, m.inliers,
-                         m.flipped)
-                  for ((a, b), d), m in zip(near, matches) if m.same_picture]
+        accepted = _verified(cache, near, workers, progress, failed)
+        # a photo none of whose candidates verified: its next few neighbours too
+        matched = {i for p in pairs + accepted for i in (p.a, p.b)}
+        more = [(ab, d) for ab, d in fresh(_candidates(ids, dist, threshold,
+                                                        candidates + D.N_MORE))
+                if ab[0] not in matched or ab[1] not in matched]
+        seen.update(ab for ab, _ in more)
+        todo += more
+        pairs += accepted + _verified(cache, more, workers, progress, failed,
+                                      desc="verifying further neighbours")
     elif near:
         pairs += [D.Pair(a, b, "near", D.vector_similarity(d, metric), d) for (a, b), d in near]
     groups = D.group_pairs(n, pairs)

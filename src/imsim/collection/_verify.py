@@ -17,7 +17,9 @@ two photos agree pixel for pixel up to exposure:
    clipped on one side only are left out where an exposure change explains them (a
    burnt sky), kept where it does not (black ink on one side, a light face on the
    other: a letter on two dreidels). A drawing on a plain background that the other
-   photo extends fails too (a letter and the same letter with an umlaut).
+   photo extends fails too (a letter and the same letter with an umlaut). The
+   residual allowed is :data:`MAX_RESIDUAL`, looser (:data:`STRONG_RESIDUAL`) when a
+   third of the features agree on the transform (:func:`residual_limit`).
 4. The colour and tone checks (:func:`colour_gap`, :func:`tone_gap`): per channel,
    the aligned colour copies must agree in rank and lie on one monotone tone curve
    (isotonic regression) in every cell, so a design in another palette, or a
@@ -47,6 +49,8 @@ MIN_AGREEMENT = 0.05  # inliers / features of the smaller set
 WEAK_AGREEMENT = 0.03  # enough where the pixels agree closely (a page of text: 0.034)
 WEAK_RESIDUAL = 0.25  # ... that is, this close
 MAX_RESIDUAL = 0.45  # 1 - the worst cell's agreement (correlation) once aligned
+STRONG_AGREEMENT = 0.3  # so many features on one transform: no chance alignment...
+STRONG_RESIDUAL = 0.55  # ... so the pixels may differ this much (a star field shrunk 4x)
 MIN_OVERLAP = 0.25  # share of the second photo the aligned first one covers
 GRID = 8
 COLOUR_SIDE = 128  # longest side, pixels, of the colour check's copy
@@ -99,10 +103,10 @@ class Match:
     def same_picture(self) -> bool:
         """Enough features agree on one transform and the aligned pixels agree; fewer
         agreeing features (text, whose repeated letters the ratio test drops) need
-        closer pixels."""
+        closer pixels, many (:data:`STRONG_AGREEMENT`) allow looser ones."""
         if self.inliers < MIN_INLIERS:
             return False
-        return ((self.agreement >= MIN_AGREEMENT and self.residual <= MAX_RESIDUAL)
+        return ((self.agreement >= MIN_AGREEMENT and self.residual <= residual_limit(self.agreement))
                 or (self.agreement >= WEAK_AGREEMENT and self.residual <= WEAK_RESIDUAL))
 
     @property
@@ -120,6 +124,14 @@ class Match:
 
 
 NO_MATCH = Match(0, 0.0, 1.0)
+
+
+def residual_limit(agreement: float) -> float:
+    """The largest residual a pair with this agreement may have to be one picture:
+    :data:`MAX_RESIDUAL`, or :data:`STRONG_RESIDUAL` from :data:`STRONG_AGREEMENT` on
+    (fine detail such as stars or cells shrunk a few times loses its cell-by-cell
+    correlation; a third of the features on one transform does not happen by chance)."""
+    return STRONG_RESIDUAL if agreement >= STRONG_AGREEMENT else MAX_RESIDUAL
 
 
 def _cv2():
@@ -496,7 +508,7 @@ def match(a: Features, b: Features, *, flipped: bool = False) -> Match:
     # compared in the frame of the photo with fewer pixels for the picture: the other
     # is shrunk onto it, never blown up
     r = residual(b, a, inverse) if np.hypot(M[0, 0], M[1, 0]) > 1 else residual(a, b, M)
-    if r <= MAX_RESIDUAL and (colour_gap(a, b, M) > MAX_COLOUR_GAP
+    if r <= residual_limit(agreement) and (colour_gap(a, b, M) > MAX_COLOUR_GAP
                               or tone_gap(a, b, M) > MAX_TONE_GAP):
         r = 1.0  # the same layout in other colours, or other lamps lit
     return Match(inliers, round(agreement, 3), round(r, 4), flipped)
