@@ -18,6 +18,14 @@ latent 30 <= 0.0040; encoding 70,000 images <= 15 s; all on 2 CPU cores.
     .venv/bin/python benchmarks/reduce.py --latent 10     # one size
     .venv/bin/python benchmarks/reduce.py --quick         # 12,000 images, 2 epochs
     .venv/bin/python benchmarks/reduce.py --save benchmarks/results/models   # keep models
+    .venv/bin/python benchmarks/reduce.py --steps --threads 1   # cost of a training step
+
+``--steps`` trains nothing to the end: it times training steps (forward, backward,
+Adam) of the demo's autoencoder variants on real MNIST batches and prints CPU and wall
+seconds per 1,000 training images, interleaved over ``--repeats`` rounds so a load
+that changes hits every row alike. The baseline row is the demo's former setting
+(max-pooling, float32, hidden 256, batch 128); "x base" is its CPU time over the row's.
+With ``--threads 1`` CPU seconds are the work itself, free of thread waits.
 """
 from __future__ import annotations
 
@@ -67,6 +75,71 @@ def _test_mse(model, images) -> float:
     return float(np.mean((rec - images.astype(np.float32) / 255) ** 2))
 
 
+#: (label, AutoencoderConfig changes, precision, batch size); the first row is the baseline
+STEP_VARIANTS = [
+    ("pool, float32, h256, batch 128 (the former demo)", {"hidden_dim": 256}, "float32", 128),
+    ("pool, bfloat16, h256, batch 128", {"hidden_dim": 256}, "bfloat16", 128),
+    ("stride, float32, h256, batch 128", {"hidden_dim": 256, "downsample": "stride"},
+     "float32", 128),
+    ("stride, bfloat16, h256, batch 128", {"hidden_dim": 256, "downsample": "stride"},
+     "bfloat16", 128),
+    ("stride, bfloat16, h512, batch 128", {"downsample": "stride"}, "bfloat16", 128),
+    ("stride, bfloat16, h512, batch 256 (the demo)", {"downsample": "stride"}, "bfloat16", 256),
+]
+
+
+def _step_costs(images, threads: int, repeats: int, n_images: int = 3072) -> list[dict]:
+    """CPU and wall seconds per 1,000 images of training steps, per STEP_VARIANTS row."""
+    import torch
+
+    from imsim.models import AutoencoderConfig, ConvAutoencoder, TrainConfig, to_tensor
+    from imsim.models.training import _optimizer
+
+    torch.set_num_threads(threads)
+    rng = np.random.default_rng(0)
+    runs = []
+    for label, changes, precision, batch in STEP_VARIANTS:
+        torch.manual_seed(0)
+        model = ConvAutoencoder(AutoencoderConfig(**changes)).to(memory_format=torch.channels_last)
+        runs.append((label, model, _optimizer(model, TrainConfig()), precision, batch))
+
+    def steps(model, opt, precision, batch, n):
+        model.train()
+        cpu = wall = 0.0
+        count = max(2, n // batch)
+        for _ in range(count):
+            x = to_tensor(images[np.sort(rng.choice(len(images), batch, replace=False))])
+            t0, c0 = time.perf_counter(), time.process_time()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16"):
+                out = model(x)
+            loss = torch.nn.functional.mse_loss(out.float(), x)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            cpu += time.process_time() - c0
+            wall += time.perf_counter() - t0
+        return 1e3 * cpu / (count * batch), 1e3 * wall / (count * batch)
+
+    for _, model, opt, precision, batch in runs:  # warm-up: oneDNN builds its kernels
+        steps(model, opt, precision, batch, 2 * batch)
+    times = {label: [] for label, *_ in runs}
+    for _ in range(repeats):
+        for label, model, opt, precision, batch in runs:
+            times[label].append(steps(model, opt, precision, batch, n_images))
+    return [{"variant": label, "cpu_s": float(np.median([t[0] for t in times[label]])),
+             "wall_s": float(np.median([t[1] for t in times[label]]))} for label in times]
+
+
+def _print_steps(rows: list[dict], threads: int) -> None:
+    base = rows[0]["cpu_s"]
+    print(f"training-step cost per 1,000 images, {threads} thread(s), median of the rounds; "
+          f"load average {os.getloadavg()[0]:.2f}")
+    print(f"{'variant':<48} {'cpu s':>7} {'wall s':>7} {'x base':>7}")
+    for r in rows:
+        print(f"{r['variant']:<48} {r['cpu_s']:>7.3f} {r['wall_s']:>7.3f} "
+              f"{base / r['cpu_s']:>7.2f}")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mnist", help="folder with the MNIST idx files")
@@ -78,7 +151,16 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--save", help="folder to keep the trained models in (latent<k>/)")
     ap.add_argument("--json", help="write the records here")
+    ap.add_argument("--steps", action="store_true",
+                    help="time training steps of the demo's variants instead (see above)")
+    ap.add_argument("--repeats", type=int, default=3, help="rounds of --steps")
     args = ap.parse_args(argv)
+    if args.steps:
+        from imsim.datasets import read_images
+
+        images = read_images(_mnist_dir(args.mnist) / "train-images-idx3-ubyte.gz")[:8192]
+        _print_steps(_step_costs(images, args.threads, args.repeats), args.threads)
+        return 0
 
     import torch
 

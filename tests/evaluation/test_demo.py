@@ -166,6 +166,11 @@ def test_presets_and_validation():
         DemoConfig(dataset="cifar10")
     with pytest.raises(ValueError, match="search_queries"):
         DemoConfig(search_queries=0)
+    with pytest.raises(ValueError, match="ae_batch"):
+        DemoConfig(ae_batch=0)
+    # the default trains the strided autoencoder long enough for its val MSE target
+    assert (default.ae_downsample, default.precision, default.ae_epochs) == ("stride", "auto", 12)
+    assert quick.ae_epochs * quick.ae_train < default.ae_epochs * default.ae_train / 10
 
 
 def test_pack_images_round_trip_and_plain_json(tmp_path):

@@ -109,3 +109,28 @@ def test_embed_encode_takes_a_prebuilt_inference_encoder():
     images = np.random.default_rng(0).integers(0, 256, (5, 8, 8), dtype=np.uint8)
     np.testing.assert_array_equal(encode(fast, images, progress=False),
                                   encode(model, images, progress=False))
+
+
+def test_stride_downsampling_has_no_pooling_and_the_same_shapes():
+    pool = AutoencoderConfig(input_shape=(28, 28), filters=[4, 8, 8], hidden_dim=16,
+                             latent_dim=5)
+    stride = AutoencoderConfig(**{**pool.to_dict(), "downsample": "stride"})
+    a, b = ConvAutoencoder(pool).eval(), ConvAutoencoder(stride).eval()
+    assert not any(isinstance(m, torch.nn.MaxPool2d) for m in b.encoder)
+    assert [m.stride for m in b.encoder if isinstance(m, torch.nn.Conv2d)] == [(2, 2), (2, 2),
+                                                                               (1, 1)]
+    # the same weights (shapes and count), only the layer indices differ
+    assert ([p.shape for p in a.parameters()] == [p.shape for p in b.parameters()])
+    assert a.state_dict().keys() != b.state_dict().keys()
+    x = torch.rand(2, 1, 28, 28)
+    with torch.no_grad():
+        assert b.encode(x).shape == (2, 5) and b(x).shape == x.shape
+
+
+def test_downsample_is_checked_and_older_configs_read_as_pooling():
+    with pytest.raises(ValueError, match="downsample must be one of"):
+        AutoencoderConfig(downsample="avg")
+    stride = AutoencoderConfig(downsample="stride")
+    assert AutoencoderConfig.from_dict(stride.to_dict()) == stride
+    older = {k: v for k, v in stride.to_dict().items() if k != "downsample"}
+    assert AutoencoderConfig.from_dict(older).downsample == "pool"

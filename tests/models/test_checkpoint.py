@@ -125,3 +125,21 @@ def test_a_malformed_stored_scale_is_rejected_on_load(tmp_path, trained):
 def test_cannot_checkpoint_other_modules(tmp_path):
     with pytest.raises(TypeError, match="cannot checkpoint a Linear"):
         save_checkpoint(tmp_path, torch.nn.Linear(2, 2))
+
+
+def test_a_strided_model_round_trips_and_pooled_weights_do_not_fit_it(tmp_path, trained):
+    _, _, images = trained
+    torch.manual_seed(0)
+    strided = ConvAutoencoder(AutoencoderConfig(**{**CONFIG.to_dict(), "downsample": "stride"}))
+    strided.eval()
+    save_checkpoint(tmp_path / "s", strided)
+    loaded = load_checkpoint(tmp_path / "s", expect_input_shape=(8, 8))
+    assert loaded.model.config.downsample == "stride"
+    _same_model(loaded.model, strided, images)
+    # a pooled model's folder whose config says "stride": the layer names differ
+    save_checkpoint(tmp_path / "p", trained[0])
+    meta = json.loads((tmp_path / "p" / "config.json").read_text())
+    meta["config"]["downsample"] = "stride"
+    (tmp_path / "p" / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(DataFormatError, match="do not fit the ConvAutoencoder"):
+        load_checkpoint(tmp_path / "p")

@@ -1,8 +1,9 @@
 """The convolutional autoencoder: images -> a small latent vector -> images.
 
-Encoder: ``n_layers`` conv blocks (Conv2d -> BatchNorm -> ReLU, 2x2 max-pooling after
-the first two) -> flatten -> a hidden dense layer (``hidden_dim``, optional) -> one
-linear layer to the latent vector (no activation, so the latent space is not clipped).
+Encoder: ``n_layers`` conv blocks (Conv2d -> BatchNorm -> ReLU; the first two halve
+height and width, by 2x2 max-pooling after them or, with ``downsample="stride"``, by a
+stride-2 convolution) -> flatten -> a hidden dense layer (``hidden_dim``, optional) ->
+one linear layer to the latent vector (no activation, so the latent space is not clipped).
 The decoder mirrors it: dense layers -> reshape -> conv blocks in reverse order, where a block that pooled in the encoder becomes a stride-2
 transposed convolution, the last one producing the image channels -> sigmoid, so the
 output is in [0, 1] like the scaled input pixels.
@@ -18,6 +19,7 @@ from torch import nn
 from .._validation import check_int, check_positive_int
 
 N_POOLED = 2  # the first two blocks halve height and width
+DOWNSAMPLES = ("pool", "stride")
 
 
 @dataclass
@@ -35,6 +37,9 @@ class AutoencoderConfig:
     latent_dim: int = 10  # length of the latent vector
     batch_norm: bool = True  # BatchNorm after every hidden conv
     hidden_dim: int = 512  # a hidden dense layer on each side of the latent; 0 = none
+    # how the first two encoder blocks halve height and width: "pool" (conv, then 2x2
+    # max-pooling) or "stride" (the conv itself has stride 2: 4x fewer multiply-adds)
+    downsample: str = "pool"
 
     def __post_init__(self):
         shape = tuple(int(v) for v in self.input_shape)
@@ -48,6 +53,8 @@ class AutoencoderConfig:
         if self.kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd, got {self.kernel_size}")
         check_int(self.hidden_dim, "hidden_dim", low=0)
+        if self.downsample not in DOWNSAMPLES:
+            raise ValueError(f"downsample must be one of {DOWNSAMPLES}, got {self.downsample!r}")
         filters = self.filters
         if isinstance(filters, int):
             filters = [filters] * self.n_layers
@@ -83,8 +90,8 @@ class AutoencoderConfig:
         return cls(**known)
 
 
-def _block(c_in: int, c_out: int, k: int, bn: bool) -> list[nn.Module]:
-    return [nn.Conv2d(c_in, c_out, k, padding=k // 2, bias=not bn),
+def _block(c_in: int, c_out: int, k: int, bn: bool, stride: int = 1) -> list[nn.Module]:
+    return [nn.Conv2d(c_in, c_out, k, stride=stride, padding=k // 2, bias=not bn),
             *([nn.BatchNorm2d(c_out)] if bn else []), nn.ReLU(inplace=True)]
 
 
@@ -106,9 +113,10 @@ def build_encoder(config: AutoencoderConfig) -> nn.Sequential:
     c = config.input_shape[2]
     k, bn = config.kernel_size, config.batch_norm
     layers: list[nn.Module] = []
+    stride = config.downsample == "stride"
     for i, f in enumerate(config.filters):
-        layers += _block(c, f, k, bn)
-        if i < N_POOLED:
+        layers += _block(c, f, k, bn, stride=2 if stride and i < N_POOLED else 1)
+        if i < N_POOLED and not stride:
             layers.append(nn.MaxPool2d(2))
         c = f
     ch, h, w = config.bottleneck_shape

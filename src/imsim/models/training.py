@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -25,6 +26,7 @@ from .._validation import check_int, check_positive_int
 OPTIMIZERS = ("adam", "rmsprop")
 SCHEDULES = ("onecycle", "cosine", "constant")
 LOSSES = ("mse", "cross_entropy")
+PRECISIONS = ("float32", "bfloat16", "auto")
 
 
 @dataclass
@@ -43,6 +45,11 @@ class TrainConfig:
     seed: int = 0  # split, shuffling, weight initialisation (via fit_*) and dropout
     device: str = "auto"  # "auto" (CUDA if present, else CPU), "cpu", "cuda", "cuda:1", ...
     threads: int | None = None  # CPU threads for torch; None keeps torch's choice
+    # "bfloat16" runs the training steps' forward and backward passes under bfloat16
+    # autocast (weights, optimizer, loss and validation stay float32): about 2x faster
+    # on CPUs with AVX-512 BF16 or AMX, slower on CPUs without them; "auto" is
+    # bfloat16 where the device runs it natively (fast_bfloat16), else float32
+    precision: str = "float32"
 
     def __post_init__(self):
         for name in ("epochs", "batch_size"):
@@ -58,6 +65,8 @@ class TrainConfig:
         if self.patience is not None:
             check_positive_int(self.patience, "patience")
         check_int(self.shift, "shift", low=0)
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -73,7 +82,8 @@ class History:
 
     ``epochs`` holds one dict per epoch: ``epoch`` (1-based), ``train_loss``,
     ``val_loss`` (None without a validation split), ``seconds`` (wall time of the
-    epoch), ``lr`` (learning rate at its end) and, for classifiers, ``val_accuracy``.
+    epoch), ``lr`` (learning rate at its end), ``precision`` (of the training steps:
+    "float32" or "bfloat16") and, for classifiers, ``val_accuracy``.
     Losses are means per element: per pixel for "mse" on pixels scaled to [0, 1],
     per image for "cross_entropy".
     """
@@ -109,6 +119,41 @@ class History:
     def from_dict(cls, d: dict) -> "History":
         return cls(epochs=list(d.get("epochs", [])), best_epoch=d.get("best_epoch"),
                    stopped_early=bool(d.get("stopped_early", False)))
+
+
+@functools.lru_cache(maxsize=1)
+def _cpu_flags() -> frozenset[str]:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            line = next((line for line in f if line.startswith("flags")), "")
+    except OSError:  # not Linux: no way to tell, so no bfloat16
+        return frozenset()
+    return frozenset(line.partition(":")[2].split())
+
+
+def fast_bfloat16(device: torch.device | str = "cpu") -> bool:
+    """Whether ``device`` runs bfloat16 matrix products natively (faster than float32).
+
+    CUDA: ``torch.cuda.is_bf16_supported()``. CPU: the AVX-512 BF16 or AMX-BF16
+    instructions (read from ``/proc/cpuinfo``; False where it cannot be read), where
+    oneDNN's bfloat16 convolutions run about 2x faster than float32 ones; without
+    them bfloat16 is emulated and slower.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device.type != "cpu":
+        return False
+    return bool(_cpu_flags() & {"avx512_bf16", "amx_bf16"})
+
+
+def resolve_precision(precision: str, device: torch.device | str = "cpu") -> str:
+    """``"float32"`` or ``"bfloat16"``: ``precision`` with ``"auto"`` decided for ``device``."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "auto":
+        return "bfloat16" if fast_bfloat16(device) else "float32"
+    return precision
 
 
 def choose_device(device: str = "auto") -> torch.device:
@@ -206,7 +251,10 @@ def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     if not params:
         raise ValueError("the model has no trainable parameters")
     if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+        # the fused kernel updates every tensor in one pass (on the CPU torch's default
+        # is a Python loop over the tensors, ~10 passes each)
+        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay,
+                                fused=True)
     return torch.optim.RMSprop(params, lr=config.lr, weight_decay=config.weight_decay)
 
 
@@ -233,6 +281,7 @@ def _train_one_epoch(model, inputs, targets, idx, opt, sched, loss_fn, config, d
                      rng: np.random.Generator, gen: torch.Generator, desc: str,
                      show: bool) -> float:
     model.train()
+    low_precision = resolve_precision(config.precision, device) == "bfloat16"
     order = idx[rng.permutation(len(idx))]
     n_batches = math.ceil(len(order) / config.batch_size)
     total, count = 0.0, 0
@@ -244,7 +293,9 @@ def _train_one_epoch(model, inputs, targets, idx, opt, sched, loss_fn, config, d
             x = random_shift(_as_batch(inputs[rows], device), config.shift, gen)
             # an autoencoder's target is its (possibly shifted) input
             y = x if targets is inputs else _as_batch(targets[rows], device)
-            loss = loss_fn(model(x), y)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=low_precision):
+                out = model(x)
+            loss = loss_fn(out.float(), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -349,7 +400,8 @@ def _fit(model, inputs, targets, config, loss_fn, validation, progress, callback
         if len(val_idx):
             val_loss, val_acc = _evaluate(model, val_inputs, val_targets, val_idx, loss_fn, device)
         record = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
-                  "seconds": time.perf_counter() - start, "lr": opt.param_groups[0]["lr"]}
+                  "seconds": time.perf_counter() - start, "lr": opt.param_groups[0]["lr"],
+                  "precision": resolve_precision(config.precision, device)}
         if val_acc is not None:
             record["val_accuracy"] = val_acc
         history.epochs.append(record)

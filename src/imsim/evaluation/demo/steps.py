@@ -88,14 +88,17 @@ def autoencoder_step(ctx: Context) -> AutoencoderResult:
     A model reused from an earlier run is only read: its folder is not rewritten.
     """
     from ...embed import encode, read_latent_file, reconstruct, write_latent_files
-    from ...models import AutoencoderConfig, TrainConfig, fit_autoencoder, save_checkpoint
+    from ...models import (AutoencoderConfig, TrainConfig, choose_device, fit_autoencoder,
+                           save_checkpoint)
+    from ...models.training import resolve_precision
 
     c = ctx.config
     images = ctx.train.head(c.ae_train)
     model_config = AutoencoderConfig(input_shape=images.shape, filters=list(c.ae_filters),
                                      n_layers=len(c.ae_filters), hidden_dim=c.ae_hidden,
-                                     latent_dim=c.latent_dim)
-    train_config = TrainConfig(epochs=c.ae_epochs, seed=c.seed)
+                                     latent_dim=c.latent_dim, downsample=c.ae_downsample)
+    train_config = TrainConfig(epochs=c.ae_epochs, batch_size=c.ae_batch, seed=c.seed,
+                               precision=c.precision)
     data = ctx.train.head(c.search_data)
     model_dir = ctx.out_dir / "models" / "autoencoder"
     key = {"data": _digest(images.images), "model": model_config.to_dict(),
@@ -104,8 +107,8 @@ def autoencoder_step(ctx: Context) -> AutoencoderResult:
 
     def train():
         ctx.log(f"autoencoder: training on {len(images):,} images, {c.ae_epochs} "
-                f"epoch{'s' * (c.ae_epochs != 1)}, "
-                f"latent {c.latent_dim}")
+                f"epoch{'s' * (c.ae_epochs != 1)}, latent {c.latent_dim}, "
+                f"{resolve_precision(c.precision, choose_device(train_config.device))}")
         return fit_autoencoder(
             images, model_config, train_config, progress=ctx.progress,
             callback=_epoch_logger(ctx, lambda r: f"  epoch {r['epoch']}/{c.ae_epochs}  train "
@@ -261,7 +264,7 @@ def classifier_step(ctx: Context) -> ClassifierResult:
     # pixels would move a quarter of them
     shift = 2 if min(images.shape[:2]) >= 16 else 0
     train_config = TrainConfig(epochs=c.clf_epochs, lr=5e-3, shift=shift, val_fraction=0.1,
-                               seed=c.seed)
+                               seed=c.seed, precision=c.precision)
     head = {"fc_units": 128, "dropout": 0.3, "head_epochs": 1}
     model_dir = ctx.out_dir / "models" / "classifier"
     key = {"data": _digest(images.images), "autoencoder": ctx.model_key, "head": head,
