@@ -233,3 +233,20 @@ def test_without_opencv_every_jpeg_takes_pillows_path(monkeypatch):
     for a, b in zip(slow.thumbnails, fast.thumbnails):
         pa, pb = (np.asarray(Image.open(io.BytesIO(x)), dtype=int) for x in (a, b))
         assert pa.shape == pb.shape and np.abs(pa - pb).mean() < 3.0
+
+
+@pytest.mark.parametrize("size", [(600, 400), (1024, 768)])
+def test_a_jpeg_and_a_lossless_png_of_its_pixels_decode_alike(size):
+    """The "same pixels" duplicates are found by their vectors first: the two formats'
+    paths must agree (identical when the JPEG is not drafted, within a grey level when it is)."""
+    data = _camera_jpeg(np.random.default_rng(7), size=size)
+    png = io.BytesIO()
+    Image.open(io.BytesIO(data)).convert("RGB").save(png, format="PNG")
+    jpg, copy = (_photo.decode_photo(d, 64, True, thumbnails=True) for d in (data, png.getvalue()))
+    diff = np.abs(jpg.pixels.astype(int) - copy.pixels.astype(int))
+    thumbs = [np.abs(np.asarray(Image.open(io.BytesIO(a)), dtype=int) - np.asarray(Image.open(io.BytesIO(b)), dtype=int))
+              for a, b in zip(jpg.thumbnails, copy.thumbnails)]
+    if size[0] <= 640:
+        assert diff.max() == 0 and jpg.thumbnails == copy.thumbnails
+    else:  # libjpeg's 1/2 scale against Pillow's full decode halved by area averages
+        assert diff.mean() < 1.0 and all(t.mean() < 1.5 for t in thumbs)

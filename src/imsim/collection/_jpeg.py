@@ -11,7 +11,10 @@ into a BGR ``uint8`` array instead of Pillow's 4-byte pixels. Its thumbnails
 OpenCV's resizes and JPEG encoder. Measured on 1024 x 768 camera JPEGs: 2.1 ms of CPU a
 photo instead of 3.6 ms through Pillow (docs/MEASUREMENTS.md).
 
-Everything else takes Pillow's path (:func:`~imsim.datasets.reduced.decode_reduced`):
+Everything else is decoded by Pillow (:func:`~imsim.datasets.reduced.decode_reduced`);
+an opaque picture then goes the same way from its RGB raster (:func:`from_pillow`), so a
+JPEG and a lossless PNG copy of it get the same thumbnails and vector (the "same
+pixels" duplicates are found by their vectors first). Pillow's path, start to end:
 other formats, CMYK JPEGs, a file that does not end with the JPEG end marker (a
 truncated one: Pillow says so; trailing data after the marker: decoded by Pillow),
 a file object (decoded from the file, not read into memory), and any JPEG OpenCV does
@@ -100,7 +103,7 @@ def decode(img, data, width: int, height: int, max_side: int, budget=None):
     tw, th = _thumbs.fit_size(width, height, max_side)
     if orientation in _TURNED:
         tw, th = th, tw  # the target in the file's own frame
-    factor = max(1, min(w // tw, h // th))
+    factor = _factor(w, h, tw, th)
     out_w, out_h = round(w / factor), round(h / factor)
     budget = DECODE_BUDGET if budget is None else budget
     with budget.hold(budget.cost(w, h, "RGB") + budget.cost(out_w, out_h, "RGB")):
@@ -113,6 +116,33 @@ def decode(img, data, width: int, height: int, max_side: int, budget=None):
         raster = drafted if factor == 1 else cv2.resize(drafted, (out_w, out_h),
                                                         interpolation=cv2.INTER_AREA)
     return upright(raster, orientation), lambda: upright(drafted, orientation)
+
+
+def _factor(w: int, h: int, tw: int, th: int) -> int:
+    """The largest integer factor that keeps a w x h raster at least tw x th."""
+    return max(1, min(w // max(tw, 1), h // max(th, 1)))
+
+
+def from_pillow(img, width: int, height: int, max_side: int):
+    """An opaque photo Pillow decoded (``decode_reduced``: RGB, upright) as the JPEG path's
+    raster: BGR, shrunk by the same integer factor, so a file and its lossless copy in
+    another format (the same pixels) get the same thumbnails and vector; None without
+    OpenCV or for another mode (transparency: Pillow's thumbnails keep it)."""
+    cv2 = _cv2()
+    if cv2 is None or img.mode != "RGB":
+        return None
+    a = cv2.cvtColor(np.asarray(img), cv2.COLOR_RGB2BGR)
+    h, w = a.shape[:2]
+    factor = _factor(w, h, *_fit(width, height, max_side))
+    if factor == 1:
+        return a
+    return cv2.resize(a, (round(w / factor), round(h / factor)), interpolation=cv2.INTER_AREA)
+
+
+def _fit(width: int, height: int, max_side: int) -> tuple[int, int]:
+    from . import _thumbs
+
+    return _thumbs.fit_size(width, height, max_side)
 
 
 def upright(a: np.ndarray, orientation) -> np.ndarray:

@@ -78,6 +78,7 @@ def decode_photo(source, size: int, color: bool, name: str | None = None, *,
         fmt = img.format
         raw = img.size
         fast = _jpeg.decode(img, data, width, height, max(_thumbs.SIZES), budget)
+        whole = None
         if fast is not None:  # a JPEG, decoded into an array (BGR)
             decoded, whole = fast
         else:
@@ -85,12 +86,15 @@ def decode_photo(source, size: int, color: bool, name: str | None = None, *,
             if fmt != "JPEG":  # not drafted: a PNG's eXIf chunk after the pixels is seen now
                 turned = orientation in (5, 6, 7, 8)
                 width, height = (raw[1], raw[0]) if turned else raw
+            opaque = _jpeg.from_pillow(decoded, width, height, max(_thumbs.SIZES))
+            if opaque is not None:  # the JPEG path's raster: the same pixels, the same vector
+                whole, decoded = (lambda full=decoded: full), opaque
         # the vector's input from the smallest thumbnail that covers it (each one made
         # from the next larger, as the stored thumbnails are): a query makes them too
         blobs, images = _thumbs.from_decoded(decoded, width, height, encode=thumbnails)
         candidates = images + [decoded]
-        if fast is not None and min(decoded.shape[:2]) < size:
-            candidates.append(whole())  # a very wide or tall photo: the whole drafted raster
+        if whole is not None and min(_shape(decoded)) < size:
+            candidates.append(whole())  # a very wide or tall photo: the whole decoded raster
         source = min((im for im in candidates if min(_shape(im)) >= size),
                      key=lambda im: _shape(im)[0] * _shape(im)[1], default=candidates[-1])
         if isinstance(source, np.ndarray):
