@@ -146,7 +146,7 @@ def test_a_corrupt_photo_in_a_parallel_build_is_skipped_and_the_rest_indexed(tmp
 def _fast(data: bytes, max_side: int = 10**6):
     """What the JPEG path decodes ``data`` to (max_side huge: the drafted raster itself)."""
     with open_image(data, draft=(320, 320)) as (img, width, height):
-        return _jpeg.decode(img, data, width, height, max_side)
+        return _jpeg.decode(img, data, width, height, _thumbs.fit_size(width, height, max_side))
 
 
 @pytest.mark.parametrize("size", [(1024, 768), (1001, 667), (3000, 2000), (400, 300)])

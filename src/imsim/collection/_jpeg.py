@@ -53,7 +53,7 @@ def in_memory(source, name: str | None = None) -> tuple[bytes | None, str | None
     return None, name
 
 
-def decode(img, data, width: int, height: int, max_side: int, budget=None):
+def decode(img, data, width: int, height: int, target: tuple[int, int], budget=None):
     """The JPEG ``data``, opened (and drafted) as ``img`` by ``open_image``, decoded by
     OpenCV at the drafted scale, or None when this path does not take it.
 
@@ -66,10 +66,10 @@ def decode(img, data, width: int, height: int, max_side: int, budget=None):
         The encoded file.
     width, height : int
         Its upright size (what ``open_image`` yields).
-    max_side : int
-        The longest side of the largest thumbnail made from the result: the drafted
-        raster is shrunk by the largest integer factor (area averages) that keeps it at
-        least that thumbnail's size on both axes.
+    target : (int, int)
+        The upright size of the largest thumbnail made from the result
+        (:func:`imsim.collection._thumbs.fit_size`): the drafted raster is shrunk by the
+        largest integer factor (area averages) that keeps it at least that size.
     budget : DecodeBudget, optional
         Held while decoding (default the library's ``DECODE_BUDGET``).
 
@@ -98,9 +98,7 @@ def decode(img, data, width: int, height: int, max_side: int, budget=None):
         return None
     flag = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
             8: cv2.IMREAD_REDUCED_COLOR_8}[scale]
-    from . import _thumbs
-
-    tw, th = _thumbs.fit_size(width, height, max_side)
+    tw, th = target
     if orientation in _TURNED:
         tw, th = th, tw  # the target in the file's own frame
     factor = _factor(w, h, tw, th)
@@ -123,26 +121,21 @@ def _factor(w: int, h: int, tw: int, th: int) -> int:
     return max(1, min(w // max(tw, 1), h // max(th, 1)))
 
 
-def from_pillow(img, width: int, height: int, max_side: int):
+def from_pillow(img, target: tuple[int, int]):
     """An opaque photo Pillow decoded (``decode_reduced``: RGB, upright) as the JPEG path's
     raster: BGR, shrunk by the same integer factor, so a file and its lossless copy in
     another format (the same pixels) get the same thumbnails and vector; None without
-    OpenCV or for another mode (transparency: Pillow's thumbnails keep it)."""
+    OpenCV or for another mode (transparency: Pillow's thumbnails keep it). ``target``: as
+    in :func:`decode`."""
     cv2 = _cv2()
     if cv2 is None or img.mode != "RGB":
         return None
     a = cv2.cvtColor(np.asarray(img), cv2.COLOR_RGB2BGR)
     h, w = a.shape[:2]
-    factor = _factor(w, h, *_fit(width, height, max_side))
+    factor = _factor(w, h, *target)
     if factor == 1:
         return a
     return cv2.resize(a, (round(w / factor), round(h / factor)), interpolation=cv2.INTER_AREA)
-
-
-def _fit(width: int, height: int, max_side: int) -> tuple[int, int]:
-    from . import _thumbs
-
-    return _thumbs.fit_size(width, height, max_side)
 
 
 def upright(a: np.ndarray, orientation) -> np.ndarray:

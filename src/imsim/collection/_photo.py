@@ -77,7 +77,8 @@ def decode_photo(source, size: int, color: bool, name: str | None = None, *,
     with open_image(source if data is None else data, draft=(side, side), name=name) as (img, width, height):
         fmt = img.format
         raw = img.size
-        fast = _jpeg.decode(img, data, width, height, max(_thumbs.SIZES), budget)
+        fast = _jpeg.decode(img, data, width, height, _thumbs.fit_size(width, height, max(_thumbs.SIZES)),
+                            budget)
         whole = None
         if fast is not None:  # a JPEG, decoded into an array (BGR)
             decoded, whole = fast
@@ -86,7 +87,7 @@ def decode_photo(source, size: int, color: bool, name: str | None = None, *,
             if fmt != "JPEG":  # not drafted: a PNG's eXIf chunk after the pixels is seen now
                 turned = orientation in (5, 6, 7, 8)
                 width, height = (raw[1], raw[0]) if turned else raw
-            opaque = _jpeg.from_pillow(decoded, width, height, max(_thumbs.SIZES))
+            opaque = _jpeg.from_pillow(decoded, _thumbs.fit_size(width, height, max(_thumbs.SIZES)))
             if opaque is not None:  # the JPEG path's raster: the same pixels, the same vector
                 whole, decoded = (lambda full=decoded: full), opaque
         # the vector's input from the smallest thumbnail that covers it (each one made

@@ -113,12 +113,13 @@ def render(source, width: int, height: int, sizes=SIZES, *, max_pixels: int | No
     data, name = _jpeg.in_memory(source, name)
     with open_image(source if data is None else data, draft=(side, side), max_pixels=max_pixels,
                     name=name) as (img, _, _):
-        fast = _jpeg.decode(img, data, width, height, max(sizes), budget)
+        target = fit_size(width, height, max(sizes))
+        fast = _jpeg.decode(img, data, width, height, target, budget)
         if fast is not None:
             decoded = fast[0]
         else:
             decoded = decode_reduced(img, side, budget, keep_alpha=True)
-            opaque = _jpeg.from_pillow(decoded, width, height, max(sizes))
+            opaque = _jpeg.from_pillow(decoded, target)
             decoded = decoded if opaque is None else opaque
     return from_decoded(decoded, width, height, sizes)[0]
 
