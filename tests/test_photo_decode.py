@@ -6,6 +6,11 @@ Checked against the paths it replaces: the pixels against ``decode_image(size=..
 :func:`~imsim.collection._thumbs.render` (same bytes) and against the bilinear resize
 the thumbnails used before (close); a query's pixels equal the build's; a corrupt file
 in a parallel build is skipped with its reason and the others indexed.
+
+A JPEG takes OpenCV's path (imsim.collection._jpeg): its decode is checked against
+Pillow's drafted one (the same pixels), its EXIF turns against Pillow's
+``exif_transpose``, and the files it leaves to Pillow (CMYK, truncated, data after the
+end marker, a file object) against that path.
 """
 from __future__ import annotations
 
@@ -13,13 +18,14 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image, ImageFilter
+from PIL import Image, ImageFilter, ImageOps
 
-from imsim.collection import Collection, _photo, _thumbs
+from imsim.collection import Collection, _jpeg, _photo, _thumbs
+from imsim.datasets.image import open_image
 from imsim.datasets.image import decode_image
 
 
-def _camera_jpeg(rng, size=(1024, 768), orientation=None) -> bytes:
+def _camera_jpeg(rng, size=(1024, 768), orientation=None, **save) -> bytes:
     """A photo-like JPEG: a smooth colour field, shapes and sensor noise."""
     w, h = size
     low = rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)
@@ -31,13 +37,15 @@ def _camera_jpeg(rng, size=(1024, 768), orientation=None) -> bytes:
         px[(xx - cx) ** 2 + (yy - cy) ** 2 < r * r] = rng.integers(0, 256, 3)
     px += rng.normal(0, 4, px.shape)
     img = Image.fromarray(np.clip(px, 0, 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(0.8))
+    if save.pop("mode", None) is not None:
+        img = img.convert("L")
     buf = io.BytesIO()
     if orientation is None:
-        img.save(buf, format="JPEG", quality=90)
+        img.save(buf, format="JPEG", quality=90, **save)
     else:
         exif = Image.Exif()
         exif[0x0112] = orientation
-        img.save(buf, format="JPEG", quality=90, exif=exif.tobytes())
+        img.save(buf, format="JPEG", quality=90, exif=exif.tobytes(), **save)
     return buf.getvalue()
 
 
@@ -72,13 +80,13 @@ def test_thumbnails_of_the_one_decode_are_what_render_makes_and_close_to_the_bil
         assert np.abs(got - before).mean() < 3.0
 
 
-@pytest.mark.parametrize("orientation", [6, 8, 3])
+@pytest.mark.parametrize("orientation", [2, 3, 4, 5, 6, 7, 8])
 def test_an_exif_turned_photo_keeps_its_upright_size_and_pixels(orientation):
     data = _camera_jpeg(np.random.default_rng(orientation), size=(800, 600), orientation=orientation)
     new = _photo.decode_photo(data, 64, True, thumbnails=True)
     old = decode_image(data, size=64)
     assert (new.width, new.height) == (old.width, old.height)
-    assert (new.width, new.height) == ((600, 800) if orientation in (6, 8) else (800, 600))
+    assert (new.width, new.height) == ((600, 800) if orientation in (5, 6, 7, 8) else (800, 600))
     assert np.abs(new.pixels.astype(int) - old.pixels.astype(int)).mean() < 1.5
     small, big = (Image.open(io.BytesIO(b)) for b in new.thumbnails)
     assert big.size == _thumbs.fit_size(new.width, new.height, 320)
@@ -133,3 +141,112 @@ def test_a_corrupt_photo_in_a_parallel_build_is_skipped_and_the_rest_indexed(tmp
         expected = _thumbs.render(root / rec.path, rec.width, rec.height)
         assert [stored.get(i, s) for s in range(len(_thumbs.SIZES))] == expected, rec.path
     coll.close()
+
+
+def _fast(data: bytes, max_side: int = 10**6):
+    """What the JPEG path decodes ``data`` to (max_side huge: the drafted raster itself)."""
+    with open_image(data, draft=(320, 320)) as (img, width, height):
+        return _jpeg.decode(img, data, width, height, _thumbs.fit_size(width, height, max_side))
+
+
+@pytest.mark.parametrize("size", [(1024, 768), (1001, 667), (3000, 2000), (400, 300)])
+@pytest.mark.parametrize("save", [dict(subsampling=2), dict(subsampling=0), dict(progressive=True),
+                                  dict(mode="L")])
+def test_opencv_decodes_a_jpeg_to_the_pixels_of_pillows_drafted_decode(size, save):
+    data = _camera_jpeg(np.random.default_rng(size[0]), size=size, **save)
+    fast = _fast(data)
+    assert fast is not None  # the path is taken for every kind of YCbCr or gray JPEG
+    img = Image.open(io.BytesIO(data))
+    img.draft("RGB", (320, 320))
+    pillow = np.asarray(img.convert("RGB"), dtype=int)
+    got = fast[0][..., ::-1].astype(int)  # BGR
+    assert got.shape == pillow.shape
+    diff = np.abs(got - pillow)  # both libjpeg-turbo: identical where the versions agree
+    assert diff.mean() < 0.05 and diff.max() <= 2
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_an_array_is_turned_as_exif_transpose_turns_an_image(orientation):
+    a = np.random.default_rng(orientation).integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    img = Image.fromarray(a)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    img.info["exif"] = exif.tobytes()
+    assert np.array_equal(_jpeg.upright(a, orientation), np.asarray(ImageOps.exif_transpose(img)))
+
+
+def test_a_large_photo_is_shrunk_by_an_integer_factor_to_at_least_the_thumbnails_size():
+    data = _camera_jpeg(np.random.default_rng(2), size=(6000, 4000))  # drafted to 750 x 500
+    raster, whole = _fast(data, max_side=320)
+    assert raster.shape == (250, 375, 3)  # halved: still >= 320 x 213 on both axes
+    assert whole().shape == (500, 750, 3)
+    one = _photo.decode_photo(data, 64, True, thumbnails=True)
+    assert [Image.open(io.BytesIO(b)).size for b in one.thumbnails] == [(160, 107), (320, 213)]
+
+
+def test_what_the_jpeg_path_leaves_to_pillow_decodes_as_pillow_decodes_it():
+    rng = np.random.default_rng(3)
+    data = _camera_jpeg(rng)
+    fast = _photo.decode_photo(data, 64, True, thumbnails=True)
+    cmyk = io.BytesIO()
+    Image.open(io.BytesIO(data)).convert("CMYK").save(cmyk, format="JPEG", quality=95)
+    trailing = data + b"camera maker's trailer"
+    assert _fast(data) is not None
+    for other in (cmyk.getvalue(), trailing, data[:len(data) // 2]):
+        assert _fast(other) is None
+    slow = _photo.decode_photo(trailing, 64, True, thumbnails=True)  # Pillow's decode
+    assert np.abs(slow.pixels.astype(int) - fast.pixels.astype(int)).mean() < 1.0
+    assert [len(b) > 0 for b in slow.thumbnails] == [True, True]
+    from_file = _photo.decode_photo(io.BytesIO(data), 64, True)  # a file object: Pillow's path
+    assert np.abs(from_file.pixels.astype(int) - fast.pixels.astype(int)).mean() < 1.0
+    with pytest.raises(ValueError, match="truncated"):
+        _photo.decode_photo(data[:len(data) // 2], 64, True)
+
+
+def test_a_path_bytes_and_render_give_the_same_pixels_and_thumbnails(tmp_path):
+    data = _camera_jpeg(np.random.default_rng(4), orientation=6)
+    (tmp_path / "p.jpg").write_bytes(data)
+    by_bytes = _photo.decode_photo(data, 64, True, thumbnails=True)
+    by_path = _photo.decode_photo(tmp_path / "p.jpg", 64, True, thumbnails=True)
+    assert np.array_equal(by_bytes.pixels, by_path.pixels)
+    assert by_bytes.thumbnails == by_path.thumbnails == _thumbs.render(tmp_path / "p.jpg", 768, 1024)
+    with pytest.raises(ValueError, match="no such file"):
+        _photo.decode_photo(tmp_path / "gone.jpg", 64, True)
+
+
+def test_a_very_wide_photo_takes_its_vector_from_the_whole_drafted_raster():
+    data = _camera_jpeg(np.random.default_rng(5), size=(4000, 300))
+    raster, whole = _fast(data, max_side=320)
+    assert min(raster.shape[:2]) < 64 <= min(whole().shape[:2])  # 333 x 25: too thin for 64 px
+    new = _photo.decode_photo(data, 64, True, thumbnails=True)
+    old = decode_image(data, size=64)
+    assert np.abs(new.pixels.astype(int) - old.pixels.astype(int)).mean() < 1.5
+
+
+def test_without_opencv_every_jpeg_takes_pillows_path(monkeypatch):
+    data = _camera_jpeg(np.random.default_rng(6))
+    fast = _photo.decode_photo(data, 64, True, thumbnails=True)
+    monkeypatch.setattr(_jpeg, "_cv2", lambda: None)
+    assert _fast(data) is None
+    slow = _photo.decode_photo(data, 64, True, thumbnails=True)
+    assert np.abs(slow.pixels.astype(int) - fast.pixels.astype(int)).mean() < 1.0
+    for a, b in zip(slow.thumbnails, fast.thumbnails):
+        pa, pb = (np.asarray(Image.open(io.BytesIO(x)), dtype=int) for x in (a, b))
+        assert pa.shape == pb.shape and np.abs(pa - pb).mean() < 3.0
+
+
+@pytest.mark.parametrize("size", [(600, 400), (1024, 768)])
+def test_a_jpeg_and_a_lossless_png_of_its_pixels_decode_alike(size):
+    """The "same pixels" duplicates are found by their vectors first: the two formats'
+    paths must agree (identical when the JPEG is not drafted, within a grey level when it is)."""
+    data = _camera_jpeg(np.random.default_rng(7), size=size)
+    png = io.BytesIO()
+    Image.open(io.BytesIO(data)).convert("RGB").save(png, format="PNG")
+    jpg, copy = (_photo.decode_photo(d, 64, True, thumbnails=True) for d in (data, png.getvalue()))
+    diff = np.abs(jpg.pixels.astype(int) - copy.pixels.astype(int))
+    thumbs = [np.abs(np.asarray(Image.open(io.BytesIO(a)), dtype=int) - np.asarray(Image.open(io.BytesIO(b)), dtype=int))
+              for a, b in zip(jpg.thumbnails, copy.thumbnails)]
+    if size[0] <= 640:
+        assert diff.max() == 0 and jpg.thumbnails == copy.thumbnails
+    else:  # libjpeg's 1/2 scale against Pillow's full decode halved by area averages
+        assert diff.mean() < 1.0 and all(t.mean() < 1.5 for t in thumbs)
