@@ -327,7 +327,7 @@ def test_unverified_candidates_and_a_given_threshold(versions_collection):
     tiers = {p.tier for p in none.pairs}
     assert "identical" in tiers and tiers <= {"identical", "same pixels"}
     assert all(p.distance == 0 for p in none.pairs if p.tier == "same pixels")
-    with pytest.raises(ValueError, match="threshold must be a finite number >= 0"):
+    with pytest.raises(ValueError, match="threshold must be a distance, a finite number >= 0"):
         coll.duplicates(threshold=-1)
 
 

@@ -73,7 +73,7 @@ def test_bad_keep_and_threshold_are_refused_in_one_line(indexed, capsys):
     assert "--keep must be one of largest, newest, oldest, first" in capsys.readouterr().err
     # the library's check, printed as one line (no traceback)
     assert main(["duplicates", "-c", str(root / "c"), "--threshold", "-1"]) == 1
-    assert capsys.readouterr().err == "error: threshold must be a finite number >= 0, got -1.0\n"
+    assert capsys.readouterr().err == "error: threshold must be a distance, a finite number >= 0, got -1.0\n"
 
 
 def test_one_photo_and_no_groups_say_so_in_one_line(tmp_path, capsys):

@@ -560,7 +560,7 @@ def test_duplicates_route_follows_the_contract(client, ref, with_duplicates):
     # the library checks the threshold (as for `imsim duplicates`): its message, a 422 body
     for bad in ("-1", "nan", "inf"):
         assert_error(client.get("/api/duplicates", params={"threshold": bad}), 422,
-                     r"^threshold must be a finite number >= 0, got", error="invalid")
+                     r"^threshold must be a distance, a finite number >= 0, got", error="invalid")
     assert_error(client.get("/api/duplicates", params={"threshold": "x"}), 422, "threshold")
 
 

@@ -8,6 +8,7 @@ atomic version swap are described in :mod:`imsim.collection._store`.
 from ._collection import METRICS, Collection, CollectionSettings, IndexReport
 from ._duplicates import KEEP as KEEP_RULES
 from ._duplicates import TIERS, Duplicates, Pair, beta_of, evaluate_duplicates, export_duplicates
+from ._groups import GROUPS_FILE
 from ._query import MAX_TEXT, check_threshold
 from ._results import Group, Groups, Hit, QueryResult
 from ._store import FORMAT_VERSION, POINTER, ImageRecord
@@ -18,5 +19,5 @@ from ._thumbs import media_type
 
 __all__ = ["Collection", "CollectionSettings", "IndexReport", "QueryResult", "Hit", "Groups",
            "Group", "Duplicates", "MAX_TEXT", "check_threshold", "ImageRecord", "FORMAT_VERSION", "METRICS",
-           "POINTER", "Pair", "KEEP_RULES", "TIERS", "beta_of", "evaluate_duplicates",
+           "POINTER", "GROUPS_FILE", "Pair", "KEEP_RULES", "TIERS", "beta_of", "evaluate_duplicates",
            "export_duplicates", "THUMBNAIL_SIDES", "make_thumbnail", "media_type", "thumbnail_size"]

@@ -11,6 +11,7 @@ from .._progress import progress as _progress
 from ..datasets.image import decode_image
 from . import _duplicates as D
 from . import _verify
+from ._query import check_threshold
 
 
 def _identical(records) -> list[D.Pair]:
@@ -69,9 +70,8 @@ def find_duplicates(coll, threshold: float | None = None, *, verify: bool = True
     n = len(records)
     ids, dist = coll.neighbors()
     encoder = coll.encoder_name
+    check_threshold(threshold)
     if threshold is not None:
-        if not np.isfinite(threshold) or threshold < 0:
-            raise ValueError(f"threshold must be a finite number >= 0, got {threshold!r}")
         basis = "given"
     elif relative:
         threshold, basis = D.relative_threshold(encoder, metric, np.asarray(dist))

@@ -23,9 +23,9 @@ MAX_TEXT = 1000  # characters of a text query (a CLIP tower reads 77 tokens of i
 
 
 def check_threshold(threshold: float | None) -> None:
-    """A query's distance threshold: None, or a finite number >= 0 (ValueError else).
-    ``imsim query`` calls it before choosing a collection, ``Collection.query`` and
-    ``query_text`` at their boundary."""
+    """A distance threshold: None, or a finite number >= 0 (ValueError else).
+    ``imsim query`` calls it before choosing a collection, ``Collection.query``,
+    ``query_text`` and ``duplicates`` at their boundary."""
     if threshold is not None and not (np.isfinite(threshold) and threshold >= 0):
         raise ValueError(f"threshold must be a distance, a finite number >= 0, got {threshold!r}")
 
@@ -102,8 +102,7 @@ def _hits(coll, ids, dist, metric: str, threshold) -> list[Hit]:
             for i, d, (rel, lab) in zip(ids, dist, coll._rows(ids))]
 
 
-# ``self`` is the Collection: the body is the former method's, unchanged
-def _verified(self, hits: list[Hit], data: bytes | None, self_id: int | None) -> list[Hit]:
+def _verified(coll, hits: list[Hit], data: bytes | None, self_id: int | None) -> list[Hit]:
     """``hits`` re-ranked: the same picture first, then the same layout, then the
     rest, each in its order (:attr:`Hit.verified`, :attr:`Hit.same_layout`)."""
     import dataclasses
@@ -112,8 +111,8 @@ def _verified(self, hits: list[Hit], data: bytes | None, self_id: int | None) ->
 
     from . import _verify
 
-    if self._features is None:
-        self._features = _verify.FeatureCache(_verify.photo_source(self))
+    if coll._features is None:
+        coll._features = _verify.FeatureCache(_verify.photo_source(coll))
     if data is not None:
         from ..datasets.image import probe_image
         from ._thumbs import SIZES, make_thumbnail
@@ -121,12 +120,12 @@ def _verified(self, hits: list[Hit], data: bytes | None, self_id: int | None) ->
         w, h, _ = probe_image(data)
         q = _verify.features(_verify.decode(make_thumbnail(data, w, h, SIZES[-1])[0]))
     else:
-        q = self._features.get(self_id)
+        q = coll._features.get(self_id)
     mirror = _verify.mirrored(q)
 
     def level(hit) -> int:  # 2: the same picture, 1: the same layout, 0: neither
         try:
-            f = self._features.get(hit.id)
+            f = coll._features.get(hit.id)
         except (OSError, ValueError):  # a photo gone since: left unverified
             return 0
         m = _verify.match(q, f)

@@ -19,12 +19,11 @@ from collections import OrderedDict
 from pathlib import Path
 
 from ..collection import Collection
-from ..collection import POINTER
+from ..collection import GROUPS_FILE, POINTER
 from . import _alpha, _views
 
 log = logging.getLogger("imsim.web")
 CHECK_EVERY = 1.0  # seconds between two stats of collection.json
-GROUPS_FILE = "groups.json"  # written by `imsim groups` beside collection.json
 
 
 class SingleFlight:
