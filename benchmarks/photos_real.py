@@ -13,7 +13,9 @@ answer, in the same run:
 * recall@5: of a file's other versions (up to 5), the share in its top 5; plain and
   with ``--verify`` (the 16 nearest re-ranked by local features);
 * duplicates at the default threshold: pair precision and recall (transitive, as
-  ``evaluate_duplicates`` counts), identical pairs found (of the pairs with the same
+  ``evaluate_duplicates`` counts), the precision per tier of the pairs found ("P rm":
+  those a remove list is made of, identical, same pixels and near; "P mir": the
+  ``mirrored`` tier, shown but not listed for removal), identical pairs found (of the pairs with the same
   bytes), lossless re-saves found in a "same pixels" pair (of those made),
   and the share of files with no true duplicate that are flagged: in a pair a person
   is offered to remove by (identical, same pixels, near: "wrong"), and in any pair,
@@ -78,8 +80,13 @@ def duplicate_row(coll, folder) -> dict:
         groups.setdefault(g, []).append(rel)
     truth = [g for g in groups.values() if len(g) > 1]
     score = evaluate_duplicates(truth, dup)
-    in_truth = {r for g in truth for r in g}
     rel = [r.path for r in coll.records()]
+    # per tier: the pairs a person is offered to remove by, and the mirror images
+    by_tier = {"remove": [p for p in dup.pairs if p.tier != "mirrored"],
+               "mirrored": [p for p in dup.pairs if p.tier == "mirrored"]}
+    tier_p = {k: evaluate_duplicates(truth, [[rel[p.a], rel[p.b]] for p in ps])["pair_precision"]
+              if ps else float("nan") for k, ps in by_tier.items()}
+    in_truth = {r for g in truth for r in g}
     flagged = {rel[i] for p in dup.pairs if p.tier != "mirrored" for i in (p.a, p.b)}
     shown = {r for g in dup.relpaths for r in g}
     sha = [r.sha256 for r in coll.records()]
@@ -93,6 +100,7 @@ def duplicate_row(coll, folder) -> dict:
     found_same_px = len({r for p in dup.pairs if p.tier == "same pixels"
                          for r in (rel[p.a], rel[p.b])} & same_px)
     return dict(dup_p=score["pair_precision"], dup_r=score["pair_recall"],
+                p_remove=tier_p["remove"], p_mirrored=tier_p["mirrored"],
                 true_pairs=score["true_pairs"], identical=f"{found_identical}/{n_identical}",
                 same_px=f"{found_same_px}/{len(same_px)}", wrong=len(flagged - in_truth) / len(rel),
                 wrong_m=len(shown - in_truth) / len(rel),
@@ -131,7 +139,7 @@ def main(names, cache: Path, n_queries: int = 30) -> None:
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"\nreal pictures ({os.cpu_count()} cores, load {load}); 'thumbnail' is the floor")
     print(f"{'folder':<12} {'files':>5} {'encoder':<16} {'R@5':>6} {'R@5 v':>6} {'vs floor':>8} "
-          f"{'dup P':>6} {'dup R':>6} {'pairs':>6} {'ident':>7} {'samepx':>7} {'wrong':>6} {'+mirr':>6} "
+          f"{'dup P':>6} {'dup R':>6} {'P rm':>6} {'P mir':>6} {'pairs':>6} {'ident':>7} {'samepx':>7} {'wrong':>6} {'+mirr':>6} "
           f"{'index s':>7} {'dups s':>6} {'q ms':>6} {'q v ms':>6}")
     for r in rows:
         floor = next(f["recall5"] for f in rows if f["folder"] == r["folder"])
@@ -139,5 +147,6 @@ def main(names, cache: Path, n_queries: int = 30) -> None:
         vs = "" if r["recall5"] != r["recall5"] else f"{r['recall5'] - floor:+.3f}"
         print(f"{r['folder']:<12} {r['n']:>5} {r['encoder']:<16} {fmt(r['recall5'])} "
               f"{fmt(r['recall5_v'])} {vs:>8} {fmt(r['dup_p'])} {fmt(r['dup_r'])} "
+              f"{fmt(r['p_remove'])} {fmt(r['p_mirrored'])} "
               f"{r['true_pairs']:>6} {r['identical']:>7} {r['same_px']:>7} {100 * r['wrong']:5.1f}% {100 * r['wrong_m']:5.1f}% "
               f"{r['index_s']:7.1f} {r['dup_s']:6.1f} {r['query_ms']:6.1f} {r['query_v_ms']:6.1f}")

@@ -134,6 +134,54 @@ def test_black_ink_over_a_light_face_is_a_difference_not_a_crushed_shadow():
     assert _same(bar, bar.resize((180, 180))).same_picture
 
 
+def _glyph(img: Image.Image, letter: str, x: int, y: int) -> Image.Image:
+    """``img`` with a black T or L (strokes 8 px, 25 px tall) drawn at (x, y)."""
+    img = img.copy()
+    d = ImageDraw.Draw(img)
+    if letter == "T":
+        d.rectangle((x, y, x + 24, y + 7), fill="black")
+        d.rectangle((x + 9, y, x + 16, y + 24), fill="black")
+    else:
+        d.rectangle((x, y, x + 7, y + 24), fill="black")
+        d.rectangle((x, y + 17, x + 24, y + 24), fill="black")
+    return img
+
+
+@pytest.mark.parametrize("seed, x, y", [(0, 150, 100), (3, 30, 50)])
+def test_another_letter_on_the_same_drawing_is_not_the_same_picture(seed, x, y, monkeypatch):
+    """Two dreidels that differ by their letter only: the pixels agree cell by cell
+    within the residual allowed, but no tone curve explains the letter's region."""
+    t, ell = _glyph(scene(seed), "T", x, y), _glyph(scene(seed), "L", x, y)
+    ft, fl = _features(t), _features(ell)
+    M, _ = V._transform(ft, fl)
+    assert V.local_change(ft, fl, M) > V.MAX_CHANGE
+    assert not _same(t, ell).same_picture
+    assert V.match(ft, fl).same_layout  # a verified query still ranks it after the picture
+    with monkeypatch.context() as mp:  # the content check is what tells them apart
+        mp.setattr(V, "MAX_CHANGE", float("inf"))
+        assert V.match(ft, fl).same_picture
+    for kind in VERSIONS:  # every edit of one of them still is the same picture
+        v = version(t, kind)
+        m = _same(t, v)
+        assert m.same_picture, (kind, m)
+        if not m.flipped:
+            M, _ = V._transform(ft, _features(v))
+            assert V.local_change(ft, _features(v), M) == 0.0, kind
+
+
+def test_a_mirror_image_may_redraw_its_text():
+    """An artist's mirror image keeps its letters readable: the flipped pair is spared
+    the content check (and stays in the mirrored tier, not listed for removal)."""
+    pic = scene(3)
+    left = _glyph(pic, "T", 30, 50)
+    right = _glyph(pic.transpose(Image.Transpose.FLIP_LEFT_RIGHT), "L", 320 - 30 - 25, 50)
+    fm, fr = V.mirrored(_features(left)), _features(right)
+    M, _ = V._transform(fm, fr)
+    assert V.local_change(fm, fr, M) > V.MAX_CHANGE  # the letter is redrawn...
+    m = _same(left, right)
+    assert m.same_picture and m.flipped  # ...and the mirror image still counts
+
+
 def test_a_page_of_text_and_its_crop_are_the_same_picture():
     letters = np.array(list("abcdefghijklmnopqrstuvwxyz      "))
 

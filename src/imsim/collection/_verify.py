@@ -24,6 +24,12 @@ two photos agree pixel for pixel up to exposure:
    the aligned colour copies must agree in rank and lie on one monotone tone curve
    (isotonic regression) in every cell, so a design in another palette, or a
    stoplight with another lamp lit, fails.
+5. The content check (:func:`local_change`): once the best tone curve maps one
+   photo onto the other, no connected region of changed pixels may cover more than
+   :data:`MAX_CHANGE` of the overlap: another letter on the same dreidel, another
+   hand drawn over the same outline. Edited photos (exposure, crops, JPEG, resizes)
+   leave no such region. A mirrored pair is spared this check: an artist's mirror
+   image redraws its text to keep it readable (a sign, a car's POLICE).
 
 Features come from the 320-px thumbnails every version stores (or the file itself
 for a version without them), computed on demand for the candidates only and kept in
@@ -57,6 +63,8 @@ COLOUR_SIDE = 128  # longest side, pixels, of the colour check's copy
 MAX_COLOUR_GAP = 0.22  # the colour check's worst cell (the dev folders' true pairs: <= 0.20)
 MAX_TONE_GAP = 0.32  # the tone check's worst cell (true pairs of the dev folders: <= 0.24)
 CLIP_SLACK = 40  # a one-side-clipped pixel is left out where the other maps within this of the clip
+CHANGE_LEVELS = 60  # the content check: a pixel no tone curve brings within this is changed...
+MAX_CHANGE = 0.0008  # ... and a connected changed region over this share of the overlap fails
 
 
 @dataclass(frozen=True)
@@ -64,14 +72,16 @@ class Features:
     """Local features of one photo: keypoints (n, 2) float32 in pixels of ``grey``,
     ORB descriptors (n, 32) uint8, the grey image itself (h, w) uint8 (longest side
     :data:`SIDE`), its brightest channel (h, w) uint8, on which clipping is judged (a
-    channel burnt: >= 250; every channel crushed: <= 5); and a small colour copy
-    (longest side :data:`COLOUR_SIDE`, RGB uint8; None for a grey image)."""
+    channel burnt: >= 250; every channel crushed: <= 5); a small colour copy
+    (longest side :data:`COLOUR_SIDE`, RGB uint8; None for a grey image); and how many
+    times ``grey`` was enlarged from the photo (1.0: not; an icon of 16 px: 16.0)."""
 
     points: np.ndarray
     descriptors: np.ndarray
     grey: np.ndarray
     top: np.ndarray
     colour: np.ndarray | None = None
+    upscale: float = 1.0
 
     def __len__(self) -> int:
         return len(self.points)
@@ -169,6 +179,7 @@ def features(rgb: np.ndarray) -> Features:
     for c in range(1, colour.shape[2]):  # not colour.max(axis=2): 10x slower on 3 channels
         top = np.maximum(top, colour[..., c])
     h, w = grey.shape
+    upscale = max(1.0, SIDE / max(h, w))
     if max(h, w) < SIDE:
         size = (max(1, round(w * SIDE / max(h, w))), max(1, round(h * SIDE / max(h, w))))
         grey = cv2.resize(grey, size, interpolation=cv2.INTER_LINEAR)
@@ -178,10 +189,10 @@ def features(rgb: np.ndarray) -> Features:
         s = COLOUR_SIDE / max(h, w)
         small = cv2.resize(rgb, (max(1, round(w * s)), max(1, round(h * s))),
                            interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
-    return _orb(grey, np.ascontiguousarray(top), small)
+    return _orb(grey, np.ascontiguousarray(top), small, upscale)
 
 
-def _orb(grey: np.ndarray, top: np.ndarray, colour=None) -> Features:
+def _orb(grey: np.ndarray, top: np.ndarray, colour=None, upscale: float = 1.0) -> Features:
     cv2 = _cv2()
     eq = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(4, 4)).apply(grey)
     orb = cv2.ORB_create(nfeatures=N_FEATURES, scaleFactor=1.2, nlevels=6, edgeThreshold=15,
@@ -189,14 +200,15 @@ def _orb(grey: np.ndarray, top: np.ndarray, colour=None) -> Features:
     kps, desc = orb.detectAndCompute(eq, None)
     if desc is None or not kps:
         return Features(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8), grey, top,
-                        colour)
-    return Features(np.array([k.pt for k in kps], dtype=np.float32), desc, grey, top, colour)
+                        colour, upscale)
+    return Features(np.array([k.pt for k in kps], dtype=np.float32), desc, grey, top, colour,
+                    upscale)
 
 
 def mirrored(f: Features) -> Features:
     """The features of the horizontally flipped image."""
     flip = (lambda x: None if x is None else np.ascontiguousarray(x[:, ::-1]))
-    return _orb(flip(f.grey), flip(f.top), flip(f.colour))
+    return _orb(flip(f.grey), flip(f.top), flip(f.colour), f.upscale)
 
 
 def _nearest_two(query: np.ndarray, base: np.ndarray):
@@ -496,6 +508,38 @@ def tone_gap(a: Features, b: Features, M: np.ndarray) -> float:
     return float((total[counted] / n[counted]).max() / 255) if counted.any() else 0.0
 
 
+def local_change(a: Features, b: Features, M: np.ndarray) -> float:
+    """The content check: the largest connected region of the aligned pair that no
+    tone curve explains, as a share of the overlap, in [0, 1].
+
+    ``a``'s grey image is warped onto ``b``'s (``M``), both blurred a little, and the
+    best monotone curve from each side's levels to the other's is fitted over the
+    overlap (isotonic regression); a pixel is *changed* where both curves miss it by
+    more than :data:`CHANGE_LEVELS` (one may: a burnt sky is one level for many, and
+    a symbolic icon's dimmed part one level less). Regions thinner than two of the
+    photo's own pixels (an edge a resize or rotation moved by one pixel) are opened
+    away before the largest is measured.
+    """
+    cv2 = _cv2()
+    hb, wb = b.grey.shape
+    warped = cv2.warpAffine(a.grey.astype(np.float32), M, (wb, hb), flags=cv2.INTER_LINEAR)
+    cover = cv2.warpAffine(np.ones(a.grey.shape, np.float32), M, (wb, hb), flags=cv2.INTER_NEAREST)
+    inside = cv2.erode(cover, np.ones((5, 5), np.uint8)) > 0.5
+    if inside.sum() < 64:
+        return 0.0
+    x = np.clip(np.rint(cv2.GaussianBlur(warped, (0, 0), 1.0)[inside]), 0, 255).astype(np.intp)
+    y = np.clip(np.rint(cv2.GaussianBlur(b.grey.astype(np.float32), (0, 0), 1.0)[inside]),
+                0, 255).astype(np.intp)
+    to_b = np.abs(y - _monotone_fit(x, y.astype(np.float64))[x])
+    to_a = np.abs(x - _monotone_fit(y, x.astype(np.float64))[y])
+    changed = np.zeros((hb, wb), np.uint8)
+    changed[inside] = np.minimum(to_a, to_b) > CHANGE_LEVELS
+    k = max(3, int(np.ceil(2 * max(a.upscale, b.upscale))))
+    changed = cv2.morphologyEx(changed, cv2.MORPH_OPEN, np.ones((k, k), np.uint8))
+    n, _, stats, _ = cv2.connectedComponentsWithStats(changed, connectivity=8)
+    return float(stats[1:, cv2.CC_STAT_AREA].max() / inside.sum()) if n > 1 else 0.0
+
+
 def match(a: Features, b: Features, *, flipped: bool = False) -> Match:
     """How well ``a`` maps onto ``b`` (``flipped``: ``a`` is a mirrored photo's features)."""
     M, inliers = _transform(a, b)
@@ -507,10 +551,14 @@ def match(a: Features, b: Features, *, flipped: bool = False) -> Match:
         return Match(inliers, round(agreement, 3), 1.0, flipped)
     # compared in the frame of the photo with fewer pixels for the picture: the other
     # is shrunk onto it, never blown up
-    r = residual(b, a, inverse) if np.hypot(M[0, 0], M[1, 0]) > 1 else residual(a, b, M)
+    a_smaller = np.hypot(M[0, 0], M[1, 0]) > 1  # a has fewer pixels: b is shrunk onto it
+    r = residual(b, a, inverse) if a_smaller else residual(a, b, M)
     if r <= residual_limit(agreement) and (colour_gap(a, b, M) > MAX_COLOUR_GAP
                               or tone_gap(a, b, M) > MAX_TONE_GAP):
         r = 1.0  # the same layout in other colours, or other lamps lit
+    elif r <= residual_limit(agreement) and not flipped and (
+            (local_change(b, a, inverse) if a_smaller else local_change(a, b, M)) > MAX_CHANGE):
+        r = 1.0  # the same drawing with something drawn differently
     return Match(inliers, round(agreement, 3), round(r, 4), flipped)
 
 
