@@ -441,6 +441,18 @@ def test_a_verified_query_ranks_the_same_layout_after_the_same_picture(tmp_path)
     assert all(h.same_layout is None for h in coll.query(root / "red.png", n=11))
 
 
+def test_a_near_unverified_hit_is_not_demoted_below_a_farther_same_layout():
+    """Local features fail on a 16-px icon: a hit that near in vectors ranks with the
+    same layout, not after it; a far unverified one still goes last."""
+    from imsim.collection._query import verified_order
+
+    levels = [2, 0, 0, 1, 2, 0, 1]  # nearest first
+    dist = [0.1, 0.3, 0.5, 0.9, 1.1, 1.2, 1.3]
+    assert verified_order(levels, dist, near=0.0) == [0, 4, 3, 6, 1, 2, 5]
+    assert verified_order(levels, dist, near=0.6) == [0, 4, 1, 2, 3, 6, 5]
+    assert verified_order(levels, dist, near=2.0) == [0, 4, 1, 2, 3, 5, 6]
+
+
 def test_a_photo_with_no_verified_candidate_has_its_next_neighbours_checked(versions_collection,
                                                                            monkeypatch):
     """The second look: only pairs with a photo the first pass left alone, only among the

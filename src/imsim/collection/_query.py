@@ -16,9 +16,11 @@ import numpy as np
 from .._validation import ImageTooLargeError
 from ..datasets.image import limits, read_image_file
 from . import _model
+from ._duplicates import absolute_threshold, in_metric
 from ._results import Hit, QueryResult
 
 VERIFY_DEPTH = 16  # hits a verified query re-ranks
+UNDECIDED = 0.75  # share of the encoder's duplicate threshold: an unverified hit nearer is not demoted
 MAX_TEXT = 1000  # characters of a text query (a CLIP tower reads 77 tokens of it)
 
 
@@ -103,8 +105,8 @@ def _hits(coll, ids, dist, metric: str, threshold) -> list[Hit]:
 
 
 def _verified(coll, hits: list[Hit], data: bytes | None, self_id: int | None) -> list[Hit]:
-    """``hits`` re-ranked: the same picture first, then the same layout, then the
-    rest, each in its order (:attr:`Hit.verified`, :attr:`Hit.same_layout`)."""
+    """``hits`` re-ranked by :func:`verified_order` (:attr:`Hit.verified`,
+    :attr:`Hit.same_layout`)."""
     import dataclasses
 
     from threadpoolctl import threadpool_limits
@@ -138,9 +140,21 @@ def _verified(coll, hits: list[Hit], data: bytes | None, self_id: int | None) ->
     with threadpool_limits(1, user_api="openmp"), \
             ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
         levels = list(pool.map(level, hits))
-    order = sorted(range(len(hits)), key=lambda i: -levels[i])  # stable: nearest first
+    near = in_metric(UNDECIDED * absolute_threshold(coll.encoder_name, "l2"), coll.settings.metric)
+    order = verified_order(levels, [h.distance for h in hits], near)
     return [dataclasses.replace(hits[i], verified=levels[i] == 2, same_layout=levels[i] >= 1)
             for i in order]
+
+
+def verified_order(levels, distances, near: float) -> list[int]:
+    """The order of a verified query's hits: the same picture (level 2) first, then the
+    same layout (level 1) together with the unverified hits nearer than ``near`` (their
+    vectors all but say the same picture, and local features fail on tiny or plain
+    versions: an icon of 16 px), then the rest; nearest first within each (``levels``
+    and ``distances`` given nearest first)."""
+    rank = [2 if lv == 2 else 1 if lv == 1 or d <= near else 0
+            for lv, d in zip(levels, distances)]
+    return sorted(range(len(rank)), key=lambda i: -rank[i])  # stable: nearest first
 
 
 def encoder_matches(coll, encoder: str) -> bool:

@@ -99,7 +99,8 @@ class Match:
         ``inliers`` / the features of the photo with fewer, in [0, 1].
     residual : float
         1 - the worst 8 x 8 cell's agreement of the aligned grey images, in [0, 2]
-        (0: the same picture; 1.0 when there is no transform or too little overlap).
+        (0: the same picture; 1.0 when there is no transform, too little overlap, or
+        the colour, tone or content check fails).
     flipped : bool
         The transform includes a horizontal flip.
     """
