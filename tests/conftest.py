@@ -203,6 +203,89 @@ def hostile_folder(tmp_path, hostile_env):
     return make_hostile_folder(tmp_path / "hostile")
 
 
+# -- headless Chromium, for the browser tests (web/test_browser*.py, report/test_html.py) -----
+
+def _chromium() -> str | None:
+    import shutil
+
+    for candidate in (os.environ.get("IMSIM_CHROMIUM"), shutil.which("chromium"),
+                      shutil.which("chromium-browser"), "/usr/bin/chromium"):
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+CHROMIUM = _chromium()
+# Headless and quiet: no sandbox (CI runs as root), no calls home on a closed network.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-quic"]
+
+
+class _SharedChromium:
+    """One Playwright driver and Chromium for a run of consecutive tests that use them.
+
+    Started for the first test that asks for ``browser`` and kept while the tests that
+    follow ask for it too (the browser modules run one after the other in a worker: one
+    start instead of one a module). Stopped before the first test that does not: while
+    Playwright's sync API is started it marks its event loop as running in this thread,
+    and a test's own ``asyncio.run`` would then refuse to start.
+    """
+
+    def __init__(self):
+        self._playwright = None
+        self._browser = None
+
+    def get(self):
+        if self._browser is None:
+            from playwright.sync_api import sync_playwright
+
+            self._playwright = sync_playwright().start()
+            try:
+                self._browser = self._playwright.chromium.launch(
+                    executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            except BaseException:
+                self.stop()
+                raise
+        return self._browser
+
+    def stop(self):
+        browser, playwright = self._browser, self._playwright
+        self._browser = self._playwright = None
+        try:
+            if browser is not None:
+                browser.close()
+        finally:
+            if playwright is not None:
+                playwright.stop()
+
+
+_SHARED_CHROMIUM = _SharedChromium()
+
+
+def pytest_runtest_setup(item):
+    if "browser" not in item.fixturenames:
+        _SHARED_CHROMIUM.stop()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    _SHARED_CHROMIUM.stop()
+
+
+@pytest.fixture
+def browser():
+    """Headless Chromium (shared, see _SharedChromium; a test opens contexts or pages of
+    its own and closes them); the test is skipped, with the reason, only where none is
+    installed."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not "
+                                   "installed (pip install -e '.[dev]')")
+    if CHROMIUM is None:
+        pytest.skip("no Chromium to drive: install Debian's package (apt-get install chromium; "
+                    ".ci/run does) or set IMSIM_CHROMIUM to a Chromium binary")
+    sync_api.expect.set_options(timeout=15_000)  # a loaded 2-core CI machine can be slow to answer
+    return _SHARED_CHROMIUM.get()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _imsim_home(tmp_path_factory):
     """Collections that tests index without -c (and known.json) stay out of the real home;

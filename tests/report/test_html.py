@@ -5,7 +5,6 @@ import base64
 import re
 import shutil
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
 
@@ -135,47 +134,35 @@ def test_summary_has_the_run_context_beside_it(results_dir, report):
     assert all(w <= 360 for w in fixed), fixed
 
 
-def _chromium():
-    import os
-    import shutil as sh
-
-    for candidate in (os.environ.get("IMSIM_CHROMIUM"), sh.which("chromium"), "/usr/bin/chromium"):
-        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return candidate
-    return None
-
-
-@pytest.mark.skipif(_chromium() is None, reason="no Chromium to drive (apt-get install chromium "
-                                                "or set IMSIM_CHROMIUM)")
-def test_report_in_a_browser_fits_a_phone_and_enlarges_figures(report):
+def test_report_in_a_browser_fits_a_phone_and_enlarges_figures(report, browser):
     sync_api = pytest.importorskip("playwright.sync_api")
     url = report.resolve().as_uri()
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=_chromium(), headless=True,
-                                    args=["--no-sandbox", "--disable-gpu"])
-        try:
-            errors = []
-            phone = browser.new_page(viewport={"width": 390, "height": 844})
-            phone.on("pageerror", lambda exc: errors.append(str(exc)))
-            phone.goto(url)
-            assert phone.evaluate("document.documentElement.scrollWidth") <= 390
-            desk = browser.new_page(viewport={"width": 1280, "height": 900})
-            desk.on("pageerror", lambda exc: errors.append(str(exc)))
-            desk.goto(url)
-            n_images = desk.locator("main img").count()
-            assert desk.locator("main img.zoomable").count() == n_images >= 10
-            chart = desk.locator("#clustering .pair img").first
-            shown = chart.evaluate("i => i.getBoundingClientRect().width")
-            # a clustering chart is at least 40% of the column (it was shrunk to ~30%)
-            column = desk.evaluate("document.querySelector('#clustering').clientWidth")
-            assert shown >= 0.4 * column, (shown, column)
-            chart.click()
-            dialog = desk.locator("dialog#zoom")
-            sync_api.expect(dialog).to_have_attribute("open", "")
-            big = desk.locator("dialog#zoom img").evaluate("i => i.getBoundingClientRect().width")
-            assert big > shown * 1.2
-            desk.keyboard.press("Escape")
-            sync_api.expect(dialog).not_to_have_attribute("open", "")
-            assert errors == []
-        finally:
-            browser.close()
+    contexts = []
+    try:
+        for viewport in ({"width": 390, "height": 844}, {"width": 1280, "height": 900}):
+            contexts.append(browser.new_context(viewport=viewport))
+        phone, desk = (c.new_page() for c in contexts)
+        errors = []
+        phone.on("pageerror", lambda exc: errors.append(str(exc)))
+        phone.goto(url)
+        assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+        desk.on("pageerror", lambda exc: errors.append(str(exc)))
+        desk.goto(url)
+        n_images = desk.locator("main img").count()
+        assert desk.locator("main img.zoomable").count() == n_images >= 10
+        chart = desk.locator("#clustering .pair img").first
+        shown = chart.evaluate("i => i.getBoundingClientRect().width")
+        # a clustering chart is at least 40% of the column (it was shrunk to ~30%)
+        column = desk.evaluate("document.querySelector('#clustering').clientWidth")
+        assert shown >= 0.4 * column, (shown, column)
+        chart.click()
+        dialog = desk.locator("dialog#zoom")
+        sync_api.expect(dialog).to_have_attribute("open", "")
+        big = desk.locator("dialog#zoom img").evaluate("i => i.getBoundingClientRect().width")
+        assert big > shown * 1.2
+        desk.keyboard.press("Escape")
+        sync_api.expect(dialog).not_to_have_attribute("open", "")
+        assert errors == []
+    finally:
+        for c in contexts:
+            c.close()
