@@ -14,6 +14,7 @@ end marker, a file object) against that path.
 """
 from __future__ import annotations
 
+import functools
 import io
 
 import numpy as np
@@ -27,6 +28,17 @@ from imsim.datasets.image import decode_image
 
 def _camera_jpeg(rng, size=(1024, 768), orientation=None, **save) -> bytes:
     """A photo-like JPEG: a smooth colour field, shapes and sensor noise."""
+    return _jpeg_bytes(_camera_image(rng, size), orientation, **save)
+
+
+@functools.lru_cache(maxsize=4)
+def _seeded_camera_image(seed: int, size: tuple[int, int]) -> Image.Image:
+    """``_camera_image(np.random.default_rng(seed), size)``, made once for the tests that
+    save one photo in several ways (a 3000 x 2000 one takes 0.8 s)."""
+    return _camera_image(np.random.default_rng(seed), size)
+
+
+def _camera_image(rng, size) -> Image.Image:
     w, h = size
     low = rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)
     img = Image.fromarray(low).resize((w, h), Image.Resampling.BICUBIC)
@@ -40,7 +52,10 @@ def _camera_jpeg(rng, size=(1024, 768), orientation=None, **save) -> bytes:
         px[y0:y1, x0:x1][(xx - cx) ** 2 + (yy - cy) ** 2 < r * r] = rng.integers(0, 256, 3)
     px += rng.normal(0, 4, px.shape)
     np.clip(px, 0, 255, out=px)
-    img = Image.fromarray(px.astype(np.uint8)).filter(ImageFilter.GaussianBlur(0.8))
+    return Image.fromarray(px.astype(np.uint8)).filter(ImageFilter.GaussianBlur(0.8))
+
+
+def _jpeg_bytes(img: Image.Image, orientation=None, **save) -> bytes:
     if save.pop("mode", None) is not None:
         img = img.convert("L")
     buf = io.BytesIO()
@@ -157,7 +172,7 @@ def _fast(data: bytes, max_side: int = 10**6):
 @pytest.mark.parametrize("save", [dict(subsampling=2), dict(subsampling=0), dict(progressive=True),
                                   dict(mode="L")])
 def test_opencv_decodes_a_jpeg_to_the_pixels_of_pillows_drafted_decode(size, save):
-    data = _camera_jpeg(np.random.default_rng(size[0]), size=size, **save)
+    data = _jpeg_bytes(_seeded_camera_image(size[0], size), **save)  # _camera_jpeg's bytes
     fast = _fast(data)
     assert fast is not None  # the path is taken for every kind of YCbCr or gray JPEG
     img = Image.open(io.BytesIO(data))
