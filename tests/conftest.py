@@ -70,19 +70,43 @@ def pytest_ignore_collect(collection_path, config):
     return None
 
 
-# The longest modules (seconds each on 2 cores), run first: `make test` spreads whole modules
-# over pytest-xdist workers (--dist loadscope, so a module's fixtures are made once), and a
-# long module that started last would end the run alone.
-LONG_FIRST = (
-    "test_readme.py", "cli/test_demo_cli.py", "report/test_html.py", "engine/test_fault.py",
-    "web/test_browser_page.py", "engine/test_dask.py", "test_photo_decode.py", "engine/test_cli.py",
-)
+# How `make test` spreads the suite over its pytest-xdist workers (--dist loadscope): in
+# units, each run whole by one worker (a module's fixtures are made once), the longest
+# first (a long unit that started last would end the run alone). A unit is a module,
+# or one of the groups of UNITS: modules that share session fixtures, made once per
+# worker, so once in all when one worker runs them all (the browser modules: one
+# Chromium, one served collection; the engine modules: one Dask cluster).
+UNITS = {
+    "web/browser": ("web/test_browser.py", "web/test_browser_page.py", "web/test_browser_map.py",
+                    "web/test_browser_tiles.py", "web/test_browser_follow.py"),
+    "engine/dask": ("engine/test_dask.py", "engine/test_cli.py", "engine/test_index_decodes.py"),
+}
+# the longest units (or modules), longest first: seconds of one worker on a quiet 2-core
+# machine, measured (the order matters, the figures are a guide)
+LONG_FIRST = {
+    "web/browser": 36, "test_readme.py": 15, "cli/test_demo_cli.py": 9, "report/test_html.py": 8,
+    "test_photo_decode.py": 8, "engine/dask": 8, "models/test_training.py": 6,
+    "test_duplicates.py": 6, "test_store_faults.py": 5, "engine/test_fault.py": 4,
+    "cli/test_serve_cli.py": 4, "web/test_api.py": 4, "web/test_memory.py": 3,
+}
+_UNIT_OF = {module: unit for unit, modules in UNITS.items() for module in modules}
 
 
-def _long_rank(item) -> int:
-    path = str(item.path)
-    return next((i for i, m in enumerate(LONG_FIRST) if path == str(ROOT / "tests" / m)),
-                len(LONG_FIRST))
+def _unit(path: str) -> str:
+    """The scheduling unit of a test file (a path relative to tests/, or a node id)."""
+    module = path.split("::")[0]
+    module = module[len("tests/"):] if module.startswith("tests/") else module
+    return _UNIT_OF.get(module, module)
+
+
+_RANK = {unit: i for i, unit in enumerate(LONG_FIRST)}
+
+
+def _long_rank(item) -> tuple[int, int]:
+    module = Path(str(item.path)).relative_to(ROOT / "tests").as_posix()
+    unit = _unit(module)
+    inside = UNITS[unit].index(module) if unit in UNITS else 0
+    return _RANK.get(unit, len(_RANK)), inside
 
 
 def pytest_collection_modifyitems(config, items):
@@ -90,7 +114,24 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if str(item.path).startswith(slow):
             item.add_marker(pytest.mark.slow)
-    items.sort(key=_long_rank)  # stable: the order inside each module is kept
+    # stable: the order inside each module is kept, a unit's modules run one after another
+    items.sort(key=_long_rank)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """--dist loadscope in UNITS, in the order of the collection (LONG_FIRST first), not
+    xdist's own reordering by number of tests (which put the longest units, of few
+    tests each, last)."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class UnitScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _unit(nodeid)
+
+    config.option.loadscopereorder = False
+    return UnitScheduling(config, log)
 
 
 #: a test that is not marked slow and takes longer than this (seconds of wall time, set-up
