@@ -75,17 +75,18 @@ def pytest_ignore_collect(collection_path, config):
 # first (a long unit that started last would end the run alone). A unit is a module,
 # or one of the groups of UNITS: modules that share session fixtures, made once per
 # worker, so once in all when one worker runs them all (the browser modules: one
-# Chromium, one served collection; the engine modules: one Dask cluster).
+# Chromium, one served collection; the engine modules: one Dask cluster; the demo's
+# modules: one demo run).
 UNITS = {
     "web/browser": ("web/test_browser.py", "web/test_browser_page.py", "web/test_browser_map.py",
                     "web/test_browser_tiles.py", "web/test_browser_follow.py"),
     "engine/dask": ("engine/test_dask.py", "engine/test_cli.py", "engine/test_index_decodes.py"),
+    "demo": ("cli/test_demo_cli.py", "report/test_html.py"),  # one demo run, one report of it
 }
 # the longest units (or modules), longest first: seconds of one worker on a quiet 2-core
 # machine, measured (the order matters, the figures are a guide)
 LONG_FIRST = {
-    "web/browser": 36, "test_readme.py": 15, "cli/test_demo_cli.py": 9, "report/test_html.py": 8,
-    "test_photo_decode.py": 8, "engine/dask": 8, "models/test_training.py": 6,
+    "web/browser": 36, "test_readme.py": 15, "demo": 14, "test_photo_decode.py": 8, "engine/dask": 8, "models/test_training.py": 6,
     "test_duplicates.py": 6, "test_store_faults.py": 5, "engine/test_fault.py": 4,
     "cli/test_serve_cli.py": 4, "web/test_api.py": 4, "web/test_memory.py": 3,
 }
@@ -118,6 +119,7 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=_long_rank)
 
 
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist's: unknown without it (-p no:xdist)
 def pytest_xdist_make_scheduler(config, log):
     """--dist loadscope in UNITS, in the order of the collection (LONG_FIRST first), not
     xdist's own reordering by number of tests (which put the longest units, of few
@@ -242,6 +244,52 @@ def hostile_folder(tmp_path, hostile_env):
     from _data import make_hostile_folder
 
     return make_hostile_folder(tmp_path / "hostile")
+
+
+# -- one `imsim demo --quick` run, for cli/test_demo_cli.py and report/test_html.py ------------
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    """``imsim demo --quick --dataset digits --seed 1`` run once (in this process):
+    ``(exit status, out folder, stdout, stderr)``."""
+    import contextlib
+    import io
+
+    from imsim.cli.main import main
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("IMSIM_THREADS", "1")  # tiny models: one thread, no waiting on a busy machine
+    mp.setenv("OMP_WAIT_POLICY", "PASSIVE")  # what the command sets; undone after
+    out = tmp_path_factory.mktemp("cli") / "imsim-demo"
+    stdout, stderr = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            rc = main(["demo", "--quick", "--dataset", "digits", "--out", str(out),
+                       "--seed", "1"])
+    finally:
+        mp.undo()
+    return rc, out, stdout.getvalue(), stderr.getvalue()
+
+
+@pytest.fixture(scope="session")
+def demo_report(demo_run, tmp_path_factory):
+    """``imsim report`` on a copy of that run's results folder alone (no models, latents
+    or cache): ``(exit status, the report, stdout)``. Built once (every figure is drawn:
+    seconds) for the tests that only read it."""
+    import contextlib
+    import io
+    import shutil
+
+    from imsim.cli.main import main
+
+    _, out, _, _ = demo_run
+    copy = tmp_path_factory.mktemp("report") / "copy"
+    shutil.copytree(out / "results", copy / "results")
+    target = copy.parent / "again.html"
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        rc = main(["report", str(copy), "-o", str(target)])
+    return rc, target, stdout.getvalue()
 
 
 # -- headless Chromium, for the browser tests (web/test_browser*.py, report/test_html.py) -----

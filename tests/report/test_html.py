@@ -8,14 +8,11 @@ from html.parser import HTMLParser
 
 import pytest
 
-from imsim.evaluation.demo import DemoConfig, load_results, run_demo
+from imsim.evaluation.demo import load_results
 from imsim.report.html import SECTIONS, build_report
 
 pytestmark = pytest.mark.slow  # builds a demo run, then reports
 
-TINY = dict(dataset="digits", ae_train=None, ae_epochs=1, n_test=100, search_queries=30,
-            n_examples=2, example_k=3, emd_queries=6, emd_data=300, cluster_images=100,
-            map_points=60)
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
         "track", "wbr"}
 
@@ -57,25 +54,21 @@ def _parse(path) -> _Checker:
 
 
 @pytest.fixture(scope="module")
-def results_dir(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("IMSIM_THREADS", "1")
-    try:
-        run = run_demo(DemoConfig.from_preset("quick", **TINY), tmp_path_factory.mktemp("demo"),
-                       command="imsim demo --quick", progress=False)
-    finally:
-        mp.undo()
-    return run.results_dir
+def results_dir(demo_run):
+    """The results folder of the `imsim demo --quick` run of tests/conftest.py (shared
+    with cli/test_demo_cli.py)."""
+    return demo_run[1] / "results"
 
 
 @pytest.fixture(scope="module")
-def report(results_dir, tmp_path_factory):
-    """The report of that run, built once (3-4 s: every figure is drawn) for the tests
+def report(demo_report):
+    """The report of that run, built from a copy of its results folder alone (`imsim
+    report`, which calls build_report; shared with cli/test_demo_cli.py) for the tests
     that only read it."""
-    return build_report(results_dir, tmp_path_factory.mktemp("report") / "r.html")
+    return demo_report[1]
 
 
-def test_report_has_every_section_and_parses(report):
+def test_report_has_every_section_and_parses(report, results_dir):
     page = _parse(report)
     assert page.errors == [] and page.stack == []
     assert [a for a, _ in SECTIONS] == [i for i in page.ids if i in dict(SECTIONS)]
@@ -88,7 +81,8 @@ def test_report_has_every_section_and_parses(report):
     assert all((tag == "a" and href.startswith("#")) or (tag == "script" and href == "")
                for tag, href in page.links)
     text = " ".join(page.text)
-    assert "imsim demo --quick" in text  # the exact command
+    # the exact command (as cli/demo.py writes it down: the options in its own order)
+    assert f"imsim demo --dataset digits --out {results_dir.parent} --seed 1 --quick" in text
     assert "The classifier did not run" in text or "accuracy" in text
 
 
