@@ -70,19 +70,44 @@ def pytest_ignore_collect(collection_path, config):
     return None
 
 
-# The longest modules (seconds each on 2 cores), run first: `make test` spreads whole modules
-# over pytest-xdist workers (--dist loadscope, so a module's fixtures are made once), and a
-# long module that started last would end the run alone.
-LONG_FIRST = (
-    "test_readme.py", "cli/test_demo_cli.py", "report/test_html.py", "engine/test_fault.py",
-    "web/test_browser_page.py", "engine/test_dask.py", "test_photo_decode.py", "engine/test_cli.py",
-)
+# How `make test` spreads the suite over its pytest-xdist workers (--dist loadscope): in
+# units, each run whole by one worker (a module's fixtures are made once), the longest
+# first (a long unit that started last would end the run alone). A unit is a module,
+# or one of the groups of UNITS: modules that share session fixtures, made once per
+# worker, so once in all when one worker runs them all (the browser modules: one
+# Chromium, one served collection; the engine modules: one Dask cluster; the demo's
+# modules: one demo run).
+UNITS = {
+    "web/browser": ("web/test_browser.py", "web/test_browser_page.py", "web/test_browser_map.py",
+                    "web/test_browser_tiles.py", "web/test_browser_follow.py"),
+    "engine/dask": ("engine/test_dask.py", "engine/test_cli.py", "engine/test_index_decodes.py"),
+    "demo": ("cli/test_demo_cli.py", "report/test_html.py"),  # one demo run, one report of it
+}
+# the longest units (or modules), longest first: seconds of one worker on a quiet 2-core
+# machine, measured (the order matters, the figures are a guide)
+LONG_FIRST = {
+    "web/browser": 36, "test_readme.py": 15, "demo": 14, "test_photo_decode.py": 8, "engine/dask": 8, "models/test_training.py": 6,
+    "test_duplicates.py": 6, "test_store_faults.py": 5, "engine/test_fault.py": 4,
+    "cli/test_serve_cli.py": 4, "web/test_api.py": 4, "web/test_memory.py": 3,
+}
+_UNIT_OF = {module: unit for unit, modules in UNITS.items() for module in modules}
 
 
-def _long_rank(item) -> int:
-    path = str(item.path)
-    return next((i for i, m in enumerate(LONG_FIRST) if path == str(ROOT / "tests" / m)),
-                len(LONG_FIRST))
+def _unit(path: str) -> str:
+    """The scheduling unit of a test file (a path relative to tests/, or a node id)."""
+    module = path.split("::")[0]
+    module = module[len("tests/"):] if module.startswith("tests/") else module
+    return _UNIT_OF.get(module, module)
+
+
+_RANK = {unit: i for i, unit in enumerate(LONG_FIRST)}
+
+
+def _long_rank(item) -> tuple[int, int]:
+    module = Path(str(item.path)).relative_to(ROOT / "tests").as_posix()
+    unit = _unit(module)
+    inside = UNITS[unit].index(module) if unit in UNITS else 0
+    return _RANK.get(unit, len(_RANK)), inside
 
 
 def pytest_collection_modifyitems(config, items):
@@ -90,7 +115,25 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if str(item.path).startswith(slow):
             item.add_marker(pytest.mark.slow)
-    items.sort(key=_long_rank)  # stable: the order inside each module is kept
+    # stable: the order inside each module is kept, a unit's modules run one after another
+    items.sort(key=_long_rank)
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist's: unknown without it (-p no:xdist)
+def pytest_xdist_make_scheduler(config, log):
+    """--dist loadscope in UNITS, in the order of the collection (LONG_FIRST first), not
+    xdist's own reordering by number of tests (which put the longest units, of few
+    tests each, last)."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class UnitScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _unit(nodeid)
+
+    config.option.loadscopereorder = False
+    return UnitScheduling(config, log)
 
 
 #: a test that is not marked slow and takes longer than this (seconds of wall time, set-up
@@ -201,6 +244,135 @@ def hostile_folder(tmp_path, hostile_env):
     from _data import make_hostile_folder
 
     return make_hostile_folder(tmp_path / "hostile")
+
+
+# -- one `imsim demo --quick` run, for cli/test_demo_cli.py and report/test_html.py ------------
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    """``imsim demo --quick --dataset digits --seed 1`` run once (in this process):
+    ``(exit status, out folder, stdout, stderr)``."""
+    import contextlib
+    import io
+
+    from imsim.cli.main import main
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("IMSIM_THREADS", "1")  # tiny models: one thread, no waiting on a busy machine
+    mp.setenv("OMP_WAIT_POLICY", "PASSIVE")  # what the command sets; undone after
+    out = tmp_path_factory.mktemp("cli") / "imsim-demo"
+    stdout, stderr = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            rc = main(["demo", "--quick", "--dataset", "digits", "--out", str(out),
+                       "--seed", "1"])
+    finally:
+        mp.undo()
+    return rc, out, stdout.getvalue(), stderr.getvalue()
+
+
+@pytest.fixture(scope="session")
+def demo_report(demo_run, tmp_path_factory):
+    """``imsim report`` on a copy of that run's results folder alone (no models, latents
+    or cache): ``(exit status, the report, stdout)``. Built once (every figure is drawn:
+    seconds) for the tests that only read it."""
+    import contextlib
+    import io
+    import shutil
+
+    from imsim.cli.main import main
+
+    _, out, _, _ = demo_run
+    copy = tmp_path_factory.mktemp("report") / "copy"
+    shutil.copytree(out / "results", copy / "results")
+    target = copy.parent / "again.html"
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        rc = main(["report", str(copy), "-o", str(target)])
+    return rc, target, stdout.getvalue()
+
+
+# -- headless Chromium, for the browser tests (web/test_browser*.py, report/test_html.py) -----
+
+def _chromium() -> str | None:
+    import shutil
+
+    for candidate in (os.environ.get("IMSIM_CHROMIUM"), shutil.which("chromium"),
+                      shutil.which("chromium-browser"), "/usr/bin/chromium"):
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+CHROMIUM = _chromium()
+# Headless and quiet: no sandbox (CI runs as root), no calls home on a closed network.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-quic"]
+
+
+class _SharedChromium:
+    """One Playwright driver and Chromium for a run of consecutive tests that use them.
+
+    Started for the first test that asks for ``browser`` and kept while the tests that
+    follow ask for it too (the browser modules run one after the other in a worker: one
+    start instead of one a module). Stopped before the first test that does not: while
+    Playwright's sync API is started it marks its event loop as running in this thread,
+    and a test's own ``asyncio.run`` would then refuse to start.
+    """
+
+    def __init__(self):
+        self._playwright = None
+        self._browser = None
+
+    def get(self):
+        if self._browser is None:
+            from playwright.sync_api import sync_playwright
+
+            self._playwright = sync_playwright().start()
+            try:
+                self._browser = self._playwright.chromium.launch(
+                    executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            except BaseException:
+                self.stop()
+                raise
+        return self._browser
+
+    def stop(self):
+        browser, playwright = self._browser, self._playwright
+        self._browser = self._playwright = None
+        try:
+            if browser is not None:
+                browser.close()
+        finally:
+            if playwright is not None:
+                playwright.stop()
+
+
+_SHARED_CHROMIUM = _SharedChromium()
+
+
+def pytest_runtest_setup(item):
+    if "browser" not in item.fixturenames:
+        _SHARED_CHROMIUM.stop()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    _SHARED_CHROMIUM.stop()
+
+
+@pytest.fixture
+def browser():
+    """Headless Chromium (shared, see _SharedChromium; a test opens contexts or pages of
+    its own and closes them); the test is skipped, with the reason, only where none is
+    installed."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not "
+                                   "installed (pip install -e '.[dev]')")
+    if CHROMIUM is None:
+        pytest.skip("no Chromium to drive: install Debian's package (apt-get install chromium; "
+                    ".ci/run does) or set IMSIM_CHROMIUM to a Chromium binary")
+    sync_api.expect.set_options(timeout=15_000)  # a loaded 2-core CI machine can be slow to answer
+    return _SHARED_CHROMIUM.get()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -14,6 +14,7 @@ end marker, a file object) against that path.
 """
 from __future__ import annotations
 
+import functools
 import io
 
 import numpy as np
@@ -27,16 +28,42 @@ from imsim.datasets.image import decode_image
 
 def _camera_jpeg(rng, size=(1024, 768), orientation=None, **save) -> bytes:
     """A photo-like JPEG: a smooth colour field, shapes and sensor noise."""
+    return _jpeg_bytes(_camera_image(rng, size), orientation, **save)
+
+
+@functools.lru_cache(maxsize=4)
+def _seeded_camera_image(seed: int, size: tuple[int, int]) -> Image.Image:
+    """``_camera_image(np.random.default_rng(seed), size)``, made once for the tests that
+    save one photo in several ways (a 3000 x 2000 one takes 0.8 s)."""
+    return _camera_image(np.random.default_rng(seed), size)
+
+
+def _large_camera_jpeg(rng, size, factor=4) -> bytes:
+    """A photo-like JPEG of a camera's size, made at 1/factor of it and enlarged: made
+    whole, the 6000 x 4000 one took 3 s (its sensor noise above all), for a test about
+    the sizes that its decode drafts and shrinks it to."""
+    w, h = size
+    return _jpeg_bytes(_camera_image(rng, (w // factor, h // factor)).resize(size, Image.Resampling.BICUBIC))
+
+
+def _camera_image(rng, size) -> Image.Image:
     w, h = size
     low = rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)
     img = Image.fromarray(low).resize((w, h), Image.Resampling.BICUBIC)
-    px = np.asarray(img, dtype=np.float32)
-    yy, xx = np.mgrid[0:h, 0:w]
+    px = np.array(img, dtype=np.float32)
     for _ in range(5):
         cx, cy, r = rng.uniform(0, w), rng.uniform(0, h), rng.uniform(40, 200)
-        px[(xx - cx) ** 2 + (yy - cy) ** 2 < r * r] = rng.integers(0, 256, 3)
+        # the disc, computed in its bounding box only (a 6000 x 4000 photo's grid took seconds)
+        x0, x1 = max(0, int(cx - r) - 1), min(w, int(cx + r) + 2)
+        y0, y1 = max(0, int(cy - r) - 1), min(h, int(cy + r) + 2)
+        yy, xx = np.ogrid[y0:y1, x0:x1]
+        px[y0:y1, x0:x1][(xx - cx) ** 2 + (yy - cy) ** 2 < r * r] = rng.integers(0, 256, 3)
     px += rng.normal(0, 4, px.shape)
-    img = Image.fromarray(np.clip(px, 0, 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(0.8))
+    np.clip(px, 0, 255, out=px)
+    return Image.fromarray(px.astype(np.uint8)).filter(ImageFilter.GaussianBlur(0.8))
+
+
+def _jpeg_bytes(img: Image.Image, orientation=None, **save) -> bytes:
     if save.pop("mode", None) is not None:
         img = img.convert("L")
     buf = io.BytesIO()
@@ -153,7 +180,7 @@ def _fast(data: bytes, max_side: int = 10**6):
 @pytest.mark.parametrize("save", [dict(subsampling=2), dict(subsampling=0), dict(progressive=True),
                                   dict(mode="L")])
 def test_opencv_decodes_a_jpeg_to_the_pixels_of_pillows_drafted_decode(size, save):
-    data = _camera_jpeg(np.random.default_rng(size[0]), size=size, **save)
+    data = _jpeg_bytes(_seeded_camera_image(size[0], size), **save)  # _camera_jpeg's bytes
     fast = _fast(data)
     assert fast is not None  # the path is taken for every kind of YCbCr or gray JPEG
     img = Image.open(io.BytesIO(data))
@@ -176,7 +203,7 @@ def test_an_array_is_turned_as_exif_transpose_turns_an_image(orientation):
 
 
 def test_a_large_photo_is_shrunk_by_an_integer_factor_to_at_least_the_thumbnails_size():
-    data = _camera_jpeg(np.random.default_rng(2), size=(6000, 4000))  # drafted to 750 x 500
+    data = _large_camera_jpeg(np.random.default_rng(2), size=(6000, 4000))  # drafted to 750 x 500
     raster, whole = _fast(data, max_side=320)
     assert raster.shape == (250, 375, 3)  # halved: still >= 320 x 213 on both axes
     assert whole().shape == (500, 750, 3)

@@ -1,9 +1,6 @@
 """`imsim demo --quick` end to end on digits, and `imsim report` from saved results alone."""
 from __future__ import annotations
 
-import contextlib
-import io
-import shutil
 from html.parser import HTMLParser
 
 import pytest
@@ -29,20 +26,10 @@ def _ids(path) -> list[str]:
     return parser.ids
 
 
-@pytest.fixture(scope="module")
-def demo_out(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("IMSIM_THREADS", "1")  # tiny models: one thread, no waiting on a busy machine
-    mp.setenv("OMP_WAIT_POLICY", "PASSIVE")  # what the command sets; undone after
-    out = tmp_path_factory.mktemp("cli") / "imsim-demo"
-    stdout, stderr = io.StringIO(), io.StringIO()
-    try:
-        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-            rc = main(["demo", "--quick", "--dataset", "digits", "--out", str(out),
-                       "--seed", "1"])
-    finally:
-        mp.undo()
-    return rc, out, stdout.getvalue(), stderr.getvalue()
+@pytest.fixture
+def demo_out(demo_run):
+    """The demo run of tests/conftest.py (report/test_html.py reads it too)."""
+    return demo_run
 
 
 def test_demo_quick_on_digits(demo_out):
@@ -59,13 +46,11 @@ def test_demo_quick_on_digits(demo_out):
     assert f"imsim demo --dataset digits --out {out} --seed 1 --quick" in text
 
 
-def test_report_rebuilds_from_results_alone(demo_out, tmp_path, capsys):
+def test_report_rebuilds_from_results_alone(demo_out, demo_report):
     _, out, _, _ = demo_out
-    copy = tmp_path / "copy"
-    shutil.copytree(out / "results", copy / "results")  # no models, latents or cache
-    target = tmp_path / "again.html"
-    assert main(["report", str(copy), "-o", str(target)]) == 0
-    assert f"wrote {target}" in capsys.readouterr().out
+    rc, target, stdout = demo_report  # `imsim report` on a copy of results/: no models, latents or cache
+    assert rc == 0
+    assert f"wrote {target}" in stdout
     assert _ids(target) == _ids(out / "report.html")
 
 

@@ -5,18 +5,14 @@ import base64
 import re
 import shutil
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
 
-from imsim.evaluation.demo import DemoConfig, load_results, run_demo
+from imsim.evaluation.demo import load_results
 from imsim.report.html import SECTIONS, build_report
 
 pytestmark = pytest.mark.slow  # builds a demo run, then reports
 
-TINY = dict(dataset="digits", ae_train=None, ae_epochs=1, n_test=100, search_queries=30,
-            n_examples=2, example_k=3, emd_queries=6, emd_data=300, cluster_images=100,
-            map_points=60)
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
         "track", "wbr"}
 
@@ -58,25 +54,21 @@ def _parse(path) -> _Checker:
 
 
 @pytest.fixture(scope="module")
-def results_dir(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("IMSIM_THREADS", "1")
-    try:
-        run = run_demo(DemoConfig.from_preset("quick", **TINY), tmp_path_factory.mktemp("demo"),
-                       command="imsim demo --quick", progress=False)
-    finally:
-        mp.undo()
-    return run.results_dir
+def results_dir(demo_run):
+    """The results folder of the `imsim demo --quick` run of tests/conftest.py (shared
+    with cli/test_demo_cli.py)."""
+    return demo_run[1] / "results"
 
 
 @pytest.fixture(scope="module")
-def report(results_dir, tmp_path_factory):
-    """The report of that run, built once (3-4 s: every figure is drawn) for the tests
+def report(demo_report):
+    """The report of that run, built from a copy of its results folder alone (`imsim
+    report`, which calls build_report; shared with cli/test_demo_cli.py) for the tests
     that only read it."""
-    return build_report(results_dir, tmp_path_factory.mktemp("report") / "r.html")
+    return demo_report[1]
 
 
-def test_report_has_every_section_and_parses(report):
+def test_report_has_every_section_and_parses(report, results_dir):
     page = _parse(report)
     assert page.errors == [] and page.stack == []
     assert [a for a, _ in SECTIONS] == [i for i in page.ids if i in dict(SECTIONS)]
@@ -89,7 +81,8 @@ def test_report_has_every_section_and_parses(report):
     assert all((tag == "a" and href.startswith("#")) or (tag == "script" and href == "")
                for tag, href in page.links)
     text = " ".join(page.text)
-    assert "imsim demo --quick" in text  # the exact command
+    # the exact command (as cli/demo.py writes it down: the options in its own order)
+    assert f"imsim demo --dataset digits --out {results_dir.parent} --seed 1 --quick" in text
     assert "The classifier did not run" in text or "accuracy" in text
 
 
@@ -135,47 +128,35 @@ def test_summary_has_the_run_context_beside_it(results_dir, report):
     assert all(w <= 360 for w in fixed), fixed
 
 
-def _chromium():
-    import os
-    import shutil as sh
-
-    for candidate in (os.environ.get("IMSIM_CHROMIUM"), sh.which("chromium"), "/usr/bin/chromium"):
-        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return candidate
-    return None
-
-
-@pytest.mark.skipif(_chromium() is None, reason="no Chromium to drive (apt-get install chromium "
-                                                "or set IMSIM_CHROMIUM)")
-def test_report_in_a_browser_fits_a_phone_and_enlarges_figures(report):
+def test_report_in_a_browser_fits_a_phone_and_enlarges_figures(report, browser):
     sync_api = pytest.importorskip("playwright.sync_api")
     url = report.resolve().as_uri()
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=_chromium(), headless=True,
-                                    args=["--no-sandbox", "--disable-gpu"])
-        try:
-            errors = []
-            phone = browser.new_page(viewport={"width": 390, "height": 844})
-            phone.on("pageerror", lambda exc: errors.append(str(exc)))
-            phone.goto(url)
-            assert phone.evaluate("document.documentElement.scrollWidth") <= 390
-            desk = browser.new_page(viewport={"width": 1280, "height": 900})
-            desk.on("pageerror", lambda exc: errors.append(str(exc)))
-            desk.goto(url)
-            n_images = desk.locator("main img").count()
-            assert desk.locator("main img.zoomable").count() == n_images >= 10
-            chart = desk.locator("#clustering .pair img").first
-            shown = chart.evaluate("i => i.getBoundingClientRect().width")
-            # a clustering chart is at least 40% of the column (it was shrunk to ~30%)
-            column = desk.evaluate("document.querySelector('#clustering').clientWidth")
-            assert shown >= 0.4 * column, (shown, column)
-            chart.click()
-            dialog = desk.locator("dialog#zoom")
-            sync_api.expect(dialog).to_have_attribute("open", "")
-            big = desk.locator("dialog#zoom img").evaluate("i => i.getBoundingClientRect().width")
-            assert big > shown * 1.2
-            desk.keyboard.press("Escape")
-            sync_api.expect(dialog).not_to_have_attribute("open", "")
-            assert errors == []
-        finally:
-            browser.close()
+    contexts = []
+    try:
+        for viewport in ({"width": 390, "height": 844}, {"width": 1280, "height": 900}):
+            contexts.append(browser.new_context(viewport=viewport))
+        phone, desk = (c.new_page() for c in contexts)
+        errors = []
+        phone.on("pageerror", lambda exc: errors.append(str(exc)))
+        phone.goto(url)
+        assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+        desk.on("pageerror", lambda exc: errors.append(str(exc)))
+        desk.goto(url)
+        n_images = desk.locator("main img").count()
+        assert desk.locator("main img.zoomable").count() == n_images >= 10
+        chart = desk.locator("#clustering .pair img").first
+        shown = chart.evaluate("i => i.getBoundingClientRect().width")
+        # a clustering chart is at least 40% of the column (it was shrunk to ~30%)
+        column = desk.evaluate("document.querySelector('#clustering').clientWidth")
+        assert shown >= 0.4 * column, (shown, column)
+        chart.click()
+        dialog = desk.locator("dialog#zoom")
+        sync_api.expect(dialog).to_have_attribute("open", "")
+        big = desk.locator("dialog#zoom img").evaluate("i => i.getBoundingClientRect().width")
+        assert big > shown * 1.2
+        desk.keyboard.press("Escape")
+        sync_api.expect(dialog).not_to_have_attribute("open", "")
+        assert errors == []
+    finally:
+        for c in contexts:
+            c.close()

@@ -86,42 +86,27 @@ def with_duplicates():
 
 # -- the browser tests' fixtures (tests/web/test_browser*.py) -------------------------
 
-def _chromium():
-    import os
-
-    for candidate in (os.environ.get("IMSIM_CHROMIUM"), shutil.which("chromium"),
-                      shutil.which("chromium-browser"), "/usr/bin/chromium"):
-        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return candidate
-    return None
+# The browser itself (one headless Chromium per test process, kept while consecutive tests
+# use it) is the `browser` fixture of tests/conftest.py: report/test_html.py drives it too.
 
 
-CHROMIUM = _chromium()
-# Headless and quiet: no sandbox (CI runs as root), no calls home on a closed network.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-quic"]
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Keeps whether the test's call failed, for new_page's screenshots."""
+    report = yield
+    if report.when == "call":
+        item.stash[CALL_FAILED] = report.failed
+    return report
 
 
-@pytest.fixture(scope="module")
-def browser():
-    """Headless Chromium; the test is skipped, with the reason, only where none is installed."""
-    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not "
-                                   "installed (pip install -e '.[dev]')")
-    if CHROMIUM is None:
-        pytest.skip("no Chromium to drive: install Debian's package (apt-get install chromium; "
-                    ".ci/run does) or set IMSIM_CHROMIUM to a Chromium binary")
-    sync_api.expect.set_options(timeout=15_000)  # a loaded 2-core CI machine can be slow to answer
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+CALL_FAILED = pytest.StashKey[bool]()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server(grouped_collection):
     """``imsim serve``'s server on the grouped collection, in this process (so a test can
-    monkeypatch what the server calls)."""
+    monkeypatch what the server calls). One for the session: the browser modules only read
+    it, and its map layout and duplicate groups (seconds) are then computed once."""
     from imsim.web import WebServer, create_app
 
     srv = WebServer(create_app(grouped_collection), port=0, access_log=False,
@@ -130,7 +115,7 @@ def server(grouped_collection):
     srv.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def ref(grouped_collection):
     """The same collection opened by the library: the reference answers."""
     from imsim.collection import Collection
@@ -140,9 +125,10 @@ def ref(grouped_collection):
 
 
 @pytest.fixture
-def new_page(browser, tmp_path):
+def new_page(browser, tmp_path, request):
     """``new_page(url, **context_args)``: a fresh page on ``url``, its body ready. Each
-    page's test fails on any script error or CSP violation it logged."""
+    page's test fails on any script error or CSP violation it logged; a failed test leaves
+    a screenshot of each of its pages in its tmp_path (page0.png, ...)."""
     from playwright.sync_api import expect
 
     opened = []
@@ -163,10 +149,13 @@ def new_page(browser, tmp_path):
         return pg
 
     yield make
+    problems = [p for _, _, probs in opened for p in probs]
+    failed = request.node.stash.get(CALL_FAILED, True) or problems  # no call report: set-up failed
     for k, (context, pg, _) in enumerate(opened):
-        pg.screenshot(path=str(tmp_path / f"page{k}.png"), full_page=True)  # for a person debugging
+        if failed:  # for a person debugging (a full-page screenshot of every page cost ~0.3 s)
+            pg.screenshot(path=str(tmp_path / f"page{k}.png"), full_page=True)
         context.close()
-    assert not [p for _, _, probs in opened for p in probs]
+    assert not problems
 
 
 @pytest.fixture
