@@ -17,7 +17,7 @@ by the command itself, as it would be anyway.
 Two roles, one file (the client imports nothing beyond the standard library's socket,
 so a command starts in milliseconds)::
 
-    python _warm.py serve SOCKET [MODULE...]   # imports PRELOAD (or these), prints "ready", serves
+    python _warm.py serve SOCKET               # imports PRELOAD, prints "ready", serves
     python -I -S _warm.py run SOCKET ARGS...   # runs `imsim ARGS` in a fork; its exit status
 
 A command's process tree: the server forks a monitor for each connection, the monitor
@@ -81,10 +81,10 @@ def run(path: str, args: list[str]) -> int:
 
 # -- the server -------------------------------------------------------------------------
 
-def _preload(names=PRELOAD) -> None:
+def _preload() -> None:
     import importlib
 
-    for name in names:
+    for name in PRELOAD:
         hide = name.startswith("ot") and _NO_TORCH_IN_POT not in os.environ
         if hide:
             os.environ[_NO_TORCH_IN_POT] = "1"
@@ -176,12 +176,12 @@ def _monitor(conn: socket.socket) -> None:
     os._exit(0)
 
 
-def serve(path: str, preload=PRELOAD) -> None:
+def serve(path: str) -> None:
     import gc
     import signal
 
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as `imsim` sets it before torch loads
-    _preload(preload)
+    _preload()
     gc.freeze()  # the preloaded objects: never traversed again, so their pages stay shared
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # monitors are reaped as they end
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -199,6 +199,6 @@ def serve(path: str, preload=PRELOAD) -> None:
 if __name__ == "__main__":
     role, path, *rest = sys.argv[1:]
     if role == "serve":
-        serve(path, rest or PRELOAD)
+        serve(path)
     else:
         sys.exit(run(path, rest))

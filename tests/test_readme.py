@@ -28,11 +28,11 @@ not blank or a comment is one.
     checkout's root), and ``IMSIM_HOME``/``IMSIM_CACHE`` point inside it.
 
     The ``imsim`` on the script's PATH runs each command in a fork of a warm interpreter
-    (tests/_warm.py: the third-party libraries imported once, under the same memory cap,
-    imsim's own modules imported by each command as a fresh ``python -m imsim`` does, the
-    command's folder, environment, streams and exit status its own): importing PyTorch,
-    scikit-learn and the rest was some 80% of each command's time. ``IMSIM_README_FRESH=1``
-    runs every command in a fresh ``python -m imsim`` instead.
+    (tests/_warm.py, one server for both parts: the third-party libraries imported once,
+    under the same memory cap, imsim's own modules imported by each command as a fresh
+    ``python -m imsim`` does, the command's folder, environment, streams and exit status
+    its own): importing PyTorch, scikit-learn and the rest was some 80% of each command's
+    time. ``IMSIM_README_FRESH=1`` runs every command in a fresh ``python -m imsim`` instead.
 """
 from __future__ import annotations
 
@@ -55,14 +55,6 @@ ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 WARM = ROOT / "tests" / "_warm.py"  # the fork server that test (b)'s `imsim` commands run in
 
-
-def _warm_preload(part: str) -> list[str]:
-    """What the fork server imports for a part: all of tests/_warm.py's PRELOAD, but
-    PyTorch (2 s) only for the MNIST part (the photo collections use the features
-    encoder; a command that needs torch all the same imports it itself)."""
-    from _warm import PRELOAD
-
-    return [m for m in PRELOAD if part == "mnist" or not m.startswith("torch")]
 
 # what (b) leaves out, by program or by option (see the module docstring)
 SKIP_PROGRAMS = {"make", "pip", "curl"}
@@ -279,9 +271,44 @@ def test_the_rule_leaves_out_servers_set_up_and_clusters():
     assert "make demo" not in script
 
 
+def _env(extra: dict) -> dict:
+    """The environment of the README's commands (and of the fork server that runs them)."""
+    return {**os.environ,
+            "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
+            "IMSIM_PROGRESS": "0", "MPLBACKEND": "Agg", **extra}
+
+
+@pytest.fixture(scope="module")
+def warm_server(tmp_path_factory):
+    """The socket of one fork server (tests/_warm.py) for both parts' ``imsim`` commands,
+    started under the README commands' memory cap (the commands are its forks); None
+    where ``IMSIM_README_FRESH`` asks for a fresh interpreter per command."""
+    if os.environ.get("IMSIM_README_FRESH"):
+        yield None
+        return
+    sock_dir = Path(tempfile.mkdtemp(prefix="imsim-warm-"))  # a short path: AF_UNIX's limit
+    sock = sock_dir / "s"
+    log_path = tmp_path_factory.mktemp("warm") / "warm.log"
+    with open(log_path, "w") as log:
+        server = subprocess.Popen(
+            ["bash", "-c", f"ulimit -v {MEMORY_CAP_KB} && exec {shlex.quote(sys.executable)} "
+                           f"{shlex.quote(str(WARM))} serve {shlex.quote(str(sock))}"],
+            cwd=sock_dir, env=_env({}), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=log, text=True, start_new_session=True)
+    try:
+        ready = select.select([server.stdout], [], [], 300)[0] and server.stdout.readline()
+        assert ready == "ready\n", log_path.read_text()[-3000:]
+        yield sock
+    finally:
+        os.killpg(server.pid, signal.SIGKILL)  # the server, and any command left running
+        server.wait()
+        server.stdout.close()
+        shutil.rmtree(sock_dir, ignore_errors=True)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("part", ["mnist", "collections"])
-def test_the_readme_examples_run(tmp_path, part):
+def test_the_readme_examples_run(tmp_path, part, warm_server):
     parts = readme_parts(README.read_text())
     mnist = _tiny_mnist(tmp_path / "mnist") if part == "mnist" else tmp_path / "no-mnist"
     work = tmp_path / "checkout"
@@ -289,43 +316,20 @@ def test_the_readme_examples_run(tmp_path, part):
     (work / "benchmarks").symlink_to(ROOT / "benchmarks", target_is_directory=True)
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    warm = not os.environ.get("IMSIM_README_FRESH")
-    sock_dir = Path(tempfile.mkdtemp(prefix="imsim-warm-"))  # a short path: AF_UNIX's limit
-    sock = sock_dir / "s"
     imsim = (f"{shlex.quote(sys.executable)} -I -S {shlex.quote(str(WARM))} run "
-             f"{shlex.quote(str(sock))}" if warm else f"{shlex.quote(sys.executable)} -m imsim")
+             f"{shlex.quote(str(warm_server))}" if warm_server
+             else f"{shlex.quote(sys.executable)} -m imsim")
     for name, target in (("imsim", imsim), ("python", shlex.quote(sys.executable))):
         (bin_dir / name).write_text(f'#!/bin/sh\nexec {target} "$@"\n')
         (bin_dir / name).chmod(0o755)
     script, n = readme_script(parts[part], mnist,
                               setup_from=parts["mnist"] if part == "collections" else None)
     assert n >= {"mnist": 11, "collections": 9}[part]
-    env = {**os.environ,
-           "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
-           "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
-           "IMSIM_HOME": str(tmp_path / "home"), "IMSIM_CACHE": str(tmp_path / "cache"),
-           "IMSIM_PROGRESS": "0", "MPLBACKEND": "Agg"}
-    server = None
-    try:
-        if warm:  # under the same memory cap: the commands are its forks
-            with open(tmp_path / "warm.log", "w") as log:
-                server = subprocess.Popen(
-                    ["bash", "-c", f"ulimit -v {MEMORY_CAP_KB} && exec {shlex.quote(sys.executable)} "
-                                   f"{shlex.quote(str(WARM))} serve {shlex.quote(str(sock))} "
-                                   + " ".join(_warm_preload(part))],
-                    cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                    stderr=log, text=True, start_new_session=True)
-            ready = select.select([server.stdout], [], [], 300)[0] and server.stdout.readline()
-            assert ready == "ready\n", (tmp_path / "warm.log").read_text()[-3000:]
-        proc = subprocess.run(["bash", "-c", f"ulimit -v {MEMORY_CAP_KB} && exec bash -s"],
-                              input=script, cwd=work, env=env, capture_output=True, text=True,
-                              timeout=900)
-    finally:
-        if server is not None:
-            os.killpg(server.pid, signal.SIGKILL)  # the server, and any command left running
-            server.wait()
-            server.stdout.close()
-        shutil.rmtree(sock_dir, ignore_errors=True)
+    env = _env({"PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
+                "IMSIM_HOME": str(tmp_path / "home"), "IMSIM_CACHE": str(tmp_path / "cache")})
+    proc = subprocess.run(["bash", "-c", f"ulimit -v {MEMORY_CAP_KB} && exec bash -s"],
+                          input=script, cwd=work, env=env, capture_output=True, text=True,
+                          timeout=900)
     assert proc.returncode == 0, (proc.stdout[-3000:] + "\n--- stderr ---\n" + proc.stderr[-3000:])
     # the tour really ran: the latent files, the assignment's search output, the collection
     tour = work / "tour"
