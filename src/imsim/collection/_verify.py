@@ -473,6 +473,15 @@ def _monotone_fit(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.interp(np.arange(256), ok, fit)
 
 
+def _curve_misses(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """How far the best monotone curve from ``y``'s levels misses each pixel of ``x``,
+    and the curve from ``x``'s levels each pixel of ``y``: ``(to_a, to_b)``, (P,) each,
+    in levels (``x``, ``y``: (P,) ints 0..255, one pixel each of two aligned images)."""
+    to_b = np.abs(y - _monotone_fit(x, y.astype(np.float64))[x])
+    to_a = np.abs(x - _monotone_fit(y, x.astype(np.float64))[y])
+    return to_a, to_b
+
+
 def tone_gap(a: Features, b: Features, M: np.ndarray) -> float:
     """The tone check: how far the aligned photos are from one tone curve, in [0, 1].
 
@@ -496,8 +505,7 @@ def tone_gap(a: Features, b: Features, M: np.ndarray) -> float:
     for c in range(warped.shape[2]):
         x = blurred_a[:, c].astype(np.intp)
         y = blurred_b[:, c].astype(np.intp)
-        to_b = np.abs(y - _monotone_fit(x, y.astype(np.float64))[x])
-        to_a = np.abs(x - _monotone_fit(y, x.astype(np.float64))[y])
+        to_a, to_b = _curve_misses(x, y)
         ka, kb = _clip_state(x), _clip_state(y)
         one = _one_side_only(ka, kb)
         g = np.where(one & (kb != 0), to_b, np.where(one & (ka != 0), to_a,
@@ -531,8 +539,7 @@ def local_change(a: Features, b: Features, M: np.ndarray) -> float:
     x = np.clip(np.rint(cv2.GaussianBlur(warped, (0, 0), 1.0)[inside]), 0, 255).astype(np.intp)
     y = np.clip(np.rint(cv2.GaussianBlur(b.grey.astype(np.float32), (0, 0), 1.0)[inside]),
                 0, 255).astype(np.intp)
-    to_b = np.abs(y - _monotone_fit(x, y.astype(np.float64))[x])
-    to_a = np.abs(x - _monotone_fit(y, x.astype(np.float64))[y])
+    to_a, to_b = _curve_misses(x, y)
     changed = np.zeros((hb, wb), np.uint8)
     changed[inside] = np.minimum(to_a, to_b) > CHANGE_LEVELS
     k = max(3, int(np.ceil(2 * max(a.upscale, b.upscale))))
