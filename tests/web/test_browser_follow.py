@@ -91,7 +91,6 @@ def test_a_search_from_a_page_opened_before_a_reindex_finds_the_photo_shown(new_
     pg.click("#tab-browse")
     expect(pg.locator("#browse .tile")).to_have_count(24)
     expect(pg.locator(f"#browse .tile[data-id='{now[target]}'] .name")).to_have_text(target)
-    pg.screenshot(path="/tmp/shots/follow-reindex.png", full_page=True)
 
 
 def test_a_photo_removed_since_is_said_so(new_page, own):
@@ -135,7 +134,6 @@ def test_new_groups_show_without_a_restart(new_page, own):
     chip_swatches = [c.evaluate("el => getComputedStyle(el).getPropertyValue('--swatch')")
                      for c in pg.locator("#map-legend .chip").all()]
     assert sorted(swatches) == sorted(chip_swatches)
-    pg.screenshot(path="/tmp/shots/follow-groups.png", full_page=True)
 
 
 def test_the_map_draws_a_fast_layout_then_swaps_in_the_refined_one(new_page, grouped_collection,
