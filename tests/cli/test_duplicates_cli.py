@@ -114,6 +114,17 @@ def test_a_mirror_image_is_shown_but_listed_for_removal_only_with_mirrored(tmp_p
     assert out[-1] == ("1 mirror-image pair not listed for removal (a flip may be a different "
                        "picture; --mirrored lists them)")
     assert not any(line.startswith("to remove") for line in out)
+    listing = tmp_path / "remove.txt"
+    assert main(["duplicates", "-c", str(tmp_path / "c"), "--remove-list", str(listing)]) == 0
+    assert f"wrote {listing}: empty" in capsys.readouterr().out and listing.read_text() == ""
     assert main(["duplicates", "-c", str(tmp_path / "c"), "--keep", "first", "--mirrored"]) == 0
     out = capsys.readouterr().out
     assert out.endswith("to remove, keeping the first of each group (1 photo):\n  beach_flip.jpg\n")
+    # beside a group of copies, the list says which groups it acts on
+    (photos / "other0_copy.jpg").write_bytes((photos / "other0.jpg").read_bytes())
+    assert main(["index", str(photos), "-c", str(tmp_path / "c")]) == 0
+    capsys.readouterr()
+    assert main(["duplicates", "-c", str(tmp_path / "c"), "--remove-list", str(listing)]) == 0
+    assert (f"wrote {listing}: 1 photo to remove from 1 of the 2 groups, keeping the largest "
+            "of each\n") in capsys.readouterr().out
+    assert listing.read_text() == f"{photos / 'other0_copy.jpg'}\n"

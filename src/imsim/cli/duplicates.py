@@ -96,7 +96,10 @@ def register(app: typer.Typer) -> None:
         collection = resolve_collection(collection)
         with Collection.open(collection) as coll:
             dup = coll.duplicates(threshold, verify=verify, relative=relative)
-            remove = dup.to_remove(coll.records(), keep, mirrored=mirrored) if keep else None
+            records = coll.records()
+            remove = dup.to_remove(records, keep, mirrored=mirrored) if keep else None
+            listed = set(remove or ())
+            acted = sum(any(records[i].path in listed for i in g) for g in dup.groups)
             root, n = coll.photos_root, len(coll)
             if export is not None:
                 export_duplicates(dup, root, export, copy=copy)
@@ -105,8 +108,11 @@ def register(app: typer.Typer) -> None:
             if remove_list is not None:
                 write_text_atomic(remove_list, "".join(f"{root / r}\n" for r in remove))
                 notes.append(f"wrote {safe_name(remove_list)}: " + (
+                    "empty" if not remove else
                     f"{_plural(len(remove), 'photo')} to remove, keeping the {keep} of each of "
-                    f"{_plural(len(dup), 'group')}" if len(dup) else "empty"))
+                    f"{_plural(len(dup), 'group')}" if acted == len(dup) else
+                    f"{_plural(len(remove), 'photo')} to remove from {acted} of the "
+                    f"{_plural(len(dup), 'group')}, keeping the {keep} of each"))
             if not len(dup):
                 notes.append("no duplicates: nothing to remove")
             spared = sum(p.tier == "mirrored" for p in dup.pairs)
