@@ -11,6 +11,11 @@ wall times move with what else runs.
 
     .venv/bin/python benchmarks/suite.py             # fast subset, 3 runs each
     .venv/bin/python benchmarks/suite.py --full      # and the whole suite, once
+    .venv/bin/python benchmarks/suite.py --baseline TREE --runs 3
+        # `make test`'s pytest (2 workers) against TREE's whole suite run as TREE's own
+        # `make test` ran it (--baseline-args, default: one process), taking turns
+
+Target (issue "Architecture pass 2"): `make test` no slower than the suite it started from.
 """
 from __future__ import annotations
 
@@ -27,12 +32,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run(args: list[str]) -> tuple[float, float, str]:
-    """(wall s, CPU s, pytest's last line) of one pytest process."""
+def run(args: list[str], tree: Path = ROOT) -> tuple[float, float, str]:
+    """(wall s, CPU s, pytest's last line) of one pytest process in ``tree`` (its src/)."""
+    env = {**os.environ, "PYTHONPATH": str(tree / "src")}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
-                          cwd=ROOT, capture_output=True, text=True)
+                          cwd=tree, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -51,17 +57,37 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=3, help="runs per row (default 3)")
     parser.add_argument("--full", action="store_true", help="also time the whole suite, once")
+    parser.add_argument("--baseline", type=Path, default=None, metavar="TREE",
+                        help="the whole suite of this tree (2 workers, as make test runs it) "
+                             "against TREE's, taking turns (TREE: a checkout with its C "
+                             "extensions built)")
+    parser.add_argument("--baseline-args", default="", metavar="ARGS",
+                        help="--baseline: pytest's arguments for TREE (default: none, one process)")
     opts = parser.parse_args()
-    rows = [("collection only (baseline)", ["-m", "not slow", "--collect-only"], opts.runs),
-            ('pytest -m "not slow"', ["-m", "not slow"], opts.runs)]
-    if opts.full:
-        rows.append(("pytest (whole suite)", [], 1))
+    if opts.baseline:
+        tree = opts.baseline.resolve()
+        rows = [(f"TREE's whole suite, pytest {opts.baseline_args} (baseline)".replace("  ", " "),
+                 opts.baseline_args.split(), tree),
+                ("this tree's whole suite, pytest -n 2 --dist loadscope",
+                 ["-n", "2", "--dist", "loadscope"], ROOT)]
+        print(f"TREE: {tree}")
+    else:
+        rows = [("collection only (baseline)", ["-m", "not slow", "--collect-only"], ROOT),
+                ('pytest -m "not slow"', ["-m", "not slow"], ROOT)]
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print("| run | tests | wall median (s) | wall min (s) | CPU median (s) | x baseline |")
     print("|---|---|---|---|---|---|")
+    # taking turns (A B A B ...): a change of the machine's load falls on both rows
+    runs = {name: [] for name, _, _ in rows}
+    for _ in range(opts.runs):
+        for name, args, tree in rows:
+            runs[name].append(run(args, tree))
+    if opts.full and not opts.baseline:
+        rows.append(("pytest (whole suite)", [], ROOT))
+        runs["pytest (whole suite)"] = [run([])]
     base = None
-    for name, args, runs in rows:
-        results = [run(args) for _ in range(runs)]
+    for name, _, _ in rows:
+        results = runs[name]
         walls = [w for w, _, _ in results]
         median = statistics.median(walls)
         base = base or median
