@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -49,8 +50,17 @@ def test_keep_lists_the_others_and_remove_list_writes_absolute_paths(indexed, ca
     # largest by default: beach.jpg and its byte copy have the most pixels; the path decides
     assert listing.read_text().splitlines() == [str(photos / "beach_copy.jpg"),
                                                 str(photos / "beach_crop.jpg")]
-    assert "wrote " in capsys.readouterr().out
+    assert (f"wrote {listing}: 2 photos to remove, keeping the largest of each of 1 group\n"
+            in capsys.readouterr().out)
     assert all((photos / n).exists() for n in ("beach.jpg", "beach_copy.jpg", "beach_crop.jpg"))
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full on this system")
+def test_a_remove_list_on_a_full_device_is_one_line(indexed, capsys):
+    root, _ = indexed
+    capsys.readouterr()
+    assert main(["duplicates", "-c", str(root / "c"), "--remove-list", "/dev/full"]) == 1
+    assert capsys.readouterr().err == "error: cannot write /dev/full: no space left on device\n"
 
 
 def test_json_has_tiers_pairs_the_map_and_what_to_remove(indexed, capsys):

@@ -217,7 +217,8 @@ def _run(argv: list[str]) -> int:
         message = str(exc) or type(exc).__name__
         if isinstance(exc, KeyError):
             message = f"missing key {exc}"
-        elif isinstance(exc, OSError) and exc.filename is None and exc.errno in _DISK_FULL:
+        elif (isinstance(exc, OSError) and exc.filename is None and exc.errno in _DISK_FULL
+              and exc.strerror):  # a stream with no name; a named file's error names it
             message = f"cannot write the output: {exc.strerror[:1].lower()}{exc.strerror[1:]}"
         from .._text import safe_name
 
