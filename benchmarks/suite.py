@@ -64,10 +64,14 @@ def main() -> None:
     parser.add_argument("--baseline-args", default="", metavar="ARGS",
                         help="--baseline: pytest's arguments for TREE (default: none, one process)")
     opts = parser.parse_args()
+    if opts.baseline and opts.full:
+        parser.error("--full and --baseline exclude each other")
     if opts.baseline:
         tree = opts.baseline.resolve()
-        rows = [(f"TREE's whole suite, pytest {opts.baseline_args} (baseline)".replace("  ", " "),
-                 opts.baseline_args.split(), tree),
+        if not (tree / "tests").is_dir() or not (tree / "src").is_dir():
+            parser.error(f"--baseline: {tree} is not a checkout (no tests/ and src/ in it)")
+        pytest_args = f"pytest {opts.baseline_args}".strip()
+        rows = [(f"TREE's whole suite, {pytest_args} (baseline)", opts.baseline_args.split(), tree),
                 ("this tree's whole suite, pytest -n 2 --dist loadscope",
                  ["-n", "2", "--dist", "loadscope"], ROOT)]
         print(f"TREE: {tree}")
@@ -82,7 +86,7 @@ def main() -> None:
     for _ in range(opts.runs):
         for name, args, tree in rows:
             runs[name].append(run(args, tree))
-    if opts.full and not opts.baseline:
+    if opts.full:
         rows.append(("pytest (whole suite)", [], ROOT))
         runs["pytest (whole suite)"] = [run([])]
     base = None

@@ -36,7 +36,8 @@ if str(ROOT / "tests") not in sys.path:
 # PyTorch. docs/DESIGN.md (the edit-and-test loop) says what else is marked slow, and why.
 SLOW_MODULES = (
     "web/test_browser.py", "web/test_browser_page.py", "web/test_browser_map.py",
-    "web/test_browser_tiles.py", "web/test_browser_follow.py", "web/test_memory.py", "engine/test_dask.py", "engine/test_cli.py", "engine/test_fault.py",
+    "web/test_browser_tiles.py", "web/test_browser_follow.py", "web/test_memory.py",
+    "engine/test_dask.py", "engine/test_cli.py", "engine/test_fault.py",
     "test_store_faults.py", "test_store.py", "cli/test_hostile_cli.py", "cli/test_reduce_cli.py",
     "encoders/test_collection_encoders.py", "encoders/test_encoders.py",
     "report/test_search_plots.py", "report/test_plots_readable.py",

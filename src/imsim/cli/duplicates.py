@@ -19,6 +19,16 @@ def _plural(n: int, word: str) -> str:
     return f"{n:,} {word}{'s' * (n != 1)}"
 
 
+def _listed(removed: int, acted: int, groups: int, keep: str) -> str:
+    """What a remove list holds: ``removed`` photos from ``acted`` of the ``groups``."""
+    if not removed:
+        return "empty"
+    photos = f"{_plural(removed, 'photo')} to remove"
+    if acted == groups:
+        return f"{photos}, keeping the {keep} of each of {_plural(groups, 'group')}"
+    return f"{photos} from {acted} of the {_plural(groups, 'group')}, keeping the {keep} of each"
+
+
 def _group_label(dup, j: int) -> str:
     tier, sim = dup.tiers[j], dup.similarity[j]
     if tier == "mirrored":
@@ -107,12 +117,8 @@ def register(app: typer.Typer) -> None:
         if remove is not None:
             if remove_list is not None:
                 write_text_atomic(remove_list, "".join(f"{root / r}\n" for r in remove))
-                notes.append(f"wrote {safe_name(remove_list)}: " + (
-                    "empty" if not remove else
-                    f"{_plural(len(remove), 'photo')} to remove, keeping the {keep} of each of "
-                    f"{_plural(len(dup), 'group')}" if acted == len(dup) else
-                    f"{_plural(len(remove), 'photo')} to remove from {acted} of the "
-                    f"{_plural(len(dup), 'group')}, keeping the {keep} of each"))
+                notes.append(f"wrote {safe_name(remove_list)}: "
+                             + _listed(len(remove), acted, len(dup), keep))
             if not len(dup):
                 notes.append("no duplicates: nothing to remove")
             spared = sum(p.tier == "mirrored" for p in dup.pairs)
