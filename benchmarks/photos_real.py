@@ -42,7 +42,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import real_folders  # noqa: E402
 
-DEFAULT = ("gnome", "plasma", "tux", "photos-dev", "photos-dev-b", "photos-dev-c", "photos-eval",
+DEFAULT = ("gnome", "plasma", "mate", "tux", "photos-dev", "photos-dev-b", "photos-dev-c", "photos-eval",
            "distinct")
 ENCODERS = ("thumbnail", "auto")
 

@@ -19,6 +19,14 @@ user would call duplicates of each other; a unique id means no duplicate) and ``
   version) and ``screenshot`` (a small preview). All files of one NAME are versions of
   one picture; ``images/`` and the screenshot are duplicates, ``images_dark/`` is its own
   duplicate group (another palette, as GNOME's).
+* ``mate``: Debian's mate-backgrounds and the raster pictures of desktop-base, with
+  transparent desktop overlays and white logos on transparent canvases among photographs.
+  One picture and one duplicate group: the elephants at three sizes, the Debian logo at
+  three sizes (and the logo with its version number at three), each desktop-base theme's
+  4:3 and 16:9 boot screens (reframed). Versions only (other palettes or a logo more):
+  the four Ubuntu MATE colourings, the light and dark MATE stripes, the lines theme's login
+  screen with and without its logo. The three logo files that are wholly transparent are
+  left out; everything else is unique.
 * ``tux``: tuxpaint-stamps-default's PNG stamps, topic folders kept. ``X_mirror.png``
   and ``X.png`` (mirror images drawn by the artists) are one picture and duplicates, as
   are byte-identical files (SHA-256); everything else is unique.
@@ -64,10 +72,12 @@ import numpy as np
 from PIL import Image, ImageEnhance, ImageOps
 
 FORMAT = 1  # bump when a recipe changes: cached folders of another format are rebuilt
-NAMES = ("gnome", "plasma", "tux", "icons", "photos-dev", "photos-dev-b", "photos-dev-c",
+NAMES = ("gnome", "plasma", "mate", "tux", "icons", "photos-dev", "photos-dev-b", "photos-dev-c",
          "photos-eval", "distinct")
 GNOME = Path("/usr/share/backgrounds/gnome")
 PLASMA = Path("/usr/share/wallpapers")
+MATE = Path("/usr/share/backgrounds/mate")
+DESKTOP_BASE = Path("/usr/share/desktop-base")
 TUX = Path("/usr/share/tuxpaint/stamps")
 ICONS = Path("/usr/share/icons/Adwaita")
 RASTER = (".webp", ".jpg", ".jpeg", ".png")
@@ -141,6 +151,8 @@ def available() -> dict[str, str]:
         ev = f"pip install {e.name}"
     return {"gnome": some(GNOME, "*-l.webp", "gnome-backgrounds"),
             "plasma": some(PLASMA, "*/contents/images/*", "plasma-workspace-wallpapers"),
+            "mate": (some(MATE, "*/*.jpg", "mate-backgrounds")
+                     or some(DESKTOP_BASE, "*-theme/grub/*.png", "desktop-base")),
             "tux": some(TUX, "**/*.png", "tuxpaint-stamps-default"),
             "icons": some(ICONS, "*/*/*.png", "adwaita-icon-theme"),
             "photos-dev": dev, "photos-dev-b": dev, "photos-dev-c": dev, "photos-eval": ev,
@@ -179,6 +191,34 @@ def _plasma(dest: Path):
     tier = {r: "dark" if "/images_dark/" in r else "screenshot" if "/screenshot" in r
             else "original" for r in rels}
     return picture, duplicate, tier, str(PLASMA)
+
+
+def _mate(dest: Path):
+    files = [p for p in sorted(MATE.rglob("*")) if p.suffix.lower() in RASTER and p.is_file()]
+    base = [p for p in sorted(DESKTOP_BASE.rglob("*")) if p.suffix.lower() in RASTER
+            and p.is_file() and not p.is_symlink() and not p.name.startswith("logo-text-")]
+    base += sorted(DESKTOP_BASE.glob("debian-logos/logo-text-version-*.png"))
+    rels = [f"mate/{r}" for r in _copy_tree(files, MATE, dest / "mate")]
+    rels += [f"desktop-base/{r}" for r in _copy_tree(base, DESKTOP_BASE, dest / "desktop-base")]
+    picture, duplicate = {}, {}
+    for r in rels:
+        stem, parts = Path(r).stem, r.split("/")
+        if stem.startswith("Elephants"):
+            pic = dup = "Elephants"
+        elif stem.startswith("logo-"):  # logo-64 / logo-text-version-128: the size dropped
+            pic = dup = stem.rsplit("-", 1)[0]
+        elif parts[-2] == "grub":  # a theme's 4:3 and 16:9 boot screens
+            pic = dup = parts[1]
+        elif stem.startswith("Ubuntu-Mate-"):
+            pic, dup = "Ubuntu-Mate", r
+        elif stem.startswith("MATE-Stripes-"):
+            pic, dup = "MATE-Stripes", r
+        elif parts[-2] == "login":  # sddm-preview and sddm-preview-nologo
+            pic, dup = f"{parts[1]}/login", r
+        else:
+            pic = dup = r
+        picture[r], duplicate[r] = pic, dup
+    return picture, duplicate, {r: "original" for r in rels}, f"{MATE} and {DESKTOP_BASE}"
 
 
 def _tux(dest: Path):
@@ -409,7 +449,7 @@ def build(name: str, cache: Path) -> RealFolder:
     tmp = cache / f"{name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     (images := tmp / "images").mkdir(parents=True)
-    make = {"gnome": _gnome, "plasma": _plasma, "tux": _tux, "icons": _icons,
+    make = {"gnome": _gnome, "plasma": _plasma, "mate": _mate, "tux": _tux, "icons": _icons,
             "distinct": lambda d: _distinct(d, cache),
             "photos-dev": lambda d: _photos(d, DEV, SEEDS[name]),
             "photos-dev-b": lambda d: _photos(d, DEV, SEEDS[name]),

@@ -23,7 +23,7 @@ from _data import VERSIONS, scene, version
 def _features(img: Image.Image) -> V.Features:
     buf = io.BytesIO()
     img.save(buf, format="PNG")
-    return V.features(V.decode(buf.getvalue()))
+    return V.features(*V.decode_backdrop(buf.getvalue()))
 
 
 def _same(a: Image.Image, b: Image.Image) -> V.Match:
@@ -42,6 +42,36 @@ def test_every_edit_of_a_picture_is_verified_as_the_same_picture(kind):
         assert m.same_picture, (seed, kind, m)
         assert m.flipped == (kind == "flip")
         assert 0.6 <= m.similarity <= 1.0
+
+
+def _white_overlay(seed: int, size=(320, 240)) -> Image.Image:
+    """White on a transparent canvas, the scene's lightness as its opacity (a desktop
+    overlay, a white logo): plain white on a white backdrop."""
+    alpha = scene(seed, *size).convert("L")
+    img = Image.new("RGBA", size, (255, 255, 255, 0))
+    img.putalpha(alpha)
+    return img
+
+
+def test_a_white_picture_on_a_clear_canvas_is_verified_at_another_size():
+    big = _white_overlay(3)
+    small = big.resize((160, 120), Image.Resampling.LANCZOS)
+    fa, fb = _features(big), _features(small)
+    assert fa.backdrop == 0 and fb.backdrop == 0 and len(fa) > 100
+    assert V.match(fa, fb).same_picture
+    assert not V.match(fa, _features(_white_overlay(4))).same_picture
+
+
+def test_a_light_overlay_and_a_dark_picture_of_its_layout_are_not_one_picture():
+    light = _white_overlay(3)
+    dark = Image.new("RGB", light.size, (0, 0, 0))
+    dark.paste(light, (0, 0), light)  # how the overlay looks on black, saved opaque
+    fl, fd = _features(light), _features(dark)
+    assert fl.backdrop == 0 and fd.backdrop == 255
+    m = V.match(fl, fd)
+    assert m.same_layout and not m.same_picture and m.residual == 1.0
+    # a mirror image keeps its backdrop
+    assert V.mirrored(fl).backdrop == 0
 
 
 def test_distinct_pictures_are_not_verified():
@@ -389,20 +419,37 @@ def test_distinct_pictures_make_no_group(tmp_path):
     assert len(dup) == 0 and dup.checked > 0
 
 
-def test_a_vanished_file_is_skipped_when_no_thumbnail_stands_in(versions_collection, monkeypatch,
-                                                                   tmp_path):
-    import shutil
 
-    coll, _ = versions_collection
+def test_transparent_pictures_with_the_same_colours_are_same_pixels_only_with_the_same_alpha(tmp_path):
     root = tmp_path / "photos"
-    shutil.copytree(coll.photos_root, root)
-    c = Collection.build(root, tmp_path / "c", encoder="features")
-    monkeypatch.setattr(type(c), "thumbnails", lambda self: None)
-    os.remove(root / "p2_crop.jpg")
-    dup = c.duplicates(progress=False)
-    assert [p for p, _ in dup.skipped] == ["p2_crop.jpg"]
-    assert "p2_crop.jpg" not in {r for g in dup.relpaths for r in g}
-    assert any("p2.jpg" in g for g in dup.relpaths)  # the rest still verified
+    root.mkdir()
+    for seed in range(3):  # three distinct overlays, all plain white on white
+        _white_overlay(seed, (240, 180)).save(root / f"overlay{seed}.png")
+    _white_overlay(0, (240, 180)).resize((160, 120), Image.Resampling.LANCZOS).save(
+        root / "overlay0_small.png")
+    logo = np.asarray(_white_overlay(7, (160, 120))).copy()
+    logo[:, :40, 3] = 0  # a clear margin
+    Image.fromarray(logo, "RGBA").save(root / "logo.png")
+    clear = logo.copy()
+    clear[clear[..., 3] == 0, :3] = (90, 20, 200)  # another colour where nothing shows
+    Image.fromarray(clear, "RGBA").save(root / "logo_recoloured_where_clear.png")
+    opaque = scene(5, 160, 120)
+    opaque.convert("RGBA").save(root / "scene_rgba.png")  # an alpha channel of 255s
+    opaque.save(root / "scene.png")
+    for d in range(6):
+        scene(400 + d, 160, 120).save(root / f"other{d}.jpg", quality=90)
+    coll = Collection.build(root, tmp_path / "c", encoder="features")
+    dup = coll.duplicates(progress=False)
+    rel = [r.path for r in coll.records()]
+    pairs = {tuple(sorted((rel[p.a], rel[p.b]))): p.tier for p in dup.pairs}
+    assert pairs == {("logo.png", "logo_recoloured_where_clear.png"): "same pixels",
+                     ("scene.png", "scene_rgba.png"): "same pixels",
+                     ("overlay0.png", "overlay0_small.png"): "near"}
+    # each overlay is seen on its dark backdrop: its other size first, the others apart
+    hits = coll.query(root / "overlay0_small.png", n=len(rel), mode="default").hits
+    far = {h.relpath: h.distance for h in hits}
+    assert hits[0].relpath == "overlay0.png", far
+    assert min(far["overlay1.png"], far["overlay2.png"]) > 4 * far["overlay0.png"], far
 
 
 def test_a_verified_query_puts_the_versions_of_its_picture_first(versions_collection):

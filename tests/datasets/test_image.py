@@ -261,3 +261,41 @@ def test_decode_budget_bounds_concurrent_pixels():
         t.join()
     # never more than the budget, except one request larger than it, which runs alone
     assert state["peak"] <= 150 and budget._used == 0
+
+
+def _on_clear(rgb, size=(60, 40)) -> Image.Image:
+    """A disc of colour ``rgb`` (and a bar) on a transparent canvas."""
+    from PIL import ImageDraw
+
+    img = Image.new("RGBA", size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(img)
+    draw.ellipse([5, 5, 35, 35], fill=(*rgb, 255))
+    draw.rectangle([40, 10, 55, 30], fill=(*rgb, 160))
+    return img
+
+
+def test_a_white_picture_on_a_clear_canvas_gets_a_dark_backdrop_and_others_white():
+    from imsim.datasets.image import LIGHT_END, LIGHT_START, backdrop_level, flatten_alpha
+
+    assert backdrop_level(_on_clear((20, 20, 20))) == 255      # dark ink: white, as viewers show it
+    assert backdrop_level(_on_clear((255, 255, 255))) == 0     # white on clear: black
+    assert backdrop_level(Image.new("RGBA", (8, 8), (255, 255, 255, 0))) == 255  # nothing shows
+    # between the two ends the level falls linearly with the visible pixels' mean luminance,
+    # and the colour under clear pixels does not count
+    grey = round(255 * (LIGHT_START + LIGHT_END) / 2)
+    half = np.asarray(_on_clear((grey,) * 3)).copy()
+    half[half[..., 3] == 0, :3] = 255
+    assert abs(backdrop_level(Image.fromarray(half, "RGBA")) - 128) <= 4
+    levels = [backdrop_level(_on_clear((v,) * 3)) for v in range(200, 256, 5)]
+    assert levels == sorted(levels, reverse=True) and levels[0] == 255 and levels[-1] == 0
+    # a big picture's level is taken on a small copy: the same as its own
+    assert abs(backdrop_level(_on_clear((240,) * 3, (600, 400)))
+               - backdrop_level(_on_clear((240,) * 3))) <= 8
+    # composited: the white disc shows on black; decode_image sees the same
+    flat = np.asarray(flatten_alpha(_on_clear((255, 255, 255))))
+    assert flat[20, 20].tolist() == [255, 255, 255] and flat[2, 2].tolist() == [0, 0, 0]
+    buf = io.BytesIO()
+    _on_clear((255, 255, 255)).save(buf, format="PNG")
+    np.testing.assert_array_equal(decode_image(buf.getvalue()).pixels, flat)
+    rgba = decode_image(buf.getvalue(), keep_alpha=True).pixels
+    assert rgba.shape == (40, 60, 4) and rgba[2, 2, 3] == 0 and rgba[20, 20, 3] == 255

@@ -36,16 +36,32 @@ def _candidates(ids: np.ndarray, dist: np.ndarray, threshold: float, depth: int)
     return sorted(seen.items())
 
 
+def _visible(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(premultiplied RGB as uint16, alpha) of (H, W, 3) or (H, W, 4) uint8 pixels: what
+    shows on any backdrop (an opaque image's alpha is 255; the colour under a fully
+    transparent pixel does not count)."""
+    if pixels.shape[-1] == 3:
+        return pixels.astype(np.uint16) * 255, np.full(pixels.shape[:2], 255, np.uint8)
+    alpha = pixels[..., 3]
+    return pixels[..., :3].astype(np.uint16) * alpha[..., None], alpha
+
+
 def _same_pixels(coll, records, i: int, j: int) -> bool:
+    """Whether two photos decode to the same pixels, transparency included: two white
+    drawings on transparent canvases are not the same picture though both look white
+    on white."""
     ri, rj = records[i], records[j]
     if (ri.width, ri.height) != (rj.width, rj.height):
         return False
     try:
-        a = decode_image(coll.photos_root / ri.path, name=ri.path).pixels
-        b = decode_image(coll.photos_root / rj.path, name=rj.path).pixels
+        a = decode_image(coll.photos_root / ri.path, name=ri.path, keep_alpha=True).pixels
+        b = decode_image(coll.photos_root / rj.path, name=rj.path, keep_alpha=True).pixels
     except (OSError, ValueError):
         return False
-    return a.shape == b.shape and bool(np.array_equal(a, b))
+    if a.shape[:2] != b.shape[:2]:
+        return False
+    (ca, aa), (cb, ab) = _visible(a), _visible(b)
+    return bool(np.array_equal(aa, ab) and np.array_equal(ca, cb))
 
 
 def _verified(cache, near, workers, progress, failed: dict, desc: str = "verifying") -> list[D.Pair]:

@@ -120,7 +120,7 @@ def _verified(coll, hits: list[Hit], data: bytes | None, self_id: int | None) ->
         from ._thumbs import SIZES, make_thumbnail
 
         w, h, _ = probe_image(data)
-        q = _verify.features(_verify.decode(make_thumbnail(data, w, h, SIZES[-1])[0]))
+        q = _verify.features(*_verify.decode_backdrop(make_thumbnail(data, w, h, SIZES[-1])[0]))
     else:
         q = coll._features.get(self_id)
     mirror = _verify.mirrored(q)

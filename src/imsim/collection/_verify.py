@@ -46,6 +46,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..datasets.image import backdrop_level, flatten_alpha, has_alpha
+
 SIDE = 256  # longest side, pixels, of the grey image features are computed on
 N_FEATURES = 500
 RATIO = 0.8  # Lowe's ratio test
@@ -57,6 +59,7 @@ WEAK_RESIDUAL = 0.25  # ... that is, this close
 MAX_RESIDUAL = 0.45  # 1 - the worst cell's agreement (correlation) once aligned
 STRONG_AGREEMENT = 0.3  # so many features on one transform: no chance alignment...
 STRONG_RESIDUAL = 0.55  # ... so the pixels may differ this much (a star field shrunk 4x)
+MAX_BACKDROP_GAP = 64  # photos composited onto backdrops further apart are not one picture
 MIN_OVERLAP = 0.25  # share of the second photo the aligned first one covers
 GRID = 8
 COLOUR_SIDE = 128  # longest side, pixels, of the colour check's copy
@@ -73,8 +76,10 @@ class Features:
     ORB descriptors (n, 32) uint8, the grey image itself (h, w) uint8 (longest side
     :data:`SIDE`), its brightest channel (h, w) uint8, on which clipping is judged (a
     channel burnt: >= 250; every channel crushed: <= 5); a small colour copy
-    (longest side :data:`COLOUR_SIDE`, RGB uint8; None for a grey image); and how many
-    times ``grey`` was enlarged from the photo (1.0: not; an icon of 16 px: 16.0)."""
+    (longest side :data:`COLOUR_SIDE`, RGB uint8; None for a grey image); how many
+    times ``grey`` was enlarged from the photo (1.0: not; an icon of 16 px: 16.0); and
+    the grey level a transparent photo was composited onto (255, white, for an opaque
+    photo: :func:`imsim.datasets.image.backdrop_level`)."""
 
     points: np.ndarray
     descriptors: np.ndarray
@@ -82,6 +87,7 @@ class Features:
     top: np.ndarray
     colour: np.ndarray | None = None
     upscale: float = 1.0
+    backdrop: int = 255
 
     def __len__(self) -> int:
         return len(self.points)
@@ -152,26 +158,29 @@ def _cv2():
     return cv2
 
 
-def decode(data: bytes) -> np.ndarray:
-    """Encoded image bytes -> RGB uint8 (h, w, 3), longest side at most :data:`SIDE`
-    (transparent pixels on white, as the thumbnails are)."""
+def decode_backdrop(data: bytes) -> tuple[np.ndarray, int]:
+    """Encoded image bytes -> (RGB uint8 (h, w, 3), longest side at most :data:`SIDE`;
+    the grey level transparent pixels were composited onto, as the vectors see them:
+    :func:`imsim.datasets.image.flatten_alpha`; 255 for an opaque image)."""
     from PIL import Image
 
     with Image.open(io.BytesIO(data)) as img:
         img.draft("RGB", (SIDE, SIDE))
-        if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
+        level = 255
+        if has_alpha(img):
             rgba = img.convert("RGBA")
-            back = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-            img = Image.alpha_composite(back, rgba)
-        rgb = img.convert("RGB")
+            level = backdrop_level(rgba)
+            rgb = flatten_alpha(rgba, level)
+        else:
+            rgb = img.convert("RGB")
         rgb.thumbnail((SIDE, SIDE), Image.Resampling.BILINEAR)
-        return np.asarray(rgb, dtype=np.uint8)
+        return np.asarray(rgb, dtype=np.uint8), level
 
 
-def features(rgb: np.ndarray) -> Features:
+def features(rgb: np.ndarray, backdrop: int = 255) -> Features:
     """ORB features of an RGB (h, w, 3) or grey (h, w) uint8 image, its grey image
     upscaled to :data:`SIDE` when smaller (icons and tiny versions need pixels for
-    corners)."""
+    corners); ``backdrop`` as :func:`decode_backdrop` gives it."""
     cv2 = _cv2()
     rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
     colour = rgb if rgb.ndim == 3 else rgb[..., None]
@@ -190,10 +199,11 @@ def features(rgb: np.ndarray) -> Features:
         s = COLOUR_SIDE / max(h, w)
         small = cv2.resize(rgb, (max(1, round(w * s)), max(1, round(h * s))),
                            interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
-    return _orb(grey, np.ascontiguousarray(top), small, upscale)
+    return _orb(grey, np.ascontiguousarray(top), small, upscale, int(backdrop))
 
 
-def _orb(grey: np.ndarray, top: np.ndarray, colour=None, upscale: float = 1.0) -> Features:
+def _orb(grey: np.ndarray, top: np.ndarray, colour=None, upscale: float = 1.0,
+         backdrop: int = 255) -> Features:
     cv2 = _cv2()
     eq = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(4, 4)).apply(grey)
     orb = cv2.ORB_create(nfeatures=N_FEATURES, scaleFactor=1.2, nlevels=6, edgeThreshold=15,
@@ -201,15 +211,15 @@ def _orb(grey: np.ndarray, top: np.ndarray, colour=None, upscale: float = 1.0) -
     kps, desc = orb.detectAndCompute(eq, None)
     if desc is None or not kps:
         return Features(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8), grey, top,
-                        colour, upscale)
+                        colour, upscale, backdrop)
     return Features(np.array([k.pt for k in kps], dtype=np.float32), desc, grey, top, colour,
-                    upscale)
+                    upscale, backdrop)
 
 
 def mirrored(f: Features) -> Features:
     """The features of the horizontally flipped image."""
     flip = (lambda x: None if x is None else np.ascontiguousarray(x[:, ::-1]))
-    return _orb(flip(f.grey), flip(f.top), flip(f.colour), f.upscale)
+    return _orb(flip(f.grey), flip(f.top), flip(f.colour), f.upscale, f.backdrop)
 
 
 def _nearest_two(query: np.ndarray, base: np.ndarray):
@@ -554,6 +564,10 @@ def match(a: Features, b: Features, *, flipped: bool = False) -> Match:
     if M is None:
         return Match(inliers, 0.0, 1.0, flipped)
     agreement = min(1.0, inliers / max(1, min(len(a), len(b))))
+    if abs(a.backdrop - b.backdrop) > MAX_BACKDROP_GAP:
+        # a white-on-clear picture shown on black against one shown on white: the same
+        # layout (a light and a dark overlay of one design), not the same picture
+        return Match(inliers, round(agreement, 3), 1.0, flipped)
     inverse = _cv2().invertAffineTransform(M)
     if _content_outside(a.grey, b.grey, M) or _content_outside(b.grey, a.grey, inverse):
         return Match(inliers, round(agreement, 3), 1.0, flipped)
@@ -610,7 +624,7 @@ class FeatureCache:
             if key in self._items:
                 self._items.move_to_end(key)
                 return self._items[key]
-        f = mirrored(self.get(image_id)) if mirror else features(decode(self._source(image_id)))
+        f = mirrored(self.get(image_id)) if mirror else features(*decode_backdrop(self._source(image_id)))
         with self._lock:
             self._items[key] = f
             while len(self._items) > self._max:

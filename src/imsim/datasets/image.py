@@ -40,7 +40,8 @@ from ._limits import ImageLimits, _pillow, limits
 from ._regular import _too_many_bytes, read_image_file
 
 __all__ = ["DecodedImage", "DecodeBudget", "DECODE_BUDGET", "ImageLimits", "limits",
-           "read_image_file", "decode_image", "probe_image", "open_image", "load_image", "target_size"]
+           "read_image_file", "decode_image", "probe_image", "open_image", "load_image", "target_size",
+           "flatten_alpha", "backdrop_level", "has_alpha"]
 
 # Modes that carry 16 or 32 bits per pixel: Pillow's own conversion to L clips them
 # at 255 instead of scaling, which would turn a 16-bit scan white.
@@ -56,8 +57,9 @@ class DecodedImage:
 
     Attributes
     ----------
-    pixels : ndarray of shape (H, W, 3) or (H, W), uint8
-        Upright (EXIF orientation applied), resized to the asked size if any.
+    pixels : ndarray of shape (H, W, 3), (H, W, 4) or (H, W), uint8
+        Upright (EXIF orientation applied), resized to the asked size if any; RGBA only
+        where :func:`decode_image` was asked to keep a transparent image's alpha.
     width, height : int
         Upright size of the image in the file, in pixels (before any resize).
     format : str or None
@@ -110,11 +112,47 @@ def _read_source(source, cap: int) -> tuple[bytes, str]:
     return bytes(data), desc
 
 
-def _flatten_alpha(img):
-    """Composite a transparent image onto white, as image viewers show it."""
+def has_alpha(img) -> bool:
+    """Whether a Pillow image carries transparency (an alpha channel or a transparent colour)."""
+    return img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
+
+
+#: A transparent picture whose visible pixels are this light on average (luminance in
+#: [0, 1], weighted by alpha) or lighter gets a darker backdrop than white, black from
+#: LIGHT_END on: a white logo or overlay on a transparent canvas would otherwise be
+#: plain white, alike to every other (the Tux Paint stamps' lightest, the white ghost,
+#: average 0.86; a white logo or desktop overlay 0.97-1.0).
+LIGHT_START, LIGHT_END = 0.88, 0.96
+_STAT_SIDE = 64  # the average is taken on a copy at most this many pixels a side
+
+
+def backdrop_level(rgba) -> int:
+    """The grey level (0-255) a transparent Pillow image is composited onto: white (255)
+    for all but light pictures, down to black for white-on-clear ones, linearly in the
+    visible pixels' mean luminance between :data:`LIGHT_START` and :data:`LIGHT_END`, so
+    two sizes of one picture get (nearly) the same backdrop."""
+    Image = _pillow()
+    small = rgba.convert("RGBa")  # premultiplied: the colour under a clear pixel counts 0
+    if max(small.size) > _STAT_SIDE:
+        small = small.copy()
+        small.thumbnail((_STAT_SIDE, _STAT_SIDE), Image.Resampling.BOX)
+    x = np.asarray(small, dtype=np.float32)
+    alpha = float(x[..., 3].sum())
+    if alpha <= 0:
+        return 255
+    mean = float((x[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)).sum()) / alpha
+    t = min(1.0, max(0.0, (mean - LIGHT_START) / (LIGHT_END - LIGHT_START)))
+    return int(round(255 * (1.0 - t)))
+
+
+def flatten_alpha(img, level: int | None = None):
+    """A transparent Pillow image composited onto a grey ``level`` (default: its
+    :func:`backdrop_level`: white, as image viewers show it, unless the picture itself is
+    nearly white), as RGB."""
     Image = _pillow()
     rgba = img.convert("RGBA")
-    background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    level = backdrop_level(rgba) if level is None else int(level)
+    background = Image.new("RGBA", rgba.size, (level, level, level, 255))
     return Image.alpha_composite(background, rgba).convert("RGB")
 
 
@@ -130,8 +168,8 @@ def to_mode(img, color: bool):
         if values.size and np.nanmax(values) <= 1.0:
             values = values * 255.0
         img = Image.fromarray(np.clip(np.rint(np.nan_to_num(values)), 0, 255).astype(np.uint8), "L")
-    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info:
-        img = _flatten_alpha(img)
+    if has_alpha(img):
+        img = flatten_alpha(img)
     target = "RGB" if color else "L"
     if img.mode not in ("L", "RGB"):
         # CMYK, YCbCr, palette, 1-bit...: Pillow converts each of them to RGB
@@ -198,7 +236,8 @@ def _opened(data, desc: str, cap: int, draft=None):
         raise UnreadableImageError(desc, reason) from None
 
 
-def _decode_bytes(data: bytes, desc: str, target, color: bool, cap: int, budget) -> DecodedImage:
+def _decode_bytes(data: bytes, desc: str, target, color: bool, cap: int, budget,
+                  keep_alpha: bool = False) -> DecodedImage:
     Image = _pillow()
     from PIL import ImageOps
 
@@ -211,7 +250,8 @@ def _decode_bytes(data: bytes, desc: str, target, color: bool, cap: int, budget)
             img = ImageOps.exif_transpose(img)
             if fmt != "JPEG":  # not drafted: a PNG's eXIf chunk after the pixels is seen now
                 width, height = img.size
-            img = to_mode(img, color)
+            img = (img.convert("RGBA") if keep_alpha and color and has_alpha(img)
+                   else to_mode(img, color))
             if target is not None and img.size != target:
                 img = img.resize(target, Image.Resampling.BILINEAR)
             pixels = np.array(img, dtype=np.uint8)
@@ -220,7 +260,7 @@ def _decode_bytes(data: bytes, desc: str, target, color: bool, cap: int, budget)
 
 def decode_image(source, *, size=None, color: bool = True, max_bytes: int | None = None,
                  max_pixels: int | None = None, budget: DecodeBudget | None = None,
-                 name: str | None = None) -> DecodedImage:
+                 name: str | None = None, keep_alpha: bool = False) -> DecodedImage:
     """Decode one image the way every imsim command does, within the caps.
 
     Parameters
@@ -233,7 +273,8 @@ def decode_image(source, *, size=None, color: bool = True, max_bytes: int | None
         aspect ratio is not kept. Default: the image's own (upright) size.
     color : bool
         True for RGB, False for 8-bit grayscale (ITU-R 601 luma, Pillow's ``L``).
-        Transparent pixels are composited onto white first.
+        Transparent pixels are composited onto white first (a nearly white picture onto a
+        darker backdrop: :func:`flatten_alpha`).
     max_bytes, max_pixels : int, optional
         Caps for this call (default :func:`limits`).
     budget : DecodeBudget, optional
@@ -241,11 +282,15 @@ def decode_image(source, *, size=None, color: bool = True, max_bytes: int | None
     name : str, optional
         How errors name the source (default: the path, the file object's name, or
         ``<N bytes>``).
+    keep_alpha : bool
+        With ``color``: a transparent image's pixels as RGBA (H, W, 4), not composited
+        (what tells two transparent pictures apart that look alike on one backdrop).
 
     Returns
     -------
     DecodedImage
-        ``pixels`` (H, W, 3) or (H, W) uint8 and the upright ``width`` x ``height``.
+        ``pixels`` (H, W, 3), (H, W, 4) or (H, W) uint8 and the upright ``width`` x
+        ``height``.
 
     Raises
     ------
@@ -262,7 +307,7 @@ def decode_image(source, *, size=None, color: bool = True, max_bytes: int | None
     cap_pixels = lim.max_pixels if max_pixels is None else int(max_pixels)
     data, desc = _read_source(source, cap_bytes)
     return _decode_bytes(data, name or desc, target, bool(color), cap_pixels,
-                         DECODE_BUDGET if budget is None else budget)
+                         DECODE_BUDGET if budget is None else budget, bool(keep_alpha))
 
 
 def probe_image(source, *, max_bytes: int | None = None, max_pixels: int | None = None,
