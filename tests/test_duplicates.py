@@ -419,6 +419,21 @@ def test_distinct_pictures_make_no_group(tmp_path):
     assert len(dup) == 0 and dup.checked > 0
 
 
+def test_a_vanished_file_is_skipped_when_no_thumbnail_stands_in(versions_collection, monkeypatch,
+                                                                   tmp_path):
+    import shutil
+
+    coll, _ = versions_collection
+    root = tmp_path / "photos"
+    shutil.copytree(coll.photos_root, root)
+    c = Collection.build(root, tmp_path / "c", encoder="features")
+    monkeypatch.setattr(type(c), "thumbnails", lambda self: None)
+    os.remove(root / "p2_crop.jpg")
+    dup = c.duplicates(progress=False)
+    assert [p for p, _ in dup.skipped] == ["p2_crop.jpg"]
+    assert "p2_crop.jpg" not in {r for g in dup.relpaths for r in g}
+    assert any("p2.jpg" in g for g in dup.relpaths)  # the rest still verified
+
 
 def test_transparent_pictures_with_the_same_colours_are_same_pixels_only_with_the_same_alpha(tmp_path):
     root = tmp_path / "photos"
