@@ -1,9 +1,9 @@
 """Real pictures: duplicates a person can act on, and the same picture found again.
 
-    .venv/bin/python benchmarks/photos.py --real                 # gnome plasma tux photos-dev(-b, -c) photos-eval distinct
+    .venv/bin/python benchmarks/photos.py --real                 # gnome plasma mate tux photos-dev(-b, -c) photos-eval distinct
     .venv/bin/python benchmarks/photos.py --real icons tux       # some folders (icons: 4,847 files)
 
-The folders come from benchmarks/real_folders.py (Debian's GNOME wallpapers, Tux Paint
+The folders come from benchmarks/real_folders.py (Debian's GNOME, KDE and MATE wallpapers, Tux Paint
 stamps and Adwaita icons, scikit-image / scikit-learn / matplotlib photographs in
 versions, a folder with no duplicates), with their truth from file names. Each folder
 is indexed with the ``thumbnail`` floor and with the default encoder (``auto``, what

@@ -132,9 +132,8 @@ def backdrop_level(rgba) -> int:
     visible pixels' mean luminance between :data:`LIGHT_START` and :data:`LIGHT_END`, so
     two sizes of one picture get (nearly) the same backdrop."""
     Image = _pillow()
-    small = rgba.convert("RGBa")  # premultiplied: the colour under a clear pixel counts 0
+    small = rgba.convert("RGBa")  # premultiplied (a new image): a clear pixel's colour counts 0
     if max(small.size) > _STAT_SIDE:
-        small = small.copy()
         small.thumbnail((_STAT_SIDE, _STAT_SIDE), Image.Resampling.BOX)
     x = np.asarray(small, dtype=np.float32)
     alpha = float(x[..., 3].sum())
